@@ -1,0 +1,108 @@
+"""Every error pqdrop raises, split by what the caller does next.
+
+    PqdropError
+    ├── ConfigError            stop: the configuration or arguments are unusable (exit 2)
+    ├── ItemError              fail this item, go on with the others
+    │   ├── SidecarError       the Markdown sidecar is broken or names a bad value
+    │   ├── MediaError         the media cannot be read, or is not media at all
+    │   ├── InboxError         the item's files break an inbox rule (symlink, outside the inbox)
+    │   └── ApiRejected        the API refused this item (4xx other than account-wide)
+    ├── TransientError         try again later; nothing about the item is wrong
+    │   ├── ApiUnavailable     timeout, connection loss, 5xx
+    │   └── RateLimited        429; carries the server's Retry-After
+    └── AccountBlocked         stop posting: key refused or subscription required (exit 3)
+
+API errors also derive from ApiError, which carries the HTTP status and the API's `code`.
+"""
+
+from __future__ import annotations
+
+
+class PqdropError(Exception):
+    """Base of every error pqdrop raises on purpose."""
+
+    code: str = "ERROR"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class ConfigError(PqdropError):
+    """The configuration or the command line is unusable; the process stops."""
+
+    code = "CONFIG"
+
+
+class ItemError(PqdropError):
+    """Something about one item is wrong; that item fails, the others go on."""
+
+    code = "ITEM"
+
+
+class SidecarError(ItemError):
+    """The sidecar cannot be parsed or holds a bad key or value."""
+
+    code = "SIDECAR"
+
+
+class MediaError(ItemError):
+    """The media file is empty, corrupt, of an unsupported kind, or breaks a platform rule."""
+
+    code = "MEDIA"
+
+
+class InboxError(ItemError):
+    """The item's files break an inbox rule (a symlink, a path outside the inbox)."""
+
+    code = "INBOX"
+
+
+class TransientError(PqdropError):
+    """A passing failure (network, server, rate limit); the item waits and is tried again."""
+
+    code = "TRANSIENT"
+
+
+class AccountBlocked(PqdropError):
+    """The API refuses the account as a whole (bad key, no subscription); all posting pauses."""
+
+    code = "ACCOUNT_BLOCKED"
+
+
+class ApiError(PqdropError):
+    """Mixin data for errors that came from an HTTP reply of the PostQued API."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.status = status
+
+
+class ApiRejected(ApiError, ItemError):
+    """The API refused this request for this item (a 4xx that is not account-wide)."""
+
+    code = "API_REJECTED"
+
+
+class ApiUnavailable(ApiError, TransientError):
+    """The API could not be reached, timed out or answered 5xx."""
+
+    code = "API_UNAVAILABLE"
+
+
+class RateLimited(ApiError, TransientError):
+    """The API answered 429; `retry_after` says how many seconds to wait."""
+
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, *, retry_after: float, status: int = 429, code: str | None = None) -> None:
+        super().__init__(message, status=status, code=code)
+        self.retry_after = retry_after
+
+
+class ApiAccountBlocked(ApiError, AccountBlocked):
+    """The API refused the key (401/403) or requires a subscription."""
+
+    code = "ACCOUNT_BLOCKED"
