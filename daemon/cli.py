@@ -1,0 +1,181 @@
+"""The `pqdrop` command line: parse arguments, load config, hand over to the right module.
+
+Heavy modules (PyAV, the sandbox, httpx) are imported inside the commands that need them,
+so `pqdrop --help` stays quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from daemon.config import Config, find_config_path, load_config, resolve_api_key
+from daemon.errors import ConfigError, PqdropError
+
+if TYPE_CHECKING:
+    from daemon.postqued import PostQued
+
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pqdrop", description="Watch a folder and post what lands in it to TikTok through PostQued."
+    )
+    parser.add_argument("--config", metavar="PATH", help="config file (default: $PQDROP_CONFIG, "
+                        "~/.config/pqdrop/config.toml, /etc/pqdrop/config.toml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("run", help="watch the inbox until SIGTERM/SIGINT")
+    commands.add_parser("once", help="process everything in the inbox now, then exit")
+    commands.add_parser("demo", help="the whole flow on a throw-away folder against the built-in sandbox")
+    sandbox = commands.add_parser("sandbox", help="run the built-in PostQued-compatible server on loopback")
+    sandbox.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0 picks one)")
+    check = commands.add_parser("check", help="validate sidecars and media without uploading")
+    check.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the inbox)")
+    commands.add_parser("status", help="what is waiting, in flight, scheduled, and recently done or failed")
+    commands.add_parser("accounts", help="the platform accounts the API key can post to")
+    retry = commands.add_parser("retry", help="put failed items back into the inbox")
+    retry.add_argument("names", nargs="*", metavar="NAME", help="items in failed/ to retry")
+    retry.add_argument("--all", action="store_true", help="retry every item in failed/")
+    commands.add_parser("init", help="write a commented starter config")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        return _dispatch(args)
+    except ConfigError as exc:
+        print(f"pqdrop: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    command: str = args.command
+    if command == "demo":
+        from daemon.demo import run_demo
+
+        return run_demo()
+    if command == "sandbox":
+        return _sandbox(args.port)
+    if command == "init":
+        from daemon.starter import write_starter_config
+
+        return write_starter_config(find_config_path(args.config, os.environ))
+    if command == "check":
+        from daemon.checker import check_paths
+
+        return check_paths(_config_for_check(args), [Path(path) for path in args.paths])
+    config = load_config(find_config_path(args.config, os.environ))
+    if command == "status":
+        from daemon.report import print_status
+
+        return print_status(config)
+    if command == "retry":
+        from daemon.report import retry_failed
+
+        return retry_failed(config, args.names, every=args.all)
+    with _client(config) as client:
+        if command == "accounts":
+            return _accounts(client)
+        return _serve(config, client, daemon=command == "run")
+
+
+def _client(config: Config) -> PostQued:
+    from daemon.postqued import PostQued
+    from daemon.ratelimit import RateLimiter
+
+    limits = config.postqued.rate_limits
+    limiter = RateLimiter(
+        {"upload": limits.upload, "read": limits.read, "publish": limits.publish, "delete": limits.delete},
+        limits.window_seconds,
+    )
+    key = resolve_api_key(config, os.environ)
+    return PostQued(config.postqued.base_url, key, limiter=limiter, timeout_seconds=config.postqued.timeout_seconds)
+
+
+def _serve(config: Config, client: PostQued, *, daemon: bool) -> int:
+    from daemon import service
+    from daemon.report import print_round
+
+    stop, wake = threading.Event(), threading.Event()
+    _install_signal_handlers(stop, wake)
+    svc = service.Service(config, client, stop=stop)
+    if daemon:
+        return service.run(svc, wake)
+    code, round_ = service.once(svc)
+    print_round(round_, svc.look())
+    return code
+
+
+def _accounts(client: PostQued) -> int:
+    try:
+        accounts = client.platform_accounts("tiktok")
+    except PqdropError as exc:
+        print(f"pqdrop: {exc.message}", file=sys.stderr)
+        return 3
+    width = max([len(account.username) for account in accounts] + [8])
+    print(f"{'username':<{width}}  id")
+    for account in accounts:
+        print(f"{account.username:<{width}}  {account.id}")
+    return 0
+
+
+def _sandbox(port: int) -> int:
+    from daemon.sandbox import Sandbox
+
+    sandbox = Sandbox(port=port)
+    print(f"PostQued sandbox on {sandbox.url if hasattr(sandbox, 'url') else port}", flush=True)
+    sandbox.serve_forever()
+    return 0
+
+
+def _config_for_check(args: argparse.Namespace) -> Config | None:
+    """`check` works without a config file; with one, it uses its defaults and inbox."""
+    path = find_config_path(args.config, os.environ)
+    if args.config or path.exists():
+        return load_config(path)
+    return None
+
+
+def _install_signal_handlers(stop: threading.Event, wake: threading.Event) -> None:
+    """First SIGTERM/SIGINT: finish the step at hand and leave; a second one: leave now."""
+
+    def handle(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            os._exit(128 + signum)
+        stop.set()
+        wake.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+def setup_logging(verbose: bool) -> None:
+    """Plain lines on a terminal; under systemd, a syslog priority prefix that journald reads."""
+    level = logging.DEBUG if verbose else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    if os.environ.get("JOURNAL_STREAM"):
+        handler.setFormatter(_JournalFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry request URLs
+
+
+class _JournalFormatter(logging.Formatter):
+    PRIORITIES = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"<{self.PRIORITIES.get(record.levelno, 6)}>{record.getMessage()}"

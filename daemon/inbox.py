@@ -1,0 +1,258 @@
+"""What files in the inbox form an item, and when an item is ready to be posted.
+
+`scan_entries` is the only function here that touches the disk; `plan_items` is a pure
+function of what the scan saw, the time and the rules.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from daemon.media import MEDIA_SUFFIXES
+
+SIDECAR_SUFFIX = ".md"
+SENT_DIR = "sent"
+FAILED_DIR = "failed"
+PROCESSING_DIR = "processing"
+STATUS_LOG = "status.log"
+STATUS_SUFFIX = ".status.json"
+RESERVED_NAMES = frozenset({SENT_DIR, FAILED_DIR, PROCESSING_DIR, STATUS_LOG})
+
+# Files that sync tools, browsers and operating systems leave behind while they work, or as
+# clutter; never items, never touched (paperless-ngx consumer issues; Syncthing, Dropbox docs).
+CLUTTER_PATTERNS: tuple[str, ...] = (
+    ".*",
+    "~syncthing~*.tmp",
+    "*.part",
+    "*.partial",
+    "*.crdownload",
+    "*.download",
+    "*.tmp",
+    "*.swp",
+    "*~",
+    "Thumbs.db",
+    "desktop.ini",
+    "@eaDir",
+    "#recycle",
+    "$RECYCLE.BIN",
+    "lost+found",
+)
+CONFLICT_PATTERNS: tuple[str, ...] = ("* (*conflicted copy*)*", "*.sync-conflict-*", "*(Case Conflict*)*")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One directory entry as the scan saw it; `rel` is relative to the inbox."""
+
+    rel: PurePosixPath
+    size: int
+    mtime: float
+    is_dir: bool = False
+    is_symlink: bool = False
+
+
+@dataclass(frozen=True)
+class Item:
+    """One post-to-be: media plus sidecar, or a bundle folder."""
+
+    name: str
+    media: tuple[PurePosixPath, ...]
+    sidecar: PurePosixPath | None
+    folder: PurePosixPath | None = None
+    problem: str | None = None
+    symlinks: tuple[PurePosixPath, ...] = ()
+
+    @property
+    def paths(self) -> tuple[PurePosixPath, ...]:
+        """What moves when the item is filed: the folder, or the loose files."""
+        if self.folder is not None:
+            return (self.folder,)
+        return self.media + ((self.sidecar,) if self.sidecar else ())
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Something in the inbox that is not an item yet, and why; `kind` says what it waits for."""
+
+    name: str
+    reason: str
+    kind: Literal["arriving", "sidecar", "media"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The result of one look at the inbox."""
+
+    ready: tuple[Item, ...] = ()
+    waiting: tuple[Waiting, ...] = ()
+    conflicts: tuple[PurePosixPath, ...] = ()
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The inbox settings that decide readiness."""
+
+    settle_seconds: float = 5.0
+    sidecar_wait_seconds: float = 30.0
+    require_sidecar: bool = True
+    ignore: tuple[str, ...] = ()
+
+
+@dataclass
+class _Group:
+    media: list[Entry] = field(default_factory=list)
+    sidecars: list[Entry] = field(default_factory=list)
+
+
+def is_clutter(name: str, extra_patterns: Sequence[str] = ()) -> bool:
+    """True for names that are never items: hidden, temporary, partial or OS files."""
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in (*CLUTTER_PATTERNS, *extra_patterns))
+
+
+def is_conflict(name: str) -> bool:
+    """True for conflicted copies made by Dropbox, Syncthing or Nextcloud."""
+    return any(fnmatch.fnmatch(name, pattern) for pattern in CONFLICT_PATTERNS)
+
+
+def scan_entries(root: Path, extra_patterns: Sequence[str] = ()) -> list[Entry]:
+    """List the inbox and its bundle folders (one level deep), without following links."""
+    entries: list[Entry] = []
+    for top in _list_dir(root, PurePosixPath(), extra_patterns):
+        entries.append(top)
+        if top.is_dir and not top.is_symlink and top.rel.name not in RESERVED_NAMES:
+            entries.extend(_list_dir(root / top.rel.name, top.rel, extra_patterns))
+    return entries
+
+
+def _list_dir(folder: Path, rel: PurePosixPath, extra_patterns: Sequence[str]) -> Iterable[Entry]:
+    try:
+        with os.scandir(folder) as listing:
+            found = list(listing)
+    except OSError:
+        return []
+    entries = []
+    for entry in found:
+        if is_clutter(entry.name, extra_patterns) or (not rel.parts and entry.name in RESERVED_NAMES):
+            continue
+        try:
+            stat = entry.stat(follow_symlinks=False)
+            is_dir = entry.is_dir(follow_symlinks=False)
+        except OSError:
+            continue  # vanished between listing and stat: the next scan will tell
+        entries.append(
+            Entry(rel / entry.name, stat.st_size, stat.st_mtime, is_dir=is_dir, is_symlink=entry.is_symlink())
+        )
+    return entries
+
+
+def plan_items(
+    entries: Sequence[Entry], now: float, rules: Rules, first_seen: Mapping[PurePosixPath, float] | None = None
+) -> Plan:
+    """Group entries into items and sort them into ready and waiting."""
+    seen = first_seen or {}
+    ready: list[Item] = []
+    waiting: list[Waiting] = []
+    conflicts = [entry.rel for entry in entries if is_conflict(entry.rel.name)]
+    candidates = [entry for entry in entries if not is_conflict(entry.rel.name)]
+    top_level = [entry for entry in candidates if len(entry.rel.parts) == 1]
+    for name, group in sorted(_group_loose_files(top_level).items()):
+        _decide(_loose_item(name, group), group, now, rules, seen, ready, waiting)
+    for folder in sorted(entry for entry in top_level if entry.is_dir or entry.is_symlink and not entry.rel.suffix):
+        if folder.is_symlink:
+            ready.append(Item(folder.rel.name, (), None, folder.rel, "is a symbolic link", (folder.rel,)))
+            continue
+        inside = [entry for entry in candidates if entry.rel.parent == folder.rel and not entry.is_dir]
+        group = _group_of(inside)
+        _decide(_bundle_item(folder.rel, group), group, now, rules, seen, ready, waiting)
+    return Plan(tuple(ready), tuple(waiting), tuple(sorted(conflicts)))
+
+
+def _decide(
+    item: Item | None,
+    group: _Group,
+    now: float,
+    rules: Rules,
+    seen: Mapping[PurePosixPath, float],
+    ready: list[Item],
+    waiting: list[Waiting],
+) -> None:
+    """Put one candidate into ready or waiting."""
+    if item is None:
+        return
+    unsettled = [entry for entry in group.media + group.sidecars if now - entry.mtime < rules.settle_seconds]
+    if unsettled and item.problem is None:
+        reason = f"still arriving: {unsettled[0].rel} changed less than {rules.settle_seconds:g} s ago"
+        waiting.append(Waiting(item.name, reason, "arriving"))
+    elif not group.media and item.problem is None:
+        waiting.append(Waiting(item.name, f"{group.sidecars[0].rel} has no media beside it yet", "media"))
+    elif not group.sidecars and item.problem is None:
+        arrived = min(seen.get(entry.rel, entry.mtime) for entry in group.media)
+        if rules.require_sidecar or now - arrived < rules.sidecar_wait_seconds:
+            waiting.append(Waiting(item.name, f"waiting for its sidecar {_expected_sidecar(item)}", "sidecar"))
+        else:
+            ready.append(item)
+    else:
+        ready.append(item)
+
+
+def _group_loose_files(entries: Sequence[Entry]) -> dict[str, _Group]:
+    groups: dict[str, _Group] = defaultdict(_Group)
+    for entry in entries:
+        if entry.is_dir or (entry.is_symlink and not entry.rel.suffix):
+            continue
+        suffix = entry.rel.suffix.lower()
+        if suffix == SIDECAR_SUFFIX:
+            groups[entry.rel.stem].sidecars.append(entry)
+        elif suffix in MEDIA_SUFFIXES:
+            groups[entry.rel.stem].media.append(entry)
+    return groups
+
+
+def _group_of(entries: Sequence[Entry]) -> _Group:
+    group = _Group()
+    for entry in sorted(entries, key=lambda entry: entry.rel.name):
+        suffix = entry.rel.suffix.lower()
+        if suffix == SIDECAR_SUFFIX:
+            group.sidecars.append(entry)
+        elif suffix in MEDIA_SUFFIXES:
+            group.media.append(entry)
+    return group
+
+
+def _loose_item(name: str, group: _Group) -> Item:
+    media = tuple(entry.rel for entry in group.media)
+    sidecar = group.sidecars[0].rel if group.sidecars else None
+    symlinks = tuple(entry.rel for entry in group.media + group.sidecars if entry.is_symlink)
+    problem = None
+    if len(media) > 1:
+        problem = f"{len(media)} media files share the name {name!r} ({', '.join(map(str, media))}); rename all but one"
+    elif symlinks:
+        problem = f"{symlinks[0]} is a symbolic link; put the file itself into the inbox"
+    return Item(name, media, sidecar, None, problem, symlinks)
+
+
+def _bundle_item(folder: PurePosixPath, group: _Group) -> Item | None:
+    if not group.media and not group.sidecars:
+        return None
+    media = tuple(entry.rel for entry in group.media)
+    sidecar = group.sidecars[0].rel if group.sidecars else None
+    symlinks = tuple(entry.rel for entry in group.media + group.sidecars if entry.is_symlink)
+    problem = None
+    if len(group.sidecars) > 1:
+        names = ", ".join(entry.rel.name for entry in group.sidecars)
+        problem = f"folder {folder} holds {len(group.sidecars)} sidecars ({names}); keep exactly one .md"
+    elif symlinks:
+        problem = f"{symlinks[0]} is a symbolic link; put the file itself into the folder"
+    return Item(folder.name, media, sidecar, folder, problem, symlinks)
+
+
+def _expected_sidecar(item: Item) -> str:
+    if item.folder is not None:
+        return f"{item.folder}/<any name>.md"
+    return f"{item.name}{SIDECAR_SUFFIX}"

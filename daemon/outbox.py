@@ -1,0 +1,132 @@
+"""Filing finished items: moving their files into sent/ or failed/, the status file, status.log.
+
+Moves never overwrite and never delete: a name already taken gets a suffix, and a move
+across filesystems copies, syncs and renames before it unlinks the original.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from daemon.inbox import STATUS_LOG, STATUS_SUFFIX
+
+MAX_SUFFIX = 10_000
+
+
+def free_stem(folder: Path, stem: str, names: Sequence[str]) -> str:
+    """The first of `stem`, `stem (2)`, `stem (3)`… under which none of the item's files exist yet."""
+    for number in range(1, MAX_SUFFIX):
+        candidate = stem if number == 1 else f"{stem} ({number})"
+        wanted = [_renamed(name, stem, candidate) for name in names] + [candidate + STATUS_SUFFIX]
+        if not any((folder / name).exists() or (folder / name).is_symlink() for name in wanted):
+            return candidate
+    raise FileExistsError(f"{folder}: no free name for {stem!r}")
+
+
+def file_item(
+    inbox: Path, paths: Sequence[PurePosixPath], name: str, destination: str, status: Mapping[str, Any]
+) -> Path:
+    """Move an item's files into `inbox/destination` and write NAME.status.json beside them."""
+    folder = inbox / destination
+    folder.mkdir(exist_ok=True)
+    names = [path.name for path in paths]
+    stem = free_stem(folder, name, names)
+    for path in paths:
+        move(inbox / path, folder / _renamed(path.name, name, stem))
+    status_path = folder / f"{stem}{STATUS_SUFFIX}"
+    write_json_atomically(status_path, {**status, "files": [_renamed(n, name, stem) for n in names]})
+    return status_path
+
+
+def move(source: Path, target: Path) -> None:
+    """Rename within a filesystem; across filesystems copy, fsync, rename, and only then unlink."""
+    if target.exists() or target.is_symlink():
+        raise FileExistsError(f"{target} already exists; refusing to overwrite it")
+    try:
+        os.rename(source, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        _copy_then_unlink(source, target)
+    _fsync_dir(target.parent)
+
+
+def write_json_atomically(path: Path, payload: Mapping[str, Any]) -> None:
+    """Write a JSON file so that readers see the old one or the new one, never half of it."""
+    text = json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n"
+    # A dot-name keeps the half-written file out of the inbox scan.
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def append_status_log(inbox: Path, record: Mapping[str, Any], now: datetime | None = None) -> None:
+    """One JSON line per change of an item's state, in the inbox where the user looks."""
+    line = {"time": (now or datetime.now(UTC)).isoformat(timespec="seconds"), **record}
+    with (inbox / STATUS_LOG).open("a", encoding="utf-8") as stream:
+        stream.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+def _renamed(filename: str, stem: str, new_stem: str) -> str:
+    """`clip.mp4` becomes `clip (2).mp4` when `clip` is taken; other names get the suffix before their dot."""
+    if stem == new_stem:
+        return filename
+    if filename == stem or filename.startswith(stem + "."):
+        return new_stem + filename[len(stem):]
+    base, dot, ext = filename.partition(".")
+    return f"{base}{new_stem[len(stem):]}{dot}{ext}"
+
+
+def _copy_then_unlink(source: Path, target: Path) -> None:
+    staging = target.with_name(f".{target.name}.pqdrop-copy")
+    if source.is_dir():
+        shutil.copytree(source, staging, symlinks=True)
+        for file in staging.rglob("*"):
+            if file.is_file() and not file.is_symlink():
+                _fsync_file(file)
+    else:
+        shutil.copy2(source, staging, follow_symlinks=False)
+        if not staging.is_symlink():
+            _fsync_file(staging)
+    os.rename(staging, target)
+    _fsync_dir(target.parent)
+    if source.is_dir() and not source.is_symlink():
+        shutil.rmtree(source)
+    else:
+        source.unlink()
+
+
+def _fsync_file(path: Path) -> None:
+    with path.open("rb") as stream:
+        os.fsync(stream.fileno())
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass  # some network filesystems cannot sync a directory; the rename itself stands
+    finally:
+        os.close(handle)

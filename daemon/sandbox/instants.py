@@ -1,0 +1,23 @@
+"""ISO-8601 instants on the wire, epoch seconds inside the sandbox."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def format_instant(epoch: float) -> str:
+    """An epoch time as UTC ISO-8601 with milliseconds and a `Z`, as the API writes it."""
+    moment = datetime.fromtimestamp(epoch, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_instant(text: str) -> float:
+    """Epoch seconds of an ISO-8601 timestamp that carries an offset or `Z`; ValueError otherwise."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not an ISO-8601 timestamp") from exc
+    if moment.tzinfo is None:
+        # A bare local time is ambiguous on a server; PostQued asks for UTC or an explicit offset.
+        raise ValueError(f"{text!r} has no UTC offset; add 'Z' or an offset such as '+01:00'")
+    return moment.timestamp()

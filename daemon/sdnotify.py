@@ -1,0 +1,38 @@
+"""The systemd notify protocol without libsystemd: one datagram to $NOTIFY_SOCKET.
+
+Never raises and does nothing when the variable is unset (sd_notify(3); gunicorn's systemd.py).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+
+
+def notify(message: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Send e.g. "READY=1" or "STATUS=…"; True when a datagram went out."""
+    address = (environ if environ is not None else os.environ).get("NOTIFY_SOCKET", "")
+    if not address:
+        return False
+    if address.startswith("@"):
+        address = "\0" + address[1:]  # an abstract socket
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.connect(address)
+            sock.sendall(message.encode("utf-8", "replace"))
+    except OSError:
+        return False
+    return True
+
+
+def watchdog_interval(environ: Mapping[str, str] | None = None) -> float | None:
+    """Half of WATCHDOG_USEC in seconds, when this process is the one systemd watches."""
+    env = environ if environ is not None else os.environ
+    usec, pid = env.get("WATCHDOG_USEC"), env.get("WATCHDOG_PID")
+    if not usec or (pid and pid != str(os.getpid())):
+        return None
+    try:
+        return int(usec) / 2_000_000
+    except ValueError:
+        return None

@@ -1,0 +1,120 @@
+"""Filesystem events as hints: a watchdog observer that only says "look again".
+
+The watcher never decides what an item is and never calls the API; the service rescans
+the inbox when it is nudged, and on a timer anyway, because events can be lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+
+log = logging.getLogger("pqdrop.watcher")
+
+WatchMode = Literal["events", "poll"]
+
+# Filesystems where inotify sees nothing that other machines write (network and FUSE mounts).
+POLL_FILESYSTEMS = frozenset(
+    {"nfs", "nfs4", "cifs", "smb", "smb2", "smb3", "smbfs", "9p", "afs", "ncpfs", "davfs", "sshfs", "glusterfs",
+     "ceph", "lustre", "virtiofs", "vboxsf", "vmhgfs", "prl_fs"}
+)
+
+
+def filesystem_type(path: Path, mounts: Iterable[str]) -> str:
+    """The type of the filesystem holding `path`, from lines of /proc/self/mounts."""
+    best, best_type = "", "unknown"
+    target = str(path)
+    for line in mounts:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        mount_point = fields[1].replace("\\040", " ")
+        inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
+        if inside and len(mount_point) >= len(best):
+            best, best_type = mount_point, fields[2]
+    return best_type
+
+
+def choose_mode(setting: str, fs_type: str) -> WatchMode:
+    """`auto` polls on network and FUSE filesystems, where inotify is blind, and uses events elsewhere."""
+    if setting in ("events", "poll"):
+        return setting  # type: ignore[return-value]
+    if fs_type in POLL_FILESYSTEMS or fs_type.startswith("fuse"):
+        return "poll"
+    return "events"
+
+
+def detect_mode(setting: str, inbox: Path) -> tuple[WatchMode, str]:
+    """Read the mount table and choose; returns the mode and the filesystem type seen."""
+    try:
+        with open("/proc/self/mounts", encoding="utf-8") as stream:
+            fs_type = filesystem_type(inbox.resolve(), stream)
+    except OSError:
+        fs_type = "unknown"
+    return choose_mode(setting, fs_type), fs_type
+
+
+class _Nudge(FileSystemEventHandler):
+    def __init__(self, wake: threading.Event) -> None:
+        self._wake = wake
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type not in ("opened", "closed_no_write"):
+            self._wake.set()
+
+
+class Watcher:
+    """Runs a watchdog observer on the inbox and restarts it if it dies or the path vanishes."""
+
+    def __init__(self, inbox: Path, mode: WatchMode, wake: threading.Event) -> None:
+        self._inbox = inbox
+        self._mode = mode
+        self._wake = wake
+        self._observer: BaseObserver | None = None
+        self.problem: str | None = None
+
+    @property
+    def mode(self) -> WatchMode:
+        return self._mode
+
+    def ensure_running(self) -> None:
+        """Start the observer if it is not alive; note why when it cannot be."""
+        if self._observer is not None and self._observer.is_alive():
+            return
+        self.stop()
+        if not os.path.isdir(self._inbox):
+            self.problem = f"inbox {self._inbox} is not there (unmounted share?); waiting for it to return"
+            return
+        if self._mode == "poll":
+            # The service's own scan every poll_interval is the poller; a PollingObserver
+            # would stat the whole tree a second time.
+            self.problem = None
+            return
+        observer: BaseObserver = Observer()
+        observer.schedule(_Nudge(self._wake), str(self._inbox), recursive=True)
+        try:
+            observer.start()
+        except OSError as exc:
+            self.problem = f"cannot watch {self._inbox}: {exc.strerror or exc}"
+            log.warning(self.problem)
+            return
+        if self.problem:
+            log.info("watching %s again", self._inbox)
+        self.problem = None
+        self._observer = observer
+
+    def stop(self) -> None:
+        if self._observer is None:
+            return
+        self._observer.stop()
+        if self._observer.is_alive():
+            self._observer.join(timeout=5)
+        self._observer = None
