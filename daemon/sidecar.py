@@ -325,20 +325,18 @@ def _dispatch_at(value: object, defaults: DefaultsConfig, now: datetime, name: s
 
 def _parse_time(value: object, zone: ZoneInfo, name: str) -> datetime:
     """An aware datetime from ISO 8601 text; text without an offset is wall time in `zone`."""
+    not_a_time = _fail(name, "dispatchAt", f"{_show(value)} is not a date-time; write e.g. {DISPATCH_EXAMPLE}")
     if not isinstance(value, str):
-        raise _fail(name, "dispatchAt", f"{_show(value)} is not a date-time; write e.g. {DISPATCH_EXAMPLE}")
+        raise not_a_time
     text = _SPACE_BEFORE_OFFSET.sub("", value.strip())
     text = text[:10] + text[10:].upper()  # the t and z YAML allows in lowercase
     if _is_date_only(text):
-        raise _fail(
-            name, "dispatchAt", f"{_show(value)} needs a time of day; write e.g. {text}T18:00:00 or {DISPATCH_EXAMPLE}"
-        )
+        advice = f"write e.g. {text}T18:00:00 or {DISPATCH_EXAMPLE}"
+        raise _fail(name, "dispatchAt", f"{_show(value)} needs a time of day; {advice}")
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise _fail(
-            name, "dispatchAt", f"{_show(value)} is not a date-time; write e.g. {DISPATCH_EXAMPLE}"
-        ) from None
+        raise not_a_time from None
     if parsed.tzinfo is None:
         return _localize(parsed, zone, value, name)
     return parsed
@@ -357,20 +355,18 @@ def _localize(wall: datetime, zone: ZoneInfo, value: str, name: str) -> datetime
     first, second = wall.replace(tzinfo=zone, fold=0), wall.replace(tzinfo=zone, fold=1)
     if first.utcoffset() == second.utcoffset():
         return first
-    if first.astimezone(timezone.utc).astimezone(zone).replace(tzinfo=None) != wall:
-        later = first.astimezone(timezone.utc).astimezone(zone)
-        raise _fail(
-            name,
-            "dispatchAt",
-            f"{_show(value)} does not exist in {zone.key}: the clocks skip it when daylight saving time "
-            f"starts; write another time or an offset, e.g. {later.isoformat()}",
+    normalized = first.astimezone(timezone.utc).astimezone(zone)
+    if normalized.replace(tzinfo=None) != wall:
+        problem = (
+            f"{_show(value)} does not exist in {zone.key}: the clocks skip it when daylight saving time starts; "
+            f"write another time or an offset, e.g. {normalized.isoformat()}"
         )
-    raise _fail(
-        name,
-        "dispatchAt",
-        f"{_show(value)} happens twice in {zone.key}: the clocks go back at that hour; add the offset "
-        f"you mean, {first.isoformat()} (the first) or {second.isoformat()} (the second)",
-    )
+    else:
+        problem = (
+            f"{_show(value)} happens twice in {zone.key}: the clocks go back at that hour; add the offset you "
+            f"mean, {first.isoformat()} (the first) or {second.isoformat()} (the second)"
+        )
+    raise _fail(name, "dispatchAt", problem)
 
 
 def _nearest(word: str, choices: Iterable[str]) -> str | None:

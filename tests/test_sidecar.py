@@ -1,0 +1,465 @@
+"""The sidecar parser: text in, a validated Sidecar or a SidecarError naming file and key out."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from daemon.config import DefaultsConfig
+from daemon.errors import SidecarError
+from daemon.sidecar import Sidecar, Target, default_sidecar, parse_sidecar, parse_sidecar_text
+
+UTC = timezone.utc
+DEFAULTS = DefaultsConfig(account="@mybrand", intent="draft", timezone="Europe/Berlin", late_grace_minutes=15)
+NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+
+
+def parse(text: str, defaults: DefaultsConfig = DEFAULTS, now: datetime = NOW) -> Sidecar:
+    return parse_sidecar_text(text, Path("inbox/clip.md"), defaults, now)
+
+
+def target(text: str, defaults: DefaultsConfig = DEFAULTS, now: datetime = NOW) -> Target:
+    (only,) = parse(text, defaults, now).targets
+    return only
+
+
+def refused(text: str, defaults: DefaultsConfig = DEFAULTS, now: datetime = NOW) -> SidecarError:
+    with pytest.raises(SidecarError) as info:
+        parse(text, defaults, now)
+    assert str(info.value).startswith("clip.md: ")
+    return info.value
+
+
+def front(lines: str, body: str = "") -> str:
+    return f"---\n{lines}\n---\n{body}"
+
+
+# --- the whole value -----------------------------------------------------------------------
+
+
+def test_minimal_sidecar_takes_everything_else_from_defaults() -> None:
+    sidecar = parse(front("privacyLevel: SELF_ONLY", "Hello #fyp"))
+    assert sidecar == Sidecar(
+        path=Path("inbox/clip.md"),
+        targets=(
+            Target(
+                platform="tiktok",
+                account="@mybrand",
+                intent="draft",
+                caption="Hello #fyp",
+                dispatch_at=None,
+                options={"privacyLevel": "SELF_ONLY"},
+            ),
+        ),
+        repost=False,
+    )
+
+
+def test_sidecar_keys_override_defaults() -> None:
+    got = target(front('account: "@other"\nintent: publish\nplatform: tiktok', "x"))
+    assert (got.account, got.intent, got.platform) == ("@other", "publish", "tiktok")
+
+
+def test_account_id_is_kept_as_written() -> None:
+    account_id = "4f6c1a2e-0000-4000-8000-000000000001"
+    assert target(front(f"account: {account_id}")).account == account_id
+
+
+def test_repost_true_is_read() -> None:
+    assert parse(front("repost: true")).repost is True
+
+
+def test_options_cannot_be_changed_after_parsing() -> None:
+    options = target(front("disableDuet: true")).options
+    with pytest.raises(TypeError):
+        options["disableDuet"] = False  # type: ignore[index]
+
+
+def test_naive_now_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        parse("x", now=datetime(2026, 1, 15, 12, 0))
+
+
+# --- caption ---------------------------------------------------------------------------------
+
+
+def test_body_becomes_the_caption_stripped() -> None:
+    body = "\n\n  Line one\n\nLine two #fyp  \n\n"
+    assert target(front("intent: draft", body)).caption == "Line one\n\nLine two #fyp"
+
+
+def test_caption_key_is_the_caption_when_there_is_no_body() -> None:
+    assert target(front('caption: "Look: this #fyp"')).caption == "Look: this #fyp"
+
+
+def test_caption_key_and_body_together_are_refused() -> None:
+    error = refused(front("caption: one", "two"))
+    assert error.code == "SIDECAR_VALUE"
+    assert "caption: given both" in str(error)
+
+
+def test_text_without_frontmatter_is_all_caption() -> None:
+    assert target("Just words, no frontmatter #fyp\n").caption == "Just words, no frontmatter #fyp"
+
+
+def test_empty_frontmatter_is_allowed() -> None:
+    assert target(front("", "Body")).caption == "Body"
+
+
+def test_caption_of_2200_characters_is_accepted() -> None:
+    text = "é" * 2199 + "🎬"  # code points, not bytes: a 2-byte and a 4-byte character count as one each
+    assert target(front("intent: draft", text)).caption == text
+
+
+def test_caption_of_2201_characters_is_refused_with_length_and_limit() -> None:
+    error = refused(front("intent: draft", "a" * 2201))
+    assert error.code == "CAPTION_TOO_LONG"
+    assert str(error) == "clip.md: caption: 2201 characters, TikTok allows at most 2200; shorten it by 1"
+
+
+def test_caption_that_yaml_reads_as_a_number_is_refused_with_quote_hint() -> None:
+    error = refused(front("caption: 123"))
+    assert str(error) == 'clip.md: caption: 123 is not text; put it in quotes: caption: "123"'
+
+
+def test_caption_starting_with_hash_is_a_yaml_comment_and_refused() -> None:
+    error = refused(front("caption: #fyp"))
+    assert "caption: is empty" in str(error)
+    assert "comment" in str(error)
+
+
+# --- keys --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [
+        ("dispatchat", "dispatchAt"),
+        ("dispatch_at", "dispatchAt"),
+        ("privacylevel", "privacyLevel"),
+        ("disable_duet", "disableDuet"),
+        ("Caption", "caption"),
+        ("acount", "account"),
+    ],
+)
+def test_unknown_key_is_refused_naming_the_nearest_valid_key(typo: str, meant: str) -> None:
+    error = refused(front(f"{typo}: x"))
+    assert error.code == "SIDECAR_UNKNOWN_KEY"
+    assert str(error) == f"clip.md: {typo}: unknown key; did you mean {meant}?"
+
+
+def test_unknown_key_without_a_near_match_lists_the_valid_keys() -> None:
+    error = refused(front("zzz: 1"))
+    assert "zzz: unknown key; valid keys are account, caption, dispatchAt" in str(error)
+
+
+def test_yaml_boolean_word_as_key_is_kept_as_written() -> None:
+    assert str(refused(front("on: 1"))).startswith("clip.md: on: unknown key")
+
+
+def test_unknown_key_under_options_names_the_nearest_option() -> None:
+    error = refused(front("options:\n  disablecomment: true"))
+    assert error.code == "SIDECAR_UNKNOWN_KEY"
+    assert str(error) == "clip.md: options.disablecomment: unknown key; did you mean disableComment?"
+
+
+def test_top_level_key_under_options_is_refused() -> None:
+    error = refused(front("options:\n  dispatchAt: 2026-12-01T18:00:00Z"))
+    assert error.code == "SIDECAR_UNKNOWN_KEY"
+    assert "options.dispatchAt: not a TikTok option" in str(error)
+
+
+def test_key_given_twice_is_refused_instead_of_last_one_winning() -> None:
+    error = refused(front("dispatchAt: 2026-12-01T18:00:00Z\ndispatchAt: 2026-12-02T18:00:00Z"))
+    assert error.code == "SIDECAR_DUPLICATE_KEY"
+    assert str(error) == "clip.md: dispatchAt: given twice (again on line 3); keep one"
+
+
+# --- broken frontmatter ------------------------------------------------------------------------
+
+
+def test_broken_yaml_is_refused_with_its_line() -> None:
+    error = refused(front("intent: [draft"))
+    assert error.code == "SIDECAR_YAML"
+    assert "not valid YAML: line 3" in str(error)
+
+
+def test_tab_indentation_gets_a_spaces_hint() -> None:
+    error = refused(front("options:\n\tdisableDuet: true"))
+    assert error.code == "SIDECAR_YAML"
+    assert "indent with spaces, not tabs" in str(error)
+
+
+def test_unquoted_at_sign_gets_a_quoting_hint() -> None:
+    error = refused(front("account: @mybrand"))
+    assert error.code == "SIDECAR_YAML"
+    assert 'line 2, column 10' in str(error)
+    assert 'account: "@mybrand"' in str(error)
+
+
+def test_frontmatter_that_is_a_list_is_refused() -> None:
+    error = refused(front("- caption\n- account"))
+    assert error.code == "SIDECAR_YAML"
+    assert "must be `key: value` lines, not a list" in str(error)
+
+
+def test_frontmatter_never_closed_is_refused() -> None:
+    error = refused("---\naccount: \"@mybrand\"\nHello")
+    assert error.code == "SIDECAR_YAML"
+    assert "never closed" in str(error)
+
+
+# --- TikTok options ----------------------------------------------------------------------------
+
+
+def test_options_at_top_level_are_collected_with_api_names() -> None:
+    options = target(
+        front("privacyLevel: PUBLIC_TO_EVERYONE\ndisableDuet: true\ndisableStitch: false\nvideoCoverTimestampMs: 1500")
+    ).options
+    assert dict(options) == {
+        "privacyLevel": "PUBLIC_TO_EVERYONE",
+        "disableDuet": True,
+        "disableStitch": False,
+        "videoCoverTimestampMs": 1500,
+    }
+
+
+def test_options_under_options_key_are_collected() -> None:
+    text = front("options:\n  disableComment: true\n  autoAddMusic: false\nbrandContentToggle: true")
+    options = target(text).options
+    assert dict(options) == {"disableComment": True, "autoAddMusic": False, "brandContentToggle": True}
+
+
+def test_option_both_at_top_level_and_under_options_is_refused() -> None:
+    error = refused(front("disableDuet: true\noptions:\n  disableDuet: false"))
+    assert error.code == "SIDECAR_DUPLICATE_KEY"
+    assert str(error) == "clip.md: disableDuet: given both at the top level and under options:; keep one"
+
+
+def test_options_that_is_not_a_mapping_is_refused() -> None:
+    error = refused(front("options: disableDuet"))
+    assert str(error) == "clip.md: options: must be `option: value` lines indented under options:"
+
+
+def test_privacy_level_outside_the_list_is_refused_suggesting_the_nearest() -> None:
+    error = refused(front("privacyLevel: public"))
+    assert error.code == "SIDECAR_VALUE"
+    assert str(error) == (
+        'clip.md: privacyLevel: "public" is not one of PUBLIC_TO_EVERYONE, MUTUAL_FOLLOW_FRIENDS, '
+        "FOLLOWER_OF_CREATOR, SELF_ONLY; did you mean PUBLIC_TO_EVERYONE?"
+    )
+
+
+def test_quoted_yes_is_not_a_boolean() -> None:
+    error = refused(front('disableDuet: "yes"'))
+    assert str(error) == (
+        'clip.md: disableDuet: "yes" is not true or false; '
+        "write disableDuet: true or disableDuet: false, without quotes"
+    )
+
+
+def test_unquoted_yes_is_a_yaml_boolean() -> None:
+    assert dict(target(front("disableStitch: yes")).options) == {"disableStitch": True}
+
+
+@pytest.mark.parametrize("value", ["-1", "true", '"1500"', "1.5"])
+def test_cover_timestamp_must_be_a_whole_number_of_zero_or_more(value: str) -> None:
+    error = refused(front(f"videoCoverTimestampMs: {value}"))
+    assert error.code == "SIDECAR_VALUE"
+    assert "videoCoverTimestampMs:" in str(error)
+    assert "whole number" in str(error)
+
+
+# --- account, intent, platform, repost ---------------------------------------------------------
+
+
+def test_intent_in_wrong_case_is_refused_suggesting_lowercase() -> None:
+    error = refused(front("intent: Publish"))
+    assert error.code == "SIDECAR_VALUE"
+    assert str(error) == 'clip.md: intent: "Publish" is not one of draft, publish; did you mean publish?'
+
+
+def test_unknown_platform_is_refused() -> None:
+    assert str(refused(front("platform: TikTok"))).startswith('clip.md: platform: "TikTok" is not one of tiktok')
+
+
+def test_missing_account_without_default_is_refused() -> None:
+    error = refused(front("intent: draft"), defaults=DefaultsConfig(timezone="Europe/Berlin"))
+    assert error.code == "SIDECAR_MISSING"
+    assert "account: missing" in str(error)
+    assert "[defaults].account" in str(error)
+
+
+@pytest.mark.parametrize("value", ['""', '"@my brand"', "12345", "null"])
+def test_account_that_is_not_one_word_of_text_is_refused(value: str) -> None:
+    error = refused(front(f"account: {value}"))
+    assert error.code == "SIDECAR_VALUE"
+    assert str(error).startswith("clip.md: account: ")
+
+
+def test_repost_as_quoted_text_is_refused() -> None:
+    assert str(refused(front('repost: "true"'))).startswith('clip.md: repost: "true" is not true or false')
+
+
+# --- dispatchAt --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "utc"),
+    [
+        ('"2026-12-01T18:00:00Z"', datetime(2026, 12, 1, 18, 0, tzinfo=UTC)),
+        ('"2026-12-01T18:00:00+01:00"', datetime(2026, 12, 1, 17, 0, tzinfo=UTC)),
+        ("2026-12-01T18:00:00+01:00", datetime(2026, 12, 1, 17, 0, tzinfo=UTC)),  # bare YAML, offset
+        ("2026-07-01T18:00:00-04:00", datetime(2026, 7, 1, 22, 0, tzinfo=UTC)),  # bare YAML, negative
+        ("2026-12-01T18:00:00Z", datetime(2026, 12, 1, 18, 0, tzinfo=UTC)),  # bare YAML, Z
+        ("2026-12-01 18:00:00 +01:00", datetime(2026, 12, 1, 17, 0, tzinfo=UTC)),  # YAML's spaced form
+        ("2026-12-01t18:00:00z", datetime(2026, 12, 1, 18, 0, tzinfo=UTC)),  # YAML's lowercase form
+        ("2026-12-01T18:00:00.500+01:00", datetime(2026, 12, 1, 17, 0, 0, 500000, tzinfo=UTC)),
+    ],
+)
+def test_dispatch_at_with_offset_is_converted_to_utc(written: str, utc: datetime) -> None:
+    assert target(front(f"dispatchAt: {written}")).dispatch_at == utc
+
+
+@pytest.mark.parametrize(
+    ("written", "utc"),
+    [
+        ("2026-12-01 18:00:00", datetime(2026, 12, 1, 17, 0, tzinfo=UTC)),  # bare YAML, winter +01:00
+        ("2026-07-01T18:00:00", datetime(2026, 7, 1, 16, 0, tzinfo=UTC)),  # bare YAML, summer +02:00
+        ('"2026-12-01T18:00"', datetime(2026, 12, 1, 17, 0, tzinfo=UTC)),  # quoted, no seconds
+        ("2026-07-01T18:00", datetime(2026, 7, 1, 16, 0, tzinfo=UTC)),  # not a YAML timestamp: text
+    ],
+)
+def test_dispatch_at_without_offset_is_wall_time_in_defaults_timezone(written: str, utc: datetime) -> None:
+    assert target(front(f"dispatchAt: {written}")).dispatch_at == utc
+
+
+def test_dispatch_at_without_offset_follows_the_configured_zone() -> None:
+    tokyo = DefaultsConfig(account="@mybrand", timezone="Asia/Tokyo")
+    assert target(front("dispatchAt: 2026-12-01 18:00:00"), defaults=tokyo).dispatch_at == datetime(
+        2026, 12, 1, 9, 0, tzinfo=UTC
+    )
+
+
+def test_dispatch_at_null_or_absent_means_now() -> None:
+    assert target(front("dispatchAt: null")).dispatch_at is None
+    assert target(front("dispatchAt:")).dispatch_at is None
+    assert target(front("intent: draft")).dispatch_at is None
+
+
+def test_dispatch_at_invalid_date_is_refused_with_an_example() -> None:
+    error = refused(front('dispatchAt: "2026-13-01 18:00"'))
+    assert error.code == "SIDECAR_VALUE"
+    assert str(error) == (
+        'clip.md: dispatchAt: "2026-13-01 18:00" is not a date-time; write e.g. 2026-12-01T18:00:00+01:00'
+    )
+
+
+@pytest.mark.parametrize("written", ["2026-12-01", '"2026-12-01"'])
+def test_dispatch_at_date_without_time_is_refused(written: str) -> None:
+    error = refused(front(f"dispatchAt: {written}"))
+    assert str(error).startswith('clip.md: dispatchAt: "2026-12-01" needs a time of day')
+
+
+@pytest.mark.parametrize("written", ["1767290400", "true", "[2026, 12, 1]"])
+def test_dispatch_at_that_is_not_text_is_refused(written: str) -> None:
+    assert "is not a date-time" in str(refused(front(f"dispatchAt: {written}")))
+
+
+def test_dispatch_at_in_the_spring_forward_gap_is_refused() -> None:
+    error = refused(front("dispatchAt: 2026-03-29T02:30:00"))
+    assert error.code == "SIDECAR_VALUE"
+    assert str(error).startswith('clip.md: dispatchAt: "2026-03-29T02:30:00" does not exist in Europe/Berlin')
+
+
+def test_dispatch_at_in_the_fall_back_fold_is_refused_offering_both_offsets() -> None:
+    error = refused(front("dispatchAt: 2026-10-25 02:30:00"))
+    assert "happens twice in Europe/Berlin" in str(error)
+    assert "2026-10-25T02:30:00+02:00 (the first) or 2026-10-25T02:30:00+01:00 (the second)" in str(error)
+
+
+def test_dispatch_at_in_the_fold_with_explicit_offset_is_accepted() -> None:
+    got = target(front("dispatchAt: 2026-10-25T02:30:00+01:00")).dispatch_at
+    assert got == datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
+
+
+def test_dispatch_at_far_in_the_past_is_refused_saying_how_far() -> None:
+    error = refused(front("dispatchAt: 2026-01-13T09:30:00Z"))
+    assert error.code == "SIDECAR_DISPATCH_PAST"
+    assert str(error).startswith('clip.md: dispatchAt: "2026-01-13T09:30:00Z" is 2 days 2 hours in the past')
+    assert "15 minutes allowed by [defaults].late_grace_minutes" in str(error)
+
+
+def test_dispatch_at_just_beyond_the_grace_is_refused() -> None:
+    error = refused(front("dispatchAt: 2026-01-15T11:44:00Z"))
+    assert "is 16 minutes in the past" in str(error)
+
+
+def test_dispatch_at_within_the_grace_means_now() -> None:
+    assert target(front("dispatchAt: 2026-01-15T11:46:00Z")).dispatch_at is None
+
+
+def test_dispatch_at_exactly_now_means_now() -> None:
+    assert target(front("dispatchAt: 2026-01-15T12:00:00Z")).dispatch_at is None
+
+
+def test_dispatch_at_one_minute_ahead_is_kept() -> None:
+    assert target(front("dispatchAt: 2026-01-15T12:01:00Z")).dispatch_at == NOW + timedelta(minutes=1)
+
+
+def test_dispatch_at_more_than_five_years_ahead_is_refused_as_a_likely_typo() -> None:
+    assert "more than 5 years ahead" in str(refused(front("dispatchAt: 2062-12-01T18:00:00Z")))
+
+
+# --- the default sidecar -----------------------------------------------------------------------
+
+
+def test_default_sidecar_posts_to_the_default_account_without_caption() -> None:
+    assert default_sidecar(DEFAULTS) == Sidecar(
+        path=None,
+        targets=(
+            Target(platform="tiktok", account="@mybrand", intent="draft", caption="", dispatch_at=None, options={}),
+        ),
+    )
+
+
+def test_default_sidecar_without_default_account_is_refused() -> None:
+    with pytest.raises(SidecarError) as info:
+        default_sidecar(DefaultsConfig())
+    assert info.value.code == "SIDECAR_MISSING"
+    assert "[defaults]" in str(info.value)
+
+
+# --- real files --------------------------------------------------------------------------------
+
+
+def test_file_with_bom_and_crlf_line_ends_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "clip.md"
+    path.write_bytes("\ufeff---\r\nintent: publish\r\n---\r\nÜber alles #fyp\r\nzwei\r\n".encode())
+    sidecar = parse_sidecar(path, DEFAULTS, NOW)
+    assert sidecar.path == path
+    assert (sidecar.targets[0].intent, sidecar.targets[0].caption) == ("publish", "Über alles #fyp\nzwei")
+
+
+def test_file_without_frontmatter_is_all_caption(tmp_path: Path) -> None:
+    path = tmp_path / "clip.md"
+    path.write_text("Only a caption\n", encoding="utf-8")
+    assert parse_sidecar(path, DEFAULTS, NOW).targets[0].caption == "Only a caption"
+
+
+def test_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "clip.md"
+    path.write_bytes("caption in latin-1: \xe9".encode("latin-1"))
+    with pytest.raises(SidecarError) as info:
+        parse_sidecar(path, DEFAULTS, NOW)
+    assert info.value.code == "SIDECAR_ENCODING"
+    assert str(info.value).startswith("clip.md: not UTF-8 text (byte 0xe9")
+
+
+def test_file_that_is_gone_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SidecarError) as info:
+        parse_sidecar(tmp_path / "clip.md", DEFAULTS, NOW)
+    assert info.value.code == "SIDECAR_UNREADABLE"
+    assert str(info.value).startswith("clip.md: cannot read the sidecar")
