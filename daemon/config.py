@@ -133,7 +133,10 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
             f"{path}: [state].dir {state.dir} is inside [inbox].path; the journal must live "
             "outside the synced folder (for example /var/lib/pqdrop)"
         )
-    return config.model_copy(update={"inbox": inbox, "state": state})
+    postqued = config.postqued
+    if postqued.api_key_file is not None:
+        postqued = postqued.model_copy(update={"api_key_file": _absolute(postqued.api_key_file, base)})
+    return config.model_copy(update={"inbox": inbox, "state": state, "postqued": postqued})
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -24,7 +24,7 @@ class TokenBucket:
     capacity: int
     window_seconds: float
     tokens: float = field(init=False)
-    updated: float = field(init=False, default=0.0)
+    updated: float | None = field(init=False, default=None)
     paused_until: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
@@ -52,7 +52,7 @@ class TokenBucket:
         self.updated = self.paused_until
 
     def _refill(self, now: float) -> None:
-        if self.updated == 0.0:
+        if self.updated is None:
             self.updated = now
         elapsed = max(0.0, now - self.updated)
         self.tokens = min(float(self.capacity), self.tokens + elapsed * self.rate)

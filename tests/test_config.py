@@ -1,0 +1,102 @@
+"""The config file: defaults, errors that name the key, the API key's sources."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from daemon.config import find_config_path, load_config, parse_config, resolve_api_key
+from daemon.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+MINIMAL = '[inbox]\npath = "inbox"\n[state]\ndir = "state"\n'
+
+
+def test_a_minimal_config_gets_every_default_and_resolves_relative_paths(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+    assert config.inbox.path == tmp_path / "inbox"
+    assert config.state.dir == tmp_path / "state"
+    assert config.inbox.settle_seconds == 5.0 and config.inbox.watch == "auto"
+    assert config.postqued.base_url == "https://api.postqued.com"
+    rates = config.postqued.rate_limits
+    assert (rates.upload, rates.read, rates.publish, rates.delete) == (20, 30, 10, 20)
+    assert config.defaults.intent == "draft" and config.defaults.late_grace_minutes == 15
+
+
+def test_the_example_config_parses() -> None:
+    path = ROOT / "config.example.toml"
+    config = parse_config(tomllib.loads(path.read_text()), path)
+    assert config.defaults.timezone == "Europe/Berlin"
+
+
+def test_an_unknown_key_names_the_file_and_the_key(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "[defaults]\ntimezon = 'UTC'\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(path) in caught.value.message and "defaults.timezon: unknown key" in caught.value.message
+
+
+def test_a_bad_value_names_the_key_and_what_is_expected(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"inbox.watch: Input should be 'auto', 'events' or 'poll'"):
+        load_config(write(tmp_path, '[inbox]\npath = "i"\nwatch = "inotify"\n[state]\ndir = "s"\n'))
+
+
+def test_an_unknown_time_zone_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown time zone 'Europe/Berln'"):
+        load_config(write(tmp_path, MINIMAL + '[defaults]\ntimezone = "Europe/Berln"\n'))
+
+
+def test_broken_toml_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "[inbox\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(path)
+
+
+def test_a_missing_required_section_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="state: required key is missing"):
+        load_config(write(tmp_path, '[inbox]\npath = "inbox"\n'))
+
+
+def test_state_inside_the_inbox_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"\[state\].dir .* is inside \[inbox\].path"):
+        load_config(write(tmp_path, '[inbox]\npath = "inbox"\n[state]\ndir = "inbox/.state"\n'))
+
+
+def test_the_api_key_comes_from_the_environment_first(tmp_path: Path) -> None:
+    (tmp_path / "key").write_text("pq_file\n")
+    config = load_config(write(tmp_path, MINIMAL + '[postqued]\napi_key_file = "key"\n'))
+    assert resolve_api_key(config, {"POSTQUED_API_KEY": "pq_env"}) == "pq_env"
+    assert resolve_api_key(config, {}) == "pq_file"
+
+
+def test_the_api_key_can_be_a_systemd_credential(tmp_path: Path) -> None:
+    (tmp_path / "creds").mkdir()
+    (tmp_path / "creds" / "postqued_api_key").write_text("pq_cred")
+    config = load_config(write(tmp_path, MINIMAL))
+    assert resolve_api_key(config, {"CREDENTIALS_DIRECTORY": str(tmp_path / "creds")}) == "pq_cred"
+
+
+def test_no_api_key_anywhere_says_where_to_put_one(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+    with pytest.raises(ConfigError, match="no API key: set POSTQUED_API_KEY"):
+        resolve_api_key(config, {})
+
+
+def test_config_search_order(tmp_path: Path) -> None:
+    assert find_config_path("given.toml", {"PQDROP_CONFIG": "env.toml"}) == Path("given.toml")
+    assert find_config_path(None, {"PQDROP_CONFIG": "env.toml"}) == Path("env.toml")
+    user = tmp_path / "pqdrop" / "config.toml"
+    user.parent.mkdir()
+    user.write_text(MINIMAL)
+    assert find_config_path(None, {"XDG_CONFIG_HOME": str(tmp_path)}) == user
+    assert find_config_path(None, {"XDG_CONFIG_HOME": str(tmp_path / "none")}) == Path("/etc/pqdrop/config.toml")
