@@ -33,6 +33,8 @@ def watchdog_interval(environ: Mapping[str, str] | None = None) -> float | None:
     if not usec or (pid and pid != str(os.getpid())):
         return None
     try:
-        return int(usec) / 2_000_000
+        microseconds = int(usec)
     except ValueError:
         return None
+    # Like sd_watchdog_enabled(3): zero or less is no watchdog, not "ping continuously".
+    return microseconds / 2_000_000 if microseconds > 0 else None
