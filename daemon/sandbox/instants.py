@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 
 
 def format_instant(epoch: float) -> str:
-    """An epoch time as UTC ISO-8601 with milliseconds and a `Z`, as the API writes it."""
+    """An epoch time as UTC ISO-8601 with a `Z`; milliseconds only when there are any."""
     moment = datetime.fromtimestamp(epoch, tz=UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    timespec = "milliseconds" if moment.microsecond else "seconds"
+    return moment.isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def parse_instant(text: str) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from daemon.sandbox.instants import parse_instant
 from daemon.sandbox.refusal import invalid
@@ -217,6 +217,6 @@ def _positive_int(raw: Mapping[str, Any], field: str, where: str) -> int:
     return int(value)
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     # JSON true/false arrive as bool, which Python counts as int.
     return isinstance(value, int) and not isinstance(value, bool)

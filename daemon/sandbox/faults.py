@@ -1,0 +1,87 @@
+"""Misbehaviour on request: failed replies, a lost publish reply, a slow server."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class _Failure:
+    remaining: int
+    status: int
+    path_prefix: str
+
+
+class Faults:
+    """Faults the tests switch on; the server consults them on every API request."""
+
+    def __init__(self) -> None:
+        self.delay_seconds = 0.0
+        self._lock = threading.Lock()
+        self._failures: list[_Failure] = []
+        self._drops = 0
+
+    def fail_next(self, n: int, status: int = 503, path_prefix: str = "/v1/") -> None:
+        """Answer the next `n` requests under `path_prefix` with `status` instead of serving them."""
+        if n < 1 or not 400 <= status <= 599:
+            raise ValueError("fail_next needs n >= 1 and an error status between 400 and 599")
+        with self._lock:
+            self._failures.append(_Failure(n, status, path_prefix))
+
+    def drop_next_publish_reply(self) -> None:
+        """Accept and record the next publish, then close the connection without replying."""
+        with self._lock:
+            self._drops += 1
+
+    def take_failure(self, path: str) -> int | None:
+        """The status to fail this request with, or None to serve it."""
+        with self._lock:
+            for failure in self._failures:
+                if path.startswith(failure.path_prefix):
+                    failure.remaining -= 1
+                    if failure.remaining == 0:
+                        self._failures.remove(failure)
+                    return failure.status
+        return None
+
+    def take_publish_drop(self) -> bool:
+        """Whether this publish reply is to be lost."""
+        with self._lock:
+            if self._drops == 0:
+                return False
+            self._drops -= 1
+            return True
+
+    def reset(self) -> None:
+        """Switch every fault off."""
+        with self._lock:
+            self._failures.clear()
+            self._drops = 0
+            self.delay_seconds = 0.0
+
+    def apply(self, control: Mapping[str, Any]) -> None:
+        """Switch faults on from a /_sandbox/faults JSON body."""
+        if control.get("reset"):
+            self.reset()
+        if "fail_next" in control:
+            status = control.get("status", 503)
+            prefix = control.get("path_prefix", "/v1/")
+            if not isinstance(control["fail_next"], int) or not isinstance(status, int) or not isinstance(prefix, str):
+                raise ValueError("fail_next and status must be integers, path_prefix a string")
+            self.fail_next(control["fail_next"], status, prefix)
+        if control.get("drop_next_publish_reply"):
+            self.drop_next_publish_reply()
+        if "delay_seconds" in control:
+            delay = control["delay_seconds"]
+            if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
+                raise ValueError("delay_seconds must be a number >= 0")
+            self.delay_seconds = float(delay)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The faults still armed, for GET /_sandbox/state."""
+        with self._lock:
+            failures = [vars(failure).copy() for failure in self._failures]
+            return {"fail_next": failures, "drop_next_publish_reply": self._drops, "delay_seconds": self.delay_seconds}
