@@ -29,28 +29,40 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pqdrop", description="Watch a folder and post what lands in it to TikTok through PostQued."
     )
-    parser.add_argument("--config", metavar="PATH", help="config file (default: $PQDROP_CONFIG, "
-                        "~/.config/pqdrop/config.toml, /etc/pqdrop/config.toml)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    # --config and -v work before or after the command: `pqdrop --config X run` and `pqdrop run --config X`.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file (default: "
+                        "$PQDROP_CONFIG, ~/.config/pqdrop/config.toml, /etc/pqdrop/config.toml)")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug details")
+    parser = argparse.ArgumentParser(
+        prog="pqdrop", parents=[common],
+        description="Watch a folder and post what lands in it to TikTok through PostQued.",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("run", help="watch the inbox until SIGTERM/SIGINT")
-    commands.add_parser("once", help="process everything in the inbox now, then exit")
-    commands.add_parser("demo", help="the whole flow on a throw-away folder against the built-in sandbox")
-    sandbox = commands.add_parser("sandbox", help="run the built-in PostQued-compatible server on loopback")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[common], help=help_text, description=help_text)
+
+    command("run", "watch the inbox until SIGTERM/SIGINT")
+    command("once", "process everything in the inbox now, then exit")
+    command("demo", "the whole flow on a throw-away folder against the built-in sandbox")
+    sandbox = command("sandbox", "run the built-in PostQued-compatible server on loopback")
     sandbox.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0 picks one)")
-    check = commands.add_parser("check", help="validate sidecars and media without uploading")
+    check = command("check", "validate sidecars and media without uploading")
     check.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the inbox)")
-    commands.add_parser("status", help="what is waiting, in flight, scheduled, and recently done or failed")
-    commands.add_parser("accounts", help="the platform accounts the API key can post to")
-    retry = commands.add_parser("retry", help="put failed items back into the inbox")
+    command("status", "what is waiting, in flight, scheduled, and recently done or failed")
+    command("accounts", "the platform accounts the API key can post to")
+    retry = command("retry", "put failed items back into the inbox")
     retry.add_argument("names", nargs="*", metavar="NAME", help="items in failed/ to retry")
     retry.add_argument("--all", action="store_true", help="retry every item in failed/")
-    commands.add_parser("init", help="write a commented starter config")
+    command("init", "write a commented starter config")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.config = getattr(args, "config", None)
+    args.verbose = getattr(args, "verbose", False)
     setup_logging(args.verbose)
     try:
         return _dispatch(args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import threading
 from datetime import UTC, datetime, timedelta
@@ -49,6 +50,7 @@ def demo_config(root: Path, base_url: str) -> Config:
 
 def run_demo() -> int:
     """Make the folder, serve the sandbox, process everything once, print what happened."""
+    logging.getLogger("pqdrop").setLevel(logging.WARNING)  # the table below tells the story
     with tempfile.TemporaryDirectory(prefix="pqdrop-demo-") as temporary, Sandbox(processing_seconds=0.3) as sandbox:
         root = Path(temporary)
         (root / "inbox").mkdir()

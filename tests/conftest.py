@@ -1,0 +1,83 @@
+"""Shared fixtures: a real sandbox on a loopback port, a real inbox, a real config file."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+
+from daemon.config import Config, load_config
+from daemon.postqued import PostQued, RetryPolicy
+from daemon.ratelimit import RateLimiter
+from daemon.sandbox import Sandbox
+from daemon.service import Service
+
+SANDBOX_KEY = "pq_sandbox"
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(api_keys=(SANDBOX_KEY,), processing_seconds=0.05) as server:
+        yield server
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    path = tmp_path / "inbox"
+    path.mkdir()
+    return path
+
+
+def write_config(tmp_path: Path, base_url: str, **sections: dict[str, Any]) -> Path:
+    """A config file for tests: settle 0, fast following; `sections` override per section."""
+    document: dict[str, Any] = {
+        "inbox": {"path": "inbox", "settle_seconds": 0.0, "watch": "poll", "poll_interval": 0.2},
+        "postqued": {"base_url": base_url, "follow_seconds": 10.0, "timeout_seconds": 10.0},
+        "defaults": {"account": "@mybrand", "intent": "publish", "timezone": "Europe/Berlin"},
+        "state": {"dir": "state"},
+    }
+    for name, values in sections.items():
+        document[name] = {**document.get(name, {}), **values}
+    path = tmp_path / "config.toml"
+    path.write_text(tomli_w.dumps(document))
+    return path
+
+
+@pytest.fixture
+def config(tmp_path: Path, inbox: Path, sandbox: Sandbox) -> Config:
+    return load_config(write_config(tmp_path, sandbox.url))
+
+
+def make_client(config: Config, key: str = SANDBOX_KEY, attempts: int = 5) -> PostQued:
+    limits = config.postqued.rate_limits
+    limiter = RateLimiter(
+        {"upload": limits.upload, "read": limits.read, "publish": limits.publish, "delete": limits.delete},
+        limits.window_seconds,
+    )
+    retry = RetryPolicy(attempts=attempts, base_seconds=0.05, cap_seconds=0.5)
+    return PostQued(config.postqued.base_url, key, limiter=limiter, retry=retry, timeout_seconds=5.0)
+
+
+@pytest.fixture
+def service(config: Config) -> Iterator[Service]:
+    with make_client(config) as client:
+        yield Service(config, client, stop=threading.Event())
+
+
+def sidecar(path: Path, frontmatter: str = "", body: str = "A caption #fyp") -> Path:
+    path.write_text(f"---\n{frontmatter}---\n{body}\n", encoding="utf-8")
+    return path
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    """Every file under `folder` (by name, wherever it moved) and the sha256 of its bytes."""
+    return {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in folder.rglob("*")
+        if path.is_file() and not path.is_symlink() and path.name != "status.log" and not path.name.endswith(".status.json")
+    }
