@@ -16,19 +16,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from daemon.config import Config, find_config_path, load_config, resolve_api_key
+from daemon.config import CONFIG_ENV, Config, find_config_path, load_config, resolve_api_key
 from daemon.errors import ConfigError, PqdropError
 
 if TYPE_CHECKING:
     from daemon.postqued import PostQued
 
 EXIT_USAGE = 2
+SANDBOX_KEY = "pq_sandbox"  # the key `pqdrop sandbox` accepts, as the README says
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="pqdrop", description="Watch a folder and post what lands in it to TikTok through PostQued."
-    )
     # --config and -v work before or after the command: `pqdrop --config X run` and `pqdrop run --config X`.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file (default: "
@@ -82,9 +80,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "sandbox":
         return _sandbox(args.port)
     if command == "init":
-        from daemon.starter import write_starter_config
+        from daemon.starter import starter_path, write_starter_config
 
-        return write_starter_config(find_config_path(args.config, os.environ))
+        return write_starter_config(starter_path(args.config, os.environ))
     if command == "check":
         from daemon.checker import check_paths
 
@@ -121,14 +119,20 @@ def _serve(config: Config, client: PostQued, *, daemon: bool) -> int:
     from daemon import service
     from daemon.report import print_round
 
+    from daemon.journal import Journal
+
     stop, wake = threading.Event(), threading.Event()
     _install_signal_handlers(stop, wake)
-    svc = service.Service(config, client, stop=stop)
-    if daemon:
-        return service.run(svc, wake)
-    code, round_ = service.once(svc)
-    print_round(round_, svc.look())
-    return code
+    journal = Journal(config.state.dir)
+    try:
+        with service.Service(config, client, journal, stop=stop) as svc:
+            if daemon:
+                return service.run(svc, wake)
+            code, round_ = service.once(svc)
+            print_round(round_, svc.look())
+            return code
+    finally:
+        journal.close()
 
 
 def _accounts(client: PostQued) -> int:
@@ -147,8 +151,12 @@ def _accounts(client: PostQued) -> int:
 def _sandbox(port: int) -> int:
     from daemon.sandbox import Sandbox
 
-    sandbox = Sandbox(port=port)
-    print(f"PostQued sandbox on {sandbox.url if hasattr(sandbox, 'url') else port}", flush=True)
+    def leave(signum: int, _frame: object) -> None:
+        raise SystemExit(0)  # unwinds serve_forever, which closes the socket
+
+    signal.signal(signal.SIGTERM, leave)
+    sandbox = Sandbox(port=port, api_keys=(SANDBOX_KEY,))
+    print(f"PostQued sandbox on {sandbox.url} (API key {SANDBOX_KEY}); Ctrl-C or SIGTERM stops it", flush=True)
     sandbox.serve_forever()
     return 0
 
@@ -156,7 +164,7 @@ def _sandbox(port: int) -> int:
 def _config_for_check(args: argparse.Namespace) -> Config | None:
     """`check` works without a config file; with one, it uses its defaults and inbox."""
     path = find_config_path(args.config, os.environ)
-    if args.config or path.exists():
+    if args.config or os.environ.get(CONFIG_ENV) or path.exists():
         return load_config(path)
     return None
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from daemon.config import Config, parse_config
 from daemon.inbox import FAILED_DIR, SENT_DIR
+from daemon.journal import Journal
 from daemon.mediagen import make_image, make_video
 from daemon.postqued import PostQued
 from daemon.ratelimit import RateLimiter
@@ -59,8 +60,12 @@ def run_demo() -> int:
         make_demo_inbox(root / "inbox", datetime.now(UTC))
         config = demo_config(root, sandbox.url)
         limiter = RateLimiter({"upload": 20, "read": 30, "publish": 10, "delete": 20})
-        with PostQued(config.postqued.base_url, DEMO_KEY, limiter=limiter) as client:
-            _, round_ = once(Service(config, client, stop=threading.Event()))
+        journal = Journal(config.state.dir)
+        with PostQued(config.postqued.base_url, DEMO_KEY, limiter=limiter) as client, Service(
+            config, client, journal, stop=threading.Event()
+        ) as service:
+            _, round_ = once(service)
+        journal.close()
         rows = [(r.name, str(r.state), r.message or r.publish_id or "") for r in round_.results]
         print()
         print_table(("item", "state", "publishId / reason"), rows)

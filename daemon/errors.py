@@ -10,7 +10,8 @@
     ├── TransientError         try again later; nothing about the item is wrong
     │   ├── ApiUnavailable     timeout, connection loss, 5xx
     │   └── RateLimited        429; carries the server's Retry-After
-    └── AccountBlocked         stop posting: key refused or subscription required (exit 3)
+    ├── AccountBlocked         stop posting: key refused or subscription required (exit 3)
+    └── Interrupted            the process is stopping: leave the item at its recorded step
 
 API errors also derive from ApiError, which carries the HTTP status and the API's `code`.
 """
@@ -106,3 +107,9 @@ class ApiAccountBlocked(ApiError, AccountBlocked):
     """The API refused the key (401/403) or requires a subscription."""
 
     code = "ACCOUNT_BLOCKED"
+
+
+class Interrupted(PqdropError):
+    """The process is stopping; the item keeps its recorded step and resumes on the next start."""
+
+    code = "INTERRUPTED"

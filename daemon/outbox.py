@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from daemon.inbox import STATUS_LOG, STATUS_SUFFIX
@@ -31,18 +31,27 @@ def free_stem(folder: Path, stem: str, names: Sequence[str]) -> str:
     raise FileExistsError(f"{folder}: no free name for {stem!r}")
 
 
-def file_item(
-    inbox: Path, paths: Sequence[PurePosixPath], name: str, destination: str, status: Mapping[str, Any]
+def filed_names(names: Sequence[str], name: str, stem: str) -> list[str]:
+    """The names an item's files take in sent/ or failed/ under `stem`."""
+    return [_renamed(filename, name, stem) for filename in names]
+
+
+def file_claim(
+    source: Path, folder: Path, name: str, stem: str, names: Sequence[str], status: Mapping[str, Any]
 ) -> Path:
-    """Move an item's files into `inbox/destination` and write NAME.status.json beside them."""
-    folder = inbox / destination
+    """Move a claim folder's files into `folder` under `stem` and write the status file beside them.
+
+    Safe to run again after a crash: what already moved is skipped, nothing is overwritten.
+    """
     folder.mkdir(exist_ok=True)
-    names = [path.name for path in paths]
-    stem = free_stem(folder, name, names)
-    for path in paths:
-        move(inbox / path, folder / _renamed(path.name, name, stem))
+    for filename in names:
+        origin = source / filename
+        if origin.exists() or origin.is_symlink():
+            move(origin, folder / _renamed(filename, name, stem))
     status_path = folder / f"{stem}{STATUS_SUFFIX}"
-    write_json_atomically(status_path, {**status, "files": [_renamed(n, name, stem) for n in names]})
+    write_json_atomically(status_path, {**status, "files": filed_names(names, name, stem)})
+    if source.is_dir() and not any(source.iterdir()):
+        source.rmdir()
     return status_path
 
 

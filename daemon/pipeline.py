@@ -1,66 +1,51 @@
-"""One item's way from the inbox to sent/ or failed/: validate, upload, publish, follow, file.
+"""One item's way from the inbox to sent/ or failed/: claim, check, upload, publish, follow, file.
 
-The pure parts (what to send, which key, what the outcome is) are plain functions; the
-`Pipeline` class only sequences them around the API client and the outbox.
+Each step is written to the journal before the next begins, so `resume` can carry an item on
+from wherever a crash or a stop left it: no media is uploaded twice, a publish is only ever
+retried with its recorded key and body, and a move is finished rather than redone.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from daemon.claim import ClaimName, claim_dir, give_back, take
 from daemon.config import Config, DefaultsConfig
-from daemon.errors import AccountBlocked, InboxError, ItemError, MediaError, PqdropError, TransientError
+from daemon.errors import ApiRejected, InboxError, Interrupted, ItemError, MediaError
 from daemon.inbox import Item
-from daemon.lifecycle import ItemState, failure_reason, outcome_of, waits_for_dispatch
+from daemon.journal import FileRecord, Journal, Record
+from daemon.lifecycle import ItemState, waits_for_dispatch
 from daemon.media import MediaInfo, probe
-from daemon.outbox import append_status_log, file_item
+from daemon.outbox import append_status_log, file_claim, free_stem
 from daemon.postqued import Account, PostQued, PublishState
-from daemon.sidecar import Sidecar, Target, default_sidecar, parse_sidecar
-from daemon.tiktok import PHOTO_LIMITS
+from daemon.publication import (
+    Result,
+    Uploaded,
+    check_media_set,
+    find_account,
+    idempotency_key,
+    media_record,
+    publish_body,
+    result_from_state,
+    result_from_status,
+    status_document,
+    target_body,
+)
+from daemon.sidecar import Sidecar, default_sidecar, parse_sidecar
 
 Clock = Callable[[], datetime]
 Progress = Callable[[str, int, int], None]
 
-
-@dataclass(frozen=True)
-class Prepared:
-    """An item whose sidecar and media have been read and checked."""
-
-    item: Item
-    sidecar: Sidecar
-    media: tuple[MediaInfo, ...]
-
-
-@dataclass(frozen=True)
-class Uploaded:
-    """One media file in PostQued's storage."""
-
-    content_id: str
-    sha256: str
-    info: MediaInfo
-
-
-@dataclass
-class Result:
-    """What happened to one item; `state` decides the folder it is filed in."""
-
-    name: str
-    state: ItemState
-    publish_id: str | None = None
-    idempotency_key: str | None = None
-    error_code: str | None = None
-    message: str | None = None
-    status_file: Path | None = None
-    targets: list[dict[str, Any]] = field(default_factory=list)
-    media: list[dict[str, Any]] = field(default_factory=list)
+ALREADY_POSTED = (
+    "already posted from elsewhere: PostQued holds a different publish under this item's content-derived "
+    "Idempotency-Key (another pqdrop on the same folder, within 24 h)"
+)
 
 
 def now_utc() -> datetime:
@@ -68,72 +53,184 @@ def now_utc() -> datetime:
 
 
 class Pipeline:
-    """Carries items through the steps, using one API client and one inbox."""
+    """Carries items through the steps, using one API client, one journal and one inbox."""
 
     def __init__(
         self,
         config: Config,
         client: PostQued,
+        journal: Journal,
+        owner: str,
         *,
         clock: Clock = now_utc,
-        sleep: Callable[[float], None] = time.sleep,
         stop: threading.Event | None = None,
         progress: Progress | None = None,
     ) -> None:
         self._config = config
         self._inbox = config.inbox.path
         self._client = client
+        self._journal = journal
+        self._owner = owner
         self._clock = clock
-        self._sleep = sleep
         self._stop = stop or threading.Event()
         self._progress = progress
 
-    def process(self, item: Item) -> Result:
-        """Take one item to its end; passing and account-wide errors propagate, the item stays put."""
+    # --- claiming ----------------------------------------------------------------------------
+
+    def process(self, item: Item) -> Result | None:
+        """Claim a ready item and take it to its end; None when another process claimed it first."""
+        record = self.claim(item)
+        return None if record is None else self.resume(record)
+
+    def claim(self, item: Item) -> Record | None:
+        """Journal first, then the rename: a crash in between leaves a record the sweep can settle."""
+        claim = str(ClaimName.new(item.name, self._owner))
+        record_id = self._journal.begin_claim(item.name, claim, item_to_json(item), self._stat(item))
+        if not take(self._inbox, item, claim):
+            self._journal.forget(record_id)
+            return None
+        self._journal.set_state(record_id, "claimed")
+        return self._journal.get(record_id)
+
+    def _stat(self, item: Item) -> list[FileRecord]:
+        records = []
+        for rel in (*item.media, *((item.sidecar,) if item.sidecar else ())):
+            try:
+                stat = os.lstat(self._inbox / rel)
+            except FileNotFoundError:
+                continue
+            records.append(FileRecord(str(rel), stat.st_size, stat.st_mtime))
+        return records
+
+    # --- the steps -----------------------------------------------------------------------------
+
+    def resume(self, record: Record) -> Result:
+        """Carry a claimed item on from its recorded step to sent/ or failed/."""
+        if record.state != "filing":
+            result = self._outcome(record)
+            record = self._plan_filing(record, result)
+        return self._finish(record)
+
+    def give_back(self, record: Record, reason: str) -> bool:
+        """Return an item that was not published yet to the inbox, to be tried afresh later."""
+        if record.state not in ("claimed", "uploading"):
+            return False
+        kept = give_back(self._inbox, record.claim)
+        if kept:
+            return False
+        self._journal.set_state(record.id, "returned", error=reason)
+        self._log(record.name, ItemState.WAITING, reason=reason)
+        return True
+
+    def _outcome(self, record: Record) -> Result:
+        """Upload, publish and follow as far as the record still needs; item errors become a failed result."""
         try:
-            prepared = prepare_item(self._inbox, item, self._config.defaults, self._clock())
-            result = self._post(prepared)
-        except (TransientError, AccountBlocked):
-            raise
+            if record.state in ("claimed", "uploading"):
+                record = self._upload_step(record)
+            if record.state == "publishing":
+                record = self._publish_step(record)
+            state = self._follow(str(record.publish_id))
+            return result_from_state(record.name, state, str(record.idempotency_key))
+        except ApiRejected as exc:
+            if exc.code == "IDEMPOTENCY_CONFLICT":
+                return Result(record.name, ItemState.ACCEPTED, idempotency_key=record.idempotency_key,
+                              note=ALREADY_POSTED)
+            return Result(record.name, ItemState.FAILED, error_code=exc.code, message=exc.message)
         except ItemError as exc:
-            result = Result(item.name, ItemState.FAILED, error_code=exc.code, message=exc.message)
-        self._file(item, result)
+            return Result(record.name, ItemState.FAILED, error_code=exc.code, message=exc.message)
+
+    def _upload_step(self, record: Record) -> Record:
+        """Check the item, upload what is not in storage yet, then fix the publish key and body."""
+        item = item_from_json(record.item)
+        root = claim_dir(self._inbox, record.claim)
+        if record.state == "claimed":
+            self._journal.set_state(record.id, "uploading")
+            self._log(record.name, ItemState.UPLOADING)
+        sidecar, media = prepare_item(root, item, self._config.defaults, self._clock())
+        accounts = self._resolve_accounts(sidecar, record.name)
+        done = self._journal.uploads(record.id)
+        uploaded = []
+        for rel, info in zip(item.media, media):
+            if str(rel) in done:
+                content_id, sha256 = done[str(rel)]
+                uploaded.append(Uploaded(str(rel), content_id, sha256))
+                continue
+            content_id, sha256 = self._upload(info)
+            self._journal.record_upload(record.id, str(rel), content_id, sha256)
+            uploaded.append(Uploaded(str(rel), content_id, sha256))
+        targets = [target_body(target, accounts[target.account]) for target in sidecar.targets]
+        key = idempotency_key([media.sha256 for media in uploaded], targets, sidecar.repost)
+        body = publish_body([media.content_id for media in uploaded], targets)
+        self._journal.record_publish_intent(record.id, key, body)
+        self._log(record.name, ItemState.PUBLISHING, idempotencyKey=key)
+        return self._journal.get(record.id)
+
+    def _publish_step(self, record: Record) -> Record:
+        """Send the recorded body under the recorded key: a retry after a lost reply is a replay."""
+        body = record.publish_body or {}
+        self._check_stop()
+        state = self._client.publish(body["contentIds"], body["targets"], str(record.idempotency_key))
+        self._journal.record_publish_id(record.id, state.publish_id)
+        self._log(record.name, ItemState.FOLLOWING, publishId=state.publish_id)
+        return self._journal.get(record.id)
+
+    def _follow(self, publish_id: str) -> PublishState:
+        """Poll until every target is final or only waits for its dispatchAt, within follow_seconds."""
+        state = self._client.publish_status(publish_id)
+        deadline = time.monotonic() + self._config.postqued.follow_seconds
+        delay = 0.5
+        while not state.settled and not waits_for_dispatch(state, self._clock()):
+            if time.monotonic() + delay > deadline:
+                break
+            if self._stop.wait(delay):
+                raise Interrupted(f"stopping while following publish {publish_id}")
+            delay = min(delay * 1.5, 10.0)
+            state = self._client.publish_status(publish_id)
+        return state
+
+    def _plan_filing(self, record: Record, result: Result) -> Record:
+        """Fix the destination, the free name and the status document before the first move."""
+        uploads = self._journal.uploads(record.id)
+        result.publish_id = result.publish_id or record.publish_id
+        result.idempotency_key = result.idempotency_key or record.idempotency_key
+        result.media = [media_record(Uploaded(path, cid, sha)) for path, (cid, sha) in sorted(uploads.items())]
+        status = status_document(result, self._clock())
+        folder = self._inbox / result.state.folder
+        stem = free_stem(folder, record.name, claim_entries(record))
+        self._journal.record_filing(record.id, result.state.folder, stem, status)
+        return self._journal.get(record.id)
+
+    def _finish(self, record: Record) -> Result:
+        """Move the files and write the status file; repeatable until it has fully happened."""
+        status = record.status or {}
+        source = claim_dir(self._inbox, record.claim)
+        folder = self._inbox / str(record.destination)
+        path = file_claim(source, folder, record.name, str(record.stem), claim_entries(record), status)
+        self._journal.set_state(record.id, "done")
+        result = result_from_status(status)
+        result.status_file = path
+        self._log(record.name, result.state, publishId=result.publish_id, error=status.get("error"),
+                  note=result.note)
         return result
 
-    def _post(self, prepared: Prepared) -> Result:
-        name = prepared.item.name
-        accounts = self._resolve_accounts(prepared)
-        self._log(name, ItemState.UPLOADING)
-        uploaded = [self._upload(info) for info in prepared.media]
-        targets = [target_body(target, accounts[target.account]) for target in prepared.sidecar.targets]
-        key = idempotency_key([media.sha256 for media in uploaded], targets, prepared.sidecar.repost)
-        self._log(name, ItemState.PUBLISHING, idempotencyKey=key)
-        state = self._client.publish([media.content_id for media in uploaded], targets, key)
-        self._log(name, ItemState.FOLLOWING, publishId=state.publish_id)
-        state = self._follow(state)
-        result = result_from_state(name, state, key)
-        result.media = [media_record(media) for media in uploaded]
-        return result
+    # --- helpers -------------------------------------------------------------------------------
 
-    def _resolve_accounts(self, prepared: Prepared) -> dict[str, Account]:
+    def _resolve_accounts(self, sidecar: Sidecar, name: str) -> dict[str, Account]:
         resolved: dict[str, Account] = {}
-        for target in prepared.sidecar.targets:
+        for target in sidecar.targets:
             known = self._client.platform_accounts(target.platform)
-            resolved[target.account] = find_account(target.account, known, prepared.sidecar.path or prepared.item.name)
+            resolved[target.account] = find_account(target.account, known, sidecar.path or name)
         return resolved
 
-    def _upload(self, info: MediaInfo) -> Uploaded:
+    def _upload(self, info: MediaInfo) -> tuple[str, str]:
+        """Send one media; returns its contentId and the sha256 computed on the way."""
+        self._check_stop()
         if info.kind == "image":
-            content_id, sha256 = self._client.upload_image(info.path, info.mime)
-            return Uploaded(content_id, sha256, info)
+            return self._client.upload_image(info.path, info.mime)
         if info.duration_ms is None:
             raise MediaError(f"{info.path.name}: the video's duration could not be read")
         ticket = self._client.start_upload(info.path.name, info.mime, info.size)
-        progress = None
-        if self._progress is not None:
-            report = self._progress
-            progress = lambda sent, total: report(info.path.name, sent, total)  # noqa: E731
-        sha256 = self._client.put_to_storage(ticket, info.path, info.size, progress)
+        sha256 = self._client.put_to_storage(ticket, info.path, info.size, self._upload_progress(info.path.name))
         self._client.complete_upload(
             ticket,
             filename=info.path.name,
@@ -143,153 +240,67 @@ class Pipeline:
             height=info.height,
             duration_ms=info.duration_ms,
         )
-        return Uploaded(ticket.content_id, sha256, info)
+        return ticket.content_id, sha256
 
-    def _follow(self, state: PublishState) -> PublishState:
-        """Poll until every target is final or only waits for its dispatchAt, within follow_seconds."""
-        deadline = time.monotonic() + self._config.postqued.follow_seconds
-        delay = 1.0
-        while not state.settled and not waits_for_dispatch(state, self._clock()):
-            if time.monotonic() + delay > deadline or self._stop.is_set():
-                break
-            self._sleep(delay)
-            delay = min(delay * 1.5, 10.0)
-            state = self._client.publish_status(state.publish_id)
-        return state
+    def _upload_progress(self, name: str) -> Callable[[int, int], None]:
+        """Reports progress and, on a stop request, breaks the upload off (it restarts on resume)."""
 
-    def _file(self, item: Item, result: Result) -> None:
-        status = status_document(result, self._clock())
-        result.status_file = file_item(self._inbox, item.paths, item.name, result.state.folder, status)
-        self._log(item.name, result.state, publishId=result.publish_id, error=status.get("error"))
+        def report(sent: int, total: int) -> None:
+            self._check_stop()
+            if self._progress is not None:
+                self._progress(name, sent, total)
+
+        return report
+
+    def _check_stop(self) -> None:
+        if self._stop.is_set():
+            raise Interrupted("stopping; the item resumes at its recorded step on the next start")
 
     def _log(self, name: str, state: ItemState, **fields: Any) -> None:
         record = {"item": name, "state": str(state), **{k: v for k, v in fields.items() if v is not None}}
         append_status_log(self._inbox, record, self._clock())
 
 
-def prepare_item(inbox: Path, item: Item, defaults: DefaultsConfig, now: datetime) -> Prepared:
-    """Read and check an item's sidecar and media without talking to the API."""
+def prepare_item(
+    root: Path, item: Item, defaults: DefaultsConfig, now: datetime
+) -> tuple[Sidecar, tuple[MediaInfo, ...]]:
+    """Read and check an item's sidecar and media (relative to `root`) without talking to the API."""
     if item.problem:
         raise InboxError(f"{item.name}: {item.problem}")
-    sidecar = parse_sidecar(inbox / item.sidecar, defaults, now) if item.sidecar else default_sidecar(defaults)
-    media = tuple(probe_inside(inbox, rel) for rel in item.media)
+    sidecar = parse_sidecar(root / item.sidecar, defaults, now) if item.sidecar else default_sidecar(defaults)
+    media = tuple(probe_inside(root, rel) for rel in item.media)
     check_media_set(item.name, media)
-    return Prepared(item, sidecar, media)
+    return sidecar, media
 
 
-def probe_inside(inbox: Path, rel: PurePosixPath) -> MediaInfo:
-    """Probe a media file, refusing links and anything that resolves outside the inbox."""
-    path = inbox / rel
-    if path.is_symlink() or not path.resolve().is_relative_to(inbox.resolve()):
-        raise InboxError(f"{rel}: resolves outside the inbox or is a link; pqdrop only uploads files that live in it")
+def probe_inside(root: Path, rel: PurePosixPath) -> MediaInfo:
+    """Probe a media file, refusing links and anything that resolves outside `root`."""
+    path = root / rel
+    if path.is_symlink() or not path.resolve().is_relative_to(root.resolve()):
+        raise InboxError(f"{rel}: is a link or resolves outside the inbox; pqdrop only uploads files that live in it")
     return probe(path)
 
 
-def check_media_set(name: str, media: Sequence[MediaInfo]) -> None:
-    """One post is one video, or one to 35 photos (TikTok's photo post limit); never a mix."""
-    videos = [info for info in media if info.kind == "video"]
-    images = [info for info in media if info.kind == "image"]
-    if not media:
-        raise MediaError(f"{name}: no media file found; add a video or photos beside the sidecar")
-    if videos and images:
-        raise MediaError(f"{name}: mixes a video with photos; a post is one video or a set of photos")
-    if len(videos) > 1:
-        raise MediaError(f"{name}: holds {len(videos)} videos; a post carries exactly one video")
-    if len(images) > PHOTO_LIMITS.max_count:
-        raise MediaError(f"{name}: holds {len(images)} photos; TikTok takes at most {PHOTO_LIMITS.max_count} per post")
-
-
-def find_account(wanted: str, known: Sequence[Account], where: Any) -> Account:
-    """The account named by username (with or without @, any case) or by id."""
-    bare = wanted.lstrip("@").casefold()
-    for account in known:
-        if account.id == wanted or account.username.lstrip("@").casefold() == bare:
-            return account
-    names = ", ".join(account.username for account in known) or "none"
-    raise ItemError(
-        f"{_display(where)}: account: {wanted!r} is not an account this API key can post to (available: {names})",
-        code="ACCOUNT_UNKNOWN",
-    )
-
-
-def target_body(target: Target, account: Account) -> dict[str, Any]:
-    """The publish request's JSON for one target."""
+def item_to_json(item: Item) -> dict[str, Any]:
     return {
-        "platform": target.platform,
-        "accountId": account.id,
-        "intent": target.intent,
-        "caption": target.caption,
-        "dispatchAt": _iso_z(target.dispatch_at) if target.dispatch_at else None,
-        "options": dict(target.options),
+        "name": item.name,
+        "media": [str(path) for path in item.media],
+        "sidecar": str(item.sidecar) if item.sidecar else None,
+        "folder": str(item.folder) if item.folder else None,
+        "problem": item.problem,
     }
 
 
-def idempotency_key(media_sha256: Sequence[str], targets: Sequence[Mapping[str, Any]], repost: bool = False) -> str:
-    """A key derived from the content and the targets, so a twin pqdrop on the same folder gets the same one."""
-    canonical = json.dumps(
-        {"media": list(media_sha256), "targets": list(targets), "repost": repost}, sort_keys=True, separators=(",", ":")
+def item_from_json(data: dict[str, Any]) -> Item:
+    return Item(
+        name=data["name"],
+        media=tuple(PurePosixPath(path) for path in data["media"]),
+        sidecar=PurePosixPath(data["sidecar"]) if data.get("sidecar") else None,
+        folder=PurePosixPath(data["folder"]) if data.get("folder") else None,
+        problem=data.get("problem"),
     )
-    return "pqdrop-" + hashlib.sha256(canonical.encode()).hexdigest()[:48]
 
 
-def result_from_state(name: str, state: PublishState, key: str) -> Result:
-    """Turn the last publish report into the item's result."""
-    outcome = outcome_of(state)
-    result = Result(name, outcome, publish_id=state.publish_id, idempotency_key=key)
-    result.targets = [
-        {
-            "id": target.id,
-            "accountId": target.account_id,
-            "status": target.status,
-            "dispatchAt": target.dispatch_at,
-            **({"reason": target.reason} if target.reason else {}),
-            **({"postId": target.post_id} if target.post_id else {}),
-            **({"url": target.url} if target.url else {}),
-        }
-        for target in state.targets
-    ]
-    if outcome is ItemState.FAILED:
-        result.error_code = "PLATFORM_FAILED"
-        result.message = failure_reason(state)
-    return result
-
-
-def media_record(media: Uploaded) -> dict[str, Any]:
-    info = media.info
-    return {
-        "file": info.path.name,
-        "contentId": media.content_id,
-        "sha256": media.sha256,
-        "mime": info.mime,
-        "width": info.width,
-        "height": info.height,
-        **({"durationMs": info.duration_ms} if info.duration_ms is not None else {}),
-    }
-
-
-def status_document(result: Result, now: datetime) -> dict[str, Any]:
-    """The NAME.status.json body."""
-    document: dict[str, Any] = {"item": result.name, "state": str(result.state), "updatedAt": _iso_z(now)}
-    if result.publish_id:
-        document["publishId"] = result.publish_id
-    if result.idempotency_key:
-        document["idempotencyKey"] = result.idempotency_key
-    if result.targets:
-        document["targets"] = result.targets
-    if result.media:
-        document["media"] = result.media
-    if result.state is ItemState.FAILED:
-        document["error"] = {"code": result.error_code or "FAILED", "message": result.message or "failed"}
-    return document
-
-
-def describe_error(exc: PqdropError) -> str:
-    return f"{exc.code}: {exc.message}"
-
-
-def _iso_z(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _display(where: Any) -> str:
-    return where.name if isinstance(where, Path) else str(where)
+def claim_entries(record: Record) -> Sequence[str]:
+    """The top-level names inside a claim folder: the bundle folder, or the loose files."""
+    return [str(path) for path in item_from_json(record.item).paths]

@@ -11,13 +11,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
+from daemon.claim import ClaimName, OwnerLock, claim_dir, give_back, owner_alive, owner_id, processing_dir
 from daemon.config import Config
-from daemon.errors import AccountBlocked, TransientError
+from daemon.errors import AccountBlocked, Interrupted, TransientError
 from daemon.inbox import Plan, Rules, plan_items, scan_entries
 from daemon.lifecycle import ItemState
-from daemon.pipeline import Clock, Pipeline, Progress, Result, now_utc
+from daemon.journal import Journal
+from daemon.pipeline import Clock, Pipeline, Progress, now_utc
+from daemon.publication import Result
 from daemon.postqued import PostQued
 from daemon.ratelimit import backoff_delay
 from daemon.sdnotify import notify, watchdog_interval
@@ -39,25 +42,41 @@ class Round:
 
 
 class Service:
-    """Looks at the inbox and hands ready items to the pipeline, one at a time."""
+    """Looks at the inbox and hands claimed and ready items to the pipeline, one at a time."""
 
     def __init__(
         self,
         config: Config,
         client: PostQued,
+        journal: Journal,
         *,
         clock: Clock = now_utc,
-        sleep: Callable[[float], None] = time.sleep,
         stop: threading.Event | None = None,
         progress: Progress | None = None,
     ) -> None:
         self.config = config
+        self.journal = journal
         self.stop = stop or threading.Event()
-        self.pipeline = Pipeline(config, client, clock=clock, sleep=sleep, stop=self.stop, progress=progress)
+        self.owner = owner_id(config.state.dir)
+        self._lock = OwnerLock(config.inbox.path, self.owner)
+        self.pipeline = Pipeline(config, client, journal, self.owner, clock=clock, stop=self.stop, progress=progress)
         self._clock = clock
         self._first_seen: dict[PurePosixPath, float] = {}
         inbox = config.inbox
         self._rules = Rules(inbox.settle_seconds, inbox.sidecar_wait_seconds, inbox.require_sidecar, inbox.ignore)
+
+    def close(self) -> None:
+        self._lock.close()
+
+    def __enter__(self) -> Service:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def recover(self) -> list[str]:
+        """The startup sweep: settle half-made claims, return orphaned ones to the inbox."""
+        return sweep(self.config.inbox.path, self.journal, self.owner)
 
     def look(self) -> Plan:
         """Scan the inbox and decide what is ready; remembers when each file was first seen."""
@@ -68,39 +87,96 @@ class Service:
         return plan_items(entries, now, self._rules, self._first_seen)
 
     def work(self, plan: Plan, skip: set[str] | frozenset[str] = frozenset()) -> Round:
-        """Process the ready items; stops early on an account-wide refusal or a stop request."""
+        """Resume claimed items, then take the ready ones; stops early on a refusal or a stop request."""
         round_ = Round()
+        for record in self.journal.unfinished():
+            if record.name in skip or record.state == "claiming":
+                continue
+            if not self._attempt(round_, record.name, lambda r=record: self.pipeline.resume(r), record.id):
+                return round_
         for item in plan.ready:
-            if self.stop.is_set():
-                break
             if item.name in skip:
                 continue
-            try:
-                result = self.pipeline.process(item)
-            except AccountBlocked as exc:
-                round_.blocked = exc.message
-                log.error("posting paused: %s", exc.message)
-                break
-            except TransientError as exc:
-                round_.deferred[item.name] = exc.message
-                log.warning("%s: will try again: %s", item.name, exc.message)
-                continue
+            if not self._attempt(round_, item.name, lambda i=item: self.pipeline.process(i)):
+                return round_
+        return round_
+
+    def _attempt(
+        self, round_: Round, name: str, action: Callable[[], Result | None], record_id: int | None = None
+    ) -> bool:
+        """Run one item; False when the round must end (stop requested, account refused)."""
+        if self.stop.is_set():
+            return False
+        try:
+            result = action()
+        except Interrupted:
+            return False
+        except AccountBlocked as exc:
+            round_.blocked = exc.message
+            log.error("posting paused: %s", exc.message)
+            self._give_back_unpublished(name, exc.message)
+            return False
+        except TransientError as exc:
+            round_.deferred[name] = exc.message
+            log.warning("%s: will try again: %s", name, exc.message)
+            self._give_back_unpublished(name, exc.message)
+            return True
+        if result is not None:
             round_.results.append(result)
             _log_result(result)
-        return round_
+        return True
+
+    def _give_back_unpublished(self, name: str, reason: str) -> None:
+        for record in self.journal.unfinished():
+            if record.name == name:
+                self.pipeline.give_back(record, reason)
+
+
+def sweep(inbox: Path, journal: Journal, owner: str) -> list[str]:
+    """Reconcile the journal with processing/; returns what was done, one line each."""
+    notes = []
+    folder = processing_dir(inbox)
+    for record in journal.unfinished():
+        if record.state != "claiming":
+            continue
+        claimed = claim_dir(inbox, record.claim)
+        if claimed.is_dir() and any(claimed.iterdir()):
+            journal.set_state(record.id, "claimed")
+            notes.append(f"{record.name}: claim finished after a crash")
+        else:
+            if claimed.is_dir():
+                claimed.rmdir()
+            journal.forget(record.id)
+    known = journal.claims()
+    for claimed in sorted(folder.iterdir()) if folder.is_dir() else []:
+        name = ClaimName.parse(claimed.name)
+        if name is None or not claimed.is_dir() or claimed.name in known:
+            continue
+        if name.owner == owner or not owner_alive(inbox, name.owner):
+            kept = give_back(inbox, claimed.name)
+            notes.append(f"{name.item}: returned to the inbox from an orphaned claim"
+                         + (f" (kept in processing/: {', '.join(kept)})" if kept else ""))
+    for note in notes:
+        log.warning(note)
+    return notes
 
 
 def once(service: Service, *, wait_for_arrivals: bool = True) -> tuple[int, Round]:
-    """Process everything in the inbox now; files still arriving get up to settle_seconds."""
+    """Resume what a crash left, process everything in the inbox now; arrivals get settle_seconds."""
+    service.recover()
     total = Round()
     attempted: set[str] = set()
     deadline = time.monotonic() + service.config.inbox.settle_seconds + 1.0
     plan = service.look()
+    first = True
     while not service.stop.is_set():
         fresh = [item for item in plan.ready if item.name not in attempted]
-        if fresh:
+        if fresh or first:
+            first = False
             round_ = service.work(plan, skip=attempted)
             attempted.update(item.name for item in fresh)
+            attempted.update(result.name for result in round_.results)
+            attempted.update(round_.deferred)
             total.results += round_.results
             total.deferred.update(round_.deferred)
             if round_.blocked:
@@ -130,6 +206,7 @@ def run(service: Service, wake: threading.Event | None = None) -> int:
     mode, fs_type = detect_mode(config.inbox.watch, config.inbox.path)
     log.info("watching %s in %s mode (filesystem %s)", config.inbox.path, mode, fs_type)
     watcher = Watcher(config.inbox.path, mode, wake)
+    service.recover()
     scan_every = config.inbox.poll_interval if mode == "poll" else config.inbox.rescan_seconds
     beat = watchdog_interval()
     blocked_until, blocked_pause = 0.0, BLOCKED_RETRY_SECONDS[0]

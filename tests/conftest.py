@@ -12,6 +12,7 @@ import pytest
 import tomli_w
 
 from daemon.config import Config, load_config
+from daemon.journal import Journal
 from daemon.postqued import PostQued, RetryPolicy
 from daemon.ratelimit import RateLimiter
 from daemon.sandbox import Sandbox
@@ -64,9 +65,16 @@ def make_client(config: Config, key: str = SANDBOX_KEY, attempts: int = 5) -> Po
 
 
 @pytest.fixture
-def service(config: Config) -> Iterator[Service]:
-    with make_client(config) as client:
-        yield Service(config, client, stop=threading.Event())
+def journal(config: Config) -> Iterator[Journal]:
+    journal = Journal(config.state.dir)
+    yield journal
+    journal.close()
+
+
+@pytest.fixture
+def service(config: Config, journal: Journal) -> Iterator[Service]:
+    with make_client(config) as client, Service(config, client, journal, stop=threading.Event()) as service:
+        yield service
 
 
 def sidecar(path: Path, frontmatter: str = "", body: str = "A caption #fyp") -> Path:

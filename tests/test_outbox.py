@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pytest
 
-from daemon.outbox import append_status_log, file_item, free_stem, move, write_json_atomically
+from daemon.outbox import append_status_log, file_claim, free_stem, move, write_json_atomically
 
 
-def test_file_item_moves_files_and_writes_the_status_file_beside_them(tmp_path: Path) -> None:
-    (tmp_path / "clip.mp4").write_bytes(b"video")
-    (tmp_path / "clip.md").write_text("caption")
-    status = file_item(tmp_path, [PurePosixPath("clip.mp4"), PurePosixPath("clip.md")], "clip", "sent",
-                       {"state": "published", "publishId": "p1"})
+def claim_with(tmp_path: Path, files: dict[str, bytes]) -> Path:
+    source = tmp_path / "processing" / "clip~owner~token"
+    source.mkdir(parents=True)
+    for name, content in files.items():
+        (source / name).write_bytes(content)
+    return source
+
+
+def test_file_claim_moves_files_and_writes_the_status_file_beside_them(tmp_path: Path) -> None:
+    source = claim_with(tmp_path, {"clip.mp4": b"video", "clip.md": b"caption"})
+    status = file_claim(source, tmp_path / "sent", "clip", "clip", ["clip.mp4", "clip.md"],
+                        {"state": "published", "publishId": "p1"})
     assert status == tmp_path / "sent" / "clip.status.json"
     assert (tmp_path / "sent" / "clip.mp4").read_bytes() == b"video"
-    assert (tmp_path / "sent" / "clip.md").read_text() == "caption"
-    assert not (tmp_path / "clip.mp4").exists()
+    assert (tmp_path / "sent" / "clip.md").read_bytes() == b"caption"
+    assert not source.exists()
     document = json.loads(status.read_text())
     assert document == {"state": "published", "publishId": "p1", "files": ["clip.mp4", "clip.md"]}
 
@@ -26,19 +33,28 @@ def test_file_item_moves_files_and_writes_the_status_file_beside_them(tmp_path: 
 def test_a_name_clash_gets_a_suffix_for_every_file_of_the_item(tmp_path: Path) -> None:
     (tmp_path / "sent").mkdir()
     (tmp_path / "sent" / "clip.mp4").write_bytes(b"first")
-    (tmp_path / "clip.mp4").write_bytes(b"second")
-    (tmp_path / "clip.md").write_text("caption")
-    status = file_item(tmp_path, [PurePosixPath("clip.mp4"), PurePosixPath("clip.md")], "clip", "sent", {})
+    source = claim_with(tmp_path, {"clip.mp4": b"second", "clip.md": b"caption"})
+    stem = free_stem(tmp_path / "sent", "clip", ["clip.mp4", "clip.md"])
+    status = file_claim(source, tmp_path / "sent", "clip", stem, ["clip.mp4", "clip.md"], {})
     assert status.name == "clip (2).status.json"
     assert (tmp_path / "sent" / "clip.mp4").read_bytes() == b"first"
     assert (tmp_path / "sent" / "clip (2).mp4").read_bytes() == b"second"
-    assert (tmp_path / "sent" / "clip (2).md").read_text() == "caption"
+    assert (tmp_path / "sent" / "clip (2).md").read_bytes() == b"caption"
+
+
+def test_filing_again_after_a_crash_mid_move_finishes_without_overwriting(tmp_path: Path) -> None:
+    source = claim_with(tmp_path, {"clip.mp4": b"video", "clip.md": b"caption"})
+    (tmp_path / "sent").mkdir()
+    move(source / "clip.mp4", tmp_path / "sent" / "clip.mp4")  # the crash came after the first move
+    file_claim(source, tmp_path / "sent", "clip", "clip", ["clip.mp4", "clip.md"], {"state": "sent"})
+    assert sorted(p.name for p in (tmp_path / "sent").iterdir()) == ["clip.md", "clip.mp4", "clip.status.json"]
 
 
 def test_a_bundle_folder_moves_whole(tmp_path: Path) -> None:
-    (tmp_path / "trip").mkdir()
-    (tmp_path / "trip" / "a.jpg").write_bytes(b"a")
-    file_item(tmp_path, [PurePosixPath("trip")], "trip", "failed", {"state": "failed"})
+    source = tmp_path / "processing" / "trip~o~t"
+    (source / "trip").mkdir(parents=True)
+    (source / "trip" / "a.jpg").write_bytes(b"a")
+    file_claim(source, tmp_path / "failed", "trip", "trip", ["trip"], {"state": "failed"})
     assert (tmp_path / "failed" / "trip" / "a.jpg").read_bytes() == b"a"
     assert (tmp_path / "failed" / "trip.status.json").exists()
 

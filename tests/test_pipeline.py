@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from daemon.config import Config
+from daemon.journal import Journal
 from daemon.mediagen import make_image, make_video
 from daemon.sandbox import Sandbox
 from daemon.service import EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, Service, once
@@ -177,24 +178,28 @@ def test_one_bad_item_does_not_block_the_others(service: Service, inbox: Path) -
     assert {r.name: str(r.state) for r in round_.results} == {"a-bad": "failed", "b-good": "published"}
 
 
-def test_a_refused_key_leaves_every_item_in_the_inbox_and_exits_3(config: Config, inbox: Path, sandbox: Sandbox) -> None:
+def test_a_refused_key_leaves_every_item_in_the_inbox_and_exits_3(
+    config: Config, journal: Journal, inbox: Path, sandbox: Sandbox
+) -> None:
     make_video(inbox / "clip.mp4", seconds=1)
     sidecar(inbox / "clip.md")
     sandbox.set_key(SANDBOX_KEY, "revoked")
-    with make_client(config) as client:
-        code, round_ = once(Service(config, client))
+    with make_client(config) as client, Service(config, client, journal) as service:
+        code, round_ = once(service)
     assert code == EXIT_BLOCKED
     assert round_.blocked is not None and "UNAUTHORIZED" in round_.blocked
-    assert sorted(p.name for p in inbox.iterdir()) == ["clip.md", "clip.mp4"]
-    assert not (inbox / "failed").exists()
+    assert sorted(p.name for p in inbox.iterdir()) == ["clip.md", "clip.mp4", "status.log"]
+    assert log_states(inbox, "clip") == ["uploading", "waiting"]
 
 
-def test_subscription_required_exits_3_and_moves_nothing(config: Config, inbox: Path, sandbox: Sandbox) -> None:
+def test_subscription_required_exits_3_and_moves_nothing(
+    config: Config, journal: Journal, inbox: Path, sandbox: Sandbox
+) -> None:
     make_video(inbox / "clip.mp4", seconds=1)
     sidecar(inbox / "clip.md")
     sandbox.set_key(SANDBOX_KEY, "subscription_required")
-    with make_client(config) as client:
-        code, round_ = once(Service(config, client))
+    with make_client(config) as client, Service(config, client, journal) as service:
+        code, round_ = once(service)
     assert code == EXIT_BLOCKED
     assert round_.blocked is not None and "SUBSCRIPTION_REQUIRED" in round_.blocked
     assert (inbox / "clip.mp4").exists() and not (inbox / "failed").exists()

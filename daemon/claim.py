@@ -1,0 +1,140 @@
+"""Claims, Maildir-style: an item is taken by renaming its files into `processing/<claim>/`.
+
+A rename is atomic, so of two pqdrop processes on one inbox exactly one wins an item; the
+other sees the file gone. A claim's folder name carries its owner, and each running owner
+holds a lock file, so a sweep can tell a dead owner's claims from a live twin's.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from daemon.errors import ConfigError
+from daemon.inbox import PROCESSING_DIR, Item
+from daemon.outbox import move
+
+SEPARATOR = "~"
+OWNER_FILE = "owner"
+
+
+@dataclass(frozen=True)
+class ClaimName:
+    """`NAME~OWNER~TOKEN`: the item, the pqdrop that claimed it, and a unique token."""
+
+    item: str
+    owner: str
+    token: str
+
+    def __str__(self) -> str:
+        return SEPARATOR.join((self.item, self.owner, self.token))
+
+    @classmethod
+    def parse(cls, text: str) -> ClaimName | None:
+        parts = text.rsplit(SEPARATOR, 2)
+        return cls(*parts) if len(parts) == 3 and all(parts) else None
+
+    @classmethod
+    def new(cls, item: str, owner: str) -> ClaimName:
+        return cls(item, owner, secrets.token_hex(4))
+
+
+def owner_id(state_dir: Path) -> str:
+    """This pqdrop's identity, kept beside (not inside) the journal so it outlives a lost journal."""
+    path = state_dir / OWNER_FILE
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        identity = secrets.token_hex(4)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(identity + "\n", encoding="ascii")
+        return identity
+
+
+def processing_dir(inbox: Path) -> Path:
+    return inbox / PROCESSING_DIR
+
+
+def claim_dir(inbox: Path, claim: str) -> Path:
+    return processing_dir(inbox) / claim
+
+
+def take(inbox: Path, item: Item, claim: str) -> bool:
+    """Rename the item's files into its claim folder; False when another process was first."""
+    target = claim_dir(inbox, claim)
+    target.mkdir(parents=True)
+    first, *rest = item.paths
+    try:
+        os.rename(inbox / first, target / first.name)  # the claim itself
+    except FileNotFoundError:
+        target.rmdir()
+        return False
+    for path in rest:
+        try:
+            os.rename(inbox / path, target / path.name)
+        except FileNotFoundError:
+            continue  # vanished in between (deleted or claimed as its own item): the check will tell
+    return True
+
+
+def give_back(inbox: Path, claim: str) -> list[str]:
+    """Return a claim's files to the inbox; files whose name is taken there stay and are listed."""
+    folder = claim_dir(inbox, claim)
+    kept = []
+    for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
+        destination = inbox / entry.name
+        if destination.exists() or destination.is_symlink():
+            kept.append(entry.name)
+            continue
+        move(entry, destination)
+    if not kept and folder.is_dir():
+        folder.rmdir()
+    return kept
+
+
+class OwnerLock:
+    """An flock held for as long as this pqdrop runs; a free lock means its owner is gone."""
+
+    def __init__(self, inbox: Path, owner: str) -> None:
+        processing_dir(inbox).mkdir(exist_ok=True)
+        self._path = lock_path(inbox, owner)
+        self._stream: IO[bytes] = open(self._path, "wb")  # noqa: SIM115 - held until close()
+        try:
+            fcntl.flock(self._stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            self._stream.close()
+            raise ConfigError(
+                f"another pqdrop with the same [state].dir is already working on {inbox}; "
+                "stop it first, or give this one its own state dir"
+            ) from exc
+
+    def close(self) -> None:
+        """Release the lock; an empty processing/ goes too, so an idle inbox shows no trace of pqdrop."""
+        self._path.unlink(missing_ok=True)
+        self._stream.close()
+        try:
+            self._path.parent.rmdir()
+        except OSError:
+            pass  # claims still inside, or another pqdrop's lock: leave it
+
+
+def lock_path(inbox: Path, owner: str) -> Path:
+    return processing_dir(inbox) / f".owner-{owner}.lock"
+
+
+def owner_alive(inbox: Path, owner: str) -> bool:
+    """True when another running pqdrop holds the owner's lock."""
+    try:
+        with open(lock_path(inbox, owner), "rb") as stream:
+            try:
+                fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(stream, fcntl.LOCK_UN)
+            return False
+    except FileNotFoundError:
+        return False

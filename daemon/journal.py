@@ -1,0 +1,261 @@
+"""The journal: what pqdrop has done to each item, in SQLite, written ahead of every step.
+
+It lives in `[state].dir`, never in the synced inbox (a sync tool would copy a live
+database between machines). Only this module sees sqlite3.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from daemon.errors import ConfigError
+
+JOURNAL_FILE = "journal.sqlite3"
+
+# Numbered migrations: index + 1 is the schema version kept in PRAGMA user_version.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE items (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        claim TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL,
+        item TEXT NOT NULL,
+        idempotency_key TEXT,
+        publish_body TEXT,
+        publish_id TEXT,
+        destination TEXT,
+        stem TEXT,
+        status TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX items_state ON items(state);
+    CREATE TABLE files (
+        item_id INTEGER NOT NULL REFERENCES items(id),
+        path TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime REAL NOT NULL,
+        sha256 TEXT,
+        PRIMARY KEY (item_id, path)
+    );
+    CREATE TABLE uploads (
+        item_id INTEGER NOT NULL REFERENCES items(id),
+        path TEXT NOT NULL,
+        content_id TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        PRIMARY KEY (item_id, path)
+    );
+    """,
+    """
+    CREATE INDEX items_key ON items(idempotency_key);
+    CREATE INDEX uploads_sha ON uploads(sha256);
+    """,
+)
+
+FINAL_STATES = ("done", "returned")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One item as the journal knows it."""
+
+    id: int
+    name: str
+    claim: str
+    state: str
+    item: dict[str, Any]
+    idempotency_key: str | None
+    publish_body: dict[str, Any] | None
+    publish_id: str | None
+    destination: str | None
+    stem: str | None
+    status: dict[str, Any] | None
+    attempts: int
+    last_error: str | None
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str
+    size: int
+    mtime: float
+
+
+class Journal:
+    """A SQLite file in WAL mode; every write goes through `atomic()`."""
+
+    def __init__(self, state_dir: Path) -> None:
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(state_dir / JOURNAL_FILE, isolation_level=None, check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # a post must never be forgotten after a power cut
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._lock = threading.RLock()
+            self._migrate()
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"[state].dir {state_dir}: cannot open the journal: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def atomic(self) -> Iterator[sqlite3.Connection]:
+        """One transaction: all of its writes land, or none do."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.atomic() as db:
+                for statement in filter(str.strip, script.split(";")):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+
+    # --- writes, in the order an item lives them ----------------------------------------
+
+    def begin_claim(self, name: str, claim: str, item: Mapping[str, Any], files: Sequence[FileRecord]) -> int:
+        """Record the intent to claim before any file moves, so a crash mid-claim is found."""
+        now = _now()
+        with self.atomic() as db:
+            cursor = db.execute(
+                "INSERT INTO items (name, claim, state, item, created_at, updated_at) VALUES (?, ?, 'claiming', ?, ?, ?)",
+                (name, claim, json.dumps(item), now, now),
+            )
+            item_id = int(cursor.lastrowid or 0)
+            db.executemany(
+                "INSERT INTO files (item_id, path, size, mtime) VALUES (?, ?, ?, ?)",
+                [(item_id, f.path, f.size, f.mtime) for f in files],
+            )
+        return item_id
+
+    def set_state(self, item_id: int, state: str, *, error: str | None = None) -> None:
+        with self.atomic() as db:
+            db.execute(
+                "UPDATE items SET state = ?, last_error = COALESCE(?, last_error), updated_at = ? WHERE id = ?",
+                (state, error, _now(), item_id),
+            )
+
+    def record_upload(self, item_id: int, path: str, content_id: str, sha256: str) -> None:
+        """A media is complete in PostQued's storage: never upload it again."""
+        with self.atomic() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO uploads (item_id, path, content_id, sha256) VALUES (?, ?, ?, ?)",
+                (item_id, path, content_id, sha256),
+            )
+            db.execute("UPDATE files SET sha256 = ? WHERE item_id = ? AND path = ?", (sha256, item_id, path))
+
+    def record_publish_intent(self, item_id: int, key: str, body: Mapping[str, Any]) -> None:
+        """The key and the exact body, stored before the first attempt so every retry repeats them."""
+        with self.atomic() as db:
+            db.execute(
+                "UPDATE items SET state = 'publishing', idempotency_key = ?, publish_body = ?, updated_at = ? "
+                "WHERE id = ?",
+                (key, json.dumps(body, sort_keys=True), _now(), item_id),
+            )
+
+    def record_publish_id(self, item_id: int, publish_id: str) -> None:
+        with self.atomic() as db:
+            db.execute(
+                "UPDATE items SET state = 'following', publish_id = ?, attempts = attempts + 1, updated_at = ? "
+                "WHERE id = ?",
+                (publish_id, _now(), item_id),
+            )
+
+    def record_filing(self, item_id: int, destination: str, stem: str, status: Mapping[str, Any]) -> None:
+        """Where the files go and what the status file says, fixed before the first move."""
+        with self.atomic() as db:
+            db.execute(
+                "UPDATE items SET state = 'filing', destination = ?, stem = ?, status = ?, updated_at = ? WHERE id = ?",
+                (destination, stem, json.dumps(status), _now(), item_id),
+            )
+
+    def forget(self, item_id: int) -> None:
+        """Drop an item whose claim never happened."""
+        with self.atomic() as db:
+            db.execute("DELETE FROM uploads WHERE item_id = ?", (item_id,))
+            db.execute("DELETE FROM files WHERE item_id = ?", (item_id,))
+            db.execute("DELETE FROM items WHERE id = ?", (item_id,))
+
+    # --- reads -----------------------------------------------------------------------------
+
+    def get(self, item_id: int) -> Record:
+        row = self._db.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone()
+        return _record(row)
+
+    def unfinished(self) -> list[Record]:
+        """Items a crash or a stop left mid-way, oldest first."""
+        rows = self._db.execute(
+            f"SELECT * FROM items WHERE state NOT IN ({', '.join('?' * len(FINAL_STATES))}) ORDER BY id",
+            FINAL_STATES,
+        ).fetchall()
+        return [_record(row) for row in rows]
+
+    def uploads(self, item_id: int) -> dict[str, tuple[str, str]]:
+        """path -> (contentId, sha256) of the media already in storage."""
+        rows = self._db.execute("SELECT path, content_id, sha256 FROM uploads WHERE item_id = ?", (item_id,))
+        return {row["path"]: (row["content_id"], row["sha256"]) for row in rows}
+
+    def files(self, item_id: int) -> list[FileRecord]:
+        rows = self._db.execute("SELECT path, size, mtime FROM files WHERE item_id = ? ORDER BY path", (item_id,))
+        return [FileRecord(row["path"], row["size"], row["mtime"]) for row in rows]
+
+    def claims(self) -> set[str]:
+        return {row[0] for row in self._db.execute("SELECT claim FROM items")}
+
+    def sent_with_key(self, key: str, within: timedelta) -> Record | None:
+        """The last item posted with this idempotency key in the given window, if any."""
+        since = (datetime.now(UTC) - within).isoformat()
+        row = self._db.execute(
+            "SELECT * FROM items WHERE idempotency_key = ? AND destination = 'sent' AND updated_at >= ? "
+            "ORDER BY id DESC LIMIT 1",
+            (key, since),
+        ).fetchone()
+        return _record(row) if row else None
+
+    def recent(self, limit: int = 20) -> list[Record]:
+        rows = self._db.execute("SELECT * FROM items ORDER BY updated_at DESC LIMIT ?", (limit,)).fetchall()
+        return [_record(row) for row in rows]
+
+
+def _record(row: sqlite3.Row) -> Record:
+    return Record(
+        id=row["id"],
+        name=row["name"],
+        claim=row["claim"],
+        state=row["state"],
+        item=json.loads(row["item"]),
+        idempotency_key=row["idempotency_key"],
+        publish_body=json.loads(row["publish_body"]) if row["publish_body"] else None,
+        publish_id=row["publish_id"],
+        destination=row["destination"],
+        stem=row["stem"],
+        status=json.loads(row["status"]) if row["status"] else None,
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
