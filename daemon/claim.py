@@ -11,7 +11,8 @@ import fcntl
 import os
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
 from typing import IO
 
 from daemon.errors import ConfigError
@@ -73,12 +74,20 @@ def take(inbox: Path, item: Item, claim: str) -> bool:
     except FileNotFoundError:
         target.rmdir()
         return False
-    for path in rest:
+    complete(inbox, rest, claim)
+    return True
+
+
+def complete(inbox: Path, paths: Sequence[PurePosixPath], claim: str) -> None:
+    """Move the item's remaining files into its claim folder; also finishes a claim a crash cut short."""
+    target = claim_dir(inbox, claim)
+    for path in paths:
+        if (target / path.name).exists():
+            continue
         try:
             os.rename(inbox / path, target / path.name)
         except FileNotFoundError:
-            continue  # vanished in between (deleted or claimed as its own item): the check will tell
-    return True
+            continue  # vanished in between (deleted, or claimed as its own item): the check will tell
 
 
 def give_back(inbox: Path, claim: str) -> list[str]:

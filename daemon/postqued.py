@@ -8,13 +8,17 @@ upload uses a separate client that carries no credentials.
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import random
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
@@ -158,7 +162,8 @@ class PostQued:
                     return digest.hexdigest()
                 if reply.status_code < 500:
                     raise ApiRejected(
-                        f"storage refused the upload of {path.name}: HTTP {reply.status_code} {_storage_reason(reply)}",
+                        f"storage refused the upload of {path.name}: HTTP {reply.status_code} "
+                        f"{storage_reason(reply.status_code, reply.text, ticket.url)}",
                         status=reply.status_code,
                         code="STORAGE_REFUSED",
                     )
@@ -366,9 +371,37 @@ def _error_body(reply: httpx.Response) -> dict[str, Any]:
     return payload if isinstance(payload, dict) else {}
 
 
-def _storage_reason(reply: httpx.Response) -> str:
-    body = _error_body(reply)
-    return str(body.get("code") or body.get("error") or reply.text[:200]).strip()
+def storage_reason(status: int, body: str, signed_url: str) -> str:
+    """Why storage refused, from its JSON or S3-style XML error: code and message only.
+
+    S3 echoes the signature it was given (<SignatureProvided>, <StringToSign>), and a
+    presigned signature is a credential until it expires, so the rest of the body is never shown.
+    """
+    code, message = "", ""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        code, message = _xml_text(body, "Code"), _xml_text(body, "Message")
+    else:
+        if isinstance(payload, dict):
+            code, message = str(payload.get("code") or ""), str(payload.get("error") or payload.get("message") or "")
+    reason = ": ".join(part for part in (code, message) if part) or _phrase(status)
+    for _, value in parse_qsl(urlsplit(signed_url).query):
+        if len(value) >= 8:
+            reason = reason.replace(value, "[redacted]")
+    return reason[:300]
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "no reason given"
+
+
+def _xml_text(body: str, element: str) -> str:
+    found = re.search(rf"<{element}>([^<]*)</{element}>", body)
+    return html.unescape(found.group(1)).strip() if found else ""
 
 
 def _describe(exc: httpx.TransportError) -> str:

@@ -13,13 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from daemon.claim import ClaimName, OwnerLock, claim_dir, give_back, owner_alive, owner_id, processing_dir
+from daemon.claim import ClaimName, OwnerLock, claim_dir, complete, give_back, owner_alive, owner_id, processing_dir
 from daemon.config import Config
 from daemon.errors import AccountBlocked, Interrupted, TransientError
 from daemon.inbox import Plan, Rules, plan_items, scan_entries
 from daemon.lifecycle import ItemState
 from daemon.journal import Journal
-from daemon.pipeline import Clock, Pipeline, Progress, now_utc
+from daemon.pipeline import Clock, Pipeline, Progress, item_from_json, now_utc
 from daemon.publication import Result
 from daemon.postqued import PostQued
 from daemon.ratelimit import backoff_delay
@@ -141,6 +141,7 @@ def sweep(inbox: Path, journal: Journal, owner: str) -> list[str]:
             continue
         claimed = claim_dir(inbox, record.claim)
         if claimed.is_dir() and any(claimed.iterdir()):
+            complete(inbox, item_from_json(record.item).paths, record.claim)
             journal.set_state(record.id, "claimed")
             notes.append(f"{record.name}: claim finished after a crash")
         else:

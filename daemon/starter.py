@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
-from daemon.config import parse_config
+from daemon.config import CONFIG_ENV, parse_config
 
 # (section, key, value, comment); None as a value writes the key commented out.
 STARTER: tuple[tuple[str, str, Any, str], ...] = (
@@ -54,6 +55,19 @@ def starter_text() -> str:
         else:
             lines.append(tomli_w.dumps({key: value}).rstrip("\n"))
     return "\n".join(lines) + "\n"
+
+
+def starter_path(cli_path: str | None, environ: Mapping[str, str]) -> Path:
+    """Where `init` writes: --config, $PQDROP_CONFIG, else the user's config file.
+
+    Unlike finding a config to read, this never falls back to /etc: run as root, `init` would
+    otherwise write the system config when the user meant their own.
+    """
+    if cli_path:
+        return Path(cli_path)
+    if environ.get(CONFIG_ENV):
+        return Path(environ[CONFIG_ENV])
+    return Path(environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "pqdrop" / "config.toml"
 
 
 def write_starter_config(path: Path) -> int:
