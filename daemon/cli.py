@@ -121,13 +121,17 @@ def _serve(config: Config, client: PostQued, *, daemon: bool) -> int:
 
     from daemon.journal import Journal
 
-    stop, wake = threading.Event(), threading.Event()
-    _install_signal_handlers(stop, wake)
+    from daemon.pulse import Pulse
+
+    stop, wake, reload = threading.Event(), threading.Event(), threading.Event()
+    _install_signal_handlers(stop, wake, reload)
     journal = Journal(config.state.dir)
+    source = config.source
     try:
-        with service.Service(config, client, journal, stop=stop) as svc:
+        with service.Service(config, client, journal, stop=stop, pulse=Pulse.from_environment()) as svc:
             if daemon:
-                return service.run(svc, wake)
+                load = (lambda: load_config(source)) if source else None
+                return service.Runner(svc, wake, reload, load).run()
             code, round_ = service.once(svc)
             print_round(round_, svc.look())
             return code
@@ -169,17 +173,25 @@ def _config_for_check(args: argparse.Namespace) -> Config | None:
     return None
 
 
-def _install_signal_handlers(stop: threading.Event, wake: threading.Event) -> None:
-    """First SIGTERM/SIGINT: finish the step at hand and leave; a second one: leave now."""
+def _install_signal_handlers(stop: threading.Event, wake: threading.Event, reload: threading.Event) -> None:
+    """First SIGTERM/SIGINT: finish or checkpoint the step at hand and leave; a second: leave now.
 
-    def handle(signum: int, _frame: object) -> None:
+    SIGHUP asks for a config reload. Handlers only set events (gunicorn's arbiter, uvicorn's handle_exit).
+    """
+
+    def handle_exit(signum: int, _frame: object) -> None:
         if stop.is_set():
             os._exit(128 + signum)
         stop.set()
         wake.set()
 
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
+    def handle_reload(_signum: int, _frame: object) -> None:
+        reload.set()
+        wake.set()
+
+    signal.signal(signal.SIGTERM, handle_exit)
+    signal.signal(signal.SIGINT, handle_exit)
+    signal.signal(signal.SIGHUP, handle_reload)
 
 
 def setup_logging(verbose: bool) -> None:

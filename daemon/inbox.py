@@ -163,7 +163,10 @@ def plan_items(
     top_level = [entry for entry in candidates if len(entry.rel.parts) == 1]
     for name, group in sorted(_group_loose_files(top_level).items()):
         _decide(_loose_item(name, group), group, now, rules, seen, ready, waiting)
-    for folder in sorted(entry for entry in top_level if entry.is_dir or entry.is_symlink and not entry.rel.suffix):
+    for folder in sorted(
+        (entry for entry in top_level if entry.is_dir or entry.is_symlink and not entry.rel.suffix),
+        key=lambda entry: entry.rel,
+    ):
         if folder.is_symlink:
             ready.append(Item(folder.rel.name, (), None, folder.rel, "is a symbolic link", (folder.rel,)))
             continue

@@ -65,6 +65,7 @@ class Pipeline:
         clock: Clock = now_utc,
         stop: threading.Event | None = None,
         progress: Progress | None = None,
+        heartbeat: Callable[[], None] | None = None,
     ) -> None:
         self._config = config
         self._inbox = config.inbox.path
@@ -74,6 +75,11 @@ class Pipeline:
         self._clock = clock
         self._stop = stop or threading.Event()
         self._progress = progress
+        self._heartbeat = heartbeat or (lambda: None)
+
+    def reconfigure(self, config: Config) -> None:
+        """Take a reloaded config; the inbox and the API client stay as they are."""
+        self._config = config
 
     # --- claiming ----------------------------------------------------------------------------
 
@@ -182,6 +188,7 @@ class Pipeline:
         while not state.settled and not waits_for_dispatch(state, self._clock()):
             if time.monotonic() + delay > deadline:
                 break
+            self._heartbeat()
             if self._stop.wait(delay):
                 raise Interrupted(f"stopping while following publish {publish_id}")
             delay = min(delay * 1.5, 10.0)
@@ -247,6 +254,7 @@ class Pipeline:
 
         def report(sent: int, total: int) -> None:
             self._check_stop()
+            self._heartbeat()
             if self._progress is not None:
                 self._progress(name, sent, total)
 

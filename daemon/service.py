@@ -9,21 +9,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from functools import partial
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
-from daemon.claim import ClaimName, OwnerLock, claim_dir, complete, give_back, owner_alive, owner_id, processing_dir
+from daemon.claim import OwnerLock, owner_id
 from daemon.config import Config
-from daemon.errors import AccountBlocked, Interrupted, TransientError
+from daemon.errors import AccountBlocked, ConfigError, Interrupted, TransientError
 from daemon.inbox import Plan, Rules, plan_items, scan_entries
 from daemon.lifecycle import ItemState
 from daemon.journal import Journal
-from daemon.pipeline import Clock, Pipeline, Progress, item_from_json, now_utc
+from daemon.pipeline import Clock, Pipeline, now_utc
 from daemon.publication import Result
 from daemon.postqued import PostQued
 from daemon.ratelimit import backoff_delay
-from daemon.sdnotify import notify, watchdog_interval
+from daemon.pulse import Pulse
+from daemon.recovery import sweep
+from daemon.sdnotify import notify
 from daemon.watcher import Watcher, detect_mode
 
 log = logging.getLogger("pqdrop")
@@ -52,18 +55,46 @@ class Service:
         *,
         clock: Clock = now_utc,
         stop: threading.Event | None = None,
-        progress: Progress | None = None,
+        pulse: Pulse | None = None,
     ) -> None:
         self.config = config
         self.journal = journal
         self.stop = stop or threading.Event()
+        self.pulse = pulse or Pulse()
         self.owner = owner_id(config.state.dir)
         self._lock = OwnerLock(config.inbox.path, self.owner)
-        self.pipeline = Pipeline(config, client, journal, self.owner, clock=clock, stop=self.stop, progress=progress)
+        self.pipeline = Pipeline(
+            config, client, journal, self.owner,
+            clock=clock, stop=self.stop, progress=self.pulse.progress, heartbeat=self.pulse.beat,
+        )
         self._clock = clock
         self._first_seen: dict[PurePosixPath, float] = {}
-        inbox = config.inbox
-        self._rules = Rules(inbox.settle_seconds, inbox.sidecar_wait_seconds, inbox.require_sidecar, inbox.ignore)
+        self._rules = rules_of(config)
+
+    def reconfigure(self, config: Config) -> list[str]:
+        """Take a reloaded config without dropping work; returns the changes that need a restart."""
+        fixed = {
+            "[inbox].path": (self.config.inbox.path, config.inbox.path),
+            "[state].dir": (self.config.state.dir, config.state.dir),
+            "[postqued].base_url": (self.config.postqued.base_url, config.postqued.base_url),
+            "[postqued].rate_limits": (self.config.postqued.rate_limits, config.postqued.rate_limits),
+        }
+        needs_restart = [key for key, (old, new) in fixed.items() if old != new]
+        kept = {"path": self.config.inbox.path}
+        config = config.model_copy(
+            update={
+                "inbox": config.inbox.model_copy(update=kept),
+                "state": self.config.state,
+                "postqued": config.postqued.model_copy(
+                    update={"base_url": self.config.postqued.base_url,
+                            "rate_limits": self.config.postqued.rate_limits}
+                ),
+            }
+        )
+        self.config = config
+        self._rules = rules_of(config)
+        self.pipeline.reconfigure(config)
+        return needs_restart
 
     def close(self) -> None:
         self._lock.close()
@@ -90,20 +121,20 @@ class Service:
         """Resume claimed items, then take the ready ones; stops early on a refusal or a stop request."""
         round_ = Round()
         for record in self.journal.unfinished():
+            self.pulse.beat()
             if record.name in skip or record.state == "claiming":
                 continue
-            if not self._attempt(round_, record.name, lambda r=record: self.pipeline.resume(r), record.id):
+            if not self._attempt(round_, record.name, partial(self.pipeline.resume, record)):
                 return round_
         for item in plan.ready:
+            self.pulse.beat()
             if item.name in skip:
                 continue
-            if not self._attempt(round_, item.name, lambda i=item: self.pipeline.process(i)):
+            if not self._attempt(round_, item.name, partial(self.pipeline.process, item)):
                 return round_
         return round_
 
-    def _attempt(
-        self, round_: Round, name: str, action: Callable[[], Result | None], record_id: int | None = None
-    ) -> bool:
+    def _attempt(self, round_: Round, name: str, action: Callable[[], Result | None]) -> bool:
         """Run one item; False when the round must end (stop requested, account refused)."""
         if self.stop.is_set():
             return False
@@ -130,36 +161,6 @@ class Service:
         for record in self.journal.unfinished():
             if record.name == name:
                 self.pipeline.give_back(record, reason)
-
-
-def sweep(inbox: Path, journal: Journal, owner: str) -> list[str]:
-    """Reconcile the journal with processing/; returns what was done, one line each."""
-    notes = []
-    folder = processing_dir(inbox)
-    for record in journal.unfinished():
-        if record.state != "claiming":
-            continue
-        claimed = claim_dir(inbox, record.claim)
-        if claimed.is_dir() and any(claimed.iterdir()):
-            complete(inbox, item_from_json(record.item).paths, record.claim)
-            journal.set_state(record.id, "claimed")
-            notes.append(f"{record.name}: claim finished after a crash")
-        else:
-            if claimed.is_dir():
-                claimed.rmdir()
-            journal.forget(record.id)
-    known = journal.claims()
-    for claimed in sorted(folder.iterdir()) if folder.is_dir() else []:
-        name = ClaimName.parse(claimed.name)
-        if name is None or not claimed.is_dir() or claimed.name in known:
-            continue
-        if name.owner == owner or not owner_alive(inbox, name.owner):
-            kept = give_back(inbox, claimed.name)
-            notes.append(f"{name.item}: returned to the inbox from an orphaned claim"
-                         + (f" (kept in processing/: {', '.join(kept)})" if kept else ""))
-    for note in notes:
-        log.warning(note)
-    return notes
 
 
 def once(service: Service, *, wait_for_arrivals: bool = True) -> tuple[int, Round]:
@@ -200,45 +201,110 @@ def exit_code(round_: Round) -> int:
     return EXIT_OK
 
 
+class Runner:
+    """`pqdrop run`: watch, work, beat, reload on request, until the stop event is set."""
+
+    def __init__(
+        self,
+        service: Service,
+        wake: threading.Event,
+        reload: threading.Event | None = None,
+        load: Callable[[], Config] | None = None,
+    ) -> None:
+        self.service = service
+        self.wake = wake
+        self.reload = reload or threading.Event()
+        self._load = load
+        config = service.config
+        self.mode, fs_type = detect_mode(config.inbox.watch, config.inbox.path)
+        log.info("watching %s in %s mode (filesystem %s)", config.inbox.path, self.mode, fs_type)
+        self.watcher = Watcher(config.inbox.path, self.mode, wake)
+        self._blocked_until = 0.0
+        self._blocked_pause = BLOCKED_RETRY_SECONDS[0]
+        self._retry_at: dict[str, float] = {}
+
+    def run(self) -> int:
+        """Recover, scan, say READY, then loop; returns 0 after a stop request."""
+        service, pulse = self.service, self.service.pulse
+        service.recover()
+        self.watcher.ensure_running()
+        plan = service.look()
+        pulse.status(status_line(plan, self.watcher.problem, blocked=False), force=True)
+        notify("READY=1")
+        while not service.stop.is_set():
+            if self.reload.is_set():
+                self._reload()
+            plan = self._round(plan)
+            pulse.status(status_line(plan, self.watcher.problem, self._blocked()), force=True)
+            pulse.beat()
+            self.wake.wait(self._sleep_for(plan))
+            self.wake.clear()
+            self.watcher.ensure_running()
+            plan = service.look()
+        notify("STOPPING=1")
+        self.watcher.stop()
+        return EXIT_OK
+
+    def _round(self, plan: Plan) -> Plan:
+        """Work through what is ready unless posting is paused; returns a fresh look afterwards."""
+        now = time.monotonic()
+        if now < self._blocked_until:
+            return plan
+        skip = {name for name, moment in self._retry_at.items() if moment > now}
+        round_ = self.service.work(plan, skip=skip)
+        for attempt, name in enumerate(round_.deferred):
+            self._retry_at[name] = now + backoff_delay(attempt + 2, cap=300.0)
+        if round_.blocked:
+            self._blocked_until = now + self._blocked_pause
+            self._blocked_pause = min(self._blocked_pause * 2, BLOCKED_RETRY_SECONDS[1])
+        else:
+            self._blocked_pause = BLOCKED_RETRY_SECONDS[0]
+        return self.service.look() if round_.results or round_.deferred else plan
+
+    def _reload(self) -> None:
+        """SIGHUP: read the config again; a broken file keeps the old one (and says why)."""
+        self.reload.clear()
+        notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
+        try:
+            if self._load is not None:
+                for key in self.service.reconfigure(self._load()):
+                    log.warning("config reload: %s changed; it takes effect after a restart", key)
+                log.info("config reloaded")
+        except ConfigError as exc:
+            log.error("config reload failed, keeping the running config: %s", exc.message)
+        notify("READY=1")
+
+    def _blocked(self) -> bool:
+        return self._blocked_until > time.monotonic()
+
+    def _sleep_for(self, plan: Plan) -> float:
+        """Until the next duty: a settling file's check, the periodic rescan, or the watchdog ping."""
+        inbox = self.service.config.inbox
+        timeout = inbox.poll_interval if self.mode == "poll" else inbox.rescan_seconds
+        if _arriving(plan):
+            timeout = min(timeout, max(0.2, inbox.settle_seconds / 2))
+        if any(waiting.kind == "sidecar" for waiting in plan.waiting) and not inbox.require_sidecar:
+            timeout = min(timeout, max(0.5, inbox.sidecar_wait_seconds / 4))
+        if self._retry_at:
+            timeout = min(timeout, max(0.5, min(self._retry_at.values()) - time.monotonic()))
+        if self._blocked():
+            timeout = min(timeout, self._blocked_until - time.monotonic())
+        beat = self.service.pulse.beat_seconds
+        if beat is not None:
+            timeout = min(timeout, beat)
+        return max(0.05, timeout)
+
+
+def _log_result(result: Result) -> None:
+    if result.state is ItemState.FAILED:
+        log.error("%s: failed: %s", result.name, result.message)
+    else:
+        log.info("%s: %s (publish %s)", result.name, result.state, result.publish_id)
+
+
 def run(service: Service, wake: threading.Event | None = None) -> int:
     """Watch the inbox until the stop event is set; returns 0."""
-    config = service.config
-    wake = wake or threading.Event()
-    mode, fs_type = detect_mode(config.inbox.watch, config.inbox.path)
-    log.info("watching %s in %s mode (filesystem %s)", config.inbox.path, mode, fs_type)
-    watcher = Watcher(config.inbox.path, mode, wake)
-    service.recover()
-    scan_every = config.inbox.poll_interval if mode == "poll" else config.inbox.rescan_seconds
-    beat = watchdog_interval()
-    blocked_until, blocked_pause = 0.0, BLOCKED_RETRY_SECONDS[0]
-    retry_at: dict[str, float] = {}
-    ready_sent = False
-    while not service.stop.is_set():
-        watcher.ensure_running()
-        plan = service.look()
-        now = time.monotonic()
-        if now >= blocked_until:
-            skip = {name for name, moment in retry_at.items() if moment > now}
-            round_ = service.work(plan, skip=skip)
-            for attempt, name in enumerate(round_.deferred):
-                retry_at[name] = now + backoff_delay(attempt + 2, cap=300.0)
-            if round_.blocked:
-                blocked_until = now + blocked_pause
-                blocked_pause = min(blocked_pause * 2, BLOCKED_RETRY_SECONDS[1])
-            else:
-                blocked_pause = BLOCKED_RETRY_SECONDS[0]
-            plan = service.look()
-        if not ready_sent:
-            notify("READY=1")
-            ready_sent = True
-        notify("STATUS=" + status_line(plan, watcher.problem, blocked_until > time.monotonic()))
-        timeout = _sleep_for(plan, config.inbox.settle_seconds, scan_every, beat)
-        wake.wait(timeout)
-        wake.clear()
-        notify("WATCHDOG=1")
-    notify("STOPPING=1")
-    watcher.stop()
-    return EXIT_OK
+    return Runner(service, wake or threading.Event()).run()
 
 
 def status_line(plan: Plan, watch_problem: str | None, blocked: bool) -> str:
@@ -251,22 +317,10 @@ def status_line(plan: Plan, watch_problem: str | None, blocked: bool) -> str:
     return ", ".join(parts)
 
 
+def rules_of(config: Config) -> Rules:
+    inbox = config.inbox
+    return Rules(inbox.settle_seconds, inbox.sidecar_wait_seconds, inbox.require_sidecar, inbox.ignore)
+
+
 def _arriving(plan: Plan) -> bool:
     return any(waiting.kind == "arriving" for waiting in plan.waiting)
-
-
-def _sleep_for(plan: Plan, settle_seconds: float, scan_every: float, beat: float | None) -> float:
-    """Until the next duty: a settling file's check, the periodic rescan, or the watchdog ping."""
-    timeout = scan_every
-    if _arriving(plan):
-        timeout = min(timeout, max(0.2, settle_seconds / 2))
-    if beat is not None:
-        timeout = min(timeout, beat)
-    return timeout
-
-
-def _log_result(result: Result) -> None:
-    if result.state is ItemState.FAILED:
-        log.error("%s: failed: %s", result.name, result.message)
-    else:
-        log.info("%s: %s (publish %s)", result.name, result.state, result.publish_id)

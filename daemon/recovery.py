@@ -1,0 +1,47 @@
+"""The startup sweep: reconcile the journal with what is on disk after a crash or a stop.
+
+A claim cut short is finished; a claim no journal knows (the journal was lost) or whose
+owner is gone goes back to the inbox, where it is taken afresh. Items the journal knows
+mid-way are left for the pipeline to resume at their recorded step.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from daemon.claim import ClaimName, claim_dir, complete, give_back, owner_alive, processing_dir
+from daemon.journal import Journal
+from daemon.pipeline import item_from_json
+
+log = logging.getLogger("pqdrop")
+
+
+def sweep(inbox: Path, journal: Journal, owner: str) -> list[str]:
+    """Reconcile the journal with processing/; returns what was done, one line each."""
+    notes = []
+    folder = processing_dir(inbox)
+    for record in journal.unfinished():
+        if record.state != "claiming":
+            continue
+        claimed = claim_dir(inbox, record.claim)
+        if claimed.is_dir() and any(claimed.iterdir()):
+            complete(inbox, item_from_json(record.item).paths, record.claim)
+            journal.set_state(record.id, "claimed")
+            notes.append(f"{record.name}: claim finished after a crash")
+        else:
+            if claimed.is_dir():
+                claimed.rmdir()
+            journal.forget(record.id)
+    known = journal.claims()
+    for claimed in sorted(folder.iterdir()) if folder.is_dir() else []:
+        name = ClaimName.parse(claimed.name)
+        if name is None or not claimed.is_dir() or claimed.name in known:
+            continue
+        if name.owner == owner or not owner_alive(inbox, name.owner):
+            kept = give_back(inbox, claimed.name)
+            notes.append(f"{name.item}: returned to the inbox from an orphaned claim"
+                         + (f" (kept in processing/: {', '.join(kept)})" if kept else ""))
+    for note in notes:
+        log.warning(note)
+    return notes
