@@ -63,7 +63,9 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-FINAL_STATES = ("done", "returned")
+# States in which the pipeline has nothing left to do; "tracking" items sit in sent/ while the
+# tracker follows their scheduled or unconfirmed targets to the end.
+FINAL_STATES = ("done", "returned", "tracking")
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,19 @@ class Journal:
             FINAL_STATES,
         ).fetchall()
         return [_record(row) for row in rows]
+
+    def tracking(self) -> list[Record]:
+        """Items filed in sent/ whose targets are not final yet."""
+        rows = self._db.execute("SELECT * FROM items WHERE state = 'tracking' ORDER BY id").fetchall()
+        return [_record(row) for row in rows]
+
+    def record_refiled(self, item_id: int, state: str, destination: str, stem: str, status: Mapping[str, Any]) -> None:
+        """The tracker's last word on an item: where it now lies and what its status file says."""
+        with self.atomic() as db:
+            db.execute(
+                "UPDATE items SET state = ?, destination = ?, stem = ?, status = ?, updated_at = ? WHERE id = ?",
+                (state, destination, stem, json.dumps(status), _now(), item_id),
+            )
 
     def uploads(self, item_id: int) -> dict[str, tuple[str, str]]:
         """path -> (contentId, sha256) of the media already in storage."""

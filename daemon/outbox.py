@@ -37,7 +37,14 @@ def filed_names(names: Sequence[str], name: str, stem: str) -> list[str]:
 
 
 def file_claim(
-    source: Path, folder: Path, name: str, stem: str, names: Sequence[str], status: Mapping[str, Any]
+    source: Path,
+    folder: Path,
+    name: str,
+    stem: str,
+    names: Sequence[str],
+    status: Mapping[str, Any],
+    *,
+    remove_source: bool = True,
 ) -> Path:
     """Move a claim folder's files into `folder` under `stem` and write the status file beside them.
 
@@ -50,7 +57,7 @@ def file_claim(
             move(origin, folder / _renamed(filename, name, stem))
     status_path = folder / f"{stem}{STATUS_SUFFIX}"
     write_json_atomically(status_path, {**status, "files": filed_names(names, name, stem)})
-    if source.is_dir() and not any(source.iterdir()):
+    if remove_source and source.is_dir() and not any(source.iterdir()):
         source.rmdir()
     return status_path
 

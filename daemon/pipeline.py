@@ -213,8 +213,10 @@ class Pipeline:
         source = claim_dir(self._inbox, record.claim)
         folder = self._inbox / str(record.destination)
         path = file_claim(source, folder, record.name, str(record.stem), claim_entries(record), status)
-        self._journal.set_state(record.id, "done")
         result = result_from_status(status)
+        # Scheduled or unconfirmed posts stay in the journal for the tracker to follow to the end.
+        followed = result.state in (ItemState.SCHEDULED, ItemState.ACCEPTED) and result.publish_id
+        self._journal.set_state(record.id, "tracking" if followed else "done")
         result.status_file = path
         self._log(record.name, result.state, publishId=result.publish_id, error=status.get("error"),
                   note=result.note)

@@ -27,6 +27,7 @@ from daemon.ratelimit import backoff_delay
 from daemon.pulse import Pulse
 from daemon.recovery import sweep
 from daemon.sdnotify import notify
+from daemon.tracker import Tracker
 from daemon.watcher import Watcher, detect_mode
 
 log = logging.getLogger("pqdrop")
@@ -67,6 +68,8 @@ class Service:
             config, client, journal, self.owner,
             clock=clock, stop=self.stop, progress=self.pulse.progress, heartbeat=self.pulse.beat,
         )
+        self.client = client
+        self.tracker = Tracker(config.inbox.path, journal, client, clock)
         self._clock = clock
         self._first_seen: dict[PurePosixPath, float] = {}
         self._rules = rules_of(config)
@@ -166,6 +169,7 @@ class Service:
 def once(service: Service, *, wait_for_arrivals: bool = True) -> tuple[int, Round]:
     """Resume what a crash left, process everything in the inbox now; arrivals get settle_seconds."""
     service.recover()
+    service.tracker.check_due()
     total = Round()
     attempted: set[str] = set()
     deadline = time.monotonic() + service.config.inbox.settle_seconds + 1.0
@@ -235,6 +239,8 @@ class Runner:
             if self.reload.is_set():
                 self._reload()
             plan = self._round(plan)
+            if not self._blocked():
+                service.tracker.check_due()
             pulse.status(status_line(plan, self.watcher.problem, self._blocked()), force=True)
             pulse.beat()
             self.wake.wait(self._sleep_for(plan))
@@ -289,6 +295,9 @@ class Runner:
             timeout = min(timeout, max(0.5, min(self._retry_at.values()) - time.monotonic()))
         if self._blocked():
             timeout = min(timeout, self._blocked_until - time.monotonic())
+        tracked = self.service.tracker.seconds_until_due()
+        if tracked is not None:
+            timeout = min(timeout, tracked)
         beat = self.service.pulse.beat_seconds
         if beat is not None:
             timeout = min(timeout, beat)

@@ -1,0 +1,95 @@
+"""Following filed posts to their end: scheduled posts confirmed, late failures moved to failed/."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from daemon.mediagen import make_video
+from daemon.sandbox import Sandbox
+from daemon.service import EXIT_OK, Service, once
+from daemon.pipeline import now_utc
+from daemon.tracker import Timing, Tracker, next_check
+from tests.conftest import sidecar
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def test_a_scheduled_post_is_checked_just_after_its_dispatch() -> None:
+    status = {"targets": [{"status": "scheduled", "dispatchAt": "2026-12-01T13:00:00Z"}]}
+    assert next_check(status, NOW, 0).at == datetime(2026, 12, 1, 13, 0, tzinfo=UTC) + Timing().after_dispatch
+
+
+def test_a_post_scheduled_days_ahead_is_still_looked_at_every_six_hours() -> None:
+    status = {"targets": [{"status": "scheduled", "dispatchAt": "2026-12-05T13:00:00Z"}]}
+    assert next_check(status, NOW, 0).at == NOW + timedelta(hours=6)
+
+
+def test_an_unconfirmed_post_is_checked_with_a_growing_gap_up_to_fifteen_minutes() -> None:
+    status = {"targets": [{"status": "processing"}]}
+    gaps = []
+    quiet = 0
+    for _ in range(8):
+        due = next_check(status, NOW, quiet)
+        gaps.append(due.at - NOW)
+        quiet = due.quiet_checks
+    assert gaps[0] == Timing().first_check and gaps[1] == 2 * Timing().first_check
+    assert gaps[-1] == Timing().longest_gap
+
+
+def wait_until(condition, seconds: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+FAST = Timing(first_check=timedelta(seconds=0.2), longest_gap=timedelta(seconds=1),
+              after_dispatch=timedelta(seconds=0.3))
+
+
+def fast_tracker(service: Service) -> Tracker:
+    return Tracker(service.config.inbox.path, service.journal, service.client, now_utc, FAST)
+
+
+def soon(seconds: int) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_scheduled_item_is_followed_until_published(service: Service, inbox: Path) -> None:
+    make_video(inbox / "later.mp4", seconds=1)
+    sidecar(inbox / "later.md", f"dispatchAt: {soon(3)}\n")
+    assert once(service)[0] == EXIT_OK
+    status_path = inbox / "sent" / "later.status.json"
+    assert json.loads(status_path.read_text())["state"] == "scheduled"
+
+    tracker = fast_tracker(service)
+
+    def published() -> bool:
+        tracker.check_due()
+        return json.loads(status_path.read_text())["state"] == "published"
+
+    wait_until(published)
+    document = json.loads(status_path.read_text())
+    assert document["targets"][0]["status"] == "published"
+    assert document["files"] == ["later.mp4", "later.md"]
+    assert service.journal.tracking() == []
+
+
+def test_a_target_that_fails_late_moves_the_item_from_sent_to_failed(
+    service: Service, inbox: Path, sandbox: Sandbox
+) -> None:
+    make_video(inbox / "doomed.mp4", seconds=1)
+    sidecar(inbox / "doomed.md", f"account: '@failing'\ndispatchAt: {soon(3)}\n")
+    assert once(service)[0] == EXIT_OK
+    assert (inbox / "sent" / "doomed.mp4").exists()
+    tracker = fast_tracker(service)
+    wait_until(lambda: tracker.check_due() > 0)
+    assert sorted(p.name for p in (inbox / "failed").iterdir()) == ["doomed.md", "doomed.mp4", "doomed.status.json"]
+    assert sorted(p.name for p in (inbox / "sent").iterdir()) == []
+    error = json.loads((inbox / "failed" / "doomed.status.json").read_text())["error"]
+    assert error["code"] == "PLATFORM_FAILED" and "failed" in error["message"]
+    states = [json.loads(line)["state"] for line in (inbox / "status.log").read_text().splitlines()]
+    assert states[-2:] == ["scheduled", "failed"]
