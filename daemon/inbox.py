@@ -151,57 +151,102 @@ def _list_dir(folder: Path, rel: PurePosixPath, extra_patterns: Sequence[str]) -
     return entries
 
 
+class Settling:
+    """Remembers each file's size and mtime and since when they have held still.
+
+    A file written in place is complete once it has held still for settle_seconds by our own
+    clock (a NAS's clock may be off, so its mtime alone proves nothing); a file renamed into
+    the inbox was complete before the rename, so it counts as still from the start.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[PurePosixPath, tuple[int, float, float]] = {}
+
+    def update(self, entries: Sequence[Entry], now: float, renamed: Iterable[PurePosixPath] = ()) -> dict[
+        PurePosixPath, float
+    ]:
+        """Record this scan; returns, per path, the moment since which it has not changed."""
+        renamed = set(renamed)
+        seen: dict[PurePosixPath, tuple[int, float, float]] = {}
+        for entry in entries:
+            previous = self._seen.get(entry.rel)
+            if entry.rel in renamed:
+                since = float("-inf")
+            elif previous is not None and previous[:2] == (entry.size, entry.mtime):
+                since = previous[2]
+            else:
+                since = now
+            seen[entry.rel] = (entry.size, entry.mtime, since)
+        self._seen = seen
+        return {rel: values[2] for rel, values in seen.items()}
+
+
 def plan_items(
-    entries: Sequence[Entry], now: float, rules: Rules, first_seen: Mapping[PurePosixPath, float] | None = None
-) -> Plan:
-    """Group entries into items and sort them into ready and waiting."""
-    seen = first_seen or {}
-    ready: list[Item] = []
-    waiting: list[Waiting] = []
-    conflicts = [entry.rel for entry in entries if is_conflict(entry.rel.name)]
-    candidates = [entry for entry in entries if not is_conflict(entry.rel.name)]
-    top_level = [entry for entry in candidates if len(entry.rel.parts) == 1]
-    for name, group in sorted(_group_loose_files(top_level).items()):
-        _decide(_loose_item(name, group), group, now, rules, seen, ready, waiting)
-    for folder in sorted(
-        (entry for entry in top_level if entry.is_dir or entry.is_symlink and not entry.rel.suffix),
-        key=lambda entry: entry.rel,
-    ):
-        if folder.is_symlink:
-            ready.append(Item(folder.rel.name, (), None, folder.rel, "is a symbolic link", (folder.rel,)))
-            continue
-        inside = [entry for entry in candidates if entry.rel.parent == folder.rel and not entry.is_dir]
-        group = _group_of(inside)
-        _decide(_bundle_item(folder.rel, group), group, now, rules, seen, ready, waiting)
-    return Plan(tuple(ready), tuple(waiting), tuple(sorted(conflicts)))
-
-
-def _decide(
-    item: Item | None,
-    group: _Group,
+    entries: Sequence[Entry],
     now: float,
     rules: Rules,
-    seen: Mapping[PurePosixPath, float],
-    ready: list[Item],
-    waiting: list[Waiting],
-) -> None:
-    """Put one candidate into ready or waiting."""
-    if item is None:
-        return
-    unsettled = [entry for entry in group.media + group.sidecars if now - entry.mtime < rules.settle_seconds]
-    if unsettled and item.problem is None:
-        reason = f"still arriving: {unsettled[0].rel} changed less than {rules.settle_seconds:g} s ago"
-        waiting.append(Waiting(item.name, reason, "arriving"))
-    elif not group.media and item.problem is None:
-        waiting.append(Waiting(item.name, f"{group.sidecars[0].rel} has no media beside it yet", "media"))
-    elif not group.sidecars and item.problem is None:
-        arrived = min(seen.get(entry.rel, entry.mtime) for entry in group.media)
-        if rules.require_sidecar or now - arrived < rules.sidecar_wait_seconds:
-            waiting.append(Waiting(item.name, f"waiting for its sidecar {_expected_sidecar(item)}", "sidecar"))
+    first_seen: Mapping[PurePosixPath, float] | None = None,
+    still_since: Mapping[PurePosixPath, float] | None = None,
+) -> Plan:
+    """Group entries into items and sort them into ready and waiting.
+
+    `still_since` comes from `Settling`; without it a file counts as still when its mtime is
+    older than settle_seconds (good enough for a one-off look such as `pqdrop check`).
+    """
+    context = _Context(now, rules, first_seen or {}, still_since)
+    conflicts = [entry.rel for entry in entries if is_conflict(entry.rel.name)]
+    by_parent: dict[PurePosixPath, list[Entry]] = defaultdict(list)
+    for entry in entries:
+        if not is_conflict(entry.rel.name):
+            by_parent[entry.rel.parent].append(entry)
+    top_level = by_parent.get(PurePosixPath("."), [])
+    for name, group in sorted(_group_loose_files(top_level).items()):
+        context.decide(_loose_item(name, group), group, ())
+    folders = [entry for entry in top_level if entry.is_dir or entry.is_symlink and not entry.rel.suffix]
+    for folder in sorted(folders, key=lambda entry: entry.rel):
+        if folder.is_symlink:
+            context.ready.append(Item(folder.rel.name, (), None, folder.rel, "is a symbolic link", (folder.rel,)))
+            continue
+        group = _group_of([entry for entry in by_parent.get(folder.rel, []) if not entry.is_dir])
+        # The folder itself must hold still too: a carousel filling file by file changes its mtime.
+        context.decide(_bundle_item(folder.rel, group), group, (folder,))
+    return Plan(tuple(context.ready), tuple(context.waiting), tuple(sorted(conflicts)))
+
+
+@dataclass
+class _Context:
+    now: float
+    rules: Rules
+    first_seen: Mapping[PurePosixPath, float]
+    still_since: Mapping[PurePosixPath, float] | None
+    ready: list[Item] = field(default_factory=list)
+    waiting: list[Waiting] = field(default_factory=list)
+
+    def is_still(self, entry: Entry) -> bool:
+        since = entry.mtime if self.still_since is None else self.still_since.get(entry.rel, self.now)
+        return self.now - since >= self.rules.settle_seconds
+
+    def decide(self, item: Item | None, group: _Group, extra: Sequence[Entry]) -> None:
+        """Put one candidate into ready or waiting."""
+        if item is None:
+            return
+        rules, now = self.rules, self.now
+        unsettled = [entry for entry in (*group.media, *group.sidecars, *extra) if not self.is_still(entry)]
+        if unsettled and item.problem is None:
+            reason = f"still arriving: {unsettled[0].rel} changed less than {rules.settle_seconds:g} s ago"
+            self.waiting.append(Waiting(item.name, reason, "arriving"))
+        elif not group.media and item.problem is None:
+            reason = f"{group.sidecars[0].rel} has no media beside it yet"
+            self.waiting.append(Waiting(item.name, reason, "media"))
+        elif not group.sidecars and item.problem is None:
+            arrived = min(self.first_seen.get(entry.rel, entry.mtime) for entry in group.media)
+            if rules.require_sidecar or now - arrived < rules.sidecar_wait_seconds:
+                reason = f"waiting for its sidecar {_expected_sidecar(item)}"
+                self.waiting.append(Waiting(item.name, reason, "sidecar"))
+            else:
+                self.ready.append(item)
         else:
-            ready.append(item)
-    else:
-        ready.append(item)
+            self.ready.append(item)
 
 
 def _group_loose_files(entries: Sequence[Entry]) -> dict[str, _Group]:

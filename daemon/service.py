@@ -10,14 +10,14 @@ import logging
 import threading
 import time
 from functools import partial
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from daemon.claim import OwnerLock, owner_id
 from daemon.config import Config
 from daemon.errors import AccountBlocked, ConfigError, Interrupted, TransientError
-from daemon.inbox import Plan, Rules, plan_items, scan_entries
+from daemon.inbox import Plan, Rules, Settling, plan_items, scan_entries
 from daemon.lifecycle import ItemState
 from daemon.journal import Journal
 from daemon.pipeline import Clock, Pipeline, now_utc
@@ -72,6 +72,8 @@ class Service:
         self.tracker = Tracker(config.inbox.path, journal, client, clock)
         self._clock = clock
         self._first_seen: dict[PurePosixPath, float] = {}
+        self._settling = Settling()
+        self._conflicts_seen: set[PurePosixPath] = set()
         self._rules = rules_of(config)
 
     def reconfigure(self, config: Config) -> list[str]:
@@ -112,13 +114,22 @@ class Service:
         """The startup sweep: settle half-made claims, return orphaned ones to the inbox."""
         return sweep(self.config.inbox.path, self.journal, self.owner)
 
-    def look(self) -> Plan:
-        """Scan the inbox and decide what is ready; remembers when each file was first seen."""
+    def look(self, renamed: Iterable[PurePosixPath] = ()) -> Plan:
+        """Scan the inbox and decide what is ready; `renamed` are paths known to have arrived by rename."""
         now = self._clock().timestamp()
         entries = scan_entries(self.config.inbox.path, self.config.inbox.ignore)
         present = {entry.rel for entry in entries}
         self._first_seen = {rel: self._first_seen.get(rel, now) for rel in present}
-        return plan_items(entries, now, self._rules, self._first_seen)
+        still_since = self._settling.update(entries, now, renamed)
+        plan = plan_items(entries, now, self._rules, self._first_seen, still_since)
+        self._report_conflicts(plan)
+        return plan
+
+    def _report_conflicts(self, plan: Plan) -> None:
+        """Say once per file that a sync tool's conflicted copy is not posted."""
+        for path in set(plan.conflicts) - self._conflicts_seen:
+            log.warning("%s is a sync tool's conflicted copy; it is not posted (rename it to post it)", path)
+        self._conflicts_seen = set(plan.conflicts)
 
     def work(self, plan: Plan, skip: set[str] | frozenset[str] = frozenset()) -> Round:
         """Resume claimed items, then take the ready ones; stops early on a refusal or a stop request."""
@@ -246,7 +257,7 @@ class Runner:
             self.wake.wait(self._sleep_for(plan))
             self.wake.clear()
             self.watcher.ensure_running()
-            plan = service.look()
+            plan = service.look(self.watcher.take_renamed())
         notify("STOPPING=1")
         self.watcher.stop()
         return EXIT_OK
@@ -289,6 +300,8 @@ class Runner:
         timeout = inbox.poll_interval if self.mode == "poll" else inbox.rescan_seconds
         if _arriving(plan):
             timeout = min(timeout, max(0.2, inbox.settle_seconds / 2))
+        if self.watcher.problem:
+            timeout = min(timeout, inbox.poll_interval)  # look for the inbox's return without spinning
         if any(waiting.kind == "sidecar" for waiting in plan.waiting) and not inbox.require_sidecar:
             timeout = min(timeout, max(0.5, inbox.sidecar_wait_seconds / 4))
         if self._retry_at:

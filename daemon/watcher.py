@@ -10,10 +10,10 @@ import logging
 import os
 import threading
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import FileMovedEvent, FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
@@ -63,12 +63,28 @@ def detect_mode(setting: str, inbox: Path) -> tuple[WatchMode, str]:
 
 
 class _Nudge(FileSystemEventHandler):
-    def __init__(self, wake: threading.Event) -> None:
+    """Wakes the loop on any change and remembers where renames landed (those files are whole)."""
+
+    def __init__(self, inbox: Path, wake: threading.Event) -> None:
+        self._inbox = inbox
         self._wake = wake
+        self._lock = threading.Lock()
+        self.renamed: set[PurePosixPath] = set()
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type not in ("opened", "closed_no_write"):
-            self._wake.set()
+        if event.event_type in ("opened", "closed_no_write"):
+            return
+        if isinstance(event, FileMovedEvent) and event.dest_path:
+            destination = Path(os.fsdecode(event.dest_path))
+            if destination.parent == self._inbox or destination.parent.parent == self._inbox:
+                with self._lock:
+                    self.renamed.add(PurePosixPath(destination.relative_to(self._inbox).as_posix()))
+        self._wake.set()
+
+    def take_renamed(self) -> set[PurePosixPath]:
+        with self._lock:
+            renamed, self.renamed = self.renamed, set()
+        return renamed
 
 
 class Watcher:
@@ -79,6 +95,7 @@ class Watcher:
         self._mode = mode
         self._wake = wake
         self._observer: BaseObserver | None = None
+        self._nudge: _Nudge | None = None
         self.problem: str | None = None
 
     @property
@@ -87,8 +104,10 @@ class Watcher:
 
     def ensure_running(self) -> None:
         """Start the observer if it is not alive; note why when it cannot be."""
-        if self._observer is not None and self._observer.is_alive():
+        if self._observer is not None and self._observer.is_alive() and os.path.isdir(self._inbox):
             return
+        if self._observer is not None:
+            log.warning("the watch on %s stopped (observer died or the folder went away); restarting it", self._inbox)
         self.stop()
         if not os.path.isdir(self._inbox):
             self.problem = f"inbox {self._inbox} is not there (unmounted share?); waiting for it to return"
@@ -98,8 +117,9 @@ class Watcher:
             # would stat the whole tree a second time.
             self.problem = None
             return
-        observer: BaseObserver = Observer()
-        observer.schedule(_Nudge(self._wake), str(self._inbox), recursive=True)
+        observer = _events_observer()
+        self._nudge = _Nudge(self._inbox, self._wake)
+        observer.schedule(self._nudge, str(self._inbox), recursive=True)
         try:
             observer.start()
         except OSError as exc:
@@ -111,6 +131,10 @@ class Watcher:
         self.problem = None
         self._observer = observer
 
+    def take_renamed(self) -> set[PurePosixPath]:
+        """Paths that arrived by rename since the last call (events mode only)."""
+        return self._nudge.take_renamed() if self._nudge is not None else set()
+
     def stop(self) -> None:
         if self._observer is None:
             return
@@ -118,3 +142,12 @@ class Watcher:
         if self._observer.is_alive():
             self._observer.join(timeout=5)
         self._observer = None
+
+
+def _events_observer() -> BaseObserver:
+    """inotify with full move events on Linux (a rename from outside the inbox is reported as a move)."""
+    try:
+        from watchdog.observers.inotify import InotifyObserver
+    except ImportError:  # not Linux: the platform's default observer
+        return Observer()
+    return InotifyObserver(generate_full_events=True)
