@@ -61,6 +61,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX items_key ON items(idempotency_key);
     CREATE INDEX uploads_sha ON uploads(sha256);
     """,
+    """
+    ALTER TABLE items ADD COLUMN post_fingerprint TEXT;
+    CREATE INDEX items_post_fingerprint ON items(post_fingerprint);
+    """,
 )
 
 # States in which the pipeline has nothing left to do; "tracking" items sit in sent/ while the
@@ -191,6 +195,23 @@ class Journal:
                 "UPDATE items SET state = 'filing', destination = ?, stem = ?, status = ?, updated_at = ? WHERE id = ?",
                 (destination, stem, json.dumps(status), _now(), item_id),
             )
+
+    def record_fingerprint(self, item_id: int, fingerprint: str) -> None:
+        """What makes two posts the same (media and accounts), for spotting re-drops."""
+        with self.atomic() as db:
+            db.execute("UPDATE items SET post_fingerprint = ? WHERE id = ?", (fingerprint, item_id))
+
+    def same_post(self, item_id: int, fingerprint: str, within: timedelta) -> Record | None:
+        """Another item with this fingerprint: in flight now, or sent within the window."""
+        since = (datetime.now(UTC) - within).isoformat()
+        row = self._db.execute(
+            "SELECT * FROM items WHERE post_fingerprint = ? AND id != ? AND ("
+            "  (destination = 'sent' AND state IN ('done', 'tracking') AND updated_at >= ?)"
+            "  OR state IN ('claimed', 'uploading', 'publishing', 'following', 'filing')"
+            ") ORDER BY id DESC LIMIT 1",
+            (fingerprint, item_id, since),
+        ).fetchone()
+        return _record(row) if row else None
 
     def forget(self, item_id: int) -> None:
         """Drop an item whose claim never happened."""
