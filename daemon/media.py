@@ -7,6 +7,7 @@ takes milliseconds and constant memory however large the file is.
 
 from __future__ import annotations
 
+import hashlib
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,3 +246,21 @@ def _reason(exc: BaseException) -> str:
     """Return the short human part of an OS or FFmpeg error."""
     reason = getattr(exc, "strerror", None)
     return str(reason) if reason else str(exc)
+
+
+FINGERPRINT_SPAN = 1024 * 1024
+
+
+def fingerprint(path: Path) -> str:
+    """A cheap identity of a media file: its size and its first and last MiB, hashed.
+
+    Spots a re-dropped copy without a full read of a multi-GB video (the upload is the one full read).
+    """
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with path.open("rb") as stream:
+        digest.update(stream.read(FINGERPRINT_SPAN))
+        if size > 2 * FINGERPRINT_SPAN:
+            stream.seek(size - FINGERPRINT_SPAN)
+            digest.update(stream.read(FINGERPRINT_SPAN))
+    return digest.hexdigest()

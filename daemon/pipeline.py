@@ -11,17 +11,17 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from daemon.claim import ClaimName, claim_dir, give_back, take
 from daemon.config import Config, DefaultsConfig
-from daemon.errors import ApiRejected, InboxError, Interrupted, ItemError, MediaError
+from daemon.errors import ApiRejected, ApiUnavailable, InboxError, Interrupted, ItemError, MediaError
 from daemon.inbox import Item
 from daemon.journal import FileRecord, Journal, Record
 from daemon.lifecycle import ItemState, waits_for_dispatch
-from daemon.media import MediaInfo, probe
+from daemon.media import MediaInfo, fingerprint, probe
 from daemon.outbox import append_status_log, file_claim, free_stem
 from daemon.postqued import Account, PostQued, PublishState
 from daemon.publication import (
@@ -31,6 +31,7 @@ from daemon.publication import (
     find_account,
     idempotency_key,
     media_record,
+    post_fingerprint,
     publish_body,
     result_from_state,
     result_from_status,
@@ -40,6 +41,7 @@ from daemon.publication import (
 from daemon.sidecar import Sidecar, default_sidecar, parse_sidecar
 
 Clock = Callable[[], datetime]
+REPOST_WINDOW = timedelta(days=7)
 Progress = Callable[[str, int, int], None]
 
 ALREADY_POSTED = (
@@ -154,6 +156,7 @@ class Pipeline:
             self._log(record.name, ItemState.UPLOADING)
         sidecar, media = prepare_item(root, item, self._config.defaults, self._clock())
         accounts = self._resolve_accounts(sidecar, record.name)
+        self._refuse_repeat(record, media, sorted(account.id for account in accounts.values()), sidecar.repost)
         done = self._journal.uploads(record.id)
         uploaded = []
         for rel, info in zip(item.media, media):
@@ -170,6 +173,24 @@ class Pipeline:
         self._journal.record_publish_intent(record.id, key, body)
         self._log(record.name, ItemState.PUBLISHING, idempotencyKey=key)
         return self._journal.get(record.id)
+
+    def _refuse_repeat(self, record: Record, media: Sequence[MediaInfo], account_ids: list[str], repost: bool) -> None:
+        """The same media to the same accounts: wait while the first copy is in flight, refuse it within 7 days."""
+        post = post_fingerprint([fingerprint(info.path) for info in media], account_ids)
+        self._journal.record_fingerprint(record.id, post)
+        if repost:
+            return
+        earlier = self._journal.same_post(record.id, post, REPOST_WINDOW)
+        if earlier is None:
+            return
+        if earlier.destination != "sent":
+            raise ApiUnavailable(f"{record.name}: the same post is in flight as {earlier.name}; waiting for it")
+        raise ItemError(
+            f"{record.name}: the same media went to the same account(s) as {earlier.name} on "
+            f"{earlier.updated_at[:10]} (publish {earlier.publish_id}); set `repost: true` in the sidecar "
+            "to post it again",
+            code="DUPLICATE",
+        )
 
     def _publish_step(self, record: Record) -> Record:
         """Send the recorded body under the recorded key: a retry after a lost reply is a replay."""

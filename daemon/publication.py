@@ -90,6 +90,12 @@ def idempotency_key(media_sha256: Sequence[str], targets: Sequence[Mapping[str, 
     return "pqdrop-" + hashlib.sha256(canonical.encode()).hexdigest()[:48]
 
 
+def post_fingerprint(media_fingerprints: Sequence[str], account_ids: Sequence[str]) -> str:
+    """What makes two posts the same for re-drop detection: the media (in order) and the accounts."""
+    canonical = json.dumps({"media": list(media_fingerprints), "accounts": sorted(account_ids)}, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def result_from_state(name: str, state: PublishState, key: str) -> Result:
     """Turn the last publish report into the item's result."""
     outcome = outcome_of(state)

@@ -230,3 +230,41 @@ def test_the_api_key_never_reaches_status_files_or_the_log(service: Service, inb
     once(service)
     for path in [inbox / "status.log", *inbox.rglob("*.status.json")]:
         assert SANDBOX_KEY not in path.read_text()
+
+
+def test_a_redropped_video_already_sent_goes_to_failed_as_a_duplicate(
+    service: Service, inbox: Path, sandbox: Sandbox
+) -> None:
+    make_video(inbox / "clip.mp4", seconds=1)
+    sidecar(inbox / "clip.md")
+    original = (inbox / "clip.mp4").read_bytes()
+    assert once(service)[0] == EXIT_OK
+    (inbox / "again.mp4").write_bytes(original)
+    sidecar(inbox / "again.md", body="Same video, new caption")
+    assert once(service)[0] == EXIT_FAILED
+    error = status_of(inbox, "failed", "again")["error"]
+    assert error["code"] == "DUPLICATE"
+    assert "as clip on" in error["message"] and "repost: true" in error["message"]
+    assert len(publishes(sandbox)) == 1
+
+
+def test_repost_true_posts_the_same_video_again(service: Service, inbox: Path, sandbox: Sandbox) -> None:
+    make_video(inbox / "clip.mp4", seconds=1)
+    sidecar(inbox / "clip.md")
+    original = (inbox / "clip.mp4").read_bytes()
+    assert once(service)[0] == EXIT_OK
+    (inbox / "again.mp4").write_bytes(original)
+    sidecar(inbox / "again.md", "repost: true\n")
+    assert once(service)[0] == EXIT_OK
+    assert len(publishes(sandbox)) == 2
+
+
+def test_the_same_video_to_another_account_is_not_a_duplicate(service: Service, inbox: Path, sandbox: Sandbox) -> None:
+    make_video(inbox / "clip.mp4", seconds=1)
+    sidecar(inbox / "clip.md")
+    original = (inbox / "clip.mp4").read_bytes()
+    assert once(service)[0] == EXIT_OK
+    (inbox / "other.mp4").write_bytes(original)
+    sidecar(inbox / "other.md", "account: '@otherbrand'\n")
+    assert once(service)[0] == EXIT_OK
+    assert len(publishes(sandbox)) == 2
