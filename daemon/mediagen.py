@@ -39,13 +39,15 @@ RAMP = bytes((x * 2) & 0xFF for x in range(128))
 def make_video(
     path: Path,
     *,
-    width: int = 320,
-    height: int = 240,
+    width: int = 360,
+    height: int = 640,
     seconds: float = 1.0,
     fps: int = 25,
     rotation: int = 0,
 ) -> Path:
     """Write a clip whose container (.mp4, .mov, .webm) follows the suffix; return `path`.
+
+    The default size is portrait at TikTok's smallest side, so a default clip passes preflight.
 
     `rotation` is clockwise degrees, written as the stream's display matrix (the MP4/MOV
     `tkhd` matrix, Matroska's projection roll), so players and `media.probe` turn it.
