@@ -1,0 +1,213 @@
+"""Claims on a real inbox: atomic takes, give-backs that never overwrite, owner locks across processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from daemon.claim import (
+    ClaimName,
+    OwnerLock,
+    claim_dir,
+    complete,
+    give_back,
+    lock_path,
+    owner_alive,
+    owner_id,
+    processing_dir,
+    take,
+)
+from daemon.errors import ConfigError
+from daemon.inbox import Item
+
+CLAIM = "clip~own1~0001"
+LOOSE = Item("clip", (PurePosixPath("clip.mp4"),), PurePosixPath("clip.md"))
+
+
+@pytest.fixture
+def loose(inbox: Path) -> Item:
+    (inbox / "clip.mp4").write_bytes(b"video bytes")
+    (inbox / "clip.md").write_text("---\n---\nA caption\n")
+    return LOOSE
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir())
+
+
+def test_take_moves_the_media_first_then_the_sidecar_into_the_claim_folder(
+    inbox: Path, loose: Item, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    renames: list[str] = []
+    real_rename = os.rename
+
+    def recording_rename(source: str | Path, target: str | Path) -> None:
+        renames.append(Path(source).name)
+        real_rename(source, target)
+
+    monkeypatch.setattr(os, "rename", recording_rename)
+    assert take(inbox, loose, CLAIM) is True
+    assert renames == ["clip.mp4", "clip.md"]
+    assert listing(claim_dir(inbox, CLAIM)) == ["clip.md", "clip.mp4"]
+    assert (claim_dir(inbox, CLAIM) / "clip.mp4").read_bytes() == b"video bytes"
+    assert not (inbox / "clip.mp4").exists() and not (inbox / "clip.md").exists()
+
+
+def test_a_bundle_folder_is_claimed_whole_in_one_rename(inbox: Path) -> None:
+    folder = inbox / "trip"
+    folder.mkdir()
+    for name in ("a.jpg", "b.jpg", "post.md"):
+        (folder / name).write_bytes(name.encode())
+    item = Item("trip", (PurePosixPath("trip/a.jpg"), PurePosixPath("trip/b.jpg")), PurePosixPath("trip/post.md"),
+                PurePosixPath("trip"))
+    assert take(inbox, item, "trip~own1~0002") is True
+    assert listing(claim_dir(inbox, "trip~own1~0002") / "trip") == ["a.jpg", "b.jpg", "post.md"]
+    assert not folder.exists()
+
+
+def test_a_second_take_of_an_item_already_claimed_loses_and_leaves_no_empty_claim_folder(
+    inbox: Path, loose: Item
+) -> None:
+    assert take(inbox, loose, CLAIM) is True
+    assert take(inbox, loose, "clip~own2~0002") is False
+    assert listing(processing_dir(inbox)) == [CLAIM]
+    assert listing(claim_dir(inbox, CLAIM)) == ["clip.md", "clip.mp4"]
+
+
+def test_a_take_that_loses_the_media_leaves_the_sidecar_in_the_inbox(inbox: Path) -> None:
+    (inbox / "clip.md").write_text("---\n---\nA caption\n")
+    assert take(inbox, LOOSE, CLAIM) is False
+    assert listing(inbox) == ["clip.md", "processing"]
+    assert listing(processing_dir(inbox)) == []
+
+
+def test_give_back_returns_every_file_to_the_inbox_and_removes_the_claim_folder(inbox: Path, loose: Item) -> None:
+    take(inbox, loose, CLAIM)
+    assert give_back(inbox, CLAIM) == []
+    assert listing(inbox) == ["clip.md", "clip.mp4", "processing"]
+    assert (inbox / "clip.mp4").read_bytes() == b"video bytes"
+    assert not claim_dir(inbox, CLAIM).exists()
+
+
+def test_give_back_never_overwrites_a_same_named_file_that_arrived_in_the_meantime(inbox: Path, loose: Item) -> None:
+    take(inbox, loose, CLAIM)
+    (inbox / "clip.mp4").write_bytes(b"a newer video")
+    assert give_back(inbox, CLAIM) == ["clip.mp4"]
+    assert (inbox / "clip.mp4").read_bytes() == b"a newer video"
+    assert listing(claim_dir(inbox, CLAIM)) == ["clip.mp4"]
+    assert (claim_dir(inbox, CLAIM) / "clip.mp4").read_bytes() == b"video bytes"
+    assert (inbox / "clip.md").exists()
+
+
+def test_give_back_of_a_claim_that_is_gone_returns_nothing(inbox: Path) -> None:
+    assert give_back(inbox, "ghost~own1~0003") == []
+
+
+def test_complete_finishes_a_claim_a_crash_cut_short_after_the_media_moved(inbox: Path, loose: Item) -> None:
+    claim_dir(inbox, CLAIM).mkdir(parents=True)
+    os.rename(inbox / "clip.mp4", claim_dir(inbox, CLAIM) / "clip.mp4")
+    complete(inbox, LOOSE.paths, CLAIM)
+    assert listing(claim_dir(inbox, CLAIM)) == ["clip.md", "clip.mp4"]
+    assert listing(inbox) == ["processing"]
+
+
+def test_complete_skips_files_already_in_the_claim_and_files_that_vanished(inbox: Path, loose: Item) -> None:
+    take(inbox, loose, CLAIM)
+    (inbox / "clip.md").write_text("a second sidecar that arrived later")
+    complete(inbox, (*LOOSE.paths, PurePosixPath("gone.txt")), CLAIM)
+    assert (inbox / "clip.md").read_text() == "a second sidecar that arrived later"
+    assert (claim_dir(inbox, CLAIM) / "clip.md").read_text() == "---\n---\nA caption\n"
+
+
+@pytest.mark.parametrize("text", ["clip~a1b2~c3d4", "my~odd~name~a1b2~c3d4"])
+def test_a_claim_name_round_trips_even_when_the_item_name_holds_the_separator(text: str) -> None:
+    name = ClaimName.parse(text)
+    assert name is not None and str(name) == text
+    assert (name.owner, name.token) == ("a1b2", "c3d4")
+
+
+@pytest.mark.parametrize("text", ["clip", "clip~own", "~own~tok", "clip~~tok"])
+def test_a_folder_name_that_is_not_a_claim_parses_to_none(text: str) -> None:
+    assert ClaimName.parse(text) is None
+
+
+def test_owner_id_is_made_once_and_kept_in_the_state_dir(tmp_path: Path) -> None:
+    first = owner_id(tmp_path / "state")
+    assert owner_id(tmp_path / "state") == first
+    assert (tmp_path / "state" / "owner").read_text().strip() == first
+
+
+HOLD_LOCK = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from daemon.claim import OwnerLock
+    lock = OwnerLock(Path(sys.argv[1]), sys.argv[2])
+    print("locked", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+@pytest.fixture
+def twin(inbox: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding the owner lock of `twin`."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(inbox), "twin"],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "locked"
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def test_owner_alive_is_true_while_another_process_holds_the_owner_lock(inbox: Path, twin: subprocess.Popen[str]) -> None:
+    assert owner_alive(inbox, "twin") is True
+
+
+def test_owner_alive_is_false_once_the_holding_process_is_killed(inbox: Path, twin: subprocess.Popen[str]) -> None:
+    twin.send_signal(signal.SIGKILL)
+    assert twin.wait(timeout=10) == -signal.SIGKILL
+    assert lock_path(inbox, "twin").exists()  # SIGKILL leaves the file; only the lock on it is gone
+    assert owner_alive(inbox, "twin") is False
+
+
+def test_owner_alive_is_false_for_an_owner_that_never_ran(inbox: Path) -> None:
+    assert owner_alive(inbox, "nobody") is False
+
+
+def test_a_second_owner_lock_for_the_same_owner_in_one_process_is_refused(inbox: Path) -> None:
+    lock = OwnerLock(inbox, "me")
+    try:
+        with pytest.raises(ConfigError, match="same \\[state\\].dir"):
+            OwnerLock(inbox, "me")
+        assert owner_alive(inbox, "me") is True
+    finally:
+        lock.close()
+
+
+def test_closing_the_owner_lock_frees_it_and_removes_an_empty_processing_folder(inbox: Path) -> None:
+    OwnerLock(inbox, "me").close()
+    assert owner_alive(inbox, "me") is False
+    assert not processing_dir(inbox).exists()
+
+
+def test_closing_the_owner_lock_keeps_processing_while_claims_remain(inbox: Path, loose: Item) -> None:
+    lock = OwnerLock(inbox, "me")
+    take(inbox, loose, CLAIM)
+    lock.close()
+    assert listing(processing_dir(inbox)) == [CLAIM]

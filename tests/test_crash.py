@@ -1,0 +1,590 @@
+"""Exactly once, nothing lost (issue 3): real `pqdrop` processes, killed with real signals.
+
+Every test runs the CLI as a subprocess against a sandbox served from this process, so a
+SIGKILL really cuts the daemon off mid-step: half-written journal transactions, uploads
+broken off, publishes accepted whose reply never arrived, moves half done. What must hold
+afterwards is checked from the outside: the sandbox's publishes and the bytes on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import random
+import signal
+import sqlite3
+import struct
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from daemon.journal import JOURNAL_FILE
+from daemon.mediagen import make_image, make_video
+from daemon.sandbox import Sandbox
+from tests.conftest import SANDBOX_KEY, write_config
+
+REPO = Path(__file__).resolve().parent.parent
+# Plenty of quota on both sides: these tests are about crashes, not pacing (test_ratelimit covers that).
+GENEROUS_LIMITS = {"upload": 10_000, "read": 10_000, "publish": 10_000, "delete": 10_000}
+SETTLED = ("done", "returned", "tracking")  # journal states the pipeline has finished with
+
+T = TypeVar("T")
+
+
+# --- the daemon as a process ------------------------------------------------------------------
+
+
+class Daemon:
+    """One `pqdrop` process in its own process group, its output appended to a log file."""
+
+    def __init__(self, config: Path, log: Path, command: str = "run") -> None:
+        self.config = config
+        self.log = log
+        self.command = command
+        self.process: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+
+    def start(self) -> Daemon:
+        env = {key: value for key, value in os.environ.items()
+               if key not in ("PQDROP_CONFIG", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM")}
+        env["POSTQUED_API_KEY"] = SANDBOX_KEY
+        self.log_offset = self.log.stat().st_size if self.log.exists() else 0
+        with self.log.open("ab") as output:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "daemon", self.command, "--config", str(self.config)],
+                stdout=output, stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True,
+            )
+        self.started_at = time.monotonic()
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def output(self) -> str:
+        """What this start of the process has written so far."""
+        if not self.log.exists():
+            return ""
+        with self.log.open("rb") as stream:
+            stream.seek(self.log_offset)
+            return stream.read().decode("utf-8", "replace")
+
+    def watching(self) -> bool:
+        """True once the daemon has started its loop (it logs the watch mode first, then sweeps)."""
+        return "watching" in self.output()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no handler runs, nothing is flushed or closed."""
+        assert self.process is not None
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=10)
+
+    def terminate(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout=timeout)
+
+    def close(self) -> None:
+        if self.running:
+            self.kill()
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[Daemon]]:
+    """Every daemon a test starts; whatever is still running at the end is killed."""
+    started: list[Daemon] = []
+    yield started
+    for daemon in started:
+        daemon.close()
+
+
+@pytest.fixture
+def crash_sandbox() -> Iterator[Sandbox]:
+    """A sandbox whose targets take 0.5 s per step, so following spans several polls."""
+    with Sandbox(api_keys=(SANDBOX_KEY,), processing_seconds=0.5, rate_limits=GENEROUS_LIMITS) as server:
+        yield server
+
+
+def crash_config(tmp_path: Path, sandbox: Sandbox, name: str = "config.toml", state: str = "state") -> Path:
+    path = write_config(
+        tmp_path, sandbox.url,
+        postqued={"follow_seconds": 20.0, "timeout_seconds": 10.0, "rate_limits": GENEROUS_LIMITS},
+        state={"dir": state},
+    )
+    return path if path.name == name else path.rename(path.with_name(name))
+
+
+# --- polling ------------------------------------------------------------------------------------
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval: float = 0.01) -> T:
+    """Poll until `probe` returns something truthy; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+# --- what is on disk and in the sandbox -----------------------------------------------------------
+
+
+def make_clip(path: Path, base: bytes, tag: str) -> Path:
+    """A real MP4 made unique by a trailing `free` box carrying `tag` (players and probe skip it)."""
+    payload = tag.encode()
+    path.write_bytes(base + struct.pack(">I4s", 8 + len(payload), b"free") + payload)
+    return path
+
+
+def write_sidecar(path: Path, caption: str, frontmatter: str = "") -> Path:
+    path.write_text(f"---\n{frontmatter}---\n{caption}\n", encoding="utf-8")
+    return path
+
+
+def drop_in(inbox: Path, files: dict[str, bytes]) -> None:
+    """Deliver files the way a sync tool does: write under a hidden name, then rename into place."""
+    for name, data in files.items():
+        temporary = inbox / f".{name}.incoming"
+        temporary.write_bytes(data)
+        os.rename(temporary, inbox / name)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def user_files(inbox: Path) -> Counter[str]:
+    """sha256 of every file pqdrop may hold a user's bytes in: everything but its own status files."""
+    return Counter(
+        sha256_of(path)
+        for path in inbox.rglob("*")
+        if path.is_file() and not path.name.startswith(".") and path.name != "status.log"
+        and not path.name.endswith(".status.json")
+    )
+
+
+def status_files(inbox: Path) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """item name -> [(folder, status document)] over sent/ and failed/."""
+    found: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for folder in ("sent", "failed"):
+        for path in sorted((inbox / folder).glob("*.status.json")) if (inbox / folder).is_dir() else []:
+            document = json.loads(path.read_text())
+            found.setdefault(document["item"], []).append((folder, document))
+    return found
+
+
+def filed_count(inbox: Path) -> int:
+    return sum(1 for folder in ("sent", "failed") if (inbox / folder).is_dir() for _ in (inbox / folder).iterdir())
+
+
+def all_filed(inbox: Path, names: set[str]) -> bool:
+    return names <= set(status_files(inbox))
+
+
+def publishes_per_caption(sandbox: Sandbox) -> Counter[str]:
+    """How many distinct publish requests PostQued accepted per caption (a replay is not a new one)."""
+    seen: dict[str, set[str]] = {}
+    for publish in sandbox.state_summary()["publishes"]:
+        for target in publish["targets"]:
+            seen.setdefault(target["caption"], set()).add(publish["publishId"])
+    return Counter({caption: len(ids) for caption, ids in seen.items()})
+
+
+def status_log(inbox: Path) -> list[dict[str, Any]]:
+    path = inbox / "status.log"
+    if not path.exists():
+        return []
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            lines.append(json.loads(line))
+        except json.JSONDecodeError:
+            lines.append({"item": "?", "state": "<torn line>"})
+    return lines
+
+
+def last_state(inbox: Path) -> str:
+    lines = status_log(inbox)
+    return lines[-1]["state"] if lines else "<none yet>"
+
+
+def journal_rows(state_dir: Path) -> list[tuple[str, str]]:
+    """(name, state) of every item in a journal, read while no daemon runs on it."""
+    path = state_dir / JOURNAL_FILE
+    if not path.exists():
+        return []
+    db = sqlite3.connect(path)
+    try:
+        return [(row[0], row[1]) for row in db.execute("SELECT name, state FROM items ORDER BY id")]
+    finally:
+        db.close()
+
+
+def claim_dirs(inbox: Path) -> list[str]:
+    processing = inbox / "processing"
+    return sorted(path.name for path in processing.iterdir() if path.is_dir()) if processing.is_dir() else []
+
+
+def assert_nothing_lost_nothing_doubled(inbox: Path, originals: Counter[str]) -> None:
+    after = user_files(inbox)
+    lost = {sha: count for sha, count in originals.items() if after[sha] < count}
+    doubled = {sha: after[sha] for sha in originals if after[sha] > originals[sha]}
+    strangers = {sha: count for sha, count in after.items() if sha not in originals}
+    assert (lost, doubled, strangers) == ({}, {}, {})
+
+
+# --- 1. the kill storm ---------------------------------------------------------------------------
+
+
+STORM_SEED = 20240603
+STORM_KILLS = 36
+STORM_DEADLINE_SECONDS = 90.0
+# Every third kill waits for a moment a random delay rarely lands on.
+TARGETS = ("publishing", "accepted", "moving", "following", "uploading")
+
+
+def storm_inbox(inbox: Path, base: bytes) -> dict[str, str]:
+    """Six items: four clips, a three-photo carousel, a scheduled clip. Returns name -> caption."""
+    captions = {}
+    for index in range(4):
+        name = f"clip-{index}"
+        make_clip(inbox / f"{name}.mp4", base, name)
+        captions[name] = f"storm clip {index} #fyp"
+        write_sidecar(inbox / f"{name}.md", captions[name])
+    trip = inbox / "trip"
+    trip.mkdir()
+    for index, photo in enumerate(("a.jpg", "b.jpg", "c.webp")):
+        make_image(trip / photo, width=640 + 16 * index, height=480)
+    captions["trip"] = "storm carousel #travel"
+    write_sidecar(trip / "post.md", captions["trip"], "autoAddMusic: true\n")
+    make_clip(inbox / "later.mp4", base, "later")
+    captions["later"] = "storm scheduled clip"
+    write_sidecar(inbox / "later.md", captions["later"], "dispatchAt: 2030-06-01T18:00:00\n")
+    return captions
+
+
+def kill_moment(target: str, daemon: Daemon, inbox: Path, sandbox: Sandbox, names: set[str], timeout: float) -> bool:
+    """Wait until `target` happens in the running daemon; False when it did not (all filed, or `timeout`)."""
+    lines_before = len(status_log(inbox))
+    calls_before = sandbox.state.publish_calls
+    filed_before = filed_count(inbox)
+
+    def happened() -> bool:
+        if not daemon.running:
+            return True
+        if target == "accepted":  # PostQued took a publish; its reply may not have arrived yet
+            return sandbox.state.publish_calls > calls_before
+        if target == "moving":  # a file has reached sent/ or failed/: the move is under way
+            return filed_count(inbox) > filed_before
+        return any(line["state"] == target for line in status_log(inbox)[lines_before:])
+
+    deadline = time.monotonic() + timeout
+    for look in itertools.count():
+        if happened():
+            return True
+        if time.monotonic() > deadline or (look % 50 == 0 and all_filed(inbox, names)):
+            return False
+        time.sleep(0.002)
+    raise AssertionError("unreachable")
+
+
+def test_a_storm_of_sigkills_posts_every_item_exactly_once_and_loses_no_file(
+    tmp_path: Path, inbox: Path, crash_sandbox: Sandbox, daemons: list[Daemon]
+) -> None:
+    sandbox = crash_sandbox
+    base = make_video(tmp_path / "base.mp4", width=640, height=360, seconds=1).read_bytes()
+    captions = storm_inbox(inbox, base)
+    originals = user_files(inbox)
+    config = crash_config(tmp_path, sandbox)
+    rng = random.Random(STORM_SEED)
+    sandbox.faults.delay_seconds = 0.1
+    deadline = time.monotonic() + STORM_DEADLINE_SECONDS
+    kills: list[tuple[str, str, list[str]]] = []  # (how, status.log state, journal states in flight)
+    while len(kills) < STORM_KILLS and time.monotonic() < deadline and not all_filed(inbox, set(captions)):
+        sandbox.faults.delay_seconds = rng.uniform(0.05, 0.15)
+        daemon = Daemon(config, tmp_path / "daemon.log").start()
+        daemons.append(daemon)
+        wait_for("the daemon to start watching", lambda: daemon.watching() or not daemon.running, 20)
+        if len(kills) % 3 == 2:
+            target = TARGETS[(len(kills) // 3) % len(TARGETS)]
+            how = f"at {target}"
+            if not kill_moment(target, daemon, inbox, sandbox, set(captions), timeout=8):
+                how += " (not reached)"
+        else:
+            delay = rng.uniform(0.05, 0.8)
+            how = f"after {delay:.2f} s"
+            time.sleep(delay)  # positions the kill; nothing is asserted from the wait itself
+        assert daemon.running, f"the daemon exited on its own:\n{daemon.output()}"
+        daemon.kill()
+        in_flight = [state for _, state in journal_rows(tmp_path / "state") if state not in SETTLED]
+        kills.append((how, last_state(inbox), in_flight))
+
+    sandbox.faults.delay_seconds = 0.0
+    survivor = Daemon(config, tmp_path / "daemon.log").start()
+    daemons.append(survivor)
+    wait_for("the last daemon to start watching", lambda: survivor.watching() or not survivor.running, 20)
+    wait_for("every item to be filed", lambda: all_filed(inbox, set(captions)) or not survivor.running,
+             max(10.0, deadline - time.monotonic()), interval=0.05)
+    assert survivor.running, survivor.output()
+    survivor.terminate()
+    assert survivor.wait(timeout=10) == 0, survivor.output()
+
+    log_states = Counter(state for _, state, _ in kills)
+    journal_states = Counter(state for _, _, states in kills for state in states)
+    print(f"\nkill storm: kills={len(kills)}, states hit={dict(log_states)}, journal states in flight at the kills="
+          f"{dict(journal_states)}")
+    for number, (how, state, in_flight) in enumerate(kills, 1):
+        print(f"  kill {number:2d} {how:<24} status.log: {state:<12} journal: {', '.join(in_flight) or '-'}")
+
+    per_caption = publishes_per_caption(sandbox)
+    assert {name: per_caption[caption] for name, caption in captions.items()} == {name: 1 for name in captions}
+    assert sum(per_caption.values()) == len(captions)
+    filed = status_files(inbox)
+    assert {name: [(folder, doc["state"]) for folder, doc in filed[name]] for name in captions} == {
+        **{name: [("sent", "published")] for name in captions}, "later": [("sent", "scheduled")]}
+    assert_nothing_lost_nothing_doubled(inbox, originals)
+    assert claim_dirs(inbox) == []
+    assert {"uploading", "publishing", "following"} <= set(log_states)
+
+
+# --- 2 and 3. lost publish replies ----------------------------------------------------------------
+
+
+@pytest.fixture
+def base_clip(tmp_path: Path) -> bytes:
+    return make_video(tmp_path / "base.mp4", width=640, height=360, seconds=1).read_bytes()
+
+
+def one_item(inbox: Path, base: bytes, name: str, caption: str) -> Counter[str]:
+    make_clip(inbox / f"{name}.mp4", base, name)
+    write_sidecar(inbox / f"{name}.md", caption)
+    return user_files(inbox)
+
+
+def test_once_retries_a_publish_whose_reply_was_lost_with_the_same_key_and_posts_once(
+    tmp_path: Path, inbox: Path, crash_sandbox: Sandbox, base_clip: bytes, daemons: list[Daemon]
+) -> None:
+    originals = one_item(inbox, base_clip, "clip", "lost reply #fyp")
+    crash_sandbox.faults.drop_next_publish_reply()
+    once = Daemon(crash_config(tmp_path, crash_sandbox), tmp_path / "daemon.log", "once").start()
+    daemons.append(once)
+    assert once.wait(timeout=60) == 0, once.output()
+    assert crash_sandbox.state.publish_calls == 1
+    assert crash_sandbox.state_summary()["faults"]["drop_next_publish_reply"] == 0  # the reply really was lost
+    [(folder, status)] = status_files(inbox)["clip"]
+    [publish] = crash_sandbox.state_summary()["publishes"]
+    assert (folder, status["state"], status["publishId"]) == ("sent", "published", publish["publishId"])
+    assert status["idempotencyKey"] == publish["idempotencyKey"]
+    assert_nothing_lost_nothing_doubled(inbox, originals)
+
+
+def test_a_daemon_killed_after_its_publish_was_accepted_but_unanswered_posts_once_on_restart(
+    tmp_path: Path, inbox: Path, crash_sandbox: Sandbox, base_clip: bytes, daemons: list[Daemon]
+) -> None:
+    originals = one_item(inbox, base_clip, "clip", "accepted then killed #fyp")
+    config = crash_config(tmp_path, crash_sandbox)
+    crash_sandbox.faults.drop_next_publish_reply()
+    crash_sandbox.faults.delay_seconds = 0.3  # the retry that follows the lost reply is slow to arrive
+    first = Daemon(config, tmp_path / "daemon.log").start()
+    daemons.append(first)
+    wait_for("PostQued to accept the publish", lambda: crash_sandbox.state.publish_calls == 1, 30, interval=0.001)
+    first.kill()
+    assert [(line["item"], line["state"]) for line in status_log(inbox)][-1] == ("clip", "publishing")
+    assert journal_rows(tmp_path / "state") == [("clip", "publishing")]
+
+    crash_sandbox.faults.delay_seconds = 0.0
+    second = Daemon(config, tmp_path / "daemon.log").start()
+    daemons.append(second)
+    wait_for("the item to be filed", lambda: all_filed(inbox, {"clip"}), 30)
+    second.terminate()
+    assert second.wait(timeout=10) == 0, second.output()
+    [publish] = crash_sandbox.state_summary()["publishes"]
+    assert crash_sandbox.state.publish_calls == 1
+    [(folder, status)] = status_files(inbox)["clip"]
+    assert (folder, status["state"], status["publishId"]) == ("sent", "published", publish["publishId"])
+    assert_nothing_lost_nothing_doubled(inbox, originals)
+    assert claim_dirs(inbox) == []
+
+
+# --- 4. two daemons on one inbox ---------------------------------------------------------------------
+
+
+TWIN_ITEMS = 20
+
+
+def test_two_daemons_with_their_own_journals_on_one_inbox_post_each_of_twenty_items_once(
+    tmp_path: Path, inbox: Path, crash_sandbox: Sandbox, base_clip: bytes, daemons: list[Daemon]
+) -> None:
+    captions = {f"twin-{index:02d}": f"twin item {index} #fyp" for index in range(TWIN_ITEMS)}
+    staged = {
+        name: {f"{name}.md": f"---\n---\n{caption}\n".encode(), f"{name}.mp4": b""}
+        for name, caption in captions.items()
+    }
+    for name, files in staged.items():
+        make_clip(tmp_path / f"{name}.mp4", base_clip, name)
+        files[f"{name}.mp4"] = (tmp_path / f"{name}.mp4").read_bytes()
+    originals = Counter(hashlib.sha256(data).hexdigest() for files in staged.values() for data in files.values())
+    names = list(captions)
+    for name in names[:TWIN_ITEMS // 2]:
+        drop_in(inbox, staged[name])
+    crash_sandbox.faults.delay_seconds = 0.02
+    a = Daemon(crash_config(tmp_path, crash_sandbox, "a.toml", "state-a"), tmp_path / "a.log").start()
+    b = Daemon(crash_config(tmp_path, crash_sandbox, "b.toml", "state-b"), tmp_path / "b.log").start()
+    daemons.extend([a, b])
+    wait_for("both daemons to start watching", lambda: a.watching() and b.watching(), 20)
+    for name in names[TWIN_ITEMS // 2:]:
+        drop_in(inbox, staged[name])  # sidecar first, then the media: ready only when both are there
+    wait_for("all twenty items to be filed", lambda: all_filed(inbox, set(captions)) or not (a.running and b.running),
+             90, interval=0.05)
+    a.terminate()
+    b.terminate()
+    assert (a.wait(timeout=10), b.wait(timeout=10)) == (0, 0), a.output() + b.output()
+
+    per_caption = publishes_per_caption(crash_sandbox)
+    assert {name: per_caption[caption] for name, caption in captions.items()} == {name: 1 for name in captions}
+    filed = status_files(inbox)
+    assert {name: [folder for folder, _ in filed[name]] for name in captions} == {name: ["sent"] for name in captions}
+    assert_nothing_lost_nothing_doubled(inbox, originals)
+    assert claim_dirs(inbox) == []
+    took = {label: Counter(state for _, state in journal_rows(tmp_path / state))
+            for label, state in (("a", "state-a"), ("b", "state-b"))}
+    print(f"\ntwo daemons: a took {took['a']['done']}, b took {took['b']['done']} of {TWIN_ITEMS}")
+    assert took["a"]["done"] + took["b"]["done"] == TWIN_ITEMS
+
+
+# --- 5. the journal lost ----------------------------------------------------------------------------
+
+
+def delete_journal(state_dir: Path) -> list[str]:
+    removed = sorted(path.name for path in state_dir.glob(JOURNAL_FILE + "*"))
+    for name in removed:
+        (state_dir / name).unlink()
+    return removed
+
+
+def test_items_already_in_sent_are_not_posted_again_after_the_journal_is_deleted(
+    tmp_path: Path, inbox: Path, crash_sandbox: Sandbox, base_clip: bytes, daemons: list[Daemon]
+) -> None:
+    config = crash_config(tmp_path, crash_sandbox)
+    old = {"old-1": "old one #fyp", "old-2": "old two #fyp"}
+    for name, caption in old.items():
+        one_item(inbox, base_clip, name, caption)
+    first = Daemon(config, tmp_path / "daemon.log", "once").start()
+    daemons.append(first)
+    assert first.wait(timeout=60) == 0, first.output()
+    assert JOURNAL_FILE in delete_journal(tmp_path / "state")
+
+    new = {"new-1": "new one #fyp"}
+    for name, caption in new.items():
+        one_item(inbox, base_clip, name, caption)
+    second = Daemon(config, tmp_path / "daemon.log", "once").start()
+    daemons.append(second)
+    assert second.wait(timeout=60) == 0, second.output()
+    per_caption = publishes_per_caption(crash_sandbox)
+    assert dict(per_caption) == {caption: 1 for caption in {**old, **new}.values()}
+    assert {name: [(folder, status["state"]) for folder, status in found]
+            for name, found in status_files(inbox).items()} == {name: [("sent", "published")] for name in {**old, **new}}
+
+
+def test_an_item_in_flight_when_the_journal_is_lost_is_deduplicated_by_its_content_key(
+    tmp_path: Path, inbox: Path, crash_sandbox: Sandbox, base_clip: bytes, daemons: list[Daemon]
+) -> None:
+    originals = one_item(inbox, base_clip, "clip", "journal lost mid-flight #fyp")
+    config = crash_config(tmp_path, crash_sandbox)
+    daemon = Daemon(config, tmp_path / "daemon.log").start()
+    daemons.append(daemon)
+    wait_for("the publish to be accepted and recorded",
+             lambda: any(line["state"] == "following" for line in status_log(inbox)), 30, interval=0.002)
+    daemon.kill()
+    delete_journal(tmp_path / "state")
+
+    once = Daemon(config, tmp_path / "daemon.log", "once").start()
+    daemons.append(once)
+    assert once.wait(timeout=60) == 0, once.output()
+    assert crash_sandbox.state.publish_calls == 1
+    [(folder, status)] = status_files(inbox)["clip"]
+    assert (folder, status["state"]) == ("sent", "accepted")
+    assert "already posted" in status["note"]
+    assert_nothing_lost_nothing_doubled(inbox, originals)
+    assert claim_dirs(inbox) == []
+
+
+# --- 6. SIGTERM in the middle of an upload -------------------------------------------------------------
+
+
+PADDING_BYTES = 300 * 1024 * 1024
+
+
+def make_large_clip(path: Path, base: bytes) -> Path:
+    """A real clip followed by a ~300 MB `free` box: probe reads it as the 1 s clip, the upload sends it all."""
+    with path.open("wb") as stream:
+        stream.write(base)
+        stream.write(struct.pack(">I4s", PADDING_BYTES, b"free"))
+        zeros = bytes(1024 * 1024)
+        left = PADDING_BYTES - 8
+        while left > 0:
+            stream.write(zeros[:min(left, len(zeros))])
+            left -= len(zeros)
+    return path
+
+
+def video_contents(sandbox: Sandbox, filename: str) -> list[dict[str, Any]]:
+    return [content for content in sandbox.state_summary()["contents"].values() if content["filename"] == filename]
+
+
+def test_sigterm_during_an_upload_exits_0_within_10_s_and_the_restart_posts_it_once_intact(
+    tmp_path: Path, inbox: Path, crash_sandbox: Sandbox, base_clip: bytes, daemons: list[Daemon]
+) -> None:
+    make_large_clip(inbox / "big.mp4", base_clip)
+    write_sidecar(inbox / "big.md", "a large clip #fyp")
+    originals = user_files(inbox)
+    big_sha = sha256_of(inbox / "big.mp4")
+    config = crash_config(tmp_path, crash_sandbox)
+    crash_sandbox.faults.delay_seconds = 0.5  # storage starts reading the PUT late: the upload is under way
+    daemon = Daemon(config, tmp_path / "daemon.log").start()
+    daemons.append(daemon)
+    wait_for("the upload to start", lambda: last_state(inbox) == "uploading" and video_contents(crash_sandbox, "big.mp4"),
+             30, interval=0.002)
+    daemon.terminate()
+    stopped_at = time.monotonic()
+    assert daemon.wait(timeout=10) == 0, daemon.output()
+    assert time.monotonic() - stopped_at < 10
+    [broken_off] = video_contents(crash_sandbox, "big.mp4")
+    assert broken_off["status"] != "ready"
+    assert journal_rows(tmp_path / "state") == [("big", "uploading")]
+    assert last_state(inbox) == "uploading"
+
+    crash_sandbox.faults.delay_seconds = 0.0
+    restarted = Daemon(config, tmp_path / "daemon.log").start()
+    daemons.append(restarted)
+    wait_for("the item to be filed", lambda: all_filed(inbox, {"big"}), 60, interval=0.05)
+    restarted.terminate()
+    assert restarted.wait(timeout=10) == 0, restarted.output()
+    [publish] = crash_sandbox.state_summary()["publishes"]
+    [content_id] = publish["contentIds"]
+    assert crash_sandbox.state_summary()["contents"][content_id]["sha256"] == big_sha
+    [(folder, status)] = status_files(inbox)["big"]
+    assert (folder, status["state"]) == ("sent", "published")
+    assert sha256_of(inbox / "sent" / "big.mp4") == big_sha
+    assert_nothing_lost_nothing_doubled(inbox, originals)

@@ -1,0 +1,202 @@
+"""The journal on a real SQLite file: migrations, transactions, and the write-ahead records."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from daemon.errors import ConfigError
+from daemon.journal import FINAL_STATES, JOURNAL_FILE, MIGRATIONS, FileRecord, Journal
+
+ITEM = {"name": "clip", "media": ["clip.mp4"], "sidecar": "clip.md", "folder": None, "problem": None}
+FILES = [FileRecord("clip.mp4", 1234, 1700000000.5), FileRecord("clip.md", 56, 1700000001.25)]
+BODY = {
+    "contentIds": ["c-1"],
+    "targets": [{"platform": "tiktok", "accountId": "acc_1", "intent": "publish", "caption": "Hi #fyp",
+                 "dispatchAt": None, "options": {"disableDuet": True}}],
+}
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[Journal]:
+    journal = Journal(tmp_path / "state")
+    yield journal
+    journal.close()
+
+
+def user_version(path: Path) -> int:
+    db = sqlite3.connect(path)
+    try:
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        db.close()
+
+
+def table_names(path: Path) -> set[str]:
+    db = sqlite3.connect(path)
+    try:
+        return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
+    finally:
+        db.close()
+
+
+def test_a_new_journal_file_is_migrated_to_the_latest_version_in_wal_mode(tmp_path: Path) -> None:
+    Journal(tmp_path / "state").close()
+    path = tmp_path / "state" / JOURNAL_FILE
+    assert user_version(path) == len(MIGRATIONS)
+    assert {"items", "files", "uploads", "items_state", "items_key", "uploads_sha"} <= table_names(path)
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        db.close()
+
+
+def test_reopening_a_migrated_journal_changes_nothing_and_keeps_its_rows(tmp_path: Path) -> None:
+    first = Journal(tmp_path / "state")
+    item_id = first.begin_claim("clip", "clip~own~tok", ITEM, FILES)
+    first.close()
+    second = Journal(tmp_path / "state")
+    try:
+        assert user_version(tmp_path / "state" / JOURNAL_FILE) == len(MIGRATIONS)
+        assert second.get(item_id).claim == "clip~own~tok"
+        assert second.claims() == {"clip~own~tok"}
+    finally:
+        second.close()
+
+
+def test_a_journal_at_an_older_version_gets_only_the_missing_migrations(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    db = sqlite3.connect(state / JOURNAL_FILE)
+    db.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
+    db.execute("INSERT INTO items (name, claim, state, item, created_at, updated_at) "
+               "VALUES ('old', 'old~o~t', 'done', '{}', 'x', 'x')")
+    db.commit()
+    db.close()
+    journal = Journal(state)
+    try:
+        assert user_version(state / JOURNAL_FILE) == len(MIGRATIONS)
+        assert "items_key" in table_names(state / JOURNAL_FILE)
+        assert journal.claims() == {"old~o~t"}
+    finally:
+        journal.close()
+
+
+def test_atomic_rolls_back_every_write_when_the_block_raises(journal: Journal) -> None:
+    item_id = journal.begin_claim("clip", "clip~own~tok", ITEM, FILES)
+    with pytest.raises(RuntimeError, match="boom"):
+        with journal.atomic() as db:
+            db.execute("UPDATE items SET state = 'uploading' WHERE id = ?", (item_id,))
+            db.execute("INSERT INTO uploads (item_id, path, content_id, sha256) VALUES (?, 'clip.mp4', 'c', 's')",
+                       (item_id,))
+            raise RuntimeError("boom")
+    assert journal.get(item_id).state == "claiming"
+    assert journal.uploads(item_id) == {}
+    # The connection is usable again: the failed transaction left no lock behind.
+    journal.set_state(item_id, "claimed")
+    assert journal.get(item_id).state == "claimed"
+
+
+def test_begin_claim_records_the_item_and_its_files_in_state_claiming(journal: Journal) -> None:
+    item_id = journal.begin_claim("clip", "clip~own~tok", ITEM, FILES)
+    record = journal.get(item_id)
+    assert (record.name, record.claim, record.state, record.item) == ("clip", "clip~own~tok", "claiming", ITEM)
+    assert (record.idempotency_key, record.publish_body, record.publish_id) == (None, None, None)
+    assert journal.files(item_id) == sorted(FILES, key=lambda f: f.path)
+
+
+def test_record_upload_is_read_back_by_uploads_and_stamps_the_file_hash(journal: Journal) -> None:
+    item_id = journal.begin_claim("clip", "clip~own~tok", ITEM, FILES)
+    journal.record_upload(item_id, "clip.mp4", "content-1", "ab" * 32)
+    assert journal.uploads(item_id) == {"clip.mp4": ("content-1", "ab" * 32)}
+    with journal.atomic() as db:
+        sha = db.execute("SELECT sha256 FROM files WHERE item_id = ? AND path = 'clip.mp4'", (item_id,)).fetchone()[0]
+    assert sha == "ab" * 32
+
+
+def test_record_publish_intent_keeps_the_exact_body_and_key(journal: Journal) -> None:
+    item_id = journal.begin_claim("clip", "clip~own~tok", ITEM, FILES)
+    journal.record_publish_intent(item_id, "pqdrop-abc", BODY)
+    record = journal.get(item_id)
+    assert record.state == "publishing"
+    assert record.idempotency_key == "pqdrop-abc"
+    assert record.publish_body == BODY
+
+
+def test_record_publish_id_moves_the_item_to_following_and_counts_the_attempt(journal: Journal) -> None:
+    item_id = journal.begin_claim("clip", "clip~own~tok", ITEM, FILES)
+    journal.record_publish_intent(item_id, "pqdrop-abc", BODY)
+    journal.record_publish_id(item_id, "pub-1")
+    record = journal.get(item_id)
+    assert (record.state, record.publish_id, record.attempts) == ("following", "pub-1", 1)
+    assert record.publish_body == BODY
+
+
+def test_record_filing_fixes_destination_stem_and_status_before_any_move(journal: Journal) -> None:
+    item_id = journal.begin_claim("clip", "clip~own~tok", ITEM, FILES)
+    status = {"item": "clip", "state": "published", "publishId": "pub-1"}
+    journal.record_filing(item_id, "sent", "clip (2)", status)
+    record = journal.get(item_id)
+    assert (record.state, record.destination, record.stem, record.status) == ("filing", "sent", "clip (2)", status)
+
+
+def test_unfinished_lists_items_in_flight_oldest_first_and_leaves_out_finished_ones(journal: Journal) -> None:
+    assert {"done", "returned"} <= set(FINAL_STATES)
+    in_flight = ("claiming", "claimed", "uploading", "publishing", "following", "filing")
+    ids = {state: journal.begin_claim(state, f"{state}~own~tok", ITEM, FILES) for state in (*in_flight, *FINAL_STATES)}
+    for state, item_id in ids.items():
+        journal.set_state(item_id, state)
+    assert [record.name for record in journal.unfinished()] == list(in_flight)
+
+
+def test_set_state_keeps_the_last_error_when_none_is_given(journal: Journal) -> None:
+    item_id = journal.begin_claim("clip", "clip~own~tok", ITEM, FILES)
+    journal.set_state(item_id, "returned", error="API unreachable")
+    journal.set_state(item_id, "returned")
+    assert journal.get(item_id).last_error == "API unreachable"
+
+
+def test_forget_removes_the_item_its_files_and_its_uploads(journal: Journal) -> None:
+    item_id = journal.begin_claim("clip", "clip~own~tok", ITEM, FILES)
+    journal.record_upload(item_id, "clip.mp4", "content-1", "ab" * 32)
+    journal.forget(item_id)
+    assert journal.claims() == set()
+    assert journal.files(item_id) == []
+    assert journal.uploads(item_id) == {}
+
+
+def test_a_sent_item_is_found_by_its_key_within_the_window(journal: Journal) -> None:
+    item_id = journal.begin_claim("clip", "clip~own~tok", ITEM, FILES)
+    journal.record_publish_intent(item_id, "pqdrop-abc", BODY)
+    journal.record_filing(item_id, "sent", "clip", {"state": "published"})
+    found = journal.sent_with_key("pqdrop-abc", timedelta(hours=24))
+    assert found is not None and found.id == item_id
+    assert journal.sent_with_key("pqdrop-other", timedelta(hours=24)) is None
+
+
+def test_writes_survive_a_reopen_as_they_were_committed(tmp_path: Path) -> None:
+    first = Journal(tmp_path / "state")
+    item_id = first.begin_claim("clip", "clip~own~tok", ITEM, FILES)
+    first.record_upload(item_id, "clip.mp4", "content-1", "ab" * 32)
+    first.record_publish_intent(item_id, "pqdrop-abc", BODY)
+    first.close()
+    second = Journal(tmp_path / "state")
+    try:
+        [record] = second.unfinished()
+        assert (record.state, record.idempotency_key, record.publish_body) == ("publishing", "pqdrop-abc", BODY)
+        assert second.uploads(item_id) == {"clip.mp4": ("content-1", "ab" * 32)}
+    finally:
+        second.close()
+
+
+def test_an_unusable_state_dir_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    blocker = tmp_path / "state"
+    blocker.write_text("a file, not a folder")
+    with pytest.raises(ConfigError, match="cannot open the journal") as caught:
+        Journal(blocker)
+    assert str(blocker) in caught.value.message
