@@ -91,18 +91,22 @@ def complete(inbox: Path, paths: Sequence[PurePosixPath], claim: str) -> None:
 
 
 def give_back(inbox: Path, claim: str) -> list[str]:
-    """Return a claim's files to the inbox; files whose name is taken there stay and are listed."""
+    """Return a claim's files to the inbox, all or none; returns the names taken there meanwhile.
+
+    When any name is taken, nothing moves: a half-returned item would be taken afresh as a new
+    post with the wrong sidecar, while its other half failed for lack of one. Running it again
+    after a crash moves the rest.
+    """
     folder = claim_dir(inbox, claim)
-    kept = []
-    for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
-        destination = inbox / entry.name
-        if destination.exists() or destination.is_symlink():
-            kept.append(entry.name)
-            continue
-        move(entry, destination)
-    if not kept and folder.is_dir():
+    entries = sorted(folder.iterdir()) if folder.is_dir() else []
+    taken = [entry.name for entry in entries if (inbox / entry.name).exists() or (inbox / entry.name).is_symlink()]
+    if taken:
+        return taken
+    for entry in entries:
+        move(entry, inbox / entry.name)
+    if folder.is_dir():
         folder.rmdir()
-    return kept
+    return []
 
 
 class OwnerLock:

@@ -123,10 +123,12 @@ class Pipeline:
         """Return an item that was not published yet to the inbox, to be tried afresh later."""
         if record.state not in ("claimed", "uploading"):
             return False
-        kept = give_back(self._inbox, record.claim)
-        if kept:
+        # Written ahead, like a claim: a crash between the moves leaves "returning" for the sweep to finish.
+        self._journal.set_state(record.id, "returning", error=reason)
+        if give_back(self._inbox, record.claim):
+            self._journal.set_state(record.id, record.state)  # a name is taken in the inbox: nothing moved
             return False
-        self._journal.set_state(record.id, "returned", error=reason)
+        self._journal.set_state(record.id, "returned")
         self._log(record.name, ItemState.WAITING, reason=reason)
         return True
 

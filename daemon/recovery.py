@@ -1,8 +1,8 @@
 """The startup sweep: reconcile the journal with what is on disk after a crash or a stop.
 
-A claim cut short is finished; a claim no journal knows (the journal was lost) or whose
-owner is gone goes back to the inbox, where it is taken afresh. Items the journal knows
-mid-way are left for the pipeline to resume at their recorded step.
+A claim cut short is finished, and so is a give-back; a claim no journal knows (the journal
+was lost) or whose owner is gone goes back to the inbox, where it is taken afresh. Items the
+journal knows mid-way are left for the pipeline to resume at their recorded step.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from daemon.claim import ClaimName, claim_dir, complete, give_back, owner_alive, processing_dir
-from daemon.journal import Journal
+from daemon.journal import Journal, Record
 from daemon.pipeline import item_from_json
 
 log = logging.getLogger("pqdrop")
@@ -22,6 +22,9 @@ def sweep(inbox: Path, journal: Journal, owner: str) -> list[str]:
     notes = []
     folder = processing_dir(inbox)
     for record in journal.unfinished():
+        if record.state == "returning":
+            notes.append(finish_return(inbox, journal, record))
+            continue
         if record.state != "claiming":
             continue
         claimed = claim_dir(inbox, record.claim)
@@ -45,3 +48,14 @@ def sweep(inbox: Path, journal: Journal, owner: str) -> list[str]:
     for note in notes:
         log.warning(note)
     return notes
+
+
+def finish_return(inbox: Path, journal: Journal, record: Record) -> str:
+    """Finish a give-back a crash cut short; when a name is taken in the inbox meanwhile, take the item back whole."""
+    taken = give_back(inbox, record.claim)
+    if taken:
+        complete(inbox, item_from_json(record.item).paths, record.claim)
+        journal.set_state(record.id, "claimed")
+        return f"{record.name}: kept in processing/ ({', '.join(taken)} is taken in the inbox); it resumes from there"
+    journal.set_state(record.id, "returned")
+    return f"{record.name}: returned to the inbox, as it was being when pqdrop stopped"

@@ -96,14 +96,23 @@ def test_give_back_returns_every_file_to_the_inbox_and_removes_the_claim_folder(
     assert not claim_dir(inbox, CLAIM).exists()
 
 
-def test_give_back_never_overwrites_a_same_named_file_that_arrived_in_the_meantime(inbox: Path, loose: Item) -> None:
+def test_give_back_moves_nothing_when_a_same_named_file_arrived_in_the_meantime(inbox: Path, loose: Item) -> None:
     take(inbox, loose, CLAIM)
     (inbox / "clip.mp4").write_bytes(b"a newer video")
     assert give_back(inbox, CLAIM) == ["clip.mp4"]
     assert (inbox / "clip.mp4").read_bytes() == b"a newer video"
-    assert listing(claim_dir(inbox, CLAIM)) == ["clip.mp4"]
+    # All or none: the old sidecar beside the new video would make a post of the wrong pair.
+    assert listing(claim_dir(inbox, CLAIM)) == ["clip.md", "clip.mp4"]
     assert (claim_dir(inbox, CLAIM) / "clip.mp4").read_bytes() == b"video bytes"
-    assert (inbox / "clip.md").exists()
+    assert listing(inbox) == ["clip.mp4", "processing"]
+
+
+def test_give_back_run_again_after_a_crash_moves_the_rest(inbox: Path, loose: Item) -> None:
+    take(inbox, loose, CLAIM)
+    os.rename(claim_dir(inbox, CLAIM) / "clip.md", inbox / "clip.md")  # the first move, then the crash
+    assert give_back(inbox, CLAIM) == []
+    assert listing(inbox) == ["clip.md", "clip.mp4", "processing"]
+    assert not claim_dir(inbox, CLAIM).exists()
 
 
 def test_give_back_of_a_claim_that_is_gone_returns_nothing(inbox: Path) -> None:

@@ -18,6 +18,7 @@ import sqlite3
 import struct
 import subprocess
 import sys
+import textwrap
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -588,3 +589,84 @@ def test_sigterm_during_an_upload_exits_0_within_10_s_and_the_restart_posts_it_o
     assert (folder, status["state"]) == ("sent", "published")
     assert sha256_of(inbox / "sent" / "big.mp4") == big_sha
     assert_nothing_lost_nothing_doubled(inbox, originals)
+
+
+# --- 7. a crash while an item is given back to the inbox -----------------------------------------------
+
+# A SIGKILL cannot be aimed between two renames from outside, so the daemon aims it at itself:
+# this runs `pqdrop once` with the give-back's file moves (or its journal write) wrapped to
+# SIGKILL the process at that exact instant.
+DIE_DURING_GIVE_BACK = textwrap.dedent(
+    """
+    import os, signal, sys
+    import daemon.claim
+    from daemon.cli import main
+    from daemon.journal import Journal
+
+    def die() -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    moment, config = sys.argv[1], sys.argv[2]
+    if moment == "between the renames":
+        real_move = daemon.claim.move
+        def move_then_die(source, target):
+            real_move(source, target)
+            die()
+        daemon.claim.move = move_then_die
+    else:
+        real_set_state = Journal.set_state
+        def set_state_or_die(self, item_id, state, **kwargs):
+            if state == "returned":
+                die()
+            real_set_state(self, item_id, state, **kwargs)
+        Journal.set_state = set_state_or_die
+    sys.exit(main(["once", "--config", config]))
+    """
+)
+
+
+@pytest.mark.parametrize("moment", ["between the renames", "after the renames"])
+def test_a_crash_while_an_item_is_given_back_neither_splits_nor_fails_it(
+    tmp_path: Path, inbox: Path, crash_sandbox: Sandbox, base_clip: bytes, moment: str
+) -> None:
+    originals = one_item(inbox, base_clip, "clip", "given back, then killed #fyp")
+    config = crash_config(tmp_path, crash_sandbox)
+    # The key is refused once at the upload: the item goes back to the inbox to wait, and the process dies.
+    crash_sandbox.faults.fail_next(1, status=401, path_prefix="/v1/content/upload")
+    env = {**os.environ, "POSTQUED_API_KEY": SANDBOX_KEY}
+    dying = subprocess.run([sys.executable, "-c", DIE_DURING_GIVE_BACK, moment, str(config)],
+                           cwd=REPO, env=env, capture_output=True, timeout=60)
+    assert dying.returncode == -signal.SIGKILL, dying.stderr.decode()
+
+    restarted = subprocess.run([sys.executable, "-m", "daemon", "once", "--config", str(config)],
+                               cwd=REPO, env=env, capture_output=True, timeout=60)
+    assert restarted.returncode == 0, restarted.stderr.decode()
+    assert dict(publishes_per_caption(crash_sandbox)) == {"given back, then killed #fyp": 1}
+    assert [(folder, status["state"]) for folder, status in status_files(inbox)["clip"]] == [("sent", "published")]
+    assert sorted(path.name for path in (inbox / "sent").iterdir()) == ["clip.md", "clip.mp4", "clip.status.json"]
+    assert not (inbox / "failed").exists()
+    assert_nothing_lost_nothing_doubled(inbox, originals)
+    assert claim_dirs(inbox) == []
+
+
+def test_a_give_back_cut_short_when_a_same_named_file_arrived_takes_the_item_back_whole(
+    tmp_path: Path, inbox: Path, crash_sandbox: Sandbox, base_clip: bytes
+) -> None:
+    originals = one_item(inbox, base_clip, "clip", "the first clip #fyp")
+    config = crash_config(tmp_path, crash_sandbox)
+    crash_sandbox.faults.fail_next(1, status=401, path_prefix="/v1/content/upload")
+    env = {**os.environ, "POSTQUED_API_KEY": SANDBOX_KEY}
+    dying = subprocess.run([sys.executable, "-c", DIE_DURING_GIVE_BACK, "between the renames", str(config)],
+                           cwd=REPO, env=env, capture_output=True, timeout=60)
+    assert dying.returncode == -signal.SIGKILL, dying.stderr.decode()
+    assert sorted(path.name for path in inbox.iterdir()) == ["clip.md", "processing", "status.log"]
+    newer = make_clip(inbox / "clip.mp4", base_clip, "a newer clip under the same name").read_bytes()
+
+    restarted = subprocess.run([sys.executable, "-m", "daemon", "once", "--config", str(config)],
+                               cwd=REPO, env=env, capture_output=True, timeout=60)
+    assert restarted.returncode == 0, restarted.stderr.decode()
+    [publish] = crash_sandbox.state_summary()["publishes"]
+    assert publish["targets"][0]["caption"] == "the first clip #fyp"
+    assert user_files(inbox / "sent") == originals
+    assert sorted(path.name for path in inbox.iterdir()) == ["clip.mp4", "sent", "status.log"]
+    assert (inbox / "clip.mp4").read_bytes() == newer  # the newcomer waits for its own sidecar
