@@ -8,6 +8,10 @@ instead: JPEG has no transparency, and pqdrop does not guess a background colour
 
 from __future__ import annotations
 
+import dataclasses
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,7 +20,8 @@ from av.video.codeccontext import VideoCodecContext
 from av.video.frame import VideoFrame
 
 from daemon.errors import MediaError
-from daemon.preflight import PREFLIGHT
+from daemon.media import MediaInfo
+from daemon.preflight import PREFLIGHT, photo_problems
 
 JPEG_PIXEL_FORMAT = "yuvj444p"
 # FFmpeg's MJPEG quantiser scale: 2 is `ffmpeg -q:v 2`, visually lossless for photos.
@@ -32,6 +37,32 @@ def needs_conversion(mime: str) -> bool:
 def check_convertible(path: Path) -> None:
     """Refuse a PNG that a JPEG cannot show as it is: one with transparent pixels."""
     _opaque_picture(path)
+
+
+def check_conversions(media: Sequence[MediaInfo]) -> None:
+    """Refuse, before any upload, a photo that would need a conversion pqdrop does not make."""
+    for info in media:
+        if info.kind == "image" and needs_conversion(info.mime):
+            check_convertible(info.path)
+
+
+@contextmanager
+def tiktok_photo(info: MediaInfo, scratch: Path) -> Iterator[MediaInfo]:
+    """The photo to upload: `info` itself, or a JPEG converted from it that lives until the block ends.
+
+    The JPEG is written in a fresh folder under `scratch` (the state folder, never the inbox), and
+    checked against TikTok's photo limits, since a PNG's size says little about its JPEG's.
+    """
+    if not needs_conversion(info.mime):
+        yield info
+        return
+    with tempfile.TemporaryDirectory(prefix="photo-", dir=scratch) as folder:
+        jpeg = convert_to_jpeg(info.path, Path(folder))
+        converted = dataclasses.replace(info, path=jpeg, mime="image/jpeg", size=jpeg.stat().st_size, codec="mjpeg")
+        problems = photo_problems(converted)
+        if problems:
+            raise MediaError(f"{info.path.name} (as JPEG): {'; '.join(problems)}", code=PREFLIGHT)
+        yield converted
 
 
 def convert_to_jpeg(source: Path, folder: Path) -> Path:

@@ -23,7 +23,9 @@ from daemon.journal import FileRecord, Journal, Record
 from daemon.lifecycle import ItemState, waits_for_dispatch
 from daemon.media import MediaInfo, fingerprint, probe
 from daemon.outbox import append_status_log, file_claim, free_stem
+from daemon.photos import check_conversions, tiktok_photo
 from daemon.postqued import Account, PostQued, PublishState
+from daemon.preflight import check_post
 from daemon.publication import (
     Result,
     Uploaded,
@@ -258,7 +260,8 @@ class Pipeline:
         """Send one media; returns its contentId and the sha256 computed on the way."""
         self._check_stop()
         if info.kind == "image":
-            return self._client.upload_image(info.path, info.mime)
+            with tiktok_photo(info, self._config.state.dir) as photo:  # a PNG goes up as a JPEG
+                return self._client.upload_image(photo.path, photo.mime)
         if info.duration_ms is None:
             raise MediaError(f"{info.path.name}: the video's duration could not be read")
         ticket = self._client.start_upload(info.path.name, info.mime, info.size)
@@ -303,6 +306,8 @@ def prepare_item(
     sidecar = parse_sidecar(root / item.sidecar, defaults, now) if item.sidecar else default_sidecar(defaults)
     media = tuple(probe_inside(root, rel) for rel in item.media)
     check_media_set(item.name, media)
+    check_post(item.name, media)  # TikTok's rules, before any upload (issue 8)
+    check_conversions(media)
     return sidecar, media
 
 

@@ -15,7 +15,6 @@ from daemon.lifecycle import ItemState, failure_reason, outcome_of
 from daemon.media import MediaInfo
 from daemon.postqued import Account, PublishState
 from daemon.sidecar import Target
-from daemon.tiktok import PHOTO_LIMITS
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,7 @@ class Result:
 
 
 def check_media_set(name: str, media: Sequence[MediaInfo]) -> None:
-    """One post is one video, or one to 35 photos (TikTok's photo post limit); never a mix."""
+    """One post is one video, or photos; never a mix. TikTok's limits are checked in daemon/preflight.py."""
     videos = [info for info in media if info.kind == "video"]
     images = [info for info in media if info.kind == "image"]
     if not media:
@@ -53,8 +52,6 @@ def check_media_set(name: str, media: Sequence[MediaInfo]) -> None:
         raise MediaError(f"{name}: mixes a video with photos; a post is one video or a set of photos")
     if len(videos) > 1:
         raise MediaError(f"{name}: holds {len(videos)} videos; a post carries exactly one video")
-    if len(images) > PHOTO_LIMITS.max_count:
-        raise MediaError(f"{name}: holds {len(images)} photos; TikTok takes at most {PHOTO_LIMITS.max_count} per post")
 
 
 def find_account(wanted: str, known: Sequence[Account], where: Any) -> Account:

@@ -31,7 +31,7 @@ def publishes(sandbox: Sandbox) -> list[dict]:
 
 
 def test_a_video_with_its_sidecar_is_published_and_filed_in_sent(service: Service, inbox: Path, sandbox: Sandbox) -> None:
-    make_video(inbox / "clip.mp4", width=320, height=240, seconds=1)
+    make_video(inbox / "clip.mp4", width=360, height=640, seconds=1)
     sidecar(inbox / "clip.md", "privacyLevel: SELF_ONLY\ndisableDuet: true\n", "Hello #fyp")
     video_sha = hashlib.sha256((inbox / "clip.mp4").read_bytes()).hexdigest()
     code, round_ = once(service)
@@ -49,7 +49,7 @@ def test_a_video_with_its_sidecar_is_published_and_filed_in_sent(service: Servic
     assert target["intent"] == "publish"
     content = sandbox.state_summary()["contents"][publish["contentIds"][0]]
     assert (content["sha256"], content["contentType"], content["width"], content["height"]) == (
-        video_sha, "video/mp4", 320, 240)
+        video_sha, "video/mp4", 360, 640)
 
 
 def test_a_rotated_phone_clip_is_completed_with_its_display_size(service: Service, inbox: Path, sandbox: Sandbox) -> None:

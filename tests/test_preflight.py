@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from fractions import Fraction
 from pathlib import Path
@@ -12,11 +13,16 @@ import pytest
 from av.video.codeccontext import VideoCodecContext
 from av.video.frame import VideoFrame
 
+from daemon.checker import check_paths
+from daemon.config import Config
 from daemon.errors import MediaError
 from daemon.media import MediaInfo, probe
 from daemon.mediagen import make_image, make_video
 from daemon.photos import check_convertible, convert_to_jpeg
 from daemon.preflight import check_post, photo_problems, video_problems
+from daemon.sandbox import Sandbox
+from daemon.service import EXIT_FAILED, EXIT_OK, Service, once
+from tests.conftest import sidecar
 
 MB = 1024**2
 
@@ -211,3 +217,46 @@ def test_a_png_with_transparent_pixels_is_refused_rather_than_given_a_guessed_ba
         check_convertible(rgba_png(tmp_path / "logo.png", alpha=128))
     assert caught.value.code == "PREFLIGHT"
     assert caught.value.message.startswith("logo.png: has transparent pixels")
+
+
+# --- in the pipeline and in `pqdrop check` ---------------------------------------------------
+
+
+def test_a_clip_breaking_a_rule_fails_before_any_upload(service: Service, inbox: Path, sandbox: Sandbox) -> None:
+    make_video(inbox / "tiny.mp4", width=320, height=640, seconds=1)
+    sidecar(inbox / "tiny.md")
+    assert once(service)[0] == EXIT_FAILED
+    error = json.loads((inbox / "failed" / "tiny.status.json").read_text())["error"]
+    assert error == {"code": "PREFLIGHT", "message": "tiny.mp4: width 320 px is below TikTok's 360 px minimum"}
+    assert sandbox.state_summary()["contents"] == {}
+
+
+def test_a_png_photo_is_uploaded_as_a_jpeg_and_filed_unchanged(
+    service: Service, inbox: Path, sandbox: Sandbox, config: Config
+) -> None:
+    folder = inbox / "shots"
+    folder.mkdir()
+    make_image(folder / "a.png", width=400, height=300)
+    make_image(folder / "b.jpg", width=400, height=300)
+    sidecar(folder / "post.md")
+    original = (folder / "a.png").read_bytes()
+    assert once(service)[0] == EXIT_OK
+    contents = sandbox.state_summary()["contents"]
+    [publish] = sandbox.state_summary()["publishes"]
+    assert [(contents[cid]["filename"], contents[cid]["contentType"]) for cid in publish["contentIds"]] == [
+        ("a.jpg", "image/jpeg"), ("b.jpg", "image/jpeg")]
+    assert (inbox / "sent" / "shots" / "a.png").read_bytes() == original
+    assert list(config.state.dir.glob("photo-*")) == []  # the JPEG lived only for its upload
+
+
+def test_check_exits_1_naming_the_rule_and_the_measured_value(
+    config: Config, inbox: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_video(inbox / "slow.mp4", seconds=1, fps=15)
+    sidecar(inbox / "slow.md")
+    make_video(inbox / "fine.mp4", seconds=1)
+    sidecar(inbox / "fine.md")
+    assert check_paths(config, []) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert "FAIL  slow: slow.mp4: fps 15 is below TikTok's 23 fps minimum" in lines
+    assert "ok    fine" in lines
