@@ -34,6 +34,9 @@ log = logging.getLogger("pqdrop")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BLOCKED = 0, 1, 2, 3
 BLOCKED_RETRY_SECONDS = (60.0, 900.0)  # first and longest pause while the account is refused
+# inotify says nothing when the watched folder itself is renamed away or its share unmounted;
+# a cheap look this often notices (the only wake-up an idle events-mode daemon has besides rescans).
+WATCH_CHECK_SECONDS = 5.0
 
 
 @dataclass
@@ -63,7 +66,7 @@ class Service:
         self.stop = stop or threading.Event()
         self.pulse = pulse or Pulse()
         self.owner = owner_id(config.state.dir)
-        self._lock = OwnerLock(config.inbox.path, self.owner)
+        self._lock: OwnerLock | None = None  # taken once the inbox is there (a share may mount late)
         self.pipeline = Pipeline(
             config, client, journal, self.owner,
             clock=clock, stop=self.stop, progress=self.pulse.progress, heartbeat=self.pulse.beat,
@@ -102,7 +105,9 @@ class Service:
         return needs_restart
 
     def close(self) -> None:
-        self._lock.close()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def __enter__(self) -> Service:
         return self
@@ -112,11 +117,21 @@ class Service:
 
     def recover(self) -> list[str]:
         """The startup sweep: settle half-made claims, return orphaned ones to the inbox."""
+        if not self._hold_lock():
+            return []
         return sweep(self.config.inbox.path, self.journal, self.owner)
+
+    def _hold_lock(self) -> bool:
+        """Take this pqdrop's owner lock in the inbox; False while the inbox is not there."""
+        if self._lock is None and self.config.inbox.path.is_dir():
+            self._lock = OwnerLock(self.config.inbox.path, self.owner)
+        return self._lock is not None
 
     def look(self, renamed: Iterable[PurePosixPath] = ()) -> Plan:
         """Scan the inbox and decide what is ready; `renamed` are paths known to have arrived by rename."""
         now = self._clock().timestamp()
+        if not self._hold_lock():
+            return Plan()
         entries = scan_entries(self.config.inbox.path, self.config.inbox.ignore)
         present = {entry.rel for entry in entries}
         self._first_seen = {rel: self._first_seen.get(rel, now) for rel in present}
@@ -237,6 +252,7 @@ class Runner:
         self._blocked_until = 0.0
         self._blocked_pause = BLOCKED_RETRY_SECONDS[0]
         self._retry_at: dict[str, float] = {}
+        self.ready = threading.Event()  # set with READY=1: recovered, watching, first scan done
 
     def run(self) -> int:
         """Recover, scan, say READY, then loop; returns 0 after a stop request."""
@@ -246,6 +262,7 @@ class Runner:
         plan = service.look()
         pulse.status(status_line(plan, self.watcher.problem, blocked=False), force=True)
         notify("READY=1")
+        self.ready.set()
         while not service.stop.is_set():
             if self.reload.is_set():
                 self._reload()
@@ -253,14 +270,26 @@ class Runner:
             if not self._blocked():
                 service.tracker.check_due()
             pulse.status(status_line(plan, self.watcher.problem, self._blocked()), force=True)
-            pulse.beat()
-            self.wake.wait(self._sleep_for(plan))
-            self.wake.clear()
-            self.watcher.ensure_running()
-            plan = service.look(self.watcher.take_renamed())
+            look_in = self._sleep_for(plan)
+            look_at = time.monotonic() + look_in
+            plan = self._idle_until(look_at, plan)
         notify("STOPPING=1")
         self.watcher.stop()
         return EXIT_OK
+
+    def _idle_until(self, look_at: float, plan: Plan) -> Plan:
+        """Sleep until an event, a duty, or the moment to look again; keep the watch and the heartbeat alive."""
+        pulse = self.service.pulse
+        while not self.service.stop.is_set():
+            pulse.beat()
+            pause = min(look_at - time.monotonic(), WATCH_CHECK_SECONDS, pulse.beat_seconds or WATCH_CHECK_SECONDS)
+            woke = self.wake.wait(max(0.0, pause))
+            self.wake.clear()
+            problem_before = self.watcher.problem
+            self.watcher.ensure_running()
+            if woke or time.monotonic() >= look_at or self.watcher.problem != problem_before:
+                return self.service.look(self.watcher.take_renamed())
+        return plan
 
     def _round(self, plan: Plan) -> Plan:
         """Work through what is ready unless posting is paused; returns a fresh look afterwards."""
@@ -311,9 +340,6 @@ class Runner:
         tracked = self.service.tracker.seconds_until_due()
         if tracked is not None:
             timeout = min(timeout, tracked)
-        beat = self.service.pulse.beat_seconds
-        if beat is not None:
-            timeout = min(timeout, beat)
         return max(0.05, timeout)
 
 

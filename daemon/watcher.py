@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import warnings
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -117,6 +118,9 @@ class Watcher:
             # would stat the whole tree a second time.
             self.problem = None
             return
+        # watchdog warns when a watched folder moves within the tree (a bundle moving into
+        # processing/): its own bookkeeping, harmless, and in a thread where it would only be noise.
+        warnings.filterwarnings("ignore", message=r"Callback with id .* already exists", category=RuntimeWarning)
         observer = _events_observer()
         self._nudge = _Nudge(self._inbox, self._wake)
         observer.schedule(self._nudge, str(self._inbox), recursive=True)

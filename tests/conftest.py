@@ -87,5 +87,6 @@ def tree_digest(folder: Path) -> dict[str, str]:
     return {
         path.name: hashlib.sha256(path.read_bytes()).hexdigest()
         for path in folder.rglob("*")
-        if path.is_file() and not path.is_symlink() and path.name != "status.log" and not path.name.endswith(".status.json")
+        if path.is_file() and not path.is_symlink() and path.name != "status.log"
+        and not path.name.endswith(".status.json") and not path.name.startswith(".owner-")
     }
