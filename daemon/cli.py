@@ -159,6 +159,7 @@ def _sandbox(port: int) -> int:
         raise SystemExit(0)  # unwinds serve_forever, which closes the socket
 
     signal.signal(signal.SIGTERM, leave)
+    signal.signal(signal.SIGINT, leave)  # set explicitly: a shell's background job inherits SIGINT ignored
     sandbox = Sandbox(port=port, api_keys=(SANDBOX_KEY,))
     print(f"PostQued sandbox on {sandbox.url} (API key {SANDBOX_KEY}); Ctrl-C or SIGTERM stops it", flush=True)
     sandbox.serve_forever()

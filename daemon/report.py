@@ -40,6 +40,10 @@ def print_round(round_: Round, plan: Plan) -> None:
     rows = [(r.name, str(r.state), r.message if r.message else (r.publish_id or "")) for r in round_.results]
     rows += [(name, "waiting", reason) for name, reason in round_.deferred.items()]
     rows += [(w.name, "waiting", w.reason) for w in plan.waiting]
+    # Ready items the round never reached: posting paused before them, or a stop request came first.
+    done = {row[0] for row in rows}
+    why = "not tried: posting is paused" if round_.blocked else "not tried yet"
+    rows += [(item.name, "waiting", why) for item in plan.ready if item.name not in done]
     if round_.blocked:
         print(f"posting paused: {round_.blocked}")
     print_table(("item", "state", "publishId / reason"), rows)
@@ -102,6 +106,8 @@ def retry_failed(config: Config, names: Sequence[str], *, every: bool) -> int:
         print("name the items to retry, or --all; failed items: " + (", ".join(sorted(failed)) or "none"))
         return 2
     chosen = sorted(failed) if every else list(names)
+    if every and not chosen:
+        print(f"nothing to retry: {FAILED_DIR}/ holds no items")
     code = 0
     for name in chosen:
         if name not in failed:

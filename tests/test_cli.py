@@ -1,0 +1,650 @@
+"""Every operator command, run as a user runs it: `python -m daemon ...` in a real process.
+
+The processes talk to the real sandbox on a loopback port, read a real config file and real media
+made with PyAV. Nothing here calls into the CLI's functions directly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from daemon.cli import build_parser
+from daemon.config import load_config
+from daemon.mediagen import make_image, make_video
+from daemon.sandbox import Sandbox
+from tests.conftest import SANDBOX_KEY, sidecar, tree_digest, write_config
+
+PQDROP = [sys.executable, "-m", "daemon"]
+COMMANDS = ("run", "once", "demo", "sandbox", "check", "status", "accounts", "retry", "init")
+# Variables of the test run's own environment that would change what pqdrop does.
+SCRUBBED = ("PQDROP_CONFIG", "POSTQUED_API_KEY", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
+            "JOURNAL_STREAM", "CREDENTIALS_DIRECTORY", "XDG_CONFIG_HOME")
+
+
+@pytest.fixture
+def user_env(tmp_path: Path) -> dict[str, str]:
+    """A clean environment with the sandbox key and a home of its own, so no real config is read."""
+    env = {name: value for name, value in os.environ.items() if name not in SCRUBBED}
+    home = tmp_path / "home"
+    home.mkdir()
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), POSTQUED_API_KEY=SANDBOX_KEY)
+    return env
+
+
+def pqdrop(
+    *args: str, env: Mapping[str, str], cwd: Path, timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*PQDROP, *args], env=dict(env), cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def wait_for(condition: Callable[[], Any], seconds: float, what: str) -> Any:
+    """Poll until `condition()` is truthy and return its value; fail after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up after {seconds:g} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def status_of(inbox: Path, folder: str, name: str) -> dict[str, Any]:
+    return dict(json.loads((inbox / folder / f"{name}.status.json").read_text()))
+
+
+def log_states(inbox: Path, name: str) -> list[str]:
+    lines = [json.loads(line) for line in (inbox / "status.log").read_text().splitlines()]
+    return [line["state"] for line in lines if line["item"] == name]
+
+
+_widths = itertools.count(362, 2)  # TikTok wants at least 360 px; 360 x 640 is make_video's default
+
+
+def drop_clip(inbox: Path, name: str, frontmatter: str = "", caption: str | None = None) -> None:
+    """A short clip and its sidecar; each clip has a size of its own, so no two items are a re-drop."""
+    make_video(inbox / f"{name}.mp4", width=next(_widths), height=640, seconds=1)
+    sidecar(inbox / f"{name}.md", frontmatter, caption if caption is not None else f"{name} #fyp")
+
+
+def table_row(stdout: str, name: str) -> str:
+    [row] = [line for line in stdout.splitlines() if line.split()[:1] == [name]]
+    return row
+
+
+@pytest.fixture
+def config_path(tmp_path: Path, inbox: Path, sandbox: Sandbox) -> Path:
+    return write_config(tmp_path, sandbox.url)
+
+
+# -- once ---------------------------------------------------------------------------------------
+
+
+def test_once_exits_0_and_files_every_item_in_sent_with_its_status(
+    config_path: Path, inbox: Path, tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    drop_clip(inbox, "first")
+    drop_clip(inbox, "second", "intent: draft\n")
+    result = pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (inbox / "sent").iterdir()) == [
+        "first.md", "first.mp4", "first.status.json", "second.md", "second.mp4", "second.status.json"]
+    assert status_of(inbox, "sent", "first")["state"] == "published"
+    assert status_of(inbox, "sent", "second")["state"] == "sent"
+    assert status_of(inbox, "sent", "first")["publishId"] in table_row(result.stdout, "first")
+
+
+def test_once_exits_1_and_its_table_names_the_failed_item_and_the_reason(
+    config_path: Path, inbox: Path, tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    drop_clip(inbox, "good")
+    drop_clip(inbox, "typo", "dispatchat: 2030-01-01T10:00:00Z\n")
+    result = pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert result.returncode == 1
+    row = table_row(result.stdout, "typo")
+    assert "failed" in row and "typo.md: dispatchat: unknown key; did you mean dispatchAt?" in row
+    assert "published" in table_row(result.stdout, "good")
+    assert status_of(inbox, "failed", "typo")["error"]["code"] == "SIDECAR_UNKNOWN_KEY"
+    assert (inbox / "sent" / "good.mp4").is_file()
+
+
+def test_once_exits_2_on_a_bad_config_naming_the_file_and_the_key_on_stderr(
+    tmp_path: Path, inbox: Path, user_env: dict[str, str]
+) -> None:
+    config_path = tmp_path / "bad.toml"
+    config_path.write_text('[inbox]\npath = "inbox"\nwatch = "sometimes"\n\n[state]\ndir = "state"\n')
+    drop_clip(inbox, "clip")
+    before = tree_digest(inbox)
+    result = pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert str(config_path) in result.stderr and "inbox.watch" in result.stderr
+    assert "'auto', 'events' or 'poll'" in result.stderr
+    assert result.stdout == ""
+    assert tree_digest(inbox) == before and not (inbox / "sent").exists()
+
+
+def test_once_exits_2_on_a_config_that_is_not_toml(tmp_path: Path, user_env: dict[str, str]) -> None:
+    config_path = tmp_path / "broken.toml"
+    config_path.write_text("[inbox\npath = 1\n")
+    result = pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{config_path}: not valid TOML" in result.stderr
+
+
+@pytest.mark.parametrize("given_by", ["option", "environment"])
+def test_once_exits_2_when_the_config_file_is_missing_and_says_how_to_make_one(
+    tmp_path: Path, user_env: dict[str, str], given_by: str
+) -> None:
+    missing = tmp_path / "nowhere" / "config.toml"
+    if given_by == "option":
+        result = pqdrop("once", "--config", str(missing), env=user_env, cwd=tmp_path)
+    else:
+        result = pqdrop("once", env={**user_env, "PQDROP_CONFIG": str(missing)}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{missing}: no such config file" in result.stderr and "pqdrop init" in result.stderr
+
+
+def test_once_exits_2_without_an_api_key_and_names_where_a_key_can_come_from(
+    config_path: Path, inbox: Path, tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    drop_clip(inbox, "clip")
+    env = {name: value for name, value in user_env.items() if name != "POSTQUED_API_KEY"}
+    result = pqdrop("once", "--config", str(config_path), env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "POSTQUED_API_KEY" in result.stderr and "api_key_file" in result.stderr
+    assert (inbox / "clip.mp4").is_file()
+
+
+def test_once_exits_3_with_a_revoked_key_and_leaves_every_file_in_the_inbox(
+    config_path: Path, inbox: Path, sandbox: Sandbox, tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    drop_clip(inbox, "one")
+    drop_clip(inbox, "two")
+    before = tree_digest(inbox)
+    sandbox.set_key(SANDBOX_KEY, "revoked")
+    result = pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stdout.splitlines()[0].startswith("posting paused: GET /v1/platform-accounts: This API key has been revoked")
+    assert "waiting  not tried: posting is paused" in table_row(result.stdout, "one")
+    assert "waiting  not tried: posting is paused" in table_row(result.stdout, "two")
+    assert tree_digest(inbox) == before
+    assert sorted(p.name for p in inbox.glob("*.mp4")) == ["one.mp4", "two.mp4"]
+    assert not any((inbox / "failed").glob("*"))
+    assert sandbox.state_summary()["publishes"] == []
+
+
+def test_once_exits_3_within_20_seconds_when_the_api_is_unreachable_and_moves_nothing(
+    tmp_path: Path, inbox: Path, user_env: dict[str, str]
+) -> None:
+    with socket.socket() as probe:  # a port that was just free: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    config_path = write_config(tmp_path, f"http://127.0.0.1:{closed_port}", postqued={"timeout_seconds": 1.0})
+    drop_clip(inbox, "clip")
+    before = tree_digest(inbox)
+    started = time.monotonic()
+    result = pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path, timeout=30)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 3
+    assert elapsed < 20, f"once took {elapsed:.1f} s against a closed port"
+    assert "clip" in result.stdout and "Connection refused" in result.stdout
+    assert tree_digest(inbox) == before
+    assert not any((inbox / "failed").glob("*")) and not any((inbox / "sent").glob("*"))
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_the_config_option_works_before_and_after_the_command(
+    config_path: Path, inbox: Path, tmp_path: Path, user_env: dict[str, str], where: str
+) -> None:
+    args = ["--config", str(config_path), "status"] if where == "before" else ["status", "--config", str(config_path)]
+    result = pqdrop(*args, env=user_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == f"inbox {inbox}"
+
+
+def test_the_config_can_come_from_pqdrop_config(
+    config_path: Path, inbox: Path, tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    result = pqdrop("status", env={**user_env, "PQDROP_CONFIG": str(config_path)}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == f"inbox {inbox}"
+
+
+# -- run ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def notify_socket() -> Iterator[tuple[socket.socket, str]]:
+    """An abstract unix datagram socket standing in for systemd's NOTIFY_SOCKET."""
+    name = f"pqdrop-test-{uuid.uuid4().hex}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind("\0" + name)
+        yield listener, "@" + name
+
+
+def wait_for_ready(listener: socket.socket, process: subprocess.Popen[str], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "pqdrop run exited before it was ready"
+        listener.settimeout(max(0.01, min(0.2, deadline - time.monotonic())))
+        try:
+            message = listener.recv(4096).decode()
+        except TimeoutError:
+            continue
+        if "READY=1" in message.splitlines():
+            return
+    pytest.fail(f"pqdrop run sent no READY=1 within {seconds:g} s")
+
+
+@pytest.mark.parametrize(("watch", "signum"), [
+    ("events", signal.SIGTERM), ("poll", signal.SIGTERM), ("events", signal.SIGINT), ("poll", signal.SIGINT)],
+    ids=["events-SIGTERM", "poll-SIGTERM", "events-SIGINT", "poll-SIGINT"])
+def test_run_posts_an_item_dropped_while_it_watches_and_exits_0_on_a_signal(
+    tmp_path: Path, inbox: Path, sandbox: Sandbox, user_env: dict[str, str],
+    notify_socket: tuple[socket.socket, str], watch: str, signum: signal.Signals,
+) -> None:
+    config_path = write_config(tmp_path, sandbox.url, inbox={"watch": watch, "poll_interval": 0.2})
+    listener, address = notify_socket
+    out, err = tmp_path / "run.out", tmp_path / "run.err"
+    with out.open("w") as stdout, err.open("w") as stderr, subprocess.Popen(
+        [*PQDROP, "run", "--config", str(config_path)], env={**user_env, "NOTIFY_SOCKET": address},
+        cwd=tmp_path, stdout=stdout, stderr=stderr, text=True,
+    ) as process:
+        try:
+            wait_for_ready(listener, process, 15)
+            # Like a sync tool: the video is made elsewhere and renamed in, the sidecar lands by rename.
+            make_video(tmp_path / "clip.mp4", seconds=1)
+            os.rename(tmp_path / "clip.mp4", inbox / "clip.mp4")
+            (inbox / ".clip.md.tmp").write_text("---\nprivacyLevel: SELF_ONLY\n---\nDropped while watching\n")
+            os.rename(inbox / ".clip.md.tmp", inbox / "clip.md")
+            status_path = inbox / "sent" / "clip.status.json"
+            status = wait_for(lambda: _read_json(status_path), 20, "sent/clip.status.json")
+            assert status["state"] == "published"
+            process.send_signal(signum)
+            assert process.wait(timeout=10) == 0, err.read_text()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert sorted(p.name for p in (inbox / "sent").iterdir()) == ["clip.md", "clip.mp4", "clip.status.json"]
+    assert f"in {watch} mode" in err.read_text()
+    assert not (inbox / "clip.mp4").exists()
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, json.JSONDecodeError):
+        return None  # not there yet, or caught half-written
+
+
+# -- check --------------------------------------------------------------------------------------
+
+
+def test_check_exits_0_for_a_good_item(config_path: Path, inbox: Path, tmp_path: Path, user_env: dict[str, str]) -> None:
+    drop_clip(inbox, "clip", "privacyLevel: SELF_ONLY\n")
+    result = pqdrop("check", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.splitlines() == ["ok    clip", "1 checked, 0 with problems"]
+
+
+def test_check_exits_1_and_names_the_file_and_the_key_of_a_bad_sidecar(
+    config_path: Path, inbox: Path, tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    drop_clip(inbox, "good")
+    drop_clip(inbox, "bad", "privacyLevel: EVERYONE\n")
+    result = pqdrop("check", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert result.returncode == 1
+    [failure] = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert failure.startswith("FAIL  bad: bad.md: privacyLevel")
+    assert "ok    good" in result.stdout.splitlines()
+    assert result.stdout.splitlines()[-1] == "2 checked, 1 with problems"
+
+
+def test_check_never_uploads_and_never_moves_a_file(
+    config_path: Path, inbox: Path, sandbox: Sandbox, tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    drop_clip(inbox, "good")
+    drop_clip(inbox, "typo", "dispatchat: 2030-01-01T10:00:00Z\n")
+    make_video(inbox / "lonely.mp4", seconds=1)
+    before = tree_digest(inbox)
+    result = pqdrop("check", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert tree_digest(inbox) == before
+    assert sorted(p.name for p in inbox.iterdir()) == ["good.md", "good.mp4", "lonely.mp4", "typo.md", "typo.mp4"]
+    summary = sandbox.state_summary()
+    assert summary["contents"] == {} and summary["publishes"] == []
+
+
+def test_check_of_the_inbox_reports_each_item_by_its_own_name(
+    config_path: Path, inbox: Path, tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    drop_clip(inbox, "good")
+    drop_clip(inbox, "typo", "dispatchat: 2030-01-01T10:00:00Z\n")
+    make_video(inbox / "lonely.mp4", seconds=1)
+    result = pqdrop("check", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    names = sorted(line.split()[1].rstrip(":") for line in result.stdout.splitlines()[:-1])
+    assert names == ["good", "lonely", "typo"]
+    assert "FAIL  lonely: no sidecar: add lonely.md beside the media" in result.stdout.splitlines()
+
+
+def test_check_of_one_file_checks_only_the_item_that_holds_it(
+    inbox: Path, tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    drop_clip(inbox, "good", "account: '@mybrand'\n")
+    drop_clip(inbox, "bad", "account: '@mybrand'\nintent: post\n")
+    make_video(inbox / "lonely.mp4", seconds=1)
+    result = pqdrop("check", str(inbox / "good.mp4"), env=user_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.splitlines() == ["ok    good", "1 checked, 0 with problems"]
+    result = pqdrop("check", str(inbox / "bad.md"), env=user_env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[0].startswith("FAIL  bad: bad.md: intent")
+
+
+def test_check_of_a_bundle_folder_checks_it_as_one_carousel(
+    inbox: Path, tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    trip = inbox / "trip"
+    trip.mkdir()
+    for name in ("1.jpg", "2.jpg", "3.jpg"):
+        make_image(trip / name, width=400, height=500)
+    sidecar(trip / "post.md", "account: '@mybrand'\nautoAddMusic: true\n")
+    result = pqdrop("check", str(trip), env=user_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.splitlines() == ["ok    trip", "1 checked, 0 with problems"]
+    sidecar(trip / "post.md", "account: '@mybrand'\nautoAddMusik: true\n")
+    result = pqdrop("check", str(trip / "2.jpg"), env=user_env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[0].startswith("FAIL  trip: ") and "autoAddMusik" in result.stdout
+
+
+def test_check_without_a_config_or_paths_exits_2_and_says_what_to_do(
+    tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    result = pqdrop("check", env=user_env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "pqdrop check clip.mp4" in result.stderr and "pqdrop init" in result.stderr
+
+
+def test_check_of_a_path_that_is_not_there_exits_2_naming_it(
+    inbox: Path, tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    result = pqdrop("check", str(inbox / "gone.mp4"), env=user_env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{inbox / 'gone.mp4'}: no such file or folder" in result.stderr
+
+
+# -- status -------------------------------------------------------------------------------------
+
+
+def test_status_after_once_shows_waiting_failed_with_its_message_and_recently_sent(
+    config_path: Path, inbox: Path, tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    drop_clip(inbox, "good")
+    drop_clip(inbox, "typo", "dispatchat: 2030-01-01T10:00:00Z\n")
+    drop_clip(inbox, "later", "dispatchAt: 2030-06-01T18:00:00Z\n")
+    make_video(inbox / "lonely.mp4", seconds=1)
+    assert pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path).returncode == 1
+    result = pqdrop("status", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    sections = _sections(result.stdout)
+    assert sections["waiting"] == ["lonely waiting for its sidecar lonely.md"]
+    assert sections["failed"] == [
+        "typo SIDECAR_UNKNOWN_KEY: typo.md: dispatchat: unknown key; did you mean dispatchAt?"]
+    good_id = status_of(inbox, "sent", "good")["publishId"]
+    assert f"good published {good_id}" in sections["recently sent"]
+    assert sections["scheduled"] == ["later at 2030-06-01T18:00:00Z"]
+
+
+def _sections(stdout: str) -> dict[str, list[str]]:
+    """`title (n)` headers followed by indented rows, rows with their runs of spaces collapsed."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in stdout.splitlines():
+        if line and not line.startswith(" ") and line.endswith(")") and "(" in line:
+            current = sections.setdefault(line[: line.rindex("(")].strip(), [])
+        elif line.startswith("  "):
+            current.append(" ".join(line.split()))
+    return sections
+
+
+# -- retry --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_failed(config_path: Path, inbox: Path, tmp_path: Path, user_env: dict[str, str]) -> dict[str, str]:
+    """`once` has filed two items in failed/; returns the digest of their files as they were dropped."""
+    drop_clip(inbox, "typo", "dispatchat: 2030-01-01T10:00:00Z\n")
+    drop_clip(inbox, "nobody", "account: '@nobody'\n")
+    before = tree_digest(inbox)
+    assert pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path).returncode == 1
+    assert sorted(p.name for p in (inbox / "failed").glob("*.status.json")) == [
+        "nobody.status.json", "typo.status.json"]
+    return before
+
+
+def test_retry_name_puts_its_files_back_byte_identical_and_logs_retried(
+    config_path: Path, inbox: Path, tmp_path: Path, user_env: dict[str, str], two_failed: dict[str, str]
+) -> None:
+    result = pqdrop("retry", "typo", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.strip() == "typo: back in the inbox"
+    back = {name: digest for name, digest in tree_digest(inbox).items() if (inbox / name).is_file()}
+    assert back == {name: two_failed[name] for name in ("typo.md", "typo.mp4")}
+    assert not (inbox / "failed" / "typo.status.json").exists()
+    assert (inbox / "failed" / "nobody.status.json").is_file()
+    assert log_states(inbox, "typo")[-1] == "retried"
+    assert log_states(inbox, "nobody")[-1] == "failed"
+
+
+def test_retry_all_puts_every_failed_item_back(
+    config_path: Path, inbox: Path, tmp_path: Path, user_env: dict[str, str], two_failed: dict[str, str]
+) -> None:
+    result = pqdrop("retry", "--all", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert sorted(result.stdout.splitlines()) == ["nobody: back in the inbox", "typo: back in the inbox"]
+    assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == [
+        "nobody.md", "nobody.mp4", "status.log", "typo.md", "typo.mp4"]
+    assert tree_digest(inbox) == two_failed
+    assert list((inbox / "failed").iterdir()) == []
+    assert log_states(inbox, "typo")[-1] == log_states(inbox, "nobody")[-1] == "retried"
+
+
+def test_retry_of_a_name_not_in_failed_exits_1_and_lists_what_is(
+    config_path: Path, inbox: Path, tmp_path: Path, user_env: dict[str, str], two_failed: dict[str, str]
+) -> None:
+    result = pqdrop("retry", "tpyo", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout.strip() == "tpyo: not in failed/ (failed items: nobody, typo)"
+    assert len(list((inbox / "failed").glob("*.status.json"))) == 2
+
+
+def test_retry_refuses_an_item_whose_name_is_taken_in_the_inbox(
+    config_path: Path, inbox: Path, tmp_path: Path, user_env: dict[str, str], two_failed: dict[str, str]
+) -> None:
+    sidecar(inbox / "typo.md", "", "a newer sidecar the user already put back")
+    newer = (inbox / "typo.md").read_bytes()
+    result = pqdrop("retry", "--all", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "typo: typo.md already in the inbox; move or rename it first" in result.stdout
+    assert "nobody: back in the inbox" in result.stdout
+    assert (inbox / "typo.md").read_bytes() == newer
+    assert sorted(p.name for p in (inbox / "failed").iterdir()) == ["typo.md", "typo.mp4", "typo.status.json"]
+    assert log_states(inbox, "typo")[-1] == "failed"
+
+
+def test_retry_without_names_or_all_exits_2_and_lists_the_failed_items(
+    config_path: Path, tmp_path: Path, user_env: dict[str, str], two_failed: dict[str, str]
+) -> None:
+    result = pqdrop("retry", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "failed items: nobody, typo" in result.stdout
+
+
+# -- accounts -----------------------------------------------------------------------------------
+
+
+def test_accounts_lists_the_sandbox_accounts_with_their_ids(
+    config_path: Path, sandbox: Sandbox, tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    result = pqdrop("accounts", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()]
+    expected = [[a["username"], a["id"]] for a in sandbox.state.accounts("tiktok")["accounts"]]
+    assert rows[0] == ["username", "id"]
+    assert sorted(rows[1:]) == sorted(expected)
+    assert {row[0] for row in rows[1:]} == {"@mybrand", "@otherbrand", "@failing"}
+
+
+def test_accounts_with_a_revoked_key_exits_3_and_says_the_key_was_refused(
+    config_path: Path, sandbox: Sandbox, tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    sandbox.set_key(SANDBOX_KEY, "revoked")
+    result = pqdrop("accounts", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert result.returncode == 3
+    assert result.stdout == ""
+    assert result.stderr.startswith("pqdrop: ") and "API key has been revoked" in result.stderr
+
+
+# -- init ---------------------------------------------------------------------------------------
+
+
+def test_init_writes_a_commented_config_that_loads(tmp_path: Path, user_env: dict[str, str]) -> None:
+    target = tmp_path / "fresh" / "x.toml"
+    result = pqdrop("init", "--config", str(target), env=user_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert str(target) in result.stdout
+    config = load_config(target)
+    assert config.inbox.path.name == "PostQued"
+    assert config.postqued.base_url == "https://api.postqued.com"
+    text = target.read_text()
+    comments = [line for line in text.splitlines() if line.startswith("# ")]
+    assert len(comments) >= 15
+    assert "# api_key_file =" in text
+
+
+def test_init_refuses_to_overwrite_and_leaves_the_file_byte_identical(
+    tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    target = tmp_path / "x.toml"
+    assert pqdrop("init", "--config", str(target), env=user_env, cwd=tmp_path).returncode == 0
+    target.write_text(target.read_text() + "# my own note\n")
+    before = target.read_bytes()
+    result = pqdrop("init", "--config", str(target), env=user_env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"{target} already exists; not overwriting it" in result.stdout
+    assert target.read_bytes() == before
+
+
+def test_init_without_a_path_writes_the_users_config_under_xdg_config_home(
+    tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    result = pqdrop("init", env=user_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = Path(user_env["XDG_CONFIG_HOME"]) / "pqdrop" / "config.toml"
+    assert f"wrote {written}" in result.stdout
+    assert load_config(written).defaults.account == "@mybrand"
+
+
+# -- demo, sandbox, help ------------------------------------------------------------------------
+
+
+def test_demo_exits_0_and_shows_published_scheduled_and_the_failed_typo_with_its_reason(
+    tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    env = {name: value for name, value in user_env.items() if name != "POSTQUED_API_KEY"}  # needs no key
+    result = pqdrop("demo", env=env, cwd=tmp_path, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "published" in table_row(result.stdout, "phone-clip")
+    assert "scheduled" in table_row(result.stdout, "tomorrow")
+    row = table_row(result.stdout, "typo")
+    assert "failed" in row and "typo.md: dispatchat: unknown key; did you mean dispatchAt?" in row
+    assert "failed/: typo.md, typo.mp4, typo.status.json" in result.stdout.splitlines()
+
+
+def test_the_sandbox_command_serves_the_api_at_the_url_it_prints_until_terminated(
+    tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    with subprocess.Popen(
+        [*PQDROP, "sandbox", "--port", "0"], env=user_env, cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            line = _first_line(process.stdout, 15)
+            url = next(word for word in line.split() if word.startswith("http://127.0.0.1:"))
+            with httpx.Client(base_url=url) as client:
+                reply = client.get("/v1/platform-accounts", params={"platform": "tiktok"},
+                                   headers={"Authorization": f"Bearer {SANDBOX_KEY}"})
+                refused = client.get("/v1/platform-accounts", headers={"Authorization": "Bearer pq_wrong"})
+            assert reply.status_code == 200
+            assert {a["username"] for a in reply.json()["accounts"]} == {"@mybrand", "@otherbrand", "@failing"}
+            assert refused.status_code == 401
+            process.terminate()
+            assert process.wait(timeout=10) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def _first_line(stream: Any, seconds: float) -> str:
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        if not selector.select(timeout=seconds):
+            pytest.fail(f"pqdrop sandbox printed nothing within {seconds:g} s")
+    return str(stream.readline())
+
+
+def test_top_level_help_lists_all_nine_commands(tmp_path: Path, user_env: dict[str, str]) -> None:
+    result = pqdrop("--help", env=user_env, cwd=tmp_path)
+    assert result.returncode == 0
+    listed = [match[1] for line in result.stdout.splitlines() if (match := re.match(r" {4}(\w+) ", line))]
+    assert [name for name in listed if name in COMMANDS] == list(COMMANDS)
+    [subcommands] = [a for a in build_parser()._actions if a.dest == "command"]
+    assert sorted(subcommands.choices) == sorted(COMMANDS)
+
+
+# -- the key stays secret -----------------------------------------------------------------------
+
+
+def test_the_api_key_is_in_no_inbox_or_state_file_and_in_no_output(tmp_path: Path, inbox: Path,
+                                                                  user_env: dict[str, str]) -> None:
+    key = f"pq_live_{uuid.uuid4().hex}"
+    with Sandbox(api_keys=(key,), processing_seconds=0.05) as sandbox:
+        config_path = write_config(tmp_path, sandbox.url)
+        drop_clip(inbox, "good")
+        drop_clip(inbox, "later", "dispatchAt: 2030-06-01T18:00:00Z\n")
+        drop_clip(inbox, "typo", "dispatchat: 2030-01-01T10:00:00Z\n")
+        drop_clip(inbox, "doomed", "account: '@failing'\n")
+        env = {**user_env, "POSTQUED_API_KEY": key}
+        once = pqdrop("-v", "once", "--config", str(config_path), env=env, cwd=tmp_path)
+        status = pqdrop("status", "--config", str(config_path), env=env, cwd=tmp_path)
+        accounts = pqdrop("-v", "accounts", "--config", str(config_path), env=env, cwd=tmp_path)
+    assert once.returncode == 1 and status.returncode == 0 and accounts.returncode == 0, once.stdout + once.stderr
+    assert (inbox / "sent" / "good.status.json").is_file(), once.stdout + once.stderr
+    assert (inbox / "failed" / "doomed.status.json").is_file()
+    for result in (once, status, accounts):
+        assert key not in result.stdout and key not in result.stderr
+    files = [p for folder in (inbox, tmp_path / "state") for p in folder.rglob("*") if p.is_file()]
+    assert len(files) > 10
+    assert [p for p in files if key.encode() in p.read_bytes()] == []

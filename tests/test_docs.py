@@ -1,0 +1,79 @@
+"""The documentation tells the truth: the example config parses and is complete, the README lists every command."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from daemon.cli import build_parser
+from daemon.config import Config, parse_config
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "config.example.toml"
+README = ROOT / "README.md"
+
+
+def model_keys(model: type[BaseModel], section: str = "") -> Iterator[tuple[str, str]]:
+    """(section, key) for every setting a config model defines, nested sections included."""
+    for name, field in model.model_fields.items():
+        if model is Config and name == "source":
+            continue  # where the file was read from, not a setting
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from model_keys(annotation, f"{section}.{name}" if section else name)
+        else:
+            yield section, name
+
+
+def section_bodies(text: str) -> dict[str, str]:
+    """The text under each `[section]` header, up to the next header."""
+    bodies: dict[str, str] = {}
+    parts = re.split(r"^\[([\w.]+)\]\s*$", text, flags=re.MULTILINE)
+    for name, body in zip(parts[1::2], parts[2::2]):
+        bodies[name] = body
+    return bodies
+
+
+def command_names() -> list[str]:
+    [subcommands] = [action for action in build_parser()._actions if action.dest == "command"]
+    assert subcommands.choices is not None
+    return list(subcommands.choices)
+
+
+def test_the_example_config_parses() -> None:
+    config = parse_config(tomllib.loads(EXAMPLE.read_text(encoding="utf-8")), EXAMPLE)
+    assert config.inbox.path == Path("/home/me/Dropbox/PostQued")
+    assert config.state.dir == Path("/var/lib/pqdrop")
+
+
+KEYS = sorted(model_keys(Config))
+
+
+@pytest.mark.parametrize(("section", "key"), KEYS, ids=[f"{s}.{k}" for s, k in KEYS])
+def test_the_example_config_shows_every_key(section: str, key: str) -> None:
+    """Every setting appears in its section, set or (like api_key_file) commented out."""
+    body = section_bodies(EXAMPLE.read_text(encoding="utf-8")).get(section, "")
+    assert re.search(rf"^#? ?{re.escape(key)} = ", body, flags=re.MULTILINE), f"[{section}] {key} is not in {EXAMPLE.name}"
+
+
+def test_the_example_config_has_a_table_for_every_config_section() -> None:
+    """The other direction: parse_config forbids unknown keys, so parsing proves it; this names the models' sections."""
+    document = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+    assert set(document) == {section.split(".")[0] for section, _ in KEYS}
+
+
+def test_the_readme_command_table_lists_every_cli_command() -> None:
+    rows = [re.match(r"\| `pqdrop (\w+)", line) for line in README.read_text(encoding="utf-8").splitlines()]
+    in_table = [row[1] for row in rows if row]
+    assert sorted(in_table) == sorted(command_names())
+    assert len(in_table) == 9
+
+
+@pytest.mark.parametrize("command", ["make demo", "make test"])
+def test_the_readme_shows_the_first_run_commands(command: str) -> None:
+    assert re.search(rf"^{command}\b", README.read_text(encoding="utf-8"), flags=re.MULTILINE)
