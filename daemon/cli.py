@@ -122,16 +122,19 @@ def _serve(config: Config, client: PostQued, *, daemon: bool) -> int:
     from daemon.journal import Journal
 
     from daemon.pulse import Pulse
+    from daemon.runner import Runner
 
     stop, wake, reload = threading.Event(), threading.Event(), threading.Event()
     _install_signal_handlers(stop, wake, reload)
+    if not daemon and not config.inbox.path.is_dir():
+        raise ConfigError(f"[inbox].path {config.inbox.path} is not a folder; create it (or mount the share) first")
     journal = Journal(config.state.dir)
     source = config.source
     try:
         with service.Service(config, client, journal, stop=stop, pulse=Pulse.from_environment()) as svc:
             if daemon:
                 load = (lambda: load_config(source)) if source else None
-                return service.Runner(svc, wake, reload, load).run()
+                return Runner(svc, wake, reload, load).run()
             code, round_ = service.once(svc)
             print_round(round_, svc.look())
             return code

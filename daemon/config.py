@@ -51,6 +51,7 @@ class PostquedConfig(_Section):
     api_key_file: Path | None = None
     timeout_seconds: float = Field(30.0, gt=0)
     follow_seconds: float = Field(120.0, ge=0)
+    workers: int = Field(3, ge=1, le=16)
     rate_limits: RateLimits = RateLimits()
 
     @field_validator("base_url")

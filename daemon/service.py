@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -16,27 +18,20 @@ from pathlib import PurePosixPath
 
 from daemon.claim import OwnerLock, owner_id
 from daemon.config import Config
-from daemon.errors import AccountBlocked, ConfigError, Interrupted, TransientError
+from daemon.errors import AccountBlocked, Interrupted, TransientError
 from daemon.inbox import Plan, Rules, Settling, plan_items, scan_entries
 from daemon.lifecycle import ItemState
 from daemon.journal import Journal
 from daemon.pipeline import Clock, Pipeline, now_utc
 from daemon.publication import Result
 from daemon.postqued import PostQued
-from daemon.ratelimit import backoff_delay
 from daemon.pulse import Pulse
 from daemon.recovery import sweep
-from daemon.sdnotify import notify
 from daemon.tracker import Tracker
-from daemon.watcher import Watcher, detect_mode
 
 log = logging.getLogger("pqdrop")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BLOCKED = 0, 1, 2, 3
-BLOCKED_RETRY_SECONDS = (60.0, 900.0)  # first and longest pause while the account is refused
-# inotify says nothing when the watched folder itself is renamed away or its share unmounted;
-# a cheap look this often notices (the only wake-up an idle events-mode daemon has besides rescans).
-WATCH_CHECK_SECONDS = 5.0
 
 
 @dataclass
@@ -76,6 +71,9 @@ class Service:
         self._clock = clock
         self._first_seen: dict[PurePosixPath, float] = {}
         self._settling = Settling()
+        self._pool = ThreadPoolExecutor(config.postqued.workers, thread_name_prefix="pqdrop-item")
+        self._running: dict[str, Future[Result | None]] = {}
+        self.on_done: Callable[[], None] = lambda: None  # the loop's wake-up
         self._conflicts_seen: set[PurePosixPath] = set()
         self._rules = rules_of(config)
 
@@ -105,6 +103,8 @@ class Service:
         return needs_restart
 
     def close(self) -> None:
+        self.stop.set()
+        self._pool.shutdown(wait=True)
         if self._lock is not None:
             self._lock.close()
             self._lock = None
@@ -147,44 +147,66 @@ class Service:
         self._conflicts_seen = set(plan.conflicts)
 
     def work(self, plan: Plan, skip: set[str] | frozenset[str] = frozenset()) -> Round:
-        """Resume claimed items, then take the ready ones; stops early on a refusal or a stop request."""
-        round_ = Round()
+        """Hand out every resumable and ready item and wait for all of them."""
+        self.start(plan, skip)
+        return self.collect(wait=True)
+
+    def start(self, plan: Plan, skip: set[str] | frozenset[str] = frozenset()) -> None:
+        """Give each item a worker: first those a crash or a stop left mid-way, then the ready ones.
+
+        Several run at once (`[postqued].workers`), so a 4 GB video never holds small photos back;
+        the rate buckets they share keep the API's limits.
+        """
         for record in self.journal.unfinished():
-            self.pulse.beat()
-            if record.name in skip or record.state == "claiming":
-                continue
-            if not self._attempt(round_, record.name, partial(self.pipeline.resume, record)):
-                return round_
+            if record.state != "claiming" and record.name not in skip:
+                self._submit(record.name, partial(self.pipeline.resume, record))
         for item in plan.ready:
-            self.pulse.beat()
-            if item.name in skip:
+            if item.name not in skip:
+                self._submit(item.name, partial(self.pipeline.process, item))
+
+    def _submit(self, name: str, action: Callable[[], Result | None]) -> None:
+        if self.stop.is_set() or name in self._running:
+            return
+        future = self._pool.submit(action)
+        self._running[name] = future
+        future.add_done_callback(lambda _: self.on_done())
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._running)
+
+    def collect(self, *, wait: bool = False) -> Round:
+        """Gather what the workers have finished; with `wait`, all of it."""
+        if wait:
+            futures.wait(list(self._running.values()))
+        round_ = Round()
+        for name, future in list(self._running.items()):
+            if not future.done():
                 continue
-            if not self._attempt(round_, item.name, partial(self.pipeline.process, item)):
-                return round_
+            del self._running[name]
+            self._settle(round_, name, future)
         return round_
 
-    def _attempt(self, round_: Round, name: str, action: Callable[[], Result | None]) -> bool:
-        """Run one item; False when the round must end (stop requested, account refused)."""
-        if self.stop.is_set():
-            return False
+    def _settle(self, round_: Round, name: str, future: Future[Result | None]) -> None:
+        """One finished item: its result, or why it waits."""
         try:
-            result = action()
+            result = future.result()
         except Interrupted:
-            return False
+            return
         except AccountBlocked as exc:
+            if round_.blocked is None:
+                log.error("posting paused: %s", exc.message)
             round_.blocked = exc.message
-            log.error("posting paused: %s", exc.message)
             self._give_back_unpublished(name, exc.message)
-            return False
+            return
         except TransientError as exc:
             round_.deferred[name] = exc.message
             log.warning("%s: will try again: %s", name, exc.message)
             self._give_back_unpublished(name, exc.message)
-            return True
+            return
         if result is not None:
             round_.results.append(result)
             _log_result(result)
-        return True
 
     def _give_back_unpublished(self, name: str, reason: str) -> None:
         for record in self.journal.unfinished():
@@ -214,7 +236,7 @@ def once(service: Service, *, wait_for_arrivals: bool = True) -> tuple[int, Roun
             if round_.blocked:
                 total.blocked = round_.blocked
                 break
-        elif not (wait_for_arrivals and _arriving(plan) and time.monotonic() < deadline):
+        elif not (wait_for_arrivals and arriving(plan) and time.monotonic() < deadline):
             break
         else:
             time.sleep(min(0.5, max(0.05, service.config.inbox.settle_seconds / 4)))
@@ -231,118 +253,6 @@ def exit_code(round_: Round) -> int:
     return EXIT_OK
 
 
-class Runner:
-    """`pqdrop run`: watch, work, beat, reload on request, until the stop event is set."""
-
-    def __init__(
-        self,
-        service: Service,
-        wake: threading.Event,
-        reload: threading.Event | None = None,
-        load: Callable[[], Config] | None = None,
-    ) -> None:
-        self.service = service
-        self.wake = wake
-        self.reload = reload or threading.Event()
-        self._load = load
-        config = service.config
-        self.mode, fs_type = detect_mode(config.inbox.watch, config.inbox.path)
-        log.info("watching %s in %s mode (filesystem %s)", config.inbox.path, self.mode, fs_type)
-        self.watcher = Watcher(config.inbox.path, self.mode, wake)
-        self._blocked_until = 0.0
-        self._blocked_pause = BLOCKED_RETRY_SECONDS[0]
-        self._retry_at: dict[str, float] = {}
-        self.ready = threading.Event()  # set with READY=1: recovered, watching, first scan done
-
-    def run(self) -> int:
-        """Recover, scan, say READY, then loop; returns 0 after a stop request."""
-        service, pulse = self.service, self.service.pulse
-        service.recover()
-        self.watcher.ensure_running()
-        plan = service.look()
-        pulse.status(status_line(plan, self.watcher.problem, blocked=False), force=True)
-        notify("READY=1")
-        self.ready.set()
-        while not service.stop.is_set():
-            if self.reload.is_set():
-                self._reload()
-            plan = self._round(plan)
-            if not self._blocked():
-                service.tracker.check_due()
-            pulse.status(status_line(plan, self.watcher.problem, self._blocked()), force=True)
-            look_in = self._sleep_for(plan)
-            look_at = time.monotonic() + look_in
-            plan = self._idle_until(look_at, plan)
-        notify("STOPPING=1")
-        self.watcher.stop()
-        return EXIT_OK
-
-    def _idle_until(self, look_at: float, plan: Plan) -> Plan:
-        """Sleep until an event, a duty, or the moment to look again; keep the watch and the heartbeat alive."""
-        pulse = self.service.pulse
-        while not self.service.stop.is_set():
-            pulse.beat()
-            pause = min(look_at - time.monotonic(), WATCH_CHECK_SECONDS, pulse.beat_seconds or WATCH_CHECK_SECONDS)
-            woke = self.wake.wait(max(0.0, pause))
-            self.wake.clear()
-            problem_before = self.watcher.problem
-            self.watcher.ensure_running()
-            if woke or time.monotonic() >= look_at or self.watcher.problem != problem_before:
-                return self.service.look(self.watcher.take_renamed())
-        return plan
-
-    def _round(self, plan: Plan) -> Plan:
-        """Work through what is ready unless posting is paused; returns a fresh look afterwards."""
-        now = time.monotonic()
-        if now < self._blocked_until:
-            return plan
-        skip = {name for name, moment in self._retry_at.items() if moment > now}
-        round_ = self.service.work(plan, skip=skip)
-        for attempt, name in enumerate(round_.deferred):
-            self._retry_at[name] = now + backoff_delay(attempt + 2, cap=300.0)
-        if round_.blocked:
-            self._blocked_until = now + self._blocked_pause
-            self._blocked_pause = min(self._blocked_pause * 2, BLOCKED_RETRY_SECONDS[1])
-        else:
-            self._blocked_pause = BLOCKED_RETRY_SECONDS[0]
-        return self.service.look() if round_.results or round_.deferred else plan
-
-    def _reload(self) -> None:
-        """SIGHUP: read the config again; a broken file keeps the old one (and says why)."""
-        self.reload.clear()
-        notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
-        try:
-            if self._load is not None:
-                for key in self.service.reconfigure(self._load()):
-                    log.warning("config reload: %s changed; it takes effect after a restart", key)
-                log.info("config reloaded")
-        except ConfigError as exc:
-            log.error("config reload failed, keeping the running config: %s", exc.message)
-        notify("READY=1")
-
-    def _blocked(self) -> bool:
-        return self._blocked_until > time.monotonic()
-
-    def _sleep_for(self, plan: Plan) -> float:
-        """Until the next duty: a settling file's check, the periodic rescan, or the watchdog ping."""
-        inbox = self.service.config.inbox
-        timeout = inbox.poll_interval if self.mode == "poll" else inbox.rescan_seconds
-        if _arriving(plan):
-            timeout = min(timeout, max(0.2, inbox.settle_seconds / 2))
-        if self.watcher.problem:
-            timeout = min(timeout, inbox.poll_interval)  # look for the inbox's return without spinning
-        if any(waiting.kind == "sidecar" for waiting in plan.waiting) and not inbox.require_sidecar:
-            timeout = min(timeout, max(0.5, inbox.sidecar_wait_seconds / 4))
-        if self._retry_at:
-            timeout = min(timeout, max(0.5, min(self._retry_at.values()) - time.monotonic()))
-        if self._blocked():
-            timeout = min(timeout, self._blocked_until - time.monotonic())
-        tracked = self.service.tracker.seconds_until_due()
-        if tracked is not None:
-            timeout = min(timeout, tracked)
-        return max(0.05, timeout)
-
-
 def _log_result(result: Result) -> None:
     if result.state is ItemState.FAILED:
         log.error("%s: failed: %s", result.name, result.message)
@@ -350,25 +260,10 @@ def _log_result(result: Result) -> None:
         log.info("%s: %s (publish %s)", result.name, result.state, result.publish_id)
 
 
-def run(service: Service, wake: threading.Event | None = None) -> int:
-    """Watch the inbox until the stop event is set; returns 0."""
-    return Runner(service, wake or threading.Event()).run()
-
-
-def status_line(plan: Plan, watch_problem: str | None, blocked: bool) -> str:
-    """A short human line for systemd's STATUS=."""
-    parts = [f"{len(plan.waiting)} waiting", f"{len(plan.ready)} ready"]
-    if blocked:
-        parts.insert(0, "posting paused: the API refuses the account")
-    if watch_problem:
-        parts.insert(0, watch_problem)
-    return ", ".join(parts)
-
-
 def rules_of(config: Config) -> Rules:
     inbox = config.inbox
     return Rules(inbox.settle_seconds, inbox.sidecar_wait_seconds, inbox.require_sidecar, inbox.ignore)
 
 
-def _arriving(plan: Plan) -> bool:
+def arriving(plan: Plan) -> bool:
     return any(waiting.kind == "arriving" for waiting in plan.waiting)

@@ -18,7 +18,8 @@ from daemon.config import load_config
 from daemon.journal import Journal
 from daemon.mediagen import make_image, make_video
 from daemon.sandbox import Sandbox
-from daemon.service import Runner, Service
+from daemon.runner import Runner
+from daemon.service import Service
 from daemon.watcher import choose_mode, filesystem_type
 from tests.conftest import make_client, sidecar, write_config
 
