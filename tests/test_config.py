@@ -100,3 +100,65 @@ def test_config_search_order(tmp_path: Path) -> None:
     user.write_text(MINIMAL)
     assert find_config_path(None, {"XDG_CONFIG_HOME": str(tmp_path)}) == user
     assert find_config_path(None, {"XDG_CONFIG_HOME": str(tmp_path / "none")}) == Path("/etc/pqdrop/config.toml")
+
+
+# --- per-account defaults and posting slots (issue 8) -------------------------------------------
+
+
+def test_account_tables_are_read_with_their_tiktok_options(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL + '[accounts."@mybrand"]\nintent = "publish"\n'
+                               'privacyLevel = "SELF_ONLY"\ndisableDuet = true\ncaption_suffix = "#mybrand"\n'
+                               'timezone = "America/New_York"\n'))
+    settings = config.accounts["@mybrand"]
+    assert (settings.intent, settings.caption_suffix, settings.timezone) == ("publish", "#mybrand", "America/New_York")
+    assert settings.options == {"privacyLevel": "SELF_ONLY", "disableDuet": True}
+
+
+def test_a_bad_privacy_level_in_an_account_table_names_the_key_and_the_nearest_value(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + '[accounts."@mybrand"]\nprivacyLevel = "public_to_everyone"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.message == (
+        f'{path}: accounts."@mybrand".privacyLevel: "public_to_everyone" is not one of PUBLIC_TO_EVERYONE, '
+        "MUTUAL_FOLLOW_FRIENDS, FOLLOWER_OF_CREATOR, SELF_ONLY; did you mean PUBLIC_TO_EVERYONE?")
+
+
+def test_a_quoted_boolean_option_in_an_account_table_is_refused_as_in_a_sidecar(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r'accounts."@mybrand".disableDuet: "true" is not true or false'):
+        load_config(write(tmp_path, MINIMAL + '[accounts."@mybrand"]\ndisableDuet = "true"\n'))
+
+
+def test_an_unknown_key_in_an_account_table_suggests_the_nearest(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r'accounts."@mybrand".caption_sufix: unknown key; did you mean caption_suffix\?'):
+        load_config(write(tmp_path, MINIMAL + '[accounts."@mybrand"]\ncaption_sufix = "#x"\n'))
+
+
+def test_an_unknown_time_zone_in_an_account_table_names_the_account(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"accounts.\"@mybrand\".timezone: unknown time zone 'Berlin'"):
+        load_config(write(tmp_path, MINIMAL + '[accounts."@mybrand"]\ntimezone = "Berlin"\n'))
+
+
+def test_slots_are_read_as_sorted_hh_mm_and_days_in_week_order(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL + '[schedule]\nslots = ["18:30", "9:00", "09:00"]\n'
+                               'days = ["Friday", "mon"]\n'))
+    assert (config.schedule.slots, config.schedule.days, config.schedule.auto) == (("09:00", "18:30"), ("mon", "fri"), False)
+
+
+def test_a_slot_that_is_not_a_time_of_day_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"schedule.slots: '24:00' is not a time of day; write HH:MM"):
+        load_config(write(tmp_path, MINIMAL + '[schedule]\nslots = ["24:00"]\n'))
+
+
+def test_an_unknown_day_is_refused_listing_the_days(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"schedule.days: 'mo' is not a day; use mon, tue, wed, thu, fri, sat, sun"):
+        load_config(write(tmp_path, MINIMAL + '[schedule]\nslots = ["09:00"]\ndays = ["mo"]\n'))
+
+
+def test_auto_without_any_slots_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"schedule.auto: true needs posting slots"):
+        load_config(write(tmp_path, MINIMAL + "[schedule]\nauto = true\n"))
+
+
+def test_auto_with_slots_in_every_account_table_is_accepted(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL + '[schedule]\nauto = true\n[accounts."@mybrand"]\nslots = ["12:00"]\n'))
+    assert config.accounts["@mybrand"].slots == ("12:00",)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from daemon.config import DefaultsConfig
+from daemon.config import AccountConfig, DefaultsConfig, ScheduleConfig
 from daemon.errors import SidecarError
 from daemon.sidecar import Sidecar, Target, default_sidecar, parse_sidecar, parse_sidecar_text
 
@@ -463,3 +464,236 @@ def test_file_that_is_gone_is_refused(tmp_path: Path) -> None:
         parse_sidecar(tmp_path / "clip.md", DEFAULTS, NOW)
     assert info.value.code == "SIDECAR_UNREADABLE"
     assert str(info.value).startswith("clip.md: cannot read the sidecar")
+
+
+# --- several targets (issue 8) -----------------------------------------------------------------
+
+
+def targets(text: str, **context: Any) -> tuple[Target, ...]:
+    return parse_sidecar_text(text, Path("inbox/clip.md"), context.pop("defaults", DEFAULTS), NOW, **context).targets
+
+
+def refused_with(text: str, **context: Any) -> SidecarError:
+    with pytest.raises(SidecarError) as info:
+        targets(text, **context)
+    return info.value
+
+
+TWO = """---
+intent: publish
+privacyLevel: SELF_ONLY
+dispatchAt: 2026-02-01T18:00:00
+targets:
+  - account: "@mybrand"
+  - account: "@otherbrand"
+    intent: draft
+    caption: "For the other brand"
+    privacyLevel: PUBLIC_TO_EVERYONE
+---
+The shared caption #fyp
+"""
+
+
+def test_two_targets_inherit_the_top_level_keys() -> None:
+    first, _ = targets(TWO)
+    assert first == Target(
+        platform="tiktok",
+        account="@mybrand",
+        intent="publish",
+        caption="The shared caption #fyp",
+        dispatch_at=datetime(2026, 2, 1, 17, 0, tzinfo=UTC),
+        options={"privacyLevel": "SELF_ONLY"},
+    )
+
+
+def test_a_target_overrides_intent_caption_and_options_for_itself_only() -> None:
+    first, second = targets(TWO)
+    assert (second.account, second.intent, second.caption) == ("@otherbrand", "draft", "For the other brand")
+    assert second.options == {"privacyLevel": "PUBLIC_TO_EVERYONE"}
+    assert second.dispatch_at == first.dispatch_at
+    assert (first.intent, first.options) == ("publish", {"privacyLevel": "SELF_ONLY"})
+
+
+def test_three_targets_each_keep_their_own_time_and_merge_options_key_by_key() -> None:
+    text = front(
+        "disableDuet: true\nprivacyLevel: SELF_ONLY\ntargets:\n"
+        '  - account: "@a"\n'
+        '  - account: "@b"\n    dispatchAt: 2026-03-01T09:00:00Z\n    options:\n      disableDuet: false\n'
+        '  - account: "@c"\n    dispatchAt: "2026-07-01T09:00:00"\n    disableComment: true\n',
+        "x",
+    )
+    a, b, c = targets(text)
+    assert [t.dispatch_at for t in (a, b, c)] == [
+        None, datetime(2026, 3, 1, 9, 0, tzinfo=UTC), datetime(2026, 7, 1, 7, 0, tzinfo=UTC)]  # Berlin summer time
+    assert a.options == {"privacyLevel": "SELF_ONLY", "disableDuet": True}
+    assert b.options == {"privacyLevel": "SELF_ONLY", "disableDuet": False}
+    assert c.options == {"privacyLevel": "SELF_ONLY", "disableDuet": True, "disableComment": True}
+
+
+def test_a_target_without_account_takes_the_default_account() -> None:
+    first, second = targets(front('targets:\n  - intent: publish\n  - account: "@otherbrand"'))
+    assert (first.account, first.intent, second.account, second.intent) == (
+        "@mybrand", "publish", "@otherbrand", "draft")
+
+
+def test_an_unknown_key_inside_a_target_names_the_target_and_the_nearest_key() -> None:
+    error = refused_with(front('targets:\n  - account: "@a"\n  - account: "@b"\n    dispatch_at: next'))
+    assert (error.code, str(error)) == (
+        "SIDECAR_UNKNOWN_KEY", "clip.md: targets[2].dispatch_at: unknown key; did you mean dispatchAt?")
+
+
+def test_an_unknown_option_under_a_targets_options_is_named_with_its_path() -> None:
+    error = refused_with(front('targets:\n  - account: "@a"\n    options:\n      disableDuets: true'))
+    assert str(error) == "clip.md: targets[1].options.disableDuets: unknown key; did you mean disableDuet?"
+
+
+def test_repost_inside_a_target_is_refused_as_a_key_of_the_whole_item() -> None:
+    error = refused_with(front('targets:\n  - account: "@a"\n    repost: true'))
+    assert "targets[1].repost: applies to the whole item; write it at the top level" in str(error)
+
+
+def test_a_bad_value_inside_a_target_names_the_target() -> None:
+    error = refused_with(front('targets:\n  - account: "@a"\n  - account: "@b"\n    intent: post'))
+    assert str(error) == 'clip.md: targets[2].intent: "post" is not one of draft, publish'
+
+
+def test_the_same_account_in_two_targets_is_refused_however_it_is_written() -> None:
+    error = refused_with(front('targets:\n  - account: "@MyBrand"\n  - account: mybrand'))
+    assert error.code == "SIDECAR_DUPLICATE_ACCOUNT"
+    assert str(error) == 'clip.md: targets[2].account: "mybrand" is already the account of targets[1]; ' \
+        "an item posts once per account"
+
+
+def test_two_targets_inheriting_one_account_are_refused() -> None:
+    error = refused_with(front("targets:\n  - intent: draft\n  - intent: publish"))
+    assert error.code == "SIDECAR_DUPLICATE_ACCOUNT"
+
+
+@pytest.mark.parametrize("value", ["[]", '"@a"', "\n  - just text"])
+def test_targets_that_is_not_a_list_of_mappings_is_refused(value: str) -> None:
+    error = refused_with(front(f"targets: {value}"))
+    assert str(error).startswith("clip.md: targets")
+    assert "e.g.\ntargets:\n  - account:" in str(error)
+
+
+# --- per-account defaults ---------------------------------------------------------------------
+
+
+ACCOUNTS = {
+    "@otherbrand": AccountConfig.model_validate({
+        "intent": "publish",
+        "privacyLevel": "SELF_ONLY",
+        "disableComment": True,
+        "caption_suffix": "#otherbrand #ad",
+        "timezone": "America/New_York",
+    }),
+}
+
+
+def test_account_defaults_fill_what_the_sidecar_leaves_out() -> None:
+    (got,) = targets(front('account: "@otherbrand"', "Hi"), accounts=ACCOUNTS)
+    assert (got.intent, got.options, got.caption) == (
+        "publish", {"privacyLevel": "SELF_ONLY", "disableComment": True}, "Hi #otherbrand #ad")
+
+
+def test_the_sidecar_top_level_beats_the_account_defaults_and_a_target_beats_both() -> None:
+    text = front('intent: draft\nprivacyLevel: FOLLOWER_OF_CREATOR\ntargets:\n  - account: "@otherbrand"\n'
+                 '  - account: "@mybrand"\n    intent: publish')
+    other, mine = targets(text, accounts=ACCOUNTS)
+    assert (other.intent, other.options) == ("draft", {"privacyLevel": "FOLLOWER_OF_CREATOR", "disableComment": True})
+    assert (mine.intent, mine.options) == ("publish", {"privacyLevel": "FOLLOWER_OF_CREATOR"})
+
+
+def test_account_defaults_beat_the_defaults_section() -> None:
+    (got,) = targets(front('account: "@otherbrand"'), accounts=ACCOUNTS)
+    assert got.intent == "publish" and DEFAULTS.intent == "draft"
+
+
+def test_the_account_table_applies_however_the_sidecar_writes_the_account() -> None:
+    (got,) = targets(front("account: OtherBrand"), accounts=ACCOUNTS)
+    assert got.intent == "publish"
+
+
+def test_the_caption_suffix_goes_on_its_own_line_when_it_starts_with_a_line_break() -> None:
+    accounts = {"@mybrand": AccountConfig(caption_suffix="\n\n#mybrand")}
+    (got,) = targets(front("", "Hello"), accounts=accounts)
+    assert got.caption == "Hello\n\n#mybrand"
+
+
+def test_the_caption_suffix_alone_is_the_caption_of_an_empty_one() -> None:
+    (got,) = targets(front('account: "@otherbrand"'), accounts=ACCOUNTS)
+    assert got.caption == "#otherbrand #ad"
+
+
+def test_the_caption_limit_counts_the_suffix() -> None:
+    text = front('account: "@otherbrand"', "a" * (2200 - len(" #otherbrand #ad")))
+    assert len(targets(text, accounts=ACCOUNTS)[0].caption) == 2200
+    error = refused_with(front('account: "@otherbrand"', "a" * 2185), accounts=ACCOUNTS)
+    assert (error.code, str(error)) == ("CAPTION_TOO_LONG", 'clip.md: caption: 2201 characters with the 15 of '
+                                        '[accounts."@otherbrand"].caption_suffix, TikTok allows at most 2200; '
+                                        "shorten it by 1")
+
+
+def test_a_time_without_offset_is_read_in_the_accounts_time_zone() -> None:
+    text = front('targets:\n  - account: "@mybrand"\n  - account: "@otherbrand"\ndispatchAt: 2026-02-01T18:00:00')
+    mine, other = targets(text, accounts=ACCOUNTS)
+    assert mine.dispatch_at == datetime(2026, 2, 1, 17, 0, tzinfo=UTC)  # Berlin, from [defaults]
+    assert other.dispatch_at == datetime(2026, 2, 1, 23, 0, tzinfo=UTC)  # New York, from the account
+
+
+def test_the_default_sidecar_takes_the_account_defaults_too() -> None:
+    defaults = DefaultsConfig(account="@otherbrand", timezone="Europe/Berlin")
+    (got,) = default_sidecar(defaults, accounts=ACCOUNTS).targets
+    assert (got.intent, got.caption, got.options) == (
+        "publish", "#otherbrand #ad", {"privacyLevel": "SELF_ONLY", "disableComment": True})
+
+
+# --- dispatchAt: next and [schedule].auto -------------------------------------------------------
+
+
+SLOTS = ScheduleConfig(slots=("09:00", "18:30"))
+
+
+def test_dispatch_at_next_asks_for_the_accounts_next_slot() -> None:
+    (got,) = targets(front("dispatchAt: next"), schedule=SLOTS)
+    assert (got.next_slot, got.dispatch_at) == (True, None)
+
+
+def test_dispatch_at_next_without_slots_is_refused_naming_dispatch_at_and_schedule_slots() -> None:
+    error = refused_with(front("dispatchAt: next"))
+    assert error.code == "SIDECAR_NO_SLOTS"
+    assert str(error).startswith("clip.md: dispatchAt: dispatchAt: next takes @mybrand's next free posting slot, "
+                                 "but no slots are configured; set [schedule] slots = ")
+
+
+def test_dispatch_at_next_inside_a_target_names_that_target() -> None:
+    error = refused_with(front('targets:\n  - account: "@a"\n    dispatchAt: next'))
+    assert str(error).startswith("clip.md: targets[1].dispatchAt: dispatchAt: next takes @a's next free")
+
+
+def test_slots_of_the_account_alone_are_enough_for_next() -> None:
+    accounts = {"@mybrand": AccountConfig(slots=("12:00",))}
+    (got,) = targets(front("dispatchAt: next"), accounts=accounts)
+    assert got.next_slot is True
+
+
+def test_with_auto_a_sidecar_without_dispatch_at_takes_a_slot() -> None:
+    (got,) = targets(front("intent: publish"), schedule=ScheduleConfig(slots=("09:00",), auto=True))
+    assert got.next_slot is True
+
+
+def test_with_auto_dispatch_at_now_still_posts_at_once() -> None:
+    (got,) = targets(front("dispatchAt: now"), schedule=ScheduleConfig(slots=("09:00",), auto=True))
+    assert (got.next_slot, got.dispatch_at) == (False, None)
+
+
+def test_with_auto_a_written_time_is_kept() -> None:
+    (got,) = targets(front("dispatchAt: 2026-03-01T09:00:00Z"), schedule=ScheduleConfig(slots=("09:00",), auto=True))
+    assert (got.next_slot, got.dispatch_at) == (False, datetime(2026, 3, 1, 9, 0, tzinfo=UTC))
+
+
+def test_with_auto_a_top_level_time_is_inherited_by_targets_rather_than_a_slot() -> None:
+    text = front('dispatchAt: 2026-03-01T09:00:00Z\ntargets:\n  - account: "@a"\n  - account: "@b"\n'
+                 "    dispatchAt: next")
+    a, b = targets(text, schedule=ScheduleConfig(slots=("09:00",), auto=True))
+    assert (a.next_slot, a.dispatch_at, b.next_slot) == (False, datetime(2026, 3, 1, 9, 0, tzinfo=UTC), True)
