@@ -32,7 +32,7 @@ def check_paths(config: Config | None, paths: Sequence[Path]) -> int:
     for path in paths:
         for folder, item in items_under(path, config):
             checked += 1
-            problem = check_item(folder, item, defaults)
+            problem = check_item(folder, item, defaults, config)
             print(f"{'FAIL' if problem else 'ok  '}  {item.name}" + (f": {problem}" if problem else ""))
             problems += bool(problem)
     if checked == 0:
@@ -41,14 +41,17 @@ def check_paths(config: Config | None, paths: Sequence[Path]) -> int:
     return 1 if problems else 0
 
 
-def check_item(folder: Path, item: Item, defaults: DefaultsConfig) -> str | None:
-    """The problem that would fail this item, or None."""
+def check_item(folder: Path, item: Item, defaults: DefaultsConfig, config: Config | None = None) -> str | None:
+    """The problem that would fail this item, or None; with a config, its accounts and schedule count too."""
     if item.problem:
         return item.problem
     if item.sidecar is None:
         return f"no sidecar: add {item.name}.md beside the media"
     try:
-        prepare_item(folder, item, defaults, datetime.now(UTC))
+        if config is None:
+            prepare_item(folder, item, defaults, datetime.now(UTC))
+        else:
+            prepare_item(folder, item, defaults, datetime.now(UTC), accounts=config.accounts, schedule=config.schedule)
     except ItemError as exc:
         return exc.message
     return None

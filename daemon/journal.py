@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -65,7 +65,20 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE items ADD COLUMN post_fingerprint TEXT;
     CREATE INDEX items_post_fingerprint ON items(post_fingerprint);
     """,
+    # Posting slots (issue 8): one item per account and instant, so two items never share a slot.
+    """
+    CREATE TABLE slots (
+        account TEXT NOT NULL,
+        instant TEXT NOT NULL,
+        item_id INTEGER NOT NULL REFERENCES items(id),
+        PRIMARY KEY (account, instant)
+    );
+    CREATE INDEX slots_item ON slots(item_id);
+    """,
 )
+
+# Items whose slot is free again: given back to the inbox before publishing, or failed (a retry is a new item).
+_RELEASED = "(SELECT id FROM items WHERE state = 'returned' OR destination = 'failed')"
 
 # States in which the pipeline has nothing left to do; "tracking" items sit in sent/ while the
 # tracker follows their scheduled or unconfirmed targets to the end.
@@ -218,7 +231,46 @@ class Journal:
         with self.atomic() as db:
             db.execute("DELETE FROM uploads WHERE item_id = ?", (item_id,))
             db.execute("DELETE FROM files WHERE item_id = ?", (item_id,))
+            db.execute("DELETE FROM slots WHERE item_id = ?", (item_id,))
             db.execute("DELETE FROM items WHERE id = ?", (item_id,))
+
+    def reserve_slot(
+        self, item_id: int, account: str, pick: Callable[[frozenset[datetime]], datetime], *, now: datetime
+    ) -> datetime:
+        """The item's posting slot for `account`: the one it holds, else the one `pick` chooses among the free.
+
+        One transaction, so two items (or two processes) never take the same slot; `pick` gets the
+        instants other items hold. A held slot that has already passed (the item waited through it,
+        stopped before publishing) is given up for a new one.
+        """
+        with self.atomic() as db:
+            held = self.slot_of(item_id, account)
+            if held is not None and held > now:
+                return held
+            db.execute(f"DELETE FROM slots WHERE account = ? AND item_id IN {_RELEASED}", (account,))
+            db.execute("DELETE FROM slots WHERE account = ? AND item_id = ?", (account, item_id))
+            rows = db.execute("SELECT instant FROM slots WHERE account = ?", (account,)).fetchall()
+            chosen = pick(frozenset(_instant(row["instant"]) for row in rows)).astimezone(UTC)
+            db.execute(
+                "INSERT INTO slots (account, instant, item_id) VALUES (?, ?, ?)", (account, _iso(chosen), item_id)
+            )
+        return chosen
+
+    def slot_of(self, item_id: int, account: str) -> datetime | None:
+        """The slot the item holds for `account`, if any."""
+        row = self._db.execute(
+            "SELECT instant FROM slots WHERE item_id = ? AND account = ?", (item_id, account)
+        ).fetchone()
+        return _instant(row["instant"]) if row else None
+
+    def reserved_slots(self, after: datetime) -> list[tuple[datetime, str, str]]:
+        """(instant, account, item name) of the slots held after `after`, soonest first."""
+        rows = self._db.execute(
+            "SELECT slots.instant, slots.account, items.name FROM slots JOIN items ON items.id = slots.item_id "
+            f"WHERE slots.instant > ? AND slots.item_id NOT IN {_RELEASED} ORDER BY slots.instant, slots.account",
+            (_iso(after),),
+        ).fetchall()
+        return [(_instant(row[0]), str(row[1]), str(row[2])) for row in rows]
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -291,6 +343,15 @@ def _record(row: sqlite3.Row) -> Record:
         last_error=row["last_error"],
         updated_at=row["updated_at"],
     )
+
+
+def _iso(moment: datetime) -> str:
+    """UTC with a Z and whole seconds: sorts as text, so SQL compares instants."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _instant(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 def _now() -> str:

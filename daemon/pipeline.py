@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from daemon.claim import ClaimName, claim_dir, give_back, take
-from daemon.config import Config, DefaultsConfig
+from daemon.config import AccountConfig, Config, DefaultsConfig, ScheduleConfig
 from daemon.errors import ApiRejected, ApiUnavailable, InboxError, Interrupted, ItemError, MediaError
 from daemon.inbox import Item
 from daemon.journal import FileRecord, Journal, Record
@@ -40,7 +40,8 @@ from daemon.publication import (
     status_document,
     target_body,
 )
-from daemon.sidecar import Sidecar, default_sidecar, parse_sidecar
+from daemon.sidecar import NO_ACCOUNTS, Sidecar, default_sidecar, parse_sidecar
+from daemon.slots import reserve_slots
 
 Clock = Callable[[], datetime]
 REPOST_WINDOW = timedelta(days=7)
@@ -158,7 +159,10 @@ class Pipeline:
         if record.state == "claimed":
             self._journal.set_state(record.id, "uploading")
             self._log(record.name, ItemState.UPLOADING)
-        sidecar, media = prepare_item(root, item, self._config.defaults, self._clock())
+        sidecar, media = prepare_item(
+            root, item, self._config.defaults, self._clock(), accounts=self._config.accounts,
+            schedule=self._config.schedule,
+        )
         accounts = self._resolve_accounts(sidecar, record.name)
         self._refuse_repeat(record, media, sorted(account.id for account in accounts.values()), sidecar.repost)
         done = self._journal.uploads(record.id)
@@ -171,6 +175,8 @@ class Pipeline:
             content_id, sha256 = self._upload(info)
             self._journal.record_upload(record.id, str(rel), content_id, sha256)
             uploaded.append(Uploaded(str(rel), content_id, sha256))
+        # `dispatchAt: next` becomes the reserved slot here, so the recorded body (and every retry) carries it.
+        sidecar = reserve_slots(self._journal, record.id, sidecar, accounts, self._config, self._clock())
         targets = [target_body(target, accounts[target.account]) for target in sidecar.targets]
         key = idempotency_key([media.sha256 for media in uploaded], targets, sidecar.repost)
         body = publish_body([media.content_id for media in uploaded], targets)
@@ -298,12 +304,21 @@ class Pipeline:
 
 
 def prepare_item(
-    root: Path, item: Item, defaults: DefaultsConfig, now: datetime
+    root: Path,
+    item: Item,
+    defaults: DefaultsConfig,
+    now: datetime,
+    *,
+    accounts: Mapping[str, AccountConfig] = NO_ACCOUNTS,
+    schedule: ScheduleConfig | None = None,
 ) -> tuple[Sidecar, tuple[MediaInfo, ...]]:
     """Read and check an item's sidecar and media (relative to `root`) without talking to the API."""
     if item.problem:
         raise InboxError(f"{item.name}: {item.problem}")
-    sidecar = parse_sidecar(root / item.sidecar, defaults, now) if item.sidecar else default_sidecar(defaults)
+    if item.sidecar:
+        sidecar = parse_sidecar(root / item.sidecar, defaults, now, accounts=accounts, schedule=schedule)
+    else:
+        sidecar = default_sidecar(defaults, accounts=accounts, schedule=schedule)
     media = tuple(probe_inside(root, rel) for rel in item.media)
     check_media_set(item.name, media)
     check_post(item.name, media)  # TikTok's rules, before any upload (issue 8)
