@@ -27,6 +27,7 @@ from daemon.errors import (
     ApiError,
     ApiRejected,
     ApiUnavailable,
+    ConfigError,
     RateLimited,
     TransientError,
 )
@@ -117,9 +118,12 @@ class PostQued:
     ) -> None:
         timeout = httpx.Timeout(timeout_seconds, connect=min(10.0, timeout_seconds))
         common = {"User-Agent": USER_AGENT}
-        self._api = httpx.Client(
-            base_url=base_url, timeout=timeout, headers={**common, "Authorization": f"Bearer {api_key}"}
-        )
+        try:
+            self._api = httpx.Client(
+                base_url=base_url, timeout=timeout, headers={**common, "Authorization": f"Bearer {api_key}"}
+            )
+        except httpx.InvalidURL as exc:
+            raise ConfigError(f"postqued.base_url {base_url!r} is not a usable URL: {exc}") from exc
         # Presigned URLs are signed by the URL itself; the key must never reach storage.
         self._storage = httpx.Client(timeout=httpx.Timeout(timeout_seconds, write=None), headers=common)
         self._limiter = limiter
@@ -252,7 +256,7 @@ class PostQued:
                 if attempt + 1 < self._retry.attempts:
                     self._sleep(self._backoff(attempt))
             except httpx.TransportError as exc:
-                error = ApiUnavailable(f"{method} {path}: {_describe(exc)}")
+                error = ApiUnavailable(f"{method} {path}: cannot reach {self._api.base_url}: {_describe(exc)}")
                 if attempt + 1 < self._retry.attempts:
                     self._sleep(self._backoff(attempt))
         raise error

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from daemon.errors import ApiAccountBlocked, ApiRejected, ApiUnavailable
+from daemon.errors import ApiAccountBlocked, ApiRejected, ApiUnavailable, ConfigError
 from daemon.mediagen import make_image, make_video
 from daemon.postqued import Account, PostQued, RetryPolicy, UploadTicket, storage_reason
 from daemon.ratelimit import Category, RateLimiter
@@ -520,3 +520,10 @@ def test_a_refused_storage_put_names_the_code_and_message_of_the_s3_error(
 def test_storage_reason_keeps_only_the_code_and_message(status: int, body: str, reason: str) -> None:
     url = "http://storage/k?X-Pq-Expires=99&X-Pq-Signature=abcdef0123456789"
     assert storage_reason(status, body, url) == reason
+
+
+def test_a_base_url_with_a_bad_port_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as caught:
+        PostQued("http://127.0.0.1:80 (API key pq_sandbox)", API_KEY, limiter=RateLimiter(GENEROUS))
+    assert caught.value.message.startswith("postqued.base_url 'http://127.0.0.1:80 (API key pq_sandbox)' is not a usable URL")
+    assert API_KEY not in caught.value.message
