@@ -389,9 +389,11 @@ def test_more_5xx_than_attempts_is_unavailable(sandbox: Sandbox, client: PostQue
 
 
 def test_a_refused_connection_is_unavailable(connect: Callable[..., PostQued]) -> None:
+    port = free_port()
     with pytest.raises(ApiUnavailable) as caught:
-        connect(f"http://127.0.0.1:{free_port()}").platform_accounts()
-    assert "GET /v1/platform-accounts: ConnectError" in str(caught.value)
+        connect(f"http://127.0.0.1:{port}").platform_accounts()
+    assert str(caught.value).startswith(f"GET /v1/platform-accounts: cannot reach http://127.0.0.1:{port}")
+    assert "ConnectError" in str(caught.value)
     assert API_KEY not in str(caught.value)
 
 
