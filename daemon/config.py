@@ -174,12 +174,27 @@ class StateConfig(_Section):
     dir: Path
 
 
+class NotifyConfig(_Section):
+    command: str | None = None  # run by the shell with the event as JSON on stdin and PQDROP_* variables
+    url: str | None = None  # receives the event as a JSON POST
+    on: tuple[Literal["failed", "published", "sent", "scheduled", "accepted"], ...] = ("failed",)
+    timeout_seconds: float = Field(10.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+
 class Config(_Section):
     inbox: InboxConfig
     postqued: PostquedConfig = PostquedConfig()
     defaults: DefaultsConfig = DefaultsConfig()
     accounts: dict[str, AccountConfig] = {}
     schedule: ScheduleConfig = ScheduleConfig()
+    notify: NotifyConfig = NotifyConfig()
     state: StateConfig
     source: Path | None = None
 

@@ -331,7 +331,11 @@ def probe_inside(root: Path, rel: PurePosixPath) -> MediaInfo:
     path = root / rel
     if path.is_symlink() or not path.resolve().is_relative_to(root.resolve()):
         raise InboxError(f"{rel}: is a link or resolves outside the inbox; pqdrop only uploads files that live in it")
-    return probe(path)
+    try:
+        return probe(path)
+    except MediaError as exc:
+        # Name the file as the user dropped it, not by its place in processing/.
+        raise MediaError(exc.message.replace(str(path), str(rel)), code=exc.code) from exc
 
 
 def item_to_json(item: Item) -> dict[str, Any]:

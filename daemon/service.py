@@ -9,22 +9,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterable
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import partial
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import PurePosixPath
 
 from daemon.claim import OwnerLock, owner_id
 from daemon.config import Config
 from daemon.errors import AccountBlocked, Interrupted, TransientError
 from daemon.inbox import Plan, Rules, Settling, plan_items, scan_entries
-from daemon.lifecycle import ItemState
 from daemon.journal import Journal
+from daemon.lifecycle import ItemState
+from daemon.notifier import Notifier, event_of
 from daemon.pipeline import Clock, Pipeline, now_utc
-from daemon.publication import Result
 from daemon.postqued import PostQued
+from daemon.publication import Result
 from daemon.pulse import Pulse
 from daemon.recovery import sweep
 from daemon.tracker import Tracker
@@ -67,7 +68,8 @@ class Service:
             clock=clock, stop=self.stop, progress=self.pulse.progress, heartbeat=self.pulse.beat,
         )
         self.client = client
-        self.tracker = Tracker(config.inbox.path, journal, client, clock)
+        self.notifier = Notifier(config.notify)
+        self.tracker = Tracker(config.inbox.path, journal, client, clock, announce=self.notifier.send)
         self._clock = clock
         self._first_seen: dict[PurePosixPath, float] = {}
         self._settling = Settling()
@@ -84,6 +86,8 @@ class Service:
             "[state].dir": (self.config.state.dir, config.state.dir),
             "[postqued].base_url": (self.config.postqued.base_url, config.postqued.base_url),
             "[postqued].rate_limits": (self.config.postqued.rate_limits, config.postqued.rate_limits),
+            "[postqued].workers": (self.config.postqued.workers, config.postqued.workers),
+            "[notify]": (self.config.notify, config.notify),
         }
         needs_restart = [key for key, (old, new) in fixed.items() if old != new]
         kept = {"path": self.config.inbox.path}
@@ -105,6 +109,7 @@ class Service:
     def close(self) -> None:
         self.stop.set()
         self._pool.shutdown(wait=True)
+        self.notifier.close()
         if self._lock is not None:
             self._lock.close()
             self._lock = None
@@ -207,6 +212,7 @@ class Service:
         if result is not None:
             round_.results.append(result)
             _log_result(result)
+            self.notifier.send(event_of(result.name, str(result.state), result.publish_id, result.message))
 
     def _give_back_unpublished(self, name: str, reason: str) -> None:
         for record in self.journal.unfinished():

@@ -19,7 +19,14 @@ from daemon.errors import AccountBlocked, ApiRejected, TransientError
 from daemon.inbox import FAILED_DIR, SENT_DIR, STATUS_SUFFIX
 from daemon.journal import Journal, Record
 from daemon.lifecycle import ItemState, waits_for_dispatch
-from daemon.outbox import append_status_log, file_claim, filed_names, free_stem, write_json_atomically
+from daemon.notifier import event_of
+from daemon.outbox import (
+    append_status_log,
+    file_claim,
+    filed_names,
+    free_stem,
+    write_json_atomically,
+)
 from daemon.pipeline import claim_entries
 from daemon.postqued import PostQued, PublishState
 from daemon.publication import result_from_state, status_document
@@ -69,8 +76,10 @@ class Tracker:
         client: PostQued,
         clock: Callable[[], datetime],
         timing: Timing = Timing(),
+        announce: Callable[[Mapping[str, Any]], None] = lambda event: None,
     ) -> None:
         self._timing = timing
+        self._announce = announce
         self._inbox = inbox
         self._journal = journal
         self._client = client
@@ -128,6 +137,8 @@ class Tracker:
                                         **({"error": status["error"]} if "error" in status else {}),
                                         **({"targets": result.targets} if result.targets else {})}, now)
         self._due.pop(record.id, None)
+        error = status.get("error") or {}
+        self._announce(event_of(record.name, str(result.state), record.publish_id, error.get("message")))
         return 1
 
     def _refile_failed(self, record: Record, status: dict[str, Any]) -> None:
