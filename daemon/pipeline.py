@@ -7,6 +7,7 @@ retried with its recorded key and body, and a move is finished rather than redon
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -42,6 +43,8 @@ from daemon.publication import (
 )
 from daemon.sidecar import NO_ACCOUNTS, Sidecar, default_sidecar, parse_sidecar
 from daemon.slots import reserve_slots
+
+log = logging.getLogger("pqdrop")
 
 Clock = Callable[[], datetime]
 REPOST_WINDOW = timedelta(days=7)
@@ -115,12 +118,25 @@ class Pipeline:
 
     # --- the steps -----------------------------------------------------------------------------
 
-    def resume(self, record: Record) -> Result:
-        """Carry a claimed item on from its recorded step to sent/ or failed/."""
+    def resume(self, record: Record) -> Result | None:
+        """Carry a claimed item on from its recorded step to sent/ or failed/; None when its files were taken away."""
         if record.state != "filing":
             result = self._outcome(record)
+            if not claim_dir(self._inbox, record.claim).is_dir():
+                self._taken_away(record)
+                return None
             record = self._plan_filing(record, result)
         return self._finish(record)
+
+    def _taken_away(self, record: Record) -> None:
+        """The claim folder went before filing: a twin's sweep found this pqdrop dead and returned the files.
+
+        Whoever took them files them; a publish made here is found by its content-derived key, so
+        the twin does not post it again. Filing here would write a status file naming files that are not there.
+        """
+        reason = "its files were taken back into the inbox (by another pqdrop that found this one stopped)"
+        self._journal.set_state(record.id, "returned", error=reason)
+        log.warning("%s: %s; not filing it here", record.name, reason)
 
     def give_back(self, record: Record, reason: str) -> bool:
         """Return an item that was not published yet to the inbox, to be tried afresh later."""

@@ -484,6 +484,34 @@ def test_two_daemons_with_their_own_journals_on_one_inbox_post_each_of_twenty_it
     assert took["a"]["done"] + took["b"]["done"] == TWIN_ITEMS
 
 
+def test_a_twin_that_returns_a_dead_daemons_claim_posts_nothing_twice_and_the_dead_one_files_nothing(
+    tmp_path: Path, inbox: Path, crash_sandbox: Sandbox, base_clip: bytes, daemons: list[Daemon]
+) -> None:
+    originals = one_item(inbox, base_clip, "clip", "taken over by a twin #fyp")
+    a_config = crash_config(tmp_path, crash_sandbox, "a.toml", "state-a")
+    b_config = crash_config(tmp_path, crash_sandbox, "b.toml", "state-b")
+    a = Daemon(a_config, tmp_path / "a.log").start()
+    daemons.append(a)
+    wait_for("a's publish to be accepted and recorded",
+             lambda: any(line["state"] == "following" for line in status_log(inbox)), 30, interval=0.002)
+    a.kill()
+    # b starts while a is down: a's claim is an orphan to b, which returns it to the inbox and takes it.
+    b = Daemon(b_config, tmp_path / "b.log", "once").start()
+    daemons.append(b)
+    assert b.wait(timeout=60) == 0, b.output()
+    a_again = Daemon(a_config, tmp_path / "a.log", "once").start()
+    daemons.append(a_again)
+    assert a_again.wait(timeout=60) == 0, a_again.output()
+
+    assert crash_sandbox.state.publish_calls == 1
+    assert sorted(path.name for path in (inbox / "sent").iterdir()) == ["clip.md", "clip.mp4", "clip.status.json"]
+    [(folder, status)] = status_files(inbox)["clip"]
+    assert "already posted" in status["note"]
+    assert journal_rows(tmp_path / "state-a") == [("clip", "returned")]
+    assert_nothing_lost_nothing_doubled(inbox, originals)
+    assert claim_dirs(inbox) == []
+
+
 # --- 5. the journal lost ----------------------------------------------------------------------------
 
 
