@@ -20,7 +20,8 @@ def notify(message: str, environ: Mapping[str, str] | None = None) -> bool:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
             sock.connect(address)
-            sock.sendall(message.encode("utf-8", "replace"))
+            # Never block: a manager that stopped reading must not stall the loop (EAGAIN is an OSError).
+            sock.send(message.encode("utf-8", "replace"), socket.MSG_DONTWAIT)
     except OSError:
         return False
     return True

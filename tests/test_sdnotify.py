@@ -154,3 +154,17 @@ def test_watchdog_interval_reads_the_process_environment_by_default(monkeypatch:
     monkeypatch.setenv("WATCHDOG_USEC", "20000000")
     monkeypatch.delenv("WATCHDOG_PID", raising=False)
     assert watchdog_interval() == 10.0
+
+
+def test_notify_never_blocks_when_the_manager_stops_reading() -> None:
+    folder = tempfile.mkdtemp(dir="/tmp")
+    address = os.path.join(folder, "n")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        listener.bind(address)
+        results = [notify("STATUS=" + "x" * 1000, {"NOTIFY_SOCKET": address}) for _ in range(2000)]
+        assert results[0] is True
+        assert results[-1] is False  # the queue filled up; the message was dropped, nothing hung
+    finally:
+        listener.close()
+        shutil.rmtree(folder)
