@@ -19,6 +19,7 @@ from typing import Any
 from daemon.inbox import STATUS_LOG, STATUS_SUFFIX
 
 MAX_SUFFIX = 10_000
+TEMPORARY_SUFFIX = ".pqdrop-tmp"  # marks write_json_atomically's half-written files
 
 
 def free_stem(folder: Path, stem: str, names: Sequence[str]) -> str:
@@ -78,8 +79,9 @@ def move(source: Path, target: Path) -> None:
 def write_json_atomically(path: Path, payload: Mapping[str, Any]) -> None:
     """Write a JSON file so that readers see the old one or the new one, never half of it."""
     text = json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n"
+    _remove_stale_temporaries(path)
     # A dot-name keeps the half-written file out of the inbox scan.
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
@@ -90,6 +92,20 @@ def write_json_atomically(path: Path, payload: Mapping[str, Any]) -> None:
         Path(temporary).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete what a kill between writing and renaming left of earlier writes of `path`.
+
+    Only the pqdrop holding an item writes its status file, one write at a time, so any such
+    temporary is a dead process's; without this, each would stay in the user's sent/ for good.
+    """
+    prefix = f".{path.name}."
+    with os.scandir(path.parent) as listing:
+        stale = [entry.path for entry in listing
+                 if entry.name.startswith(prefix) and entry.name.endswith(TEMPORARY_SUFFIX)]
+    for leftover in stale:
+        Path(leftover).unlink(missing_ok=True)
 
 
 def append_status_log(inbox: Path, record: Mapping[str, Any], now: datetime | None = None) -> None:

@@ -708,3 +708,43 @@ def test_a_give_back_cut_short_when_a_same_named_file_arrived_takes_the_item_bac
     assert user_files(inbox / "sent") == originals
     assert sorted(path.name for path in inbox.iterdir()) == ["clip.mp4", "sent", "status.log"]
     assert (inbox / "clip.mp4").read_bytes() == newer  # the newcomer waits for its own sidecar
+
+
+# --- 8. a crash while a status file is written ------------------------------------------------------------
+
+# The status file is written to a hidden temporary and renamed over; the process SIGKILLs itself
+# just before that rename, the one instant a random kill hits only now and then.
+DIE_BEFORE_STATUS_RENAME = textwrap.dedent(
+    """
+    import os, signal, sys
+    from daemon.cli import main
+
+    real_replace = os.replace
+    def replace_or_die(source, target, **kwargs):
+        if str(target).endswith(".status.json"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_replace(source, target, **kwargs)
+    os.replace = replace_or_die
+    sys.exit(main(["once", "--config", sys.argv[1]]))
+    """
+)
+
+
+def test_a_crash_while_the_status_file_is_written_leaves_no_half_written_file_behind(
+    tmp_path: Path, inbox: Path, crash_sandbox: Sandbox, base_clip: bytes
+) -> None:
+    originals = one_item(inbox, base_clip, "clip", "status file interrupted #fyp")
+    config = crash_config(tmp_path, crash_sandbox)
+    env = {**os.environ, "POSTQUED_API_KEY": SANDBOX_KEY}
+    dying = subprocess.run([sys.executable, "-c", DIE_BEFORE_STATUS_RENAME, str(config)],
+                           cwd=REPO, env=env, capture_output=True, timeout=60)
+    assert dying.returncode == -signal.SIGKILL, dying.stderr.decode()
+    assert [path.name for path in (inbox / "sent").glob(".clip.status.json.*")] != []  # the kill's leftover
+
+    restarted = subprocess.run([sys.executable, "-m", "daemon", "once", "--config", str(config)],
+                               cwd=REPO, env=env, capture_output=True, timeout=60)
+    assert restarted.returncode == 0, restarted.stderr.decode()
+    assert sorted(path.name for path in (inbox / "sent").iterdir()) == ["clip.md", "clip.mp4", "clip.status.json"]
+    assert json.loads((inbox / "sent" / "clip.status.json").read_text())["state"] == "published"
+    assert crash_sandbox.state.publish_calls == 1
+    assert_nothing_lost_nothing_doubled(inbox, originals)
