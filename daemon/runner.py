@@ -37,8 +37,10 @@ class Runner:
         wake: threading.Event,
         reload: threading.Event | None = None,
         load: Callable[[], Config] | None = None,
+        blocked_retry: tuple[float, float] = BLOCKED_RETRY_SECONDS,
     ) -> None:
         self.service = service
+        self._blocked_retry = blocked_retry
         self.wake = wake
         self.reload = reload or threading.Event()
         self._load = load
@@ -48,7 +50,7 @@ class Runner:
         self.watcher = Watcher(config.inbox.path, self.mode, wake)
         service.on_done = wake.set
         self._blocked_until = 0.0
-        self._blocked_pause = BLOCKED_RETRY_SECONDS[0]
+        self._blocked_pause = blocked_retry[0]
         self._retry_at: dict[str, float] = {}
         self.ready = threading.Event()  # set with READY=1: recovered, watching, first scan done
 
@@ -87,9 +89,9 @@ class Runner:
             self._retry_at[name] = now + backoff_delay(attempt + 2, cap=300.0)
         if round_.blocked:
             self._blocked_until = now + self._blocked_pause
-            self._blocked_pause = min(self._blocked_pause * 2, BLOCKED_RETRY_SECONDS[1])
+            self._blocked_pause = min(self._blocked_pause * 2, self._blocked_retry[1])
         elif round_.results:
-            self._blocked_pause = BLOCKED_RETRY_SECONDS[0]
+            self._blocked_pause = self._blocked_retry[0]
 
     def _idle_until(self, look_at: float, plan: Plan) -> Plan:
         """Sleep until an event, a finished item, or the moment to look again; keep the watch and heartbeat alive."""
@@ -126,6 +128,11 @@ class Runner:
         except ConfigError as exc:
             log.error("config reload failed, keeping the running config: %s", exc.message)
         notify("READY=1")
+
+    @property
+    def paused(self) -> bool:
+        """True while posting waits because the API refused the account."""
+        return self._blocked()
 
     def _blocked(self) -> bool:
         return self._blocked_until > time.monotonic()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from daemon.config import Config, load_config
 from daemon.journal import Journal
 from daemon.postqued import PostQued, RetryPolicy
 from daemon.ratelimit import RateLimiter
+from daemon.runner import Runner
 from daemon.sandbox import Sandbox
 from daemon.service import Service
 
@@ -90,3 +93,67 @@ def tree_digest(folder: Path) -> dict[str, str]:
         if path.is_file() and not path.is_symlink() and path.name != "status.log"
         and not path.name.endswith(".status.json") and not path.name.startswith(".owner-")
     }
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+class Running:
+    """A Runner on a thread, with the sandbox and inbox it works on."""
+
+    def __init__(
+        self, tmp_path: Path, sandbox: Sandbox, sections: dict[str, dict[str, Any]] | None = None, **inbox: Any
+    ) -> None:
+        self.config = load_config(write_config(tmp_path, sandbox.url, inbox=inbox, **(sections or {})))
+        self.inbox = self.config.inbox.path
+        self.inbox.mkdir(exist_ok=True)
+        self.sandbox = sandbox
+        self._journal = Journal(self.config.state.dir)
+        self._client = make_client(self.config)
+        self.stop = threading.Event()
+        self.wake = threading.Event()
+        self.service = Service(self.config, self._client, self._journal, stop=self.stop)
+        self.runner = Runner(self.service, self.wake, blocked_retry=(0.5, 2.0))
+        self._thread = threading.Thread(target=self.runner.run, daemon=True)
+
+    def start(self) -> Running:
+        self._thread.start()
+        assert self.runner.ready.wait(10), "the runner never became ready"
+        return self
+
+    def close(self) -> None:
+        self.stop.set()
+        self.wake.set()
+        self._thread.join(timeout=15)
+        assert not self._thread.is_alive()
+        self.service.close()
+        self._client.close()
+        self._journal.close()
+
+    def filed(self, name: str, folder: str = "sent") -> dict[str, Any] | None:
+        path = self.inbox / folder / f"{name}.status.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def contents(self) -> dict[str, Any]:
+        return dict(self.sandbox.state_summary()["contents"])
+
+    def publishes(self) -> list[dict[str, Any]]:
+        return list(self.sandbox.state_summary()["publishes"])
+
+
+@pytest.fixture
+def start(tmp_path: Path, sandbox: Sandbox) -> Iterator[Callable[..., Running]]:
+    started: list[Running] = []
+
+    def begin(sections: dict[str, dict[str, Any]] | None = None, **inbox: Any) -> Running:
+        running = Running(tmp_path, sandbox, sections, **inbox)
+        started.append(running.start())
+        return running
+
+    yield begin
+    for running in started:
+        running.close()

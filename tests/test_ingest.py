@@ -6,87 +6,18 @@ import hashlib
 import json
 import os
 import shutil
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from daemon.config import load_config
-from daemon.journal import Journal
 from daemon.mediagen import make_image, make_video
-from daemon.sandbox import Sandbox
-from daemon.runner import Runner
-from daemon.service import Service
 from daemon.watcher import choose_mode, filesystem_type
-from tests.conftest import make_client, sidecar, write_config
+from tests.conftest import Running, sidecar, wait_until
 
 CLUTTER = [".syncthing.x.mp4.tmp", "~syncthing~x.mp4.tmp", "x.mp4.part", "x.crdownload", "x.tmp", "._x.mp4",
            ".DS_Store", "Thumbs.db", "desktop.ini", ".dropbox.cache"]
-
-
-def wait_until(condition: Callable[[], bool], seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
-class Running:
-    """A Runner on a thread, with the sandbox and inbox it works on."""
-
-    def __init__(self, tmp_path: Path, sandbox: Sandbox, **inbox: Any) -> None:
-        self.config = load_config(write_config(tmp_path, sandbox.url, inbox=inbox))
-        self.inbox = self.config.inbox.path
-        self.inbox.mkdir(exist_ok=True)
-        self.sandbox = sandbox
-        self._journal = Journal(self.config.state.dir)
-        self._client = make_client(self.config)
-        self.stop = threading.Event()
-        self.wake = threading.Event()
-        self.service = Service(self.config, self._client, self._journal, stop=self.stop)
-        self.runner = Runner(self.service, self.wake)
-        self._thread = threading.Thread(target=self.runner.run, daemon=True)
-
-    def start(self) -> Running:
-        self._thread.start()
-        assert self.runner.ready.wait(10), "the runner never became ready"
-        return self
-
-    def close(self) -> None:
-        self.stop.set()
-        self.wake.set()
-        self._thread.join(timeout=15)
-        assert not self._thread.is_alive()
-        self.service.close()
-        self._client.close()
-        self._journal.close()
-
-    def filed(self, name: str, folder: str = "sent") -> dict[str, Any] | None:
-        path = self.inbox / folder / f"{name}.status.json"
-        return json.loads(path.read_text()) if path.exists() else None
-
-    def contents(self) -> dict[str, Any]:
-        return dict(self.sandbox.state_summary()["contents"])
-
-    def publishes(self) -> list[dict[str, Any]]:
-        return list(self.sandbox.state_summary()["publishes"])
-
-
-@pytest.fixture
-def start(tmp_path: Path, sandbox: Sandbox) -> Iterator[Callable[..., Running]]:
-    started: list[Running] = []
-
-    def begin(**inbox: Any) -> Running:
-        running = Running(tmp_path, sandbox, **inbox)
-        started.append(running.start())
-        return running
-
-    yield begin
-    for running in started:
-        running.close()
 
 
 def test_auto_mode_polls_network_and_fuse_filesystems_and_watches_local_ones() -> None:

@@ -20,6 +20,7 @@ class Faults:
 
     def __init__(self) -> None:
         self.delay_seconds = 0.0
+        self.storage_bytes_per_second: float | None = None  # throttles presigned uploads when set
         self._lock = threading.Lock()
         self._failures: list[_Failure] = []
         self._drops = 0
@@ -61,6 +62,7 @@ class Faults:
             self._failures.clear()
             self._drops = 0
             self.delay_seconds = 0.0
+            self.storage_bytes_per_second = None
 
     def apply(self, control: Mapping[str, Any]) -> None:
         """Switch faults on from a /_sandbox/faults JSON body."""
@@ -79,9 +81,19 @@ class Faults:
             if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
                 raise ValueError("delay_seconds must be a number >= 0")
             self.delay_seconds = float(delay)
+        if "storage_bytes_per_second" in control:
+            rate = control["storage_bytes_per_second"]
+            if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0):
+                raise ValueError("storage_bytes_per_second must be a number > 0, or null")
+            self.storage_bytes_per_second = None if rate is None else float(rate)
 
     def snapshot(self) -> dict[str, Any]:
         """The faults still armed, for GET /_sandbox/state."""
         with self._lock:
             failures = [vars(failure).copy() for failure in self._failures]
-            return {"fail_next": failures, "drop_next_publish_reply": self._drops, "delay_seconds": self.delay_seconds}
+            return {
+                "fail_next": failures,
+                "drop_next_publish_reply": self._drops,
+                "delay_seconds": self.delay_seconds,
+                "storage_bytes_per_second": self.storage_bytes_per_second,
+            }

@@ -231,9 +231,12 @@ class _Handler(BaseHTTPRequestHandler):
             content_length=self._unread,
         )
         sink = BodySink(self.sandbox.storage_dir)
+        throttle = self.sandbox.faults.storage_bytes_per_second
         try:
             for chunk in self._body_chunks(content.declared_size):
                 sink.write(chunk)
+                if throttle:
+                    time.sleep(len(chunk) / throttle)  # a slow uplink, for tests that need an upload in flight
             sink.keep(content.key)
         finally:
             sink.discard()
