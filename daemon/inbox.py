@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from daemon.media import MEDIA_SUFFIXES
 
+# What the inbox takes as media (CONTRACT); the probe then reads what each file really holds.
+VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".mov", ".webm"})
+IMAGE_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg", ".webp", ".png"})
+MEDIA_SUFFIXES: frozenset[str] = VIDEO_SUFFIXES | IMAGE_SUFFIXES
 SIDECAR_SUFFIX = ".md"
 SENT_DIR = "sent"
 FAILED_DIR = "failed"

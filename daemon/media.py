@@ -20,9 +20,6 @@ from av.video.stream import VideoStream
 
 from daemon.errors import MediaError
 
-VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".mov", ".webm"})
-IMAGE_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg", ".webp", ".png"})
-MEDIA_SUFFIXES: frozenset[str] = VIDEO_SUFFIXES | IMAGE_SUFFIXES
 
 # Enough for every container signature below: ftyp brand at 8..12, EBML DocType in the
 # first ~40 bytes, RIFF/WEBP at 8..12.

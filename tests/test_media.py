@@ -10,8 +10,8 @@ import av
 import pytest
 
 from daemon.errors import MediaError
+from daemon.inbox import MEDIA_SUFFIXES
 from daemon.media import (
-    MEDIA_SUFFIXES,
     clockwise_rotation,
     display_size,
     image_mime,
