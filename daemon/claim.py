@@ -10,8 +10,10 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import IO
 
@@ -21,6 +23,8 @@ from daemon.outbox import move
 
 SEPARATOR = "~"
 OWNER_FILE = "owner"
+LOCK_WAIT_SECONDS = 5.0  # how long a starting pqdrop waits for its owner lock
+LOCK_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -110,20 +114,34 @@ def give_back(inbox: Path, claim: str) -> list[str]:
 
 
 class OwnerLock:
-    """An flock held for as long as this pqdrop runs; a free lock means its owner is gone."""
+    """An flock held for as long as this pqdrop runs; a free lock means its owner is gone.
 
-    def __init__(self, inbox: Path, owner: str) -> None:
+    Taking it waits a few seconds: a twin may hold it for a moment, to test it or while it
+    returns this owner's orphaned claims to the inbox (`stopped_owner`). Only a lock still held
+    after that means another pqdrop runs with the same state dir.
+    """
+
+    def __init__(self, inbox: Path, owner: str, *, wait_seconds: float = LOCK_WAIT_SECONDS) -> None:
         processing_dir(inbox).mkdir(exist_ok=True)
         self._path = lock_path(inbox, owner)
-        self._stream: IO[bytes] = open(self._path, "wb")  # noqa: SIM115 - held until close()
-        try:
-            fcntl.flock(self._stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            self._stream.close()
-            raise ConfigError(
-                f"another pqdrop with the same [state].dir is already working on {inbox}; "
-                "stop it first, or give this one its own state dir"
-            ) from exc
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            stream: IO[bytes] = open(self._path, "ab")  # noqa: SIM115 - held until close()
+            try:
+                fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                stream.close()
+                if time.monotonic() >= deadline:
+                    raise ConfigError(
+                        f"another pqdrop with the same [state].dir is already working on {inbox}; "
+                        "stop it first, or give this one its own state dir"
+                    ) from exc
+                time.sleep(LOCK_POLL_SECONDS)
+                continue
+            if _is_at(stream, self._path):
+                self._stream = stream
+                return
+            stream.close()  # its last holder unlinked it while this one waited: lock the file there now
 
     def close(self) -> None:
         """Release the lock; an empty processing/ goes too, so an idle inbox shows no trace of pqdrop."""
@@ -133,6 +151,35 @@ class OwnerLock:
             self._path.parent.rmdir()
         except OSError:
             pass  # claims still inside, or another pqdrop's lock: leave it
+
+
+@contextmanager
+def stopped_owner(inbox: Path, owner: str) -> Iterator[bool]:
+    """True, holding the owner's lock, when that pqdrop is not running; False when it is.
+
+    A sweep returns another owner's claims only inside this, so that owner, starting in the
+    meantime, waits for its lock instead of resuming an item whose files are being moved away.
+    """
+    with open(lock_path(inbox, owner), "ab") as stream:
+        try:
+            fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(stream, fcntl.LOCK_UN)
+
+
+def _is_at(stream: IO[bytes], path: Path) -> bool:
+    """Whether the open file is still the one at `path` (not unlinked or replaced)."""
+    try:
+        here = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(stream.fileno())
+    return (held.st_dev, held.st_ino) == (here.st_dev, here.st_ino)
 
 
 def lock_path(inbox: Path, owner: str) -> Path:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from daemon.claim import ClaimName, claim_dir, complete, give_back, owner_alive, processing_dir
+from daemon.claim import ClaimName, claim_dir, complete, give_back, processing_dir, stopped_owner
 from daemon.journal import Journal, Record
 from daemon.pipeline import item_from_json
 
@@ -41,13 +41,21 @@ def sweep(inbox: Path, journal: Journal, owner: str) -> list[str]:
         name = ClaimName.parse(claimed.name)
         if name is None or not claimed.is_dir() or claimed.name in known:
             continue
-        if name.owner == owner or not owner_alive(inbox, name.owner):
-            kept = give_back(inbox, claimed.name)
-            notes.append(f"{name.item}: returned to the inbox from an orphaned claim"
-                         + (f" (kept in processing/: {', '.join(kept)})" if kept else ""))
+        if name.owner == owner:
+            notes.append(_return_orphan(inbox, claimed.name, name.item))
+            continue
+        with stopped_owner(inbox, name.owner) as stopped:  # it cannot start while its claim is moved
+            if stopped:
+                notes.append(_return_orphan(inbox, claimed.name, name.item))
     for note in notes:
         log.warning(note)
     return notes
+
+
+def _return_orphan(inbox: Path, claim: str, item: str) -> str:
+    kept = give_back(inbox, claim)
+    return f"{item}: returned to the inbox from an orphaned claim" + (
+        f" (kept in processing/: {', '.join(kept)} is taken in the inbox)" if kept else "")
 
 
 def finish_return(inbox: Path, journal: Journal, record: Record) -> str:

@@ -7,12 +7,14 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 import pytest
 
 from daemon.claim import (
+    LOCK_WAIT_SECONDS,
     ClaimName,
     OwnerLock,
     claim_dir,
@@ -22,6 +24,7 @@ from daemon.claim import (
     owner_alive,
     owner_id,
     processing_dir,
+    stopped_owner,
     take,
 )
 from daemon.errors import ConfigError
@@ -203,10 +206,65 @@ def test_a_second_owner_lock_for_the_same_owner_in_one_process_is_refused(inbox:
     lock = OwnerLock(inbox, "me")
     try:
         with pytest.raises(ConfigError, match="same \\[state\\].dir"):
-            OwnerLock(inbox, "me")
+            OwnerLock(inbox, "me", wait_seconds=0.2)
         assert owner_alive(inbox, "me") is True
     finally:
         lock.close()
+
+
+PROBE_LOCK = textwrap.dedent(
+    """
+    import fcntl, sys, time
+    with open(sys.argv[1], "ab") as stream:
+        fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        print("locked", flush=True)
+        time.sleep(float(sys.argv[2]))
+    """
+)
+
+
+def test_a_starting_owner_waits_out_a_twin_that_holds_its_lock_for_a_moment(inbox: Path) -> None:
+    # What owner_alive and a twin's sweep do to a stopped owner's lock; a pqdrop starting just then must not give up.
+    processing_dir(inbox).mkdir()
+    with subprocess.Popen([sys.executable, "-c", PROBE_LOCK, str(lock_path(inbox, "me")), "0.5"],
+                          stdout=subprocess.PIPE, text=True) as probe:
+        assert probe.stdout is not None and probe.stdout.readline().strip() == "locked"
+        started = time.monotonic()
+        lock = OwnerLock(inbox, "me")
+        waited = time.monotonic() - started
+        probe.stdout.close()
+    try:
+        assert probe.returncode == 0
+        assert 0.2 < waited < LOCK_WAIT_SECONDS
+        assert owner_alive(inbox, "me") is True
+    finally:
+        lock.close()
+
+
+def test_stopped_owner_is_false_while_that_owner_runs(inbox: Path, twin: subprocess.Popen[str]) -> None:
+    with stopped_owner(inbox, "twin") as stopped:
+        assert stopped is False
+
+
+def test_stopped_owner_holds_a_dead_owners_lock_so_it_cannot_start_meanwhile(
+    inbox: Path, twin: subprocess.Popen[str]
+) -> None:
+    twin.kill()
+    twin.wait(timeout=10)
+    with stopped_owner(inbox, "twin") as stopped:
+        assert stopped is True
+        with pytest.raises(ConfigError):
+            OwnerLock(inbox, "twin", wait_seconds=0.2)
+    OwnerLock(inbox, "twin").close()
+
+
+def test_stopped_owner_also_guards_an_owner_that_stopped_cleanly_and_left_no_lock_file(inbox: Path) -> None:
+    OwnerLock(inbox, "gone").close()
+    processing_dir(inbox).mkdir()
+    with stopped_owner(inbox, "gone") as stopped:
+        assert stopped is True
+        with pytest.raises(ConfigError):
+            OwnerLock(inbox, "gone", wait_seconds=0.2)
 
 
 def test_closing_the_owner_lock_frees_it_and_removes_an_empty_processing_folder(inbox: Path) -> None:

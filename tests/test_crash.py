@@ -512,6 +512,51 @@ def test_a_twin_that_returns_a_dead_daemons_claim_posts_nothing_twice_and_the_de
     assert claim_dirs(inbox) == []
 
 
+TWIN_STORM_ITEMS = 10
+TWIN_STORM_SEED = 7
+
+
+def test_two_daemons_killed_in_turns_post_every_item_once_and_file_it_in_sent(
+    tmp_path: Path, inbox: Path, storm_sandbox: Sandbox, base_clip: bytes, daemons: list[Daemon]
+) -> None:
+    captions = {f"pair-{index}": f"pair storm {index} #fyp" for index in range(TWIN_STORM_ITEMS)}
+    for name, caption in captions.items():
+        make_clip(inbox / f"{name}.mp4", base_clip, name)
+        write_sidecar(inbox / f"{name}.md", caption)
+    originals = user_files(inbox)
+    configs = {label: crash_config(tmp_path, storm_sandbox, f"{label}.toml", f"state-{label}") for label in "ab"}
+    storm_sandbox.faults.delay_seconds = 0.08
+    live = {label: Daemon(config, tmp_path / f"{label}.log").start() for label, config in configs.items()}
+    daemons.extend(live.values())
+    rng = random.Random(TWIN_STORM_SEED)
+    kills = Counter[str]()
+    deadline = time.monotonic() + 60
+    while not all_filed(inbox, set(captions)) and time.monotonic() < deadline and sum(kills.values()) < 30:
+        time.sleep(rng.uniform(0.2, 1.0))  # positions the next kill
+        victim = rng.choice("ab")
+        assert live[victim].running, live[victim].output()
+        live[victim].kill()
+        kills[victim] += 1
+        # A restart sweeps: claims of the other daemon, if it is down just then, go back to the inbox.
+        live[victim] = Daemon(configs[victim], tmp_path / f"{victim}.log").start()
+        daemons.append(live[victim])
+    wait_for("every item to be filed", lambda: all_filed(inbox, set(captions)), 60, interval=0.05)
+    for daemon in live.values():
+        wait_for("the last daemons to start watching", lambda d=daemon: d.watching() or not d.running, 20)
+        daemon.terminate()
+    assert [daemon.wait(timeout=10) for daemon in live.values()] == [0, 0], "".join(d.output() for d in live.values())
+
+    filed = status_files(inbox)
+    notes = Counter(status["state"] + (" (already posted)" if "note" in status else "")
+                    for found in filed.values() for _, status in found)
+    print(f"\ntwo daemons killed in turns: kills={dict(kills)}, filed as {dict(notes)}")
+    per_caption = publishes_per_caption(storm_sandbox)
+    assert {name: per_caption[caption] for name, caption in captions.items()} == {name: 1 for name in captions}
+    assert {name: [folder for folder, _ in filed[name]] for name in captions} == {name: ["sent"] for name in captions}
+    assert_nothing_lost_nothing_doubled(inbox, originals)
+    assert claim_dirs(inbox) == []
+
+
 # --- 5. the journal lost ----------------------------------------------------------------------------
 
 
