@@ -76,6 +76,7 @@ class Service:
         self._pool = ThreadPoolExecutor(config.postqued.workers, thread_name_prefix="pqdrop-item")
         self._running: dict[str, Future[Result | None]] = {}
         self.on_done: Callable[[], None] = lambda: None  # the loop's wake-up
+        self.abandoned = False  # close() left a worker mid-step; the process must not wait for it
         self._conflicts_seen: set[PurePosixPath] = set()
         self._rules = rules_of(config)
 
@@ -106,9 +107,18 @@ class Service:
         self.pipeline.reconfigure(config)
         return needs_restart
 
-    def close(self) -> None:
+    def close(self, grace_seconds: float = 8.0) -> None:
+        """Stop taking work; give the workers `grace_seconds` to checkpoint, then leave them.
+
+        A worker still inside a request after that is abandoned like a crash would abandon it:
+        its item resumes at its recorded step on the next start (the journal is written ahead).
+        """
         self.stop.set()
-        self._pool.shutdown(wait=True)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        _, unfinished = futures.wait(list(self._running.values()), timeout=grace_seconds)
+        if unfinished:
+            log.warning("leaving %d item(s) mid-step; they resume on the next start", len(unfinished))
+            self.abandoned = True
         self.notifier.close()
         if self._lock is not None:
             self._lock.close()
