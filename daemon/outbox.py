@@ -7,6 +7,7 @@ across filesystems copies, syncs and renames before it unlinks the original.
 from __future__ import annotations
 
 import errno
+import filecmp
 import json
 import os
 import shutil
@@ -49,13 +50,19 @@ def file_claim(
 ) -> Path:
     """Move a claim folder's files into `folder` under `stem` and write the status file beside them.
 
-    Safe to run again after a crash: what already moved is skipped, nothing is overwritten.
+    Safe to run again after a crash: what already moved is skipped, a move across filesystems cut
+    short after its copy landed is finished, and nothing is overwritten.
     """
     folder.mkdir(exist_ok=True)
     for filename in names:
         origin = source / filename
-        if origin.exists() or origin.is_symlink():
-            move(origin, folder / _renamed(filename, name, stem))
+        if not (origin.exists() or origin.is_symlink()):
+            continue
+        target = folder / _renamed(filename, name, stem)
+        if (target.exists() or target.is_symlink()) and _holds_copy_of(target, origin):
+            _remove(origin)  # a move across filesystems was cut short after its copy landed: finish it
+        else:
+            move(origin, target)
     status_path = folder / f"{stem}{STATUS_SUFFIX}"
     write_json_atomically(status_path, {**status, "files": filed_names(names, name, stem)})
     if remove_source and source.is_dir() and not any(source.iterdir()):
@@ -129,6 +136,8 @@ def _renamed(filename: str, stem: str, new_stem: str) -> str:
 
 def _copy_then_unlink(source: Path, target: Path) -> None:
     staging = target.with_name(f".{target.name}.pqdrop-copy")
+    if staging.exists() or staging.is_symlink():
+        _remove(staging)  # a copy a crash cut short; the original is still whole
     if source.is_dir():
         shutil.copytree(source, staging, symlinks=True)
         for file in staging.rglob("*"):
@@ -140,10 +149,24 @@ def _copy_then_unlink(source: Path, target: Path) -> None:
             _fsync_file(staging)
     os.rename(staging, target)
     _fsync_dir(target.parent)
-    if source.is_dir() and not source.is_symlink():
-        shutil.rmtree(source)
+    _remove(source)
+
+
+def _holds_copy_of(target: Path, origin: Path) -> bool:
+    """Whether everything still at `origin` is at `target` byte for byte (a file, a link, or a folder's tree)."""
+    if origin.is_symlink() or target.is_symlink():
+        return origin.is_symlink() and target.is_symlink() and os.readlink(origin) == os.readlink(target)
+    if origin.is_dir():
+        return target.is_dir() and all(_holds_copy_of(target / entry.name, entry) for entry in origin.iterdir())
+    return origin.is_file() and target.is_file() and filecmp.cmp(origin, target, shallow=False)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
     else:
-        source.unlink()
+        path.unlink()
+    _fsync_dir(path.parent)
 
 
 def _fsync_file(path: Path) -> None:

@@ -13,11 +13,13 @@ import itertools
 import json
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import struct
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections import Counter
@@ -791,3 +793,74 @@ def test_a_crash_while_the_status_file_is_written_leaves_no_half_written_file_be
     assert json.loads((inbox / "sent" / "clip.status.json").read_text())["state"] == "published"
     assert crash_sandbox.state.publish_calls == 1
     assert_nothing_lost_nothing_doubled(inbox, originals)
+
+
+# --- 9. a crash in the middle of a move across filesystems --------------------------------------------------
+
+# sent/ on another filesystem (a symlink to tmpfs): filing copies, syncs, renames the copy into
+# place, then removes the original. The process SIGKILLs itself inside that sequence.
+DIE_DURING_CROSS_FS_MOVE = textwrap.dedent(
+    """
+    import os, shutil, signal, sys
+    from daemon.cli import main
+
+    def die():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    moment = sys.argv[1]
+    if moment == "while copying":
+        real_copyfile, copied = shutil.copyfile, []
+        def copyfile_then_die(source, target, **kwargs):
+            if copied:
+                die()
+            copied.append(source)
+            return real_copyfile(source, target, **kwargs)
+        shutil.copyfile = copyfile_then_die
+    else:
+        real_rmtree = shutil.rmtree
+        def rmtree_or_die(path, *args, **kwargs):
+            if "processing" in str(path):
+                die()
+            return real_rmtree(path, *args, **kwargs)
+        shutil.rmtree = rmtree_or_die
+    sys.exit(main(["once", "--config", sys.argv[2]]))
+    """
+)
+
+
+@pytest.fixture
+def other_filesystem(tmp_path: Path) -> Iterator[Path]:
+    """A folder on tmpfs, which is never the filesystem of tmp_path here (checked)."""
+    folder = Path(tempfile.mkdtemp(prefix="pqdrop-sent-", dir="/dev/shm"))
+    try:
+        assert os.stat(folder).st_dev != os.stat(tmp_path).st_dev
+        yield folder
+    finally:
+        shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize("moment", ["while copying", "after the copy was renamed into place"])
+def test_a_crash_during_a_move_to_another_filesystem_is_finished_on_restart(
+    tmp_path: Path, inbox: Path, crash_sandbox: Sandbox, other_filesystem: Path, moment: str
+) -> None:
+    (inbox / "sent").symlink_to(other_filesystem)
+    trip = inbox / "trip"
+    trip.mkdir()
+    for index, photo in enumerate(("a.jpg", "b.jpg", "c.jpg")):
+        make_image(trip / photo, width=640 + 16 * index, height=480)
+    write_sidecar(trip / "post.md", "carousel to another disk #fyp")
+    originals = user_files(inbox)
+    config = crash_config(tmp_path, crash_sandbox)
+    env = {**os.environ, "POSTQUED_API_KEY": SANDBOX_KEY}
+    dying = subprocess.run([sys.executable, "-c", DIE_DURING_CROSS_FS_MOVE, moment, str(config)],
+                           cwd=REPO, env=env, capture_output=True, timeout=60)
+    assert dying.returncode == -signal.SIGKILL, dying.stderr.decode()
+
+    restarted = subprocess.run([sys.executable, "-m", "daemon", "once", "--config", str(config)],
+                               cwd=REPO, env=env, capture_output=True, timeout=60)
+    assert restarted.returncode == 0, restarted.stderr.decode()
+    assert crash_sandbox.state.publish_calls == 1
+    assert sorted(path.name for path in other_filesystem.iterdir()) == ["trip", "trip.status.json"]
+    assert sorted(path.name for path in (other_filesystem / "trip").iterdir()) == ["a.jpg", "b.jpg", "c.jpg", "post.md"]
+    assert user_files(other_filesystem) == originals
+    assert claim_dirs(inbox) == []
