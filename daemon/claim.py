@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import secrets
 import time
 from collections.abc import Iterator, Sequence
@@ -198,3 +199,36 @@ def owner_alive(inbox: Path, owner: str) -> bool:
             return False
     except FileNotFoundError:
         return False
+
+
+PROC_LOCKS = Path("/proc/locks")
+# `1: FLOCK  ADVISORY  WRITE 2150 fd:01:1837218 0 EOF`; a waiter's line has `->` before FLOCK and does not match.
+_FLOCK_LINE = re.compile(r"^\d+:\s+FLOCK\s+\w+\s+WRITE\s+(\d+)\s+([0-9a-f]+):([0-9a-f]+):(\d+)\s", re.MULTILINE)
+
+
+def running_owners(inbox: Path, lock_table: Path = PROC_LOCKS) -> dict[str, int | None]:
+    """The owners whose lock is held now, with the holder's pid, read from the kernel's lock table.
+
+    Trying the lock, as `owner_alive` does, holds it for a moment that a starting pqdrop would
+    have to wait out; reading /proc/locks touches nothing. Without it (not Linux), the lock is
+    tried after all and the pid is unknown.
+    """
+    owners = {path.name[len(".owner-"): -len(".lock")]: path for path in processing_dir(inbox).glob(".owner-*.lock")}
+    try:
+        table = lock_table.read_text(encoding="ascii")
+    except OSError:
+        return {owner: None for owner in owners if owner_alive(inbox, owner)}
+    holders = [(int(major, 16), int(minor, 16), int(inode), int(pid))
+               for pid, major, minor, inode in _FLOCK_LINE.findall(table)]
+    running: dict[str, int | None] = {}
+    for owner, path in owners.items():
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue  # its owner stopped in between
+        same_inode = [entry for entry in holders if entry[2] == stat.st_ino]
+        # On overlayfs the table names the underlying file's device, not the one stat() shows: the inode decides then.
+        exact = [entry for entry in same_inode if entry[:2] == (os.major(stat.st_dev), os.minor(stat.st_dev))]
+        if exact or same_inode:
+            running[owner] = (exact or same_inode)[0][3]
+    return running

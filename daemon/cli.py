@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0 picks one)")
     check = command("check", "validate sidecars and media without uploading")
     check.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the inbox)")
-    command("status", "what is waiting, in flight, scheduled, and recently done or failed")
+    status = command("status", "what is waiting, in flight, scheduled, and recently done or failed")
+    status.add_argument("--json", action="store_true", help="print the same as JSON, for scripts")
     command("accounts", "the platform accounts the API key can post to")
     retry = command("retry", "put failed items back into the inbox")
     retry.add_argument("names", nargs="*", metavar="NAME", help="items in failed/ to retry")
@@ -91,7 +92,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "status":
         from daemon.report import print_status
 
-        return print_status(config)
+        return print_status(config, as_json=args.json)
     if command == "retry":
         from daemon.report import retry_failed
 

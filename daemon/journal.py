@@ -115,15 +115,19 @@ class FileRecord:
 class Journal:
     """A SQLite file in WAL mode; every write goes through `atomic()`."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, *, read_only: bool = False) -> None:
+        """Open (and create or migrate) the journal; `read_only` only reads one that exists, beside a running daemon."""
+        self._lock = threading.RLock()
         try:
+            if read_only:
+                self._db = _connect_read_only(state_dir / JOURNAL_FILE)
+                return
             state_dir.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(state_dir / JOURNAL_FILE, isolation_level=None, check_same_thread=False)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # a post must never be forgotten after a power cut
             self._db.execute("PRAGMA busy_timeout=5000")
-            self._lock = threading.RLock()
             self._migrate()
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"[state].dir {state_dir}: cannot open the journal: {exc}") from exc
@@ -324,6 +328,30 @@ class Journal:
     def recent(self, limit: int = 20) -> list[Record]:
         rows = self._db.execute("SELECT * FROM items ORDER BY updated_at DESC LIMIT ?", (limit,)).fetchall()
         return [_record(row) for row in rows]
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that never writes, never migrates and takes no lock a writer would wait for.
+
+    WAL lets it read while the daemon writes. Without a -wal file every committed row is in the
+    main file, so it opens immutable: a read-only WAL connection would otherwise create -wal and
+    -shm files, and ones made by `sudo pqdrop status` would belong to root and lock the daemon out.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"no journal at {path} yet")
+    live = path.with_name(path.name + "-wal").exists()
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro{'' if live else '&immutable=1'}", uri=True,
+                         isolation_level=None, check_same_thread=False)
+    db.row_factory = sqlite3.Row
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version < len(MIGRATIONS):  # only the daemon migrates: a reader of an older journal would miss tables
+        db.close()
+        if version == 0:
+            raise FileNotFoundError(f"{path} holds no journal yet")
+        raise sqlite3.DatabaseError(
+            f"it is at schema {version} of {len(MIGRATIONS)}: an older pqdrop still runs; restart it to upgrade"
+        )
+    return db
 
 
 def _record(row: sqlite3.Row) -> Record:

@@ -1,38 +1,20 @@
 """What the operator commands print: the `once` summary, `status`, and `retry`.
 
-Everything here reads the inbox itself (sent/, failed/, status.log), so it works while the
-daemon runs and needs no API key.
+Everything here reads the inbox itself (sent/, failed/, status.log) and, for `status`, the journal
+read-only (daemon/overview.py), so it works while the daemon runs and needs no API key.
 """
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from daemon.config import Config
-from daemon.inbox import FAILED_DIR, SENT_DIR, STATUS_LOG, STATUS_SUFFIX, Plan, Rules, plan_items, scan_entries
+from daemon.inbox import FAILED_DIR, Plan
 from daemon.outbox import append_status_log, move
+from daemon.overview import Filed, filed_items, gather, render_json, render_text
 from daemon.service import Round
-
-RECENT_LINES = 10
-
-
-@dataclass(frozen=True)
-class Filed:
-    """An item filed in sent/ or failed/, as its status file tells."""
-
-    name: str
-    folder: str
-    status_path: Path
-    status: dict[str, Any]
-
-    @property
-    def state(self) -> str:
-        return str(self.status.get("state", "?"))
 
 
 def print_round(round_: Round, plan: Plan) -> None:
@@ -59,43 +41,15 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         print("  ".join([*cells, str(row[-1])]))
 
 
-def filed_items(inbox: Path, folder: str) -> list[Filed]:
-    """The status files in sent/ or failed/, newest first."""
-    found = []
-    for path in sorted((inbox / folder).glob(f"*{STATUS_SUFFIX}"), key=_mtime, reverse=True):
-        try:
-            status = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
-        found.append(Filed(path.name[: -len(STATUS_SUFFIX)], folder, path, status))
-    return found
-
-
-def print_status(config: Config) -> int:
-    """Waiting, in flight, scheduled, recently done and failed."""
+def print_status(config: Config, *, as_json: bool = False) -> int:
+    """Waiting, in flight, scheduled, recently sent and failed; read-only, so safe while the daemon runs."""
     inbox = config.inbox.path
     if not inbox.is_dir():
         print(f"inbox {inbox} is not there (unmounted share?)")
         return 1
-    rules = Rules(config.inbox.settle_seconds, config.inbox.sidecar_wait_seconds, config.inbox.require_sidecar)
-    plan = plan_items(scan_entries(inbox, config.inbox.ignore), time.time(), rules)
-    sent, failed = filed_items(inbox, SENT_DIR), filed_items(inbox, FAILED_DIR)
-    print(f"inbox {inbox}")
-    _section("waiting", [(w.name, w.reason) for w in plan.waiting] + [(i.name, "ready") for i in plan.ready])
-    _section("in flight", [(name, state) for name, state in in_flight(inbox / STATUS_LOG)])
-    scheduled = [f for f in sent if f.state in ("scheduled", "accepted")]
-    _section("scheduled", [(f.name, _dispatch_times(f.status)) for f in scheduled])
-    _section("recently sent", [(f.name, f"{f.state} {f.status.get('publishId', '')}") for f in sent[:RECENT_LINES]])
-    _section("failed", [(f.name, _error_message(f.status)) for f in failed[:RECENT_LINES]])
+    view = gather(config, datetime.now(UTC))
+    print(render_json(view) if as_json else render_text(view))
     return 0
-
-
-def in_flight(status_log: Path) -> list[tuple[str, str]]:
-    """Items whose last status.log line is a working state (uploading, publishing, following)."""
-    last: dict[str, str] = {}
-    for record in _read_log(status_log):
-        last[str(record.get("item"))] = str(record.get("state"))
-    return [(name, state) for name, state in last.items() if state in ("uploading", "publishing", "following")]
 
 
 def retry_failed(config: Config, names: Sequence[str], *, every: bool) -> int:
@@ -132,41 +86,3 @@ def _retry_one(inbox: Path, filed: Filed) -> int:
     append_status_log(inbox, {"item": filed.name, "state": "retried"})
     print(f"{filed.name}: back in the inbox")
     return 0
-
-
-def _section(title: str, rows: Iterable[tuple[str, str]]) -> None:
-    rows = list(rows)
-    print(f"\n{title} ({len(rows)})")
-    for name, detail in rows:
-        print(f"  {name:<30} {detail}")
-
-
-def _read_log(path: Path) -> Iterable[dict[str, Any]]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return []
-    records = []
-    for line in lines:
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut short by a crash; the rest still reads
-    return records
-
-
-def _dispatch_times(status: dict[str, Any]) -> str:
-    times = sorted({str(t.get("dispatchAt")) for t in status.get("targets", []) if t.get("dispatchAt")})
-    return "at " + ", ".join(times) if times else str(status.get("state"))
-
-
-def _error_message(status: dict[str, Any]) -> str:
-    error = status.get("error") or {}
-    return f"{error.get('code', '?')}: {error.get('message', '')}"
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0

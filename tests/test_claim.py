@@ -24,6 +24,7 @@ from daemon.claim import (
     owner_alive,
     owner_id,
     processing_dir,
+    running_owners,
     stopped_owner,
     take,
 )
@@ -278,3 +279,33 @@ def test_closing_the_owner_lock_keeps_processing_while_claims_remain(inbox: Path
     take(inbox, loose, CLAIM)
     lock.close()
     assert listing(processing_dir(inbox)) == [CLAIM]
+
+
+def test_running_owners_names_the_pid_of_the_process_holding_an_owner_lock(
+    inbox: Path, twin: subprocess.Popen[str]
+) -> None:
+    assert running_owners(inbox) == {"twin": twin.pid}
+
+
+def test_running_owners_is_empty_once_the_holder_is_killed_though_its_lock_file_remains(
+    inbox: Path, twin: subprocess.Popen[str]
+) -> None:
+    twin.send_signal(signal.SIGKILL)
+    twin.wait(timeout=10)
+    assert lock_path(inbox, "twin").exists()
+    assert running_owners(inbox) == {}
+
+
+def test_running_owners_reads_the_kernel_lock_table_instead_of_trying_the_lock(inbox: Path, tmp_path: Path) -> None:
+    OwnerLock(inbox, "me").close()
+    processing_dir(inbox).mkdir()
+    path = lock_path(inbox, "me")
+    path.touch()  # a lock file nobody holds; only the table says otherwise
+    stat = path.stat()
+    table = tmp_path / "locks"
+    table.write_text(
+        f"1: FLOCK  ADVISORY  WRITE 4242 {os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino} 0 EOF\n"
+        f"2: -> FLOCK  ADVISORY  WRITE 4343 {os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino} 0 EOF\n"
+    )
+    assert running_owners(inbox, table) == {"me": 4242}
+    assert owner_alive(inbox, "me") is False

@@ -13,11 +13,13 @@ import re
 import selectors
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ import pytest
 
 from daemon.cli import build_parser
 from daemon.config import load_config
+from daemon.journal import JOURNAL_FILE, MIGRATIONS
 from daemon.mediagen import make_image, make_video
 from daemon.sandbox import Sandbox
 from tests.conftest import SANDBOX_KEY, sidecar, tree_digest, write_config
@@ -396,23 +399,192 @@ def test_check_of_a_path_that_is_not_there_exits_2_naming_it(
 # -- status -------------------------------------------------------------------------------------
 
 
-def test_status_after_once_shows_waiting_failed_with_its_message_and_recently_sent(
-    config_path: Path, inbox: Path, tmp_path: Path, user_env: dict[str, str]
+def test_status_after_once_tells_what_waits_why_what_is_scheduled_sent_and_failed(
+    config_path: Path, inbox: Path, sandbox: Sandbox, tmp_path: Path, user_env: dict[str, str]
 ) -> None:
     drop_clip(inbox, "good")
     drop_clip(inbox, "typo", "dispatchat: 2030-01-01T10:00:00Z\n")
-    drop_clip(inbox, "later", "dispatchAt: 2030-06-01T18:00:00Z\n")
+    drop_clip(inbox, "later", "dispatchAt: 2030-06-01T18:00:00Z\ntargets:\n  - account: '@mybrand'\n"
+                              "  - account: '@otherbrand'\n")
+    drop_clip(inbox, "doomed", "account: '@failing'\n")
     make_video(inbox / "lonely.mp4", seconds=1)
+    sidecar(inbox / "orphan.md")
+    make_video(inbox / "clip (Alice's conflicted copy 2026-11-28).mp4", seconds=1)
     assert pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path).returncode == 1
+    an_hour_ago = time.time() - 3600
+    for name in ("lonely.mp4", "orphan.md"):
+        os.utime(inbox / name, (an_hour_ago, an_hour_ago))
+    # The operator lengthened the quiet time; a clip lands just now.
+    write_config(tmp_path, sandbox.url, inbox={"settle_seconds": 600.0})
+    drop_clip(inbox, "arriving")
     result = pqdrop("status", "--config", str(config_path), env=user_env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:3] == [f"inbox {inbox}", "daemon: not running", ""]
     sections = _sections(result.stdout)
-    assert sections["waiting"] == ["lonely waiting for its sidecar lonely.md"]
-    assert sections["failed"] == [
-        "typo SIDECAR_UNKNOWN_KEY: typo.md: dispatchat: unknown key; did you mean dispatchAt?"]
-    good_id = status_of(inbox, "sent", "good")["publishId"]
-    assert f"good published {good_id}" in sections["recently sent"]
-    assert sections["scheduled"] == ["later at 2030-06-01T18:00:00Z"]
+    assert sections["waiting"] == [
+        "arriving still arriving: arriving.mp4 changed less than 600 s ago",
+        "clip (Alice's conflicted copy 2026-11-28).mp4 not posted: conflicted copy",
+        "lonely waiting for its sidecar lonely.md",
+        "orphan orphan.md has no media beside it yet",
+    ]
+    assert sections["in flight"] == []
+    later_id = status_of(inbox, "sent", "later")["publishId"]
+    assert sections["scheduled"] == [f"later @mybrand, @otherbrand 2030-06-01 20:00 CEST (18:00 UTC) {later_id}"]
+    good = status_of(inbox, "sent", "good")
+    [good_url] = [target["url"] for target in good["targets"]]
+    assert sorted(sections["recently sent"]) == [
+        f"good published {good['publishId']} {good_url}", f"later scheduled {later_id}"]
+    assert sorted(row.split(":")[0] for row in sections["failed"]) == ["doomed PLATFORM_FAILED", "typo SIDECAR_UNKNOWN_KEY"]
+    assert "typo SIDECAR_UNKNOWN_KEY: typo.md: dispatchat: unknown key; did you mean dispatchAt?" in sections["failed"]
+
+
+def test_status_json_gives_the_same_look_for_scripts(
+    config_path: Path, inbox: Path, tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    drop_clip(inbox, "later", "dispatchAt: 2030-06-01T18:00:00Z\n")
+    drop_clip(inbox, "typo", "dispatchat: 2030-01-01T10:00:00Z\n")
+    assert pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path).returncode == 1
+    result = pqdrop("status", "--json", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    later_id = status_of(inbox, "sent", "later")["publishId"]
+    assert document["daemon"] == {"running": False, "pids": []}
+    assert document["scheduled"] == [{
+        "name": "later", "accounts": ["@mybrand"], "dispatchAt": ["2030-06-01T18:00:00Z"],
+        "dispatchAtLocal": ["2030-06-01T20:00:00+02:00"], "publishId": later_id}]
+    assert document["recentlySent"] == [{"name": "later", "state": "scheduled", "publishId": later_id, "urls": []}]
+    assert [(f["name"], f["code"]) for f in document["failed"]] == [("typo", "SIDECAR_UNKNOWN_KEY")]
+    assert (document["waiting"], document["inFlight"], document["postingPaused"]) == ([], [], None)
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    """SIGTERM, and SIGKILL if it is not gone within 15 s; how it ends is tested elsewhere."""
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def test_status_while_run_uploads_shows_it_running_with_its_pid_and_the_item_in_flight(
+    tmp_path: Path, inbox: Path, sandbox: Sandbox, user_env: dict[str, str], notify_socket: tuple[socket.socket, str]
+) -> None:
+    config_path = write_config(tmp_path, sandbox.url)
+    listener, address = notify_socket
+    with (tmp_path / "run.err").open("w") as stderr, subprocess.Popen(
+        [*PQDROP, "run", "--config", str(config_path)], env={**user_env, "NOTIFY_SOCKET": address},
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=stderr, text=True,
+    ) as process:
+        try:
+            wait_for_ready(listener, process, 15)
+            sandbox.faults.delay_seconds = 4.0  # every API reply comes late: the item stays in its upload step
+            drop_clip(inbox, "clip")
+            wait_for(lambda: (inbox / "status.log").exists() and "uploading" in log_states(inbox, "clip"), 20,
+                     "clip to start uploading")
+            running = pqdrop("status", "--config", str(config_path), env=user_env, cwd=tmp_path)
+            machine = pqdrop("status", "--json", "--config", str(config_path), env=user_env, cwd=tmp_path)
+        finally:
+            sandbox.faults.delay_seconds = 0.0
+            _stop(process)
+    assert running.returncode == 0, running.stderr
+    assert running.stdout.splitlines()[1] == f"daemon: running (pid {process.pid})"
+    [row] = _sections(running.stdout)["in flight"]
+    assert re.fullmatch(r"clip uploading since \d\d:\d\d:\d\d \(\d+ s ago\), publish attempts 0", row), row
+    document = json.loads(machine.stdout)
+    assert document["daemon"] == {"running": True, "pids": [process.pid]}
+    assert [(r["name"], r["step"], r["attempts"]) for r in document["inFlight"]] == [("clip", "uploading", 0)]
+
+
+def test_status_after_a_stop_mid_upload_says_the_item_resumes_at_its_step(
+    tmp_path: Path, inbox: Path, sandbox: Sandbox, user_env: dict[str, str], notify_socket: tuple[socket.socket, str]
+) -> None:
+    config_path = write_config(tmp_path, sandbox.url)
+    listener, address = notify_socket
+    with subprocess.Popen(
+        [*PQDROP, "run", "--config", str(config_path)], env={**user_env, "NOTIFY_SOCKET": address},
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+    ) as process:
+        try:
+            wait_for_ready(listener, process, 15)
+            sandbox.faults.delay_seconds = 1.0
+            drop_clip(inbox, "clip")
+            wait_for(lambda: (inbox / "status.log").exists() and "uploading" in log_states(inbox, "clip"), 20,
+                     "clip to start uploading")
+        finally:
+            _stop(process)  # the step is checkpointed (or, killed, written ahead), not finished: the item stays mid-way
+    result = pqdrop("status", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert result.stdout.splitlines()[1] == "daemon: not running"
+    [row] = _sections(result.stdout)["in flight"]
+    assert row.startswith("clip uploading since ") and row.endswith("; resumes at this step when pqdrop starts")
+
+
+def test_status_lists_the_posting_slots_reserved_ahead_with_their_account_and_item(
+    tmp_path: Path, inbox: Path, sandbox: Sandbox, user_env: dict[str, str]
+) -> None:
+    config_path = write_config(tmp_path, sandbox.url, schedule={"slots": ["09:00", "18:30"]})
+    drop_clip(inbox, "first", "dispatchAt: next\n")
+    assert pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path).returncode == 0
+    document = json.loads(pqdrop("status", "--json", "--config", str(config_path), env=user_env, cwd=tmp_path).stdout)
+    [slot] = document["upcomingSlots"]
+    [scheduled] = document["scheduled"]
+    assert (slot["account"], slot["name"], [slot["at"]]) == ("@mybrand", "first", scheduled["dispatchAt"])
+    assert slot["atLocal"][11:16] in ("09:00", "18:30")
+    text = pqdrop("status", "--config", str(config_path), env=user_env, cwd=tmp_path).stdout
+    [row] = _sections(text)["upcoming slots"]
+    assert row.endswith(" @mybrand first") and f"({slot['at'][11:16]} UTC)" in row
+
+
+def test_status_after_the_key_was_revoked_says_posting_was_paused_and_why(
+    config_path: Path, inbox: Path, sandbox: Sandbox, tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    drop_clip(inbox, "clip")
+    sandbox.set_key(SANDBOX_KEY, "revoked")
+    assert pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path).returncode == 3
+    paused = pqdrop("status", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    line = paused.stdout.splitlines()[2]
+    assert line.startswith("posting was paused when pqdrop last tried, ")
+    assert line.endswith("This API key has been revoked; create a new one in the console (UNAUTHORIZED)")
+    assert _sections(paused.stdout)["waiting"] == ["clip ready; posting paused"]
+    sandbox.set_key(SANDBOX_KEY, "ok")
+    assert pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path).returncode == 0
+    working = pqdrop("status", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert not any(line.startswith("posting") for line in working.stdout.splitlines())
+    assert _sections(working.stdout)["waiting"] == []
+
+
+def test_status_beside_an_older_daemons_journal_says_to_restart_it_and_still_shows_the_inbox(
+    config_path: Path, inbox: Path, tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    drop_clip(inbox, "typo", "dispatchat: 2030-01-01T10:00:00Z\n")
+    assert pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path).returncode == 1
+    older = len(MIGRATIONS) - 1
+    with closing(sqlite3.connect(tmp_path / "state" / JOURNAL_FILE)) as db:
+        db.execute(f"PRAGMA user_version = {older}")
+    result = pqdrop("status", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[2] == (
+        f"journal: [state].dir {tmp_path / 'state'}: cannot open the journal: it is at schema {older} of "
+        f"{len(MIGRATIONS)}: an older pqdrop still runs; restart it to upgrade")
+    assert [row.split(":")[0] for row in _sections(result.stdout)["failed"]] == ["typo SIDECAR_UNKNOWN_KEY"]
+
+
+def test_status_writes_nothing_to_the_inbox_or_the_state_dir(
+    config_path: Path, inbox: Path, tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    drop_clip(inbox, "good")
+    drop_clip(inbox, "later", "dispatchAt: 2030-06-01T18:00:00Z\n")
+    assert pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path).returncode == 0
+
+    def snapshot() -> dict[str, tuple[int, bytes]]:
+        return {str(p.relative_to(tmp_path)): (p.stat().st_mtime_ns, p.read_bytes())
+                for folder in (inbox, tmp_path / "state") for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    before = snapshot()
+    result = pqdrop("status", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert result.returncode == 0 and "later" in result.stdout
+    assert snapshot() == before
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["journal.sqlite3", "owner"]
 
 
 def _sections(stdout: str) -> dict[str, list[str]]:

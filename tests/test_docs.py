@@ -1,17 +1,24 @@
-"""The documentation tells the truth: the example config parses and is complete, the README lists every command."""
+"""The documentation tells the truth: the example config parses and is complete, the README lists every command,
+states the exposure score the unit test enforces, and shows the status sections and log prefixes pqdrop really prints.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
 import tomllib
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import BaseModel
 
-from daemon.cli import build_parser
+from daemon.cli import _JournalFormatter, build_parser
 from daemon.config import Config, parse_config
+from daemon.overview import Overview, render_text
+from tests.test_systemd_units import MAX_EXPOSURE
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"
@@ -79,3 +86,24 @@ def test_the_readme_command_table_lists_every_cli_command() -> None:
 @pytest.mark.parametrize("command", ["make demo", "make test"])
 def test_the_readme_shows_the_first_run_commands(command: str) -> None:
     assert re.search(rf"^{command}\b", README.read_text(encoding="utf-8"), flags=re.MULTILINE)
+
+
+def test_the_readme_states_the_exposure_score_the_unit_test_holds_the_system_unit_to() -> None:
+    match = re.search(r"rates the system unit\s+\*\*(\d+\.\d+) ", README.read_text(encoding="utf-8"))
+    assert match is not None
+    assert float(match[1]) == MAX_EXPOSURE
+
+
+def test_the_readme_status_example_shows_every_section_in_the_order_status_prints_them() -> None:
+    empty = Overview(inbox=Path("/srv/pqdrop/inbox"), now=datetime.now(UTC), zone=ZoneInfo("UTC"), running={})
+    printed = [line.rsplit(" (", 1)[0] for line in render_text(empty).splitlines() if line.endswith(" (0)")]
+    example = README.read_text(encoding="utf-8").split("$ pqdrop status\n", 1)[1].split("```", 1)[0]
+    shown = [line.rsplit(" (", 1)[0] for line in example.splitlines() if re.fullmatch(r"[a-z ]+ \(\d+\)", line)]
+    assert shown == printed
+    assert len(printed) == 6
+
+
+def test_the_readme_log_table_gives_the_prefix_of_every_level_pqdrop_logs_at() -> None:
+    rows = dict(re.findall(r"^\| `<(\d)>` \| (\w+) \|", README.read_text(encoding="utf-8"), flags=re.MULTILINE))
+    levels = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
+    assert rows == {str(_JournalFormatter.PRIORITIES[level]): logging.getLevelName(level).lower() for level in levels}

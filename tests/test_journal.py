@@ -200,3 +200,62 @@ def test_an_unusable_state_dir_is_a_config_error_naming_it(tmp_path: Path) -> No
     with pytest.raises(ConfigError, match="cannot open the journal") as caught:
         Journal(blocker)
     assert str(blocker) in caught.value.message
+
+
+# --- read-only, beside a running daemon -------------------------------------------------------------
+
+
+def test_a_read_only_journal_sees_what_a_writer_still_holding_it_committed(tmp_path: Path) -> None:
+    writer = Journal(tmp_path / "state")
+    try:
+        item_id = writer.begin_claim("clip", "clip~own~tok", ITEM, FILES)
+        writer.set_state(item_id, "uploading")
+        reader = Journal(tmp_path / "state", read_only=True)
+        try:
+            writer.record_publish_intent(item_id, "pqdrop-abc", BODY)  # the writer goes on while a reader is open
+            assert [(r.name, r.state) for r in reader.unfinished()] == [("clip", "publishing")]
+        finally:
+            reader.close()
+    finally:
+        writer.close()
+
+
+def test_a_read_only_journal_refuses_writes(tmp_path: Path) -> None:
+    Journal(tmp_path / "state").close()
+    reader = Journal(tmp_path / "state", read_only=True)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader.begin_claim("clip", "clip~own~tok", ITEM, FILES)
+    finally:
+        reader.close()
+
+
+def test_reading_a_closed_journal_leaves_no_wal_or_shm_file_behind(tmp_path: Path) -> None:
+    """Files a `sudo pqdrop status` made would belong to root and lock the daemon's own user out."""
+    writer = Journal(tmp_path / "state")
+    writer.begin_claim("clip", "clip~own~tok", ITEM, FILES)
+    writer.close()
+    before = sorted(p.name for p in (tmp_path / "state").iterdir())
+    reader = Journal(tmp_path / "state", read_only=True)
+    try:
+        assert [r.state for r in reader.unfinished()] == ["claiming"]
+        assert sorted(p.name for p in (tmp_path / "state").iterdir()) == before == [JOURNAL_FILE]
+    finally:
+        reader.close()
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == [JOURNAL_FILE]
+
+
+def test_a_read_only_open_of_a_missing_journal_is_a_config_error_and_creates_nothing(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no journal at"):
+        Journal(tmp_path / "state", read_only=True)
+    assert not (tmp_path / "state").exists()
+
+
+def test_a_read_only_open_of_a_journal_an_older_pqdrop_still_runs_says_to_restart_it(tmp_path: Path) -> None:
+    Journal(tmp_path / "state").close()
+    db = sqlite3.connect(tmp_path / "state" / JOURNAL_FILE)
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+    db.close()
+    with pytest.raises(ConfigError, match=f"schema {len(MIGRATIONS) - 1} of {len(MIGRATIONS)}: an older pqdrop"):
+        Journal(tmp_path / "state", read_only=True)
+    assert user_version(tmp_path / "state" / JOURNAL_FILE) == len(MIGRATIONS) - 1
