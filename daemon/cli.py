@@ -117,30 +117,37 @@ def _client(config: Config) -> PostQued:
 
 
 def _serve(config: Config, client: PostQued, *, daemon: bool) -> int:
-    from daemon import service
-    from daemon.report import print_round
-
     from daemon.journal import Journal
-
     from daemon.pulse import Pulse
+    from daemon.report import print_round
     from daemon.runner import Runner
+    from daemon.service import Service, once
 
     stop, wake, reload = threading.Event(), threading.Event(), threading.Event()
     _install_signal_handlers(stop, wake, reload)
     if not daemon and not config.inbox.path.is_dir():
         raise ConfigError(f"[inbox].path {config.inbox.path} is not a folder; create it (or mount the share) first")
     journal = Journal(config.state.dir)
-    source = config.source
+    svc = Service(config, client, journal, stop=stop, pulse=Pulse.from_environment())
+    code = 1
     try:
-        with service.Service(config, client, journal, stop=stop, pulse=Pulse.from_environment()) as svc:
-            if daemon:
-                load = (lambda: load_config(source)) if source else None
-                return Runner(svc, wake, reload, load).run()
-            code, round_ = service.once(svc)
+        if daemon:
+            source = config.source
+            load = (lambda: load_config(source)) if source else None
+            code = Runner(svc, wake, reload, load).run()
+        else:
+            code, round_ = once(svc)
             print_round(round_, svc.look())
-            return code
     finally:
+        svc.close()
+        if svc.abandoned:
+            # A worker is stuck inside a request: leaving now is as safe as a crash (the journal is
+            # written ahead) and keeps the stop within systemd's TimeoutStopSec.
+            logging.shutdown()
+            sys.stdout.flush()
+            os._exit(code)
         journal.close()
+    return code
 
 
 def _accounts(client: PostQued) -> int:

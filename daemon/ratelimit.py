@@ -102,5 +102,5 @@ class RateLimiter:
 
 def backoff_delay(attempt: int, *, base: float = 0.5, cap: float = 30.0, rng: random.Random | None = None) -> float:
     """Exponential backoff with "equal jitter" (AWS Architecture Blog): half fixed, half random."""
-    ceiling = min(cap, base * (2**attempt))
+    ceiling = min(cap, base * 2.0**attempt)
     return ceiling / 2 + (rng or random).uniform(0.0, ceiling / 2)
