@@ -75,6 +75,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX slots_item ON slots(item_id);
     """,
+    # A media is known by its fingerprint (size, first and last MiB), not a full sha256: hashing
+    # every byte on the way out cost more CPU than sending them (bench/upload.py).
+    """
+    ALTER TABLE uploads RENAME COLUMN sha256 TO fingerprint;
+    ALTER TABLE files RENAME COLUMN sha256 TO fingerprint;
+    """,
 )
 
 # Items whose slot is free again: given back to the inbox before publishing, or failed (a retry is a new item).
@@ -179,14 +185,14 @@ class Journal:
                 (state, error, _now(), item_id),
             )
 
-    def record_upload(self, item_id: int, path: str, content_id: str, sha256: str) -> None:
+    def record_upload(self, item_id: int, path: str, content_id: str, fingerprint: str) -> None:
         """A media is complete in PostQued's storage: never upload it again."""
         with self.atomic() as db:
             db.execute(
-                "INSERT OR REPLACE INTO uploads (item_id, path, content_id, sha256) VALUES (?, ?, ?, ?)",
-                (item_id, path, content_id, sha256),
+                "INSERT OR REPLACE INTO uploads (item_id, path, content_id, fingerprint) VALUES (?, ?, ?, ?)",
+                (item_id, path, content_id, fingerprint),
             )
-            db.execute("UPDATE files SET sha256 = ? WHERE item_id = ? AND path = ?", (sha256, item_id, path))
+            db.execute("UPDATE files SET fingerprint = ? WHERE item_id = ? AND path = ?", (fingerprint, item_id, path))
 
     def record_publish_intent(self, item_id: int, key: str, body: Mapping[str, Any]) -> None:
         """The key and the exact body, stored before the first attempt so every retry repeats them."""
@@ -304,9 +310,9 @@ class Journal:
             )
 
     def uploads(self, item_id: int) -> dict[str, tuple[str, str]]:
-        """path -> (contentId, sha256) of the media already in storage."""
-        rows = self._db.execute("SELECT path, content_id, sha256 FROM uploads WHERE item_id = ?", (item_id,))
-        return {row["path"]: (row["content_id"], row["sha256"]) for row in rows}
+        """path -> (contentId, fingerprint) of the media already in storage."""
+        rows = self._db.execute("SELECT path, content_id, fingerprint FROM uploads WHERE item_id = ?", (item_id,))
+        return {row["path"]: (row["content_id"], row["fingerprint"]) for row in rows}
 
     def files(self, item_id: int) -> list[FileRecord]:
         rows = self._db.execute("SELECT path, size, mtime FROM files WHERE item_id = ? ORDER BY path", (item_id,))

@@ -180,29 +180,28 @@ class Pipeline:
             schedule=self._config.schedule,
         )
         accounts = self._resolve_accounts(sidecar, record.name)
-        self._refuse_repeat(record, media, sorted(account.id for account in accounts.values()), sidecar.repost)
+        prints = [fingerprint(info.path) for info in media]
+        self._refuse_repeat(record, prints, sorted(account.id for account in accounts.values()), sidecar.repost)
         done = self._journal.uploads(record.id)
         uploaded = []
-        for rel, info in zip(item.media, media):
-            if str(rel) in done:
-                content_id, sha256 = done[str(rel)]
-                uploaded.append(Uploaded(str(rel), content_id, sha256))
-                continue
-            content_id, sha256 = self._upload(info)
-            self._journal.record_upload(record.id, str(rel), content_id, sha256)
-            uploaded.append(Uploaded(str(rel), content_id, sha256))
+        for rel, info, print_ in zip(item.media, media, prints):
+            if str(rel) not in done:
+                content_id = self._upload(info)
+                self._journal.record_upload(record.id, str(rel), content_id, print_)
+                done[str(rel)] = (content_id, print_)
+            uploaded.append(Uploaded(str(rel), *done[str(rel)]))
         # `dispatchAt: next` becomes the reserved slot here, so the recorded body (and every retry) carries it.
         sidecar = reserve_slots(self._journal, record.id, sidecar, accounts, self._config, self._clock())
         targets = [target_body(target, accounts[target.account]) for target in sidecar.targets]
-        key = idempotency_key([media.sha256 for media in uploaded], targets, sidecar.repost)
+        key = idempotency_key([media.fingerprint for media in uploaded], targets, sidecar.repost)
         body = publish_body([media.content_id for media in uploaded], targets)
         self._journal.record_publish_intent(record.id, key, body)
         self._log(record.name, ItemState.PUBLISHING, idempotencyKey=key)
         return self._journal.get(record.id)
 
-    def _refuse_repeat(self, record: Record, media: Sequence[MediaInfo], account_ids: list[str], repost: bool) -> None:
+    def _refuse_repeat(self, record: Record, prints: Sequence[str], account_ids: list[str], repost: bool) -> None:
         """The same media to the same accounts: wait while the first copy is in flight, refuse it within 7 days."""
-        post = post_fingerprint([fingerprint(info.path) for info in media], account_ids)
+        post = post_fingerprint(prints, account_ids)
         self._journal.record_fingerprint(record.id, post)
         if repost:
             return
@@ -278,8 +277,8 @@ class Pipeline:
             resolved[target.account] = find_account(target.account, known, sidecar.path or name)
         return resolved
 
-    def _upload(self, info: MediaInfo) -> tuple[str, str]:
-        """Send one media; returns its contentId and the sha256 computed on the way."""
+    def _upload(self, info: MediaInfo) -> str:
+        """Send one media; returns its contentId."""
         self._check_stop()
         if info.kind == "image":
             with tiktok_photo(info, self._config.state.dir) as photo:  # a PNG goes up as a JPEG
@@ -287,7 +286,7 @@ class Pipeline:
         if info.duration_ms is None:
             raise MediaError(f"{info.path.name}: the video's duration could not be read")
         ticket = self._client.start_upload(info.path.name, info.mime, info.size)
-        sha256 = self._client.put_to_storage(ticket, info.path, info.size, self._upload_progress(info.path.name))
+        self._client.put_to_storage(ticket, info.path, info.size, self._upload_progress(info.path.name))
         self._client.complete_upload(
             ticket,
             filename=info.path.name,
@@ -297,7 +296,7 @@ class Pipeline:
             height=info.height,
             duration_ms=info.duration_ms,
         )
-        return ticket.content_id, sha256
+        return ticket.content_id
 
     def _upload_progress(self, name: str) -> Callable[[int, int], None]:
         """Reports progress and, on a stop request, breaks the upload off (it restarts on resume)."""

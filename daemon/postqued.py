@@ -7,7 +7,6 @@ upload uses a separate client that carries no credentials.
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import random
@@ -150,20 +149,19 @@ class PostQued:
         reply = self._call("upload", "POST", "/v1/content/upload", json_body=body)
         return parse_upload_ticket(reply)
 
-    def put_to_storage(self, ticket: UploadTicket, path: Path, size: int, progress: Progress | None = None) -> str:
-        """Stream the file to the presigned URL with exactly the signed method and headers; returns its sha256."""
+    def put_to_storage(self, ticket: UploadTicket, path: Path, size: int, progress: Progress | None = None) -> None:
+        """Stream the file to the presigned URL with exactly the signed method and headers."""
         for attempt in range(self._retry.attempts):
-            digest = hashlib.sha256()
             headers = {**ticket.headers, "Content-Length": str(size)}
             try:
                 reply = self._storage.request(
-                    ticket.method, ticket.url, content=_read_chunks(path, digest, size, progress), headers=headers
+                    ticket.method, ticket.url, content=_read_chunks(path, size, progress), headers=headers
                 )
             except httpx.TransportError as exc:
                 error: TransientError = ApiUnavailable(f"upload of {path.name} to storage broke off: {_describe(exc)}")
             else:
                 if reply.is_success:
-                    return digest.hexdigest()
+                    return
                 if reply.status_code < 500:
                     raise ApiRejected(
                         f"storage refused the upload of {path.name}: HTTP {reply.status_code} "
@@ -192,12 +190,12 @@ class PostQued:
         }
         return self._call("upload", "POST", "/v1/content/upload/complete", json_body=body)
 
-    def upload_image(self, path: Path, content_type: str) -> tuple[str, str]:
-        """Send a photo as multipart form data; returns its contentId and sha256."""
+    def upload_image(self, path: Path, content_type: str) -> str:
+        """Send a photo as multipart form data; returns its contentId."""
         data = path.read_bytes()  # photos are at most 20 MB by TikTok's rules
         files = {"file": (path.name, data, content_type)}
         reply = self._call("upload", "POST", "/v1/content/upload-image", files=files)
-        return _content_id(reply), hashlib.sha256(data).hexdigest()
+        return _content_id(reply)
 
     # --- accounts ----------------------------------------------------------------------
 
@@ -348,12 +346,11 @@ def parse_target_state(raw: Mapping[str, Any]) -> TargetState:
     )
 
 
-def _read_chunks(path: Path, digest: Any, size: int, progress: Progress | None) -> Iterator[bytes]:
-    """The file in 1 MiB pieces, hashed on the way: the upload is the only full read."""
+def _read_chunks(path: Path, size: int, progress: Progress | None) -> Iterator[bytes]:
+    """The file in 1 MiB pieces: the upload is the only full read, and nothing else is done per byte."""
     sent = 0
     with path.open("rb") as stream:
         while chunk := stream.read(CHUNK_BYTES):
-            digest.update(chunk)
             sent += len(chunk)
             if progress is not None:
                 progress(sent, size)

@@ -23,7 +23,7 @@ class Uploaded:
 
     path: str
     content_id: str
-    sha256: str
+    fingerprint: str
 
 
 @dataclass
@@ -79,10 +79,14 @@ def target_body(target: Target, account: Account) -> dict[str, Any]:
     }
 
 
-def idempotency_key(media_sha256: Sequence[str], targets: Sequence[Mapping[str, Any]], repost: bool = False) -> str:
+def idempotency_key(
+    media_fingerprints: Sequence[str], targets: Sequence[Mapping[str, Any]], repost: bool = False
+) -> str:
     """A key derived from the content and the targets, so a twin pqdrop on the same folder gets the same one."""
     canonical = json.dumps(
-        {"media": list(media_sha256), "targets": list(targets), "repost": repost}, sort_keys=True, separators=(",", ":")
+        {"media": list(media_fingerprints), "targets": list(targets), "repost": repost},
+        sort_keys=True,
+        separators=(",", ":"),
     )
     return "pqdrop-" + hashlib.sha256(canonical.encode()).hexdigest()[:48]
 
@@ -116,7 +120,7 @@ def result_from_state(name: str, state: PublishState, key: str) -> Result:
 
 
 def media_record(media: Uploaded) -> dict[str, Any]:
-    return {"file": media.path, "contentId": media.content_id, "sha256": media.sha256}
+    return {"file": media.path, "contentId": media.content_id, "fingerprint": media.fingerprint}
 
 
 def publish_body(content_ids: Sequence[str], targets: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -92,7 +92,7 @@ def test_atomic_rolls_back_every_write_when_the_block_raises(journal: Journal) -
     with pytest.raises(RuntimeError, match="boom"):
         with journal.atomic() as db:
             db.execute("UPDATE items SET state = 'uploading' WHERE id = ?", (item_id,))
-            db.execute("INSERT INTO uploads (item_id, path, content_id, sha256) VALUES (?, 'clip.mp4', 'c', 's')",
+            db.execute("INSERT INTO uploads (item_id, path, content_id, fingerprint) VALUES (?, 'clip.mp4', 'c', 's')",
                        (item_id,))
             raise RuntimeError("boom")
     assert journal.get(item_id).state == "claiming"
@@ -110,13 +110,15 @@ def test_begin_claim_records_the_item_and_its_files_in_state_claiming(journal: J
     assert journal.files(item_id) == sorted(FILES, key=lambda f: f.path)
 
 
-def test_record_upload_is_read_back_by_uploads_and_stamps_the_file_hash(journal: Journal) -> None:
+def test_record_upload_is_read_back_by_uploads_and_stamps_the_file_fingerprint(journal: Journal) -> None:
     item_id = journal.begin_claim("clip", "clip~own~tok", ITEM, FILES)
     journal.record_upload(item_id, "clip.mp4", "content-1", "ab" * 32)
     assert journal.uploads(item_id) == {"clip.mp4": ("content-1", "ab" * 32)}
     with journal.atomic() as db:
-        sha = db.execute("SELECT sha256 FROM files WHERE item_id = ? AND path = 'clip.mp4'", (item_id,)).fetchone()[0]
-    assert sha == "ab" * 32
+        stamped = db.execute(
+            "SELECT fingerprint FROM files WHERE item_id = ? AND path = 'clip.mp4'", (item_id,)
+        ).fetchone()[0]
+    assert stamped == "ab" * 32
 
 
 def test_record_publish_intent_keeps_the_exact_body_and_key(journal: Journal) -> None:

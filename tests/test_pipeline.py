@@ -11,6 +11,7 @@ import pytest
 
 from daemon.config import Config
 from daemon.journal import Journal
+from daemon.media import fingerprint
 from daemon.mediagen import make_image, make_video
 from daemon.sandbox import Sandbox
 from daemon.service import EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, Service, once
@@ -40,7 +41,7 @@ def test_a_video_with_its_sidecar_is_published_and_filed_in_sent(service: Servic
     status = status_of(inbox, "sent", "clip")
     assert status["state"] == "published"
     assert status["publishId"] == round_.results[0].publish_id
-    assert status["media"][0]["sha256"] == video_sha
+    assert status["media"][0]["fingerprint"] == fingerprint(inbox / "sent" / "clip.mp4")
     assert log_states(inbox, "clip") == ["uploading", "publishing", "following", "published"]
     [publish] = publishes(sandbox)
     [target] = publish["targets"]
