@@ -219,6 +219,12 @@ class Service:
             log.warning("%s: will try again: %s", name, exc.message)
             self._give_back_unpublished(name, exc.message)
             return
+        except OSError as exc:
+            # The disk or the share failed under the item (full, unmounted, permissions): it keeps
+            # its recorded step and is tried again; one item's trouble never ends the daemon.
+            round_.deferred[name] = f"{type(exc).__name__}: {exc}"
+            log.exception("%s: will try again after a filesystem error", name)
+            return
         if result is not None:
             round_.results.append(result)
             _log_result(result)
