@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.config = getattr(args, "config", None)
     args.verbose = getattr(args, "verbose", False)
     setup_logging(args.verbose)
+    args.signals = _Signals()
+    if args.command in ("run", "once"):
+        # Before anything slow: a stop during start-up must end as cleanly as one later.
+        _install_signal_handlers(args.signals)
     try:
         return _dispatch(args)
     except ConfigError as exc:
@@ -100,7 +105,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     with _client(config) as client:
         if command == "accounts":
             return _accounts(client)
-        return _serve(config, client, daemon=command == "run")
+        return _serve(config, client, args.signals, daemon=command == "run")
 
 
 def _client(config: Config) -> PostQued:
@@ -116,15 +121,14 @@ def _client(config: Config) -> PostQued:
     return PostQued(config.postqued.base_url, key, limiter=limiter, timeout_seconds=config.postqued.timeout_seconds)
 
 
-def _serve(config: Config, client: PostQued, *, daemon: bool) -> int:
+def _serve(config: Config, client: PostQued, signals: _Signals, *, daemon: bool) -> int:
     from daemon.journal import Journal
     from daemon.pulse import Pulse
     from daemon.report import print_round
     from daemon.runner import Runner
     from daemon.service import Service, once
 
-    stop, wake, reload = threading.Event(), threading.Event(), threading.Event()
-    _install_signal_handlers(stop, wake, reload)
+    stop, wake, reload = signals.stop, signals.wake, signals.reload
     if not daemon and not config.inbox.path.is_dir():
         raise ConfigError(f"[inbox].path {config.inbox.path} is not a folder; create it (or mount the share) first")
     journal = Journal(config.state.dir)
@@ -185,21 +189,30 @@ def _config_for_check(args: argparse.Namespace) -> Config | None:
     return None
 
 
-def _install_signal_handlers(stop: threading.Event, wake: threading.Event, reload: threading.Event) -> None:
+@dataclass(frozen=True)
+class _Signals:
+    """What the signal handlers set: stop (TERM/INT), wake the loop, reload (HUP)."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    wake: threading.Event = field(default_factory=threading.Event)
+    reload: threading.Event = field(default_factory=threading.Event)
+
+
+def _install_signal_handlers(signals: _Signals) -> None:
     """First SIGTERM/SIGINT: finish or checkpoint the step at hand and leave; a second: leave now.
 
     SIGHUP asks for a config reload. Handlers only set events (gunicorn's arbiter, uvicorn's handle_exit).
     """
 
     def handle_exit(signum: int, _frame: object) -> None:
-        if stop.is_set():
+        if signals.stop.is_set():
             os._exit(128 + signum)
-        stop.set()
-        wake.set()
+        signals.stop.set()
+        signals.wake.set()
 
     def handle_reload(_signum: int, _frame: object) -> None:
-        reload.set()
-        wake.set()
+        signals.reload.set()
+        signals.wake.set()
 
     signal.signal(signal.SIGTERM, handle_exit)
     signal.signal(signal.SIGINT, handle_exit)
