@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from daemon.config import CONFIG_ENV, Config, find_config_path, load_config, resolve_api_key
 from daemon.errors import ConfigError, PqdropError
 
+# daemon.config (pydantic) costs most of a cold start: loaded in the commands that need it, so
+# `pqdrop --help` stays quick.
 if TYPE_CHECKING:
+    from daemon.config import Config
     from daemon.postqued import PostQued
 
 EXIT_USAGE = 2
@@ -93,6 +95,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from daemon.checker import check_paths
 
         return check_paths(_config_for_check(args), [Path(path) for path in args.paths])
+    from daemon.config import find_config_path, load_config
+
     config = load_config(find_config_path(args.config, os.environ))
     if command == "status":
         from daemon.report import print_status
@@ -109,6 +113,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _client(config: Config) -> PostQued:
+    from daemon.config import resolve_api_key
     from daemon.postqued import PostQued
     from daemon.ratelimit import RateLimiter
 
@@ -137,6 +142,8 @@ def _serve(config: Config, client: PostQued, signals: _Signals, *, daemon: bool)
     try:
         if daemon:
             source = config.source
+            from daemon.config import load_config
+
             load = (lambda: load_config(source)) if source else None
             code = Runner(svc, wake, reload, load).run()
         else:
@@ -183,6 +190,8 @@ def _sandbox(port: int) -> int:
 
 def _config_for_check(args: argparse.Namespace) -> Config | None:
     """`check` works without a config file; with one, it uses its defaults and inbox."""
+    from daemon.config import CONFIG_ENV, find_config_path, load_config
+
     path = find_config_path(args.config, os.environ)
     if args.config or os.environ.get(CONFIG_ENV) or path.exists():
         return load_config(path)
