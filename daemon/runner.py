@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 from daemon.config import Config
 from daemon.errors import ConfigError
@@ -60,18 +61,24 @@ class Runner:
         service.recover()
         self.watcher.ensure_running()
         plan = service.look()
-        pulse.status(status_line(plan, self.watcher.problem, blocked=False), force=True)
+        pulse.status(self._status(plan), force=True)
         notify("READY=1")
         self.ready.set()
         while not service.stop.is_set():
             if self.reload.is_set():
                 self._reload()
             self._turn(plan)
-            pulse.status(status_line(plan, self.watcher.problem, self._blocked(), service.busy), force=True)
+            pulse.status(self._status(plan), force=True)
             plan = self._idle_until(time.monotonic() + self._sleep_for(plan), plan)
         notify("STOPPING=1")
         self._wind_down()
         return EXIT_OK
+
+    def _status(self, plan: Plan) -> str:
+        upcoming = self.service.tracker.next_dispatch()
+        zone = self.service.config.defaults.zone
+        return status_line(plan, self.watcher.problem, self._blocked(), self.service.busy,
+                           upcoming.astimezone(zone) if upcoming else None)
 
     def _turn(self, plan: Plan) -> None:
         """Gather finished work, then hand out what is ready, unless posting is paused."""
@@ -162,11 +169,15 @@ def run(service: Service, wake: threading.Event | None = None) -> int:
     return Runner(service, wake or threading.Event()).run()
 
 
-def status_line(plan: Plan, watch_problem: str | None, blocked: bool, busy: bool = False) -> str:
-    """A short human line for systemd's STATUS=."""
+def status_line(
+    plan: Plan, watch_problem: str | None, blocked: bool, busy: bool = False, next_scheduled: datetime | None = None
+) -> str:
+    """A short human line for systemd's STATUS=: "3 waiting, 0 ready, next scheduled Dec 01 18:00"."""
     parts = [f"{len(plan.waiting)} waiting", f"{len(plan.ready)} ready"]
     if busy:
         parts.append("working")
+    if next_scheduled is not None:
+        parts.append(f"next scheduled {next_scheduled:%b %d %H:%M}")
     if blocked:
         parts.insert(0, "posting paused: the API refuses the account")
     if watch_problem:

@@ -95,6 +95,18 @@ class Tracker:
         moments = [self._due[r.id].at if r.id in self._due else now for r in records]
         return max(0.0, (min(moments) - now).total_seconds())
 
+    def next_dispatch(self) -> datetime | None:
+        """The earliest dispatchAt still ahead among tracked posts."""
+        now = self._clock()
+        moments = [
+            _instant(str(target["dispatchAt"]))
+            for record in self._journal.tracking()
+            for target in (record.status or {}).get("targets", [])
+            if target.get("status") == "scheduled" and target.get("dispatchAt")
+        ]
+        ahead = [moment for moment in moments if moment > now]
+        return min(ahead) if ahead else None
+
     def check_due(self) -> int:
         """Look at every tracked item that is due; returns how many ended."""
         ended = 0

@@ -93,3 +93,16 @@ def test_a_target_that_fails_late_moves_the_item_from_sent_to_failed(
     assert error["code"] == "PLATFORM_FAILED" and "failed" in error["message"]
     states = [json.loads(line)["state"] for line in (inbox / "status.log").read_text().splitlines()]
     assert states[-2:] == ["scheduled", "failed"]
+
+
+def test_the_status_line_names_the_next_scheduled_post(service: Service, inbox: Path) -> None:
+    from daemon.inbox import Plan
+    from daemon.runner import status_line
+
+    make_video(inbox / "later.mp4", seconds=1)
+    sidecar(inbox / "later.md", "dispatchAt: 2030-06-01T18:00:00\n")
+    assert once(service)[0] == EXIT_OK
+    upcoming = service.tracker.next_dispatch()
+    assert upcoming == datetime(2030, 6, 1, 16, 0, tzinfo=UTC)
+    line = status_line(Plan(), None, False, False, upcoming.astimezone(service.config.defaults.zone))
+    assert line == "0 waiting, 0 ready, next scheduled Jun 01 18:00"

@@ -1,0 +1,137 @@
+"""`pqdrop run` under a stand-in for systemd: READY, STATUS, WATCHDOG cadence, RELOADING on SIGHUP, STOPPING."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from daemon.sandbox import Sandbox
+from tests.conftest import SANDBOX_KEY, write_config
+
+
+class Manager:
+    """Reads every datagram the service sends, the way systemd does."""
+
+    def __init__(self, abstract: bool) -> None:
+        self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._folder = tempfile.mkdtemp(dir="/tmp")
+        if abstract:
+            name = f"pqdrop-test-{os.getpid()}-{time.monotonic_ns()}"
+            self.socket.bind("\0" + name)
+            self.address = "@" + name
+        else:
+            self.address = os.path.join(self._folder, "notify")
+            self.socket.bind(self.address)
+        self.socket.settimeout(0.1)
+        self.messages: list[tuple[float, str]] = []
+
+    def read_until(self, wanted: str, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                data = self.socket.recv(4096)
+            except TimeoutError:
+                continue
+            self.messages.extend((time.monotonic(), line) for line in data.decode().splitlines())
+            if any(line == wanted for _, line in self.messages):
+                return
+        raise AssertionError(f"{wanted!r} never came; got {[m for _, m in self.messages][-10:]}")
+
+    def drain(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                data = self.socket.recv(4096)
+            except TimeoutError:
+                continue
+            self.messages.extend((time.monotonic(), line) for line in data.decode().splitlines())
+
+    def lines(self, prefix: str) -> list[str]:
+        return [line for _, line in self.messages if line.startswith(prefix)]
+
+    def close(self) -> None:
+        self.socket.close()
+        import shutil
+
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+
+@pytest.fixture(params=[False, True], ids=["path-socket", "abstract-socket"])
+def manager(request: pytest.FixtureRequest) -> Iterator[Manager]:
+    manager = Manager(abstract=request.param)
+    yield manager
+    manager.close()
+
+
+def start(tmp_path: Path, sandbox: Sandbox, manager: Manager) -> tuple[subprocess.Popen[str], Path, Path]:
+    config = write_config(tmp_path, sandbox.url, inbox={"watch": "events"})
+    (tmp_path / "inbox").mkdir(exist_ok=True)
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("WATCHDOG_", "JOURNAL_"))}
+    env.update(POSTQUED_API_KEY=SANDBOX_KEY, NOTIFY_SOCKET=manager.address, WATCHDOG_USEC="1000000")
+    err = tmp_path / "run.err"
+    with err.open("w") as stderr:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daemon", "run", "--config", str(config)],
+            env=env, stdout=subprocess.DEVNULL, stderr=stderr, text=True,
+        )
+    return process, config, err
+
+
+def test_run_speaks_the_notify_protocol_from_ready_to_stopping(
+    tmp_path: Path, sandbox: Sandbox, manager: Manager
+) -> None:
+    process, config, err = start(tmp_path, sandbox, manager)
+    try:
+        manager.read_until("READY=1", 20)
+        manager.drain(3.0)
+        beats = [moment for moment, line in manager.messages if line == "WATCHDOG=1"]
+        # WATCHDOG_USEC=1 s: a beat every half second from the loop itself.
+        assert len(beats) >= 4, manager.messages
+        assert max(b - a for a, b in zip(beats, beats[1:])) < 1.0
+        assert any("0 waiting" in line for line in manager.lines("STATUS="))
+
+        config.write_text(config.read_text().replace('intent = "publish"', 'intent = "draft"'))
+        process.send_signal(signal.SIGHUP)
+        manager.read_until("RELOADING=1", 10)
+        reload_at = max(moment for moment, line in manager.messages if line == "RELOADING=1")
+        manager.drain(1.0)
+        assert any(line == "READY=1" and moment >= reload_at for moment, line in manager.messages)
+        assert any(line.startswith("MONOTONIC_USEC=") for line in manager.lines("MONOTONIC_USEC="))
+
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        manager.drain(0.3)
+        assert manager.lines("STOPPING=1") == ["STOPPING=1"]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert "config reloaded" in err.read_text()
+
+
+def test_a_broken_config_on_reload_keeps_the_running_one(tmp_path: Path, sandbox: Sandbox, manager: Manager) -> None:
+    process, config, err = start(tmp_path, sandbox, manager)
+    try:
+        manager.read_until("READY=1", 20)
+        config.write_text("[inbox\n")
+        process.send_signal(signal.SIGHUP)
+        manager.read_until("RELOADING=1", 10)
+        manager.drain(1.0)
+        assert process.poll() is None
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert "config reload failed, keeping the running config" in err.read_text()
+    assert "not valid TOML" in err.read_text()
