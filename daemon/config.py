@@ -5,7 +5,6 @@ Nothing else reads settings; the loaded `Config` is passed explicitly.
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -312,8 +311,3 @@ def resolve_api_key(config: Config, environ: Mapping[str, str]) -> str:
 def _absolute(path: Path, base: Path) -> Path:
     path = path.expanduser()
     return path if path.is_absolute() else (base / path).resolve()
-
-
-def environ() -> Mapping[str, str]:
-    """The process environment, behind a function so callers can pass their own mapping."""
-    return os.environ

@@ -321,16 +321,6 @@ class Journal:
     def claims(self) -> set[str]:
         return {row[0] for row in self._db.execute("SELECT claim FROM items")}
 
-    def sent_with_key(self, key: str, within: timedelta) -> Record | None:
-        """The last item posted with this idempotency key in the given window, if any."""
-        since = (datetime.now(UTC) - within).isoformat()
-        row = self._db.execute(
-            "SELECT * FROM items WHERE idempotency_key = ? AND destination = 'sent' AND updated_at >= ? "
-            "ORDER BY id DESC LIMIT 1",
-            (key, since),
-        ).fetchone()
-        return _record(row) if row else None
-
     def recent(self, limit: int = 20) -> list[Record]:
         rows = self._db.execute("SELECT * FROM items ORDER BY updated_at DESC LIMIT ?", (limit,)).fetchall()
         return [_record(row) for row in rows]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -170,15 +169,6 @@ def test_forget_removes_the_item_its_files_and_its_uploads(journal: Journal) -> 
     assert journal.claims() == set()
     assert journal.files(item_id) == []
     assert journal.uploads(item_id) == {}
-
-
-def test_a_sent_item_is_found_by_its_key_within_the_window(journal: Journal) -> None:
-    item_id = journal.begin_claim("clip", "clip~own~tok", ITEM, FILES)
-    journal.record_publish_intent(item_id, "pqdrop-abc", BODY)
-    journal.record_filing(item_id, "sent", "clip", {"state": "published"})
-    found = journal.sent_with_key("pqdrop-abc", timedelta(hours=24))
-    assert found is not None and found.id == item_id
-    assert journal.sent_with_key("pqdrop-other", timedelta(hours=24)) is None
 
 
 def test_writes_survive_a_reopen_as_they_were_committed(tmp_path: Path) -> None:
