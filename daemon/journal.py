@@ -88,7 +88,7 @@ _RELEASED = "(SELECT id FROM items WHERE state = 'returned' OR destination = 'fa
 
 # States in which the pipeline has nothing left to do; "tracking" items sit in sent/ while the
 # tracker follows their scheduled or unconfirmed targets to the end.
-FINAL_STATES = ("done", "returned", "tracking")
+FINAL_STATES = ("done", "returned", "tracking", "refiling")
 
 
 @dataclass(frozen=True)
@@ -298,7 +298,11 @@ class Journal:
 
     def tracking(self) -> list[Record]:
         """Items filed in sent/ whose targets are not final yet."""
-        rows = self._db.execute("SELECT * FROM items WHERE state = 'tracking' ORDER BY id").fetchall()
+        return self.in_state("tracking")
+
+    def in_state(self, state: str) -> list[Record]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM items WHERE state = ? ORDER BY id", (state,)).fetchall()
         return [_record(row) for row in rows]
 
     def record_refiled(self, item_id: int, state: str, destination: str, stem: str, status: Mapping[str, Any]) -> None:

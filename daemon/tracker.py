@@ -109,6 +109,8 @@ class Tracker:
 
     def check_due(self) -> int:
         """Look at every tracked item that is due; returns how many ended."""
+        for record in self._journal.in_state("refiling"):
+            self._finish_refile(record)  # a move a crash cut short
         ended = 0
         for record in self._journal.tracking():
             due = self._due.get(record.id)
@@ -157,11 +159,21 @@ class Tracker:
         """A target failed after the item was filed as sent: move it to failed/ with the reason."""
         old_stem = str(record.stem)
         names = filed_names(claim_entries(record), record.name, old_stem)
-        failed = self._inbox / FAILED_DIR
-        stem = free_stem(failed, old_stem, names)
-        file_claim(self._inbox / SENT_DIR, failed, old_stem, stem, names, status, remove_source=False)
+        stem = free_stem(self._inbox / FAILED_DIR, old_stem, names)
+        status = {**status, "movedFrom": f"{SENT_DIR}/{old_stem}"}
+        # Written ahead: a crash mid-move is finished on the next start, never split across two names.
+        self._journal.record_refiled(record.id, "refiling", FAILED_DIR, stem, status)
+        self._finish_refile(self._journal.get(record.id))
+
+    def _finish_refile(self, record: Record) -> None:
+        """Move what is still in sent/ to failed/ under the recorded name; repeatable after a crash."""
+        status = record.status or {}
+        old_stem = str(status["movedFrom"]).split("/", 1)[1]
+        names = filed_names(claim_entries(record), record.name, old_stem)
+        file_claim(self._inbox / SENT_DIR, self._inbox / FAILED_DIR, old_stem, str(record.stem), names, status,
+                   remove_source=False)
         (self._inbox / SENT_DIR / f"{old_stem}{STATUS_SUFFIX}").unlink(missing_ok=True)
-        self._journal.record_refiled(record.id, "done", FAILED_DIR, stem, status)
+        self._journal.record_refiled(record.id, "done", FAILED_DIR, str(record.stem), status)
         log.error("%s: failed after it was sent: %s", record.name, status["error"]["message"])
 
 

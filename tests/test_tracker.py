@@ -7,10 +7,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from daemon.mediagen import make_video
+from daemon.pipeline import now_utc
 from daemon.sandbox import Sandbox
 from daemon.service import EXIT_OK, Service, once
-from daemon.pipeline import now_utc
 from daemon.tracker import Timing, Tracker, next_check
 from tests.conftest import sidecar
 
@@ -106,3 +108,32 @@ def test_the_status_line_names_the_next_scheduled_post(service: Service, inbox: 
     assert upcoming == datetime(2030, 6, 1, 16, 0, tzinfo=UTC)
     line = status_line(Plan(), None, False, False, upcoming.astimezone(service.config.defaults.zone))
     assert line == "0 waiting, 0 ready, next scheduled Jun 01 18:00"
+
+
+def test_a_late_failure_cut_short_mid_move_is_finished_on_the_next_start(
+    service: Service, inbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import daemon.tracker as tracker_module
+    from daemon.outbox import move
+
+    make_video(inbox / "doomed.mp4", seconds=1)
+    sidecar(inbox / "doomed.md", f"account: '@failing'\ndispatchAt: {soon(3)}\n")
+    assert once(service)[0] == EXIT_OK
+
+    def crash_after_first_move(source: Path, folder: Path, *args: object, **kwargs: object) -> Path:
+        folder.mkdir(exist_ok=True)
+        move(source / "doomed.mp4", folder / "doomed.mp4")
+        raise OSError("power cut")  # stands in for the process dying between the two moves
+
+    monkeypatch.setattr(tracker_module, "file_claim", crash_after_first_move)
+    first_life = fast_tracker(service)
+    with pytest.raises(OSError, match="power cut"):
+        wait_until(lambda: first_life.check_due() > 0)
+    monkeypatch.undo()
+    assert (inbox / "failed" / "doomed.mp4").exists() and (inbox / "sent" / "doomed.md").exists()
+
+    fast_tracker(service).check_due()  # the next start
+    assert sorted(p.name for p in (inbox / "failed").iterdir()) == ["doomed.md", "doomed.mp4", "doomed.status.json"]
+    assert sorted(p.name for p in (inbox / "sent").iterdir()) == []
+    document = json.loads((inbox / "failed" / "doomed.status.json").read_text())
+    assert document["movedFrom"] == "sent/doomed" and document["state"] == "failed"
