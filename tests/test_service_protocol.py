@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -37,11 +38,7 @@ class Manager:
     def read_until(self, wanted: str, seconds: float) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            try:
-                data = self.socket.recv(4096)
-            except TimeoutError:
-                continue
-            self.messages.extend((time.monotonic(), line) for line in data.decode().splitlines())
+            self._receive()
             if any(line == wanted for _, line in self.messages):
                 return
         raise AssertionError(f"{wanted!r} never came; got {[m for _, m in self.messages][-10:]}")
@@ -49,19 +46,21 @@ class Manager:
     def drain(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            try:
-                data = self.socket.recv(4096)
-            except TimeoutError:
-                continue
-            self.messages.extend((time.monotonic(), line) for line in data.decode().splitlines())
+            self._receive()
+
+    def _receive(self) -> None:
+        """One datagram, if one comes within the socket's short timeout."""
+        try:
+            data = self.socket.recv(4096)
+        except TimeoutError:
+            return
+        self.messages.extend((time.monotonic(), line) for line in data.decode().splitlines())
 
     def lines(self, prefix: str) -> list[str]:
         return [line for _, line in self.messages if line.startswith(prefix)]
 
     def close(self) -> None:
         self.socket.close()
-        import shutil
-
         shutil.rmtree(self._folder, ignore_errors=True)
 
 
