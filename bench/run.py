@@ -1,480 +1,116 @@
-"""pqdrop benchmarks (issue 7): upload throughput against curl, peak memory, start-up time.
+"""pqdrop benchmarks (issues 4, 5 and 7): `make bench` runs every part; `python bench/run.py PART ...` some.
 
-Run with `make bench`. The sandbox runs in its own process (`pqdrop sandbox --port 0`), so
-each measured process is measured alone; every pqdrop and curl run is a fresh process, and
-the two alternate, round by round, so drift (page cache, CPU clock) hits both alike.
-Prints a table and writes bench/results.json.
+Parts, each a module here:
+  upload   upload throughput against curl, peak RSS, start-up (upload.py)
+  scale    one look over 10,000 pending items; `pqdrop once` over 10,000 waiting media (scale.py)
+  poll     CPU of `pqdrop run` polling 10,000 files every 10 s (watch.py)
+  idle     CPU and wake-ups of `pqdrop run` in events mode on an empty inbox (watch.py)
+  latency  rename (and in-place write) into the inbox -> first upload request, events mode (latency.py)
+  rate     achieved publishes / allowed under scaled-down rate limits, and 429s (rate.py)
+
+Each part prints its table and is merged into bench/results.json; the summary of every part's
+last numbers follows, and `--markdown` prints it as the README's table.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
-import platform
-import re
-import shutil
-import signal
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import httpx
+import latency
+import rate
+import scale
+import upload
+import watch
+from harness import RESULTS, ROOT, load_average, machine, print_goals, save_part
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent  # the venv's bin/, where `pqdrop` lives
-RESULTS = Path(__file__).resolve().parent / "results.json"
-MIB = 1024 * 1024
-SIZES = {"64MiB": 64 * MIB, "2GiB": 2048 * MIB}
-PAD_BLOCK = 4 * MIB  # padding is one random block repeated: real bytes, cheap to write
-SANDBOX_WAIT_SECONDS = 20.0
-# A dispatchAt a month ahead: `once` files the item as scheduled instead of following the
-# sandbox's simulated TikTok processing, which would add fixed seconds to every run.
-SIDECAR_DAYS_AHEAD = 30
-
-GOALS = {
-    "upload_ratio": 0.95,  # issue 7: pqdrop's upload itself >= 0.95x curl
-    "whole_ratio": 0.85,  # issue 7: the whole `pqdrop once` >= 0.85x curl
-    "rss_mib": 120.0,  # issue 7 (issue 2 allows 150)
-    "rss_growth_mib": 10.0,  # 2 GiB run within 10 MiB of the 64 MiB run
-    "help_ms": 150.0,
+Measure = Callable[[argparse.Namespace], dict[str, Any]]
+Show = Callable[[dict[str, Any]], None]
+PARTS: dict[str, tuple[Measure, Show]] = {
+    "upload": (upload.measure, upload.print_table),
+    "scale": (scale.measure, scale.print_table),
+    "poll": (watch.measure_poll, watch.print_poll),
+    "idle": (watch.measure_idle, watch.print_idle),
+    "latency": (latency.measure, latency.print_table),
+    "rate": (rate.measure, rate.print_table),
 }
 
 
-# --- media -----------------------------------------------------------------------------
-
-
-def make_media(path: Path, size: int) -> str:
-    """A real one-second mp4 padded with real bytes to `size`; returns its sha256."""
-    from daemon.mediagen import make_video
-
-    make_video(path, seconds=1.0)
-    digest = hashlib.sha256(path.read_bytes())
-    block = os.urandom(PAD_BLOCK)
-    with path.open("ab") as stream:
-        remaining = size - path.stat().st_size
-        while remaining > 0:
-            piece = block[: min(len(block), remaining)]
-            stream.write(piece)
-            digest.update(piece)
-            remaining -= len(piece)
-        stream.flush()
-        os.fsync(stream.fileno())
-    return digest.hexdigest()
-
-
-def check_probe(path: Path) -> None:
-    """The padded file must still be a video to pqdrop: the probe reads headers and tolerates a tail."""
-    from daemon.media import probe
-
-    info = probe(path)
-    assert (info.kind, info.mime, info.size) == ("video", "video/mp4", path.stat().st_size), info
-
-
-# --- the sandbox, in its own process -----------------------------------------------------
-
-
-@dataclass
-class SandboxProcess:
-    """`pqdrop sandbox --port 0` running beside us; `new_key()` gives a key with fresh quotas."""
-
-    process: subprocess.Popen[str]
-    url: str
-
-    @classmethod
-    def start(cls) -> SandboxProcess:
-        process = subprocess.Popen(
-            [str(BIN / "pqdrop"), "sandbox", "--port", "0"], stdout=subprocess.PIPE, text=True, cwd=ROOT
-        )
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        found = re.search(r"http://[0-9.]+:[0-9]+", line)
-        if not found:
-            process.kill()
-            process.wait()
-            raise SystemExit(f"bench: `pqdrop sandbox` printed {line!r}, not its URL")
-        return cls(process, found.group(0))
-
-    def new_key(self) -> str:
-        """Each run gets its own key: quotas and Idempotency-Keys are per key in the sandbox."""
-        key = f"pq_bench_{uuid.uuid4().hex[:12]}"
-        reply = httpx.post(f"{self.url}/_sandbox/faults", json={"set_key": {"key": key, "status": "ok"}})
-        reply.raise_for_status()
-        return key
-
-    def received(self) -> dict[str, dict[str, Any]]:
-        contents: dict[str, dict[str, Any]] = httpx.get(f"{self.url}/_sandbox/state").json()["contents"]
-        return contents
-
-    def presigned_url(self, key: str, filename: str, size: int) -> tuple[str, str]:
-        """contentId and presigned PUT URL for one upload, asked for the way the API docs show."""
-        reply = httpx.post(
-            f"{self.url}/v1/content/upload",
-            headers={"Authorization": f"Bearer {key}"},
-            json={"filename": filename, "contentType": "video/mp4", "fileSize": size},
-        )
-        reply.raise_for_status()
-        body = reply.json()
-        return body["contentId"], body["upload"]["url"]
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
-
-# --- one measured run each ---------------------------------------------------------------
-
-
-@dataclass
-class Run:
-    """One measured process: wall seconds, the upload's own seconds, peak RSS, CPU seconds."""
-
-    wall: float
-    upload: float | None  # None for `pqdrop once`, whose upload is not timed apart
-    rss_kib: int
-    cpu: float
-    content_id: str = ""
-
-
-# Peak RSS must be the measured program's alone. Linux keeps the pre-exec RSS of a forked
-# child in its ru_maxrss (and Python may vfork), so a child of this process would start at
-# our own RSS; a tiny launcher (GNU time, or a bare Python) reports its child's instead.
-RUSAGE_LAUNCHER = (
-    "import resource, subprocess, sys\n"
-    "code = subprocess.call(sys.argv[2:])\n"
-    "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
-    "open(sys.argv[1], 'w').write(f'{usage.ru_maxrss} {usage.ru_utime} {usage.ru_stime}')\n"
-    "sys.exit(code)\n"
-)
-
-
-def launcher(rss_file: Path) -> list[str]:
-    if Path("/usr/bin/time").exists():
-        return ["/usr/bin/time", "-f", "%M %U %S", "-o", str(rss_file)]
-    return [sys.executable, "-c", RUSAGE_LAUNCHER, str(rss_file)]
-
-
-@dataclass(frozen=True)
-class Spawned:
-    """One finished process: wall seconds, peak RSS (KiB) and CPU seconds of it alone, exit code, output."""
-
-    wall: float
-    rss_kib: int
-    cpu: float
-    code: int
-    output: str
-
-
-def spawn(argv: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None) -> Spawned:
-    """Run `argv` to its end and measure it."""
-    tag = uuid.uuid4().hex[:8]
-    log, rss_file = cwd / f"out-{tag}.txt", cwd / f"rss-{tag}.txt"
-    with log.open("w") as out:
-        started = time.perf_counter()
-        code = subprocess.call([*launcher(rss_file), *argv], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
-        wall = time.perf_counter() - started
-    # GNU time prepends "Command exited with non-zero status N" on failure; the numbers are last.
-    rss_kib, user, system = rss_file.read_text().split()[-3:]
-    output = log.read_text()
-    log.unlink()
-    rss_file.unlink()
-    return Spawned(wall, int(rss_kib), float(user) + float(system), code, output)
-
-
-def curl_run(sandbox: SandboxProcess, media: Path, work: Path) -> Run:
-    """`curl -T` of the file to a presigned URL: what a user of the API docs would run."""
-    content_id, url = sandbox.presigned_url(sandbox.new_key(), media.name, media.stat().st_size)
-    argv = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{time_total}", "-T", str(media),
-            "-H", "Content-Type: video/mp4", url]
-    done = spawn(argv, cwd=work)
-    status, seconds = done.output.split()[-2:]
-    if done.code != 0 or status != "200":
-        raise SystemExit(f"bench: curl failed ({done.code}, HTTP {status}): {done.output}")
-    return Run(done.wall, float(seconds), done.rss_kib, done.cpu, content_id)
-
-
-def hashed_curl_run(sandbox: SandboxProcess, media: Path, work: Path) -> Run:
-    """The same work as pqdrop's upload from a shell: sha256 of the file (OpenSSL), then `curl -T`."""
-    content_id, url = sandbox.presigned_url(sandbox.new_key(), media.name, media.stat().st_size)
-    script = 'openssl dgst -sha256 "$1" >/dev/null && curl -sS -f -o /dev/null -T "$1" -H "Content-Type: video/mp4" "$2"'
-    done = spawn(["sh", "-c", script, "sh", str(media), url], cwd=work)
-    if done.code != 0:
-        raise SystemExit(f"bench: openssl + curl failed ({done.code}): {done.output}")
-    return Run(done.wall, done.wall, done.rss_kib, done.cpu, content_id)
-
-
-def put_run(sandbox: SandboxProcess, media: Path, work: Path) -> Run:
-    """`PostQued.put_to_storage` alone, timed inside a fresh process (this file's `put` mode)."""
-    argv = [sys.executable, str(Path(__file__).resolve()), "put", sandbox.url, sandbox.new_key(), str(media)]
-    done = spawn(argv, cwd=work)
-    if done.code != 0:
-        raise SystemExit(f"bench: the put helper failed: {done.output}")
-    report = json.loads(done.output.strip().splitlines()[-1])
-    return Run(done.wall, report["seconds"], done.rss_kib, done.cpu, report["contentId"])
-
-
-def once_run(sandbox: SandboxProcess, media: Path, work: Path) -> Run:
-    """The whole `pqdrop once` over an inbox holding the file (hard-linked, not copied) and a sidecar."""
-    run_dir = Path(tempfile.mkdtemp(prefix="once-", dir=work))
-    inbox = run_dir / "inbox"
-    inbox.mkdir()
-    os.link(media, inbox / media.name)
-    (inbox / f"{media.stem}.md").write_text(sidecar())
-    (run_dir / "config.toml").write_text(
-        f'[inbox]\npath = "inbox"\nsettle_seconds = 0.0\nwatch = "poll"\n\n'
-        f'[postqued]\nbase_url = "{sandbox.url}"\n\n'
-        f'[defaults]\naccount = "@mybrand"\nintent = "publish"\n\n[state]\ndir = "state"\n'
-    )
-    env = {**os.environ, "POSTQUED_API_KEY": sandbox.new_key()}
-    try:
-        done = spawn([str(BIN / "pqdrop"), "once", "--config", "config.toml"], cwd=run_dir, env=env)
-        if done.code != 0 or "scheduled" not in done.output:
-            raise SystemExit(f"bench: pqdrop once failed ({done.code}): {done.output}")
-        status = json.loads((inbox / "sent" / f"{media.stem}.status.json").read_text())
-        return Run(done.wall, None, done.rss_kib, done.cpu, status["media"][0]["contentId"])
-    finally:
-        shutil.rmtree(run_dir)
-
-
-def sidecar() -> str:
-    dispatch_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + SIDECAR_DAYS_AHEAD * 86400))
-    return f"---\ndispatchAt: {dispatch_at}\n---\nbench run #fyp\n"
-
-
-def put_helper(url: str, key: str, file: str) -> None:
-    """The `put` mode: one upload through pqdrop's client, timed around put_to_storage only."""
-    from daemon.postqued import PostQued
-    from daemon.ratelimit import RateLimiter
-
-    path = Path(file)
-    size = path.stat().st_size
-    limiter = RateLimiter({"upload": 20, "read": 30, "publish": 10, "delete": 20})
-    with PostQued(url, key, limiter=limiter) as client:
-        ticket = client.start_upload(path.name, "video/mp4", size)
-        started = time.perf_counter()
-        client.put_to_storage(ticket, path, size)
-        seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": seconds, "contentId": ticket.content_id}))
-
-
-# --- the benchmarks --------------------------------------------------------------------
-
-
-@dataclass
-class SizeResult:
-    """All runs for one file size."""
-
-    label: str
-    size: int
-    runs: dict[str, list[Run]] = field(default_factory=dict)
-
-
-def bench_size(sandbox: SandboxProcess, media: Path, sha256: str, label: str, rounds: int, work: Path) -> SizeResult:
-    result = SizeResult(label, media.stat().st_size)
-    kinds: list[tuple[str, Callable[[SandboxProcess, Path, Path], Run]]] = [
-        ("curl", curl_run), ("put", put_run), ("once", once_run), ("sha+curl", hashed_curl_run)
-    ]
-    result.runs = {name: [] for name, _ in kinds}
-    for round_index in range(rounds):
-        # Rotate who goes first, so no one always meets a warm or cold server.
-        shift = round_index % len(kinds)
-        for name, measure in kinds[shift:] + kinds[:shift]:
-            run = measure(sandbox, media, work)
-            result.runs[name].append(run)
-            print(f"  {label} round {round_index + 1}/{rounds} {name:<8} wall {run.wall:6.2f} s"
-                  f"  cpu {run.cpu:5.2f} s  rss {run.rss_kib / 1024:6.1f} MiB", flush=True)
-    received = sandbox.received()
-    for name, runs in result.runs.items():
-        for run in runs:
-            got = received[run.content_id]
-            if (got["receivedSize"], got["sha256"]) != (result.size, sha256):
-                raise SystemExit(f"bench: the sandbox did not receive {label} intact from {name}: {got}")
-    return result
-
-
-def bench_startup(sandbox: SandboxProcess, work: Path, runs: int) -> dict[str, Any]:
-    """`pqdrop --help`, and `pqdrop once` over an empty inbox."""
-    help_runs = [spawn([str(BIN / "pqdrop"), "--help"], cwd=work) for _ in range(runs)]
-    empty = work / "empty"
-    (empty / "inbox").mkdir(parents=True)
-    (empty / "config.toml").write_text(
-        f'[inbox]\npath = "inbox"\nsettle_seconds = 0.0\n\n[postqued]\nbase_url = "{sandbox.url}"\n\n'
-        '[defaults]\naccount = "@mybrand"\n\n[state]\ndir = "state"\n'
-    )
-    env = {**os.environ, "POSTQUED_API_KEY": "pq_sandbox"}
-    once_runs = [spawn([str(BIN / "pqdrop"), "once", "--config", "config.toml"], cwd=empty, env=env) for _ in range(5)]
-    return {
-        "help_ms": [round(run.wall * 1000, 1) for run in help_runs],
-        "help_rss_mib": round(max(run.rss_kib for run in help_runs) / 1024, 1),
-        "once_empty_ms": [round(run.wall * 1000, 1) for run in once_runs],
-        "once_empty_rss_mib": round(max(run.rss_kib for run in once_runs) / 1024, 1),
-    }
-
-
-def machine() -> dict[str, Any]:
-    model = "unknown"
-    with open("/proc/cpuinfo") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    curl = " ".join(subprocess.run(["curl", "--version"], check=False, capture_output=True, text=True).stdout.split()[:2])
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": model,
-        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3, 1),
-        "python": platform.python_version(),
-        "kernel": platform.release(),
-        "curl": curl,
-    }
-
-
-def summarize(result: SizeResult) -> dict[str, Any]:
-    mb = result.size / 1e6
-
-    def median(name: str, value: Callable[[Run], float]) -> float:
-        return statistics.median(value(run) for run in result.runs[name])
-
-    def upload(run: Run) -> float:
-        assert run.upload is not None
-        return run.upload
-
-    curl_up, curl_wall = median("curl", upload), median("curl", lambda run: run.wall)
-    put_up, once_wall = median("put", upload), median("once", lambda run: run.wall)
-    hashed_wall = median("sha+curl", lambda run: run.wall)
-    return {
-        "size_bytes": result.size,
-        "runs_each": len(result.runs["curl"]),
-        "curl_upload_mb_s": mb / curl_up,
-        "pqdrop_upload_mb_s": mb / put_up,
-        "curl_wall_mb_s": mb / curl_wall,
-        "pqdrop_once_mb_s": mb / once_wall,
-        "sha_curl_mb_s": mb / hashed_wall,
-        "upload_ratio": curl_up / put_up,
-        "whole_ratio": curl_wall / once_wall,
-        "once_vs_sha_curl_ratio": hashed_wall / once_wall,
-        "cpu_s_per_gb": {name: median(name, lambda run: run.cpu) / (result.size / 1e9) for name in result.runs},
-        "once_rss_mib": [round(run.rss_kib / 1024, 1) for run in result.runs["once"]],
-        "once_peak_rss_mib": max(run.rss_kib for run in result.runs["once"]) / 1024,
-        "put_peak_rss_mib": max(run.rss_kib for run in result.runs["put"]) / 1024,
-        "curl_peak_rss_mib": max(run.rss_kib for run in result.runs["curl"]) / 1024,
-        "raw": {name: [vars(run) for run in runs] for name, runs in result.runs.items()},
-    }
-
-
-def verdict(ok: bool) -> str:
-    return "ok" if ok else "MISSED"
-
-
-def print_table(report: dict[str, Any]) -> None:
-    m = report["machine"]
-    print(f"\nMachine: {m['cpu']}, {m['nproc']} CPUs, {m['memory_gib']} GiB, Python {m['python']}, {m['curl']}")
-    print(f"Load average before/after: {report['load_before']} / {report['load_after']}")
-    print(f"\n{'size':<6} {'runs':>4} | {'curl PUT':>9} {'pqdrop PUT':>10} {'ratio':>5} | {'curl':>9} {'pqdrop once':>11}"
-          f" {'ratio':>5} | {'sha+curl':>9} {'ratio':>5} | {'once RSS':>9}")
-    for label, row in report["sizes"].items():
-        print(f"{label:<6} {row['runs_each']:>4} | {row['curl_upload_mb_s']:>4.0f} MB/s {row['pqdrop_upload_mb_s']:>5.0f} MB/s"
-              f" {row['upload_ratio']:>5.2f} | {row['curl_wall_mb_s']:>4.0f} MB/s {row['pqdrop_once_mb_s']:>6.0f} MB/s"
-              f" {row['whole_ratio']:>5.2f} | {row['sha_curl_mb_s']:>4.0f} MB/s {row['once_vs_sha_curl_ratio']:>5.2f}"
-              f" | {row['once_peak_rss_mib']:>5.1f} MiB")
-    print("\nCPU seconds per GB (median):")
-    for label, row in report["sizes"].items():
-        print(f"  {label:<6} " + "  ".join(f"{name} {cpu:.2f}" for name, cpu in row["cpu_s_per_gb"].items()))
-    print("\nGoals")
-    for line in report["goals"]:
-        print(f"  {line['verdict']:<6} {line['what']}: {line['measured']} (goal {line['goal']})")
-
-
-def goals(sizes: dict[str, dict[str, Any]], startup: dict[str, Any]) -> list[dict[str, str]]:
-    lines: list[dict[str, str]] = []
-
-    def add(what: str, measured: str, goal: str, ok: bool) -> None:
-        lines.append({"what": what, "measured": measured, "goal": goal, "verdict": verdict(ok)})
-
-    big = sizes.get("2GiB") or list(sizes.values())[-1]
-    add("upload itself vs curl (largest size)", f"{big['upload_ratio']:.2f}x", f">= {GOALS['upload_ratio']}x",
-        big["upload_ratio"] >= GOALS["upload_ratio"])
-    add("whole `pqdrop once` vs curl (largest size)", f"{big['whole_ratio']:.2f}x", f">= {GOALS['whole_ratio']}x",
-        big["whole_ratio"] >= GOALS["whole_ratio"])
-    for label, row in sizes.items():
-        add(f"peak RSS of `pqdrop once`, {label}", f"{row['once_peak_rss_mib']:.1f} MiB", f"< {GOALS['rss_mib']:.0f} MiB",
-            row["once_peak_rss_mib"] < GOALS["rss_mib"])
-    if "64MiB" in sizes and "2GiB" in sizes:
-        growth = sizes["2GiB"]["once_peak_rss_mib"] - sizes["64MiB"]["once_peak_rss_mib"]
-        add("RSS growth 64 MiB -> 2 GiB", f"{growth:+.1f} MiB", f"<= {GOALS['rss_growth_mib']:.0f} MiB",
-            growth <= GOALS["rss_growth_mib"])
-    help_ms = statistics.median(startup["help_ms"])
-    add("`pqdrop --help` (median)", f"{help_ms:.0f} ms", f"< {GOALS['help_ms']:.0f} ms", help_ms < GOALS["help_ms"])
-    lines.append({"what": "`pqdrop once`, empty inbox (median)", "measured":
-                  f"{statistics.median(startup['once_empty_ms']):.0f} ms", "goal": "-", "verdict": "info"})
-    return lines
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("parts", nargs="*", metavar="PART", help=f"of {', '.join(PARTS)} (default: all)")
+    parser.add_argument("--markdown", action="store_true", help="only print the last results as a Markdown table")
+    parser.add_argument("--sizes", default="64MiB,2GiB", help=f"upload: comma-separated, of {', '.join(upload.SIZES)}")
+    parser.add_argument("--rounds", type=int, default=5, help="upload, scale: fresh processes per contender (default 5)")
+    parser.add_argument("--startup-runs", type=int, default=10, help="upload: runs of `pqdrop --help` (default 10)")
+    parser.add_argument("--items", type=int, default=10_000, help="scale, poll: items or files (default 10000)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="poll, idle: seconds measured (default 60)")
+    parser.add_argument("--drops", type=int, default=50, help="latency: renamed drops (default 50)")
+    parser.add_argument("--in-place", type=int, default=10, help="latency: drops written in place (default 10)")
+    parser.add_argument("--photos", type=int, default=100, help="rate: photos posted (default 100)")
+    parser.add_argument("--window", type=float, default=3.0, help="rate: the rate window, scaled from 60 s (default 3)")
+    args = parser.parse_args(argv)
+    if unknown := [part for part in args.parts if part not in PARTS]:
+        parser.error(f"unknown part {unknown[0]!r}; use {', '.join(PARTS)}")
+    args.sizes = [label.strip() for label in args.sizes.split(",") if label.strip()]
+    if unknown := [label for label in args.sizes if label not in upload.SIZES]:
+        parser.error(f"unknown size {unknown[0]!r}; use {', '.join(upload.SIZES)}")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--sizes", default="64MiB,2GiB", help=f"comma-separated, of {', '.join(SIZES)}")
-    parser.add_argument("--rounds", type=int, default=5, help="runs of each contender per size (default 5)")
-    parser.add_argument("--startup-runs", type=int, default=10)
-    args = parser.parse_args(argv)
-    labels = [label.strip() for label in args.sizes.split(",") if label.strip()]
-    if unknown := [label for label in labels if label not in SIZES]:
-        parser.error(f"unknown size {unknown[0]!r}; use {', '.join(SIZES)}")
-    if shutil.which("curl") is None:
-        raise SystemExit("bench: curl is needed as the baseline")
-
-    started = time.monotonic()
-    report: dict[str, Any] = {"machine": machine(), "load_before": [round(load, 2) for load in os.getloadavg()], "sizes": {}}
-    with tempfile.TemporaryDirectory(prefix="pqdrop-bench-") as temporary:
-        work = Path(temporary)
-        sandbox = SandboxProcess.start()
-        try:
-            print(f"sandbox at {sandbox.url}; work dir {work}", flush=True)
-            report["startup"] = bench_startup(sandbox, work, args.startup_runs)
-            for label in labels:
-                media = work / f"bench-{label}.mp4"
-                print(f"making {label} ...", flush=True)
-                sha256 = make_media(media, SIZES[label])
-                check_probe(media)
-                result = bench_size(sandbox, media, sha256, label, args.rounds, work)
-                report["sizes"][label] = summarize(result)
-                media.unlink()
-        finally:
-            sandbox.stop()
-    report["load_after"] = [round(load, 2) for load in os.getloadavg()]
-    report["goals"] = goals(report["sizes"], report["startup"])
-    report["elapsed_s"] = round(time.monotonic() - started, 1)
-    report["method"] = (
-        "Sandbox in its own process (`pqdrop sandbox --port 0`), each run with a fresh API key. Per round, "
-        "in rotating order: `curl -T` to a fresh presigned URL (upload = curl's time_total, wall = the curl "
-        "process); pqdrop's PostQued.put_to_storage in a fresh process (upload = the call alone); `pqdrop once` "
-        "over an inbox with the file hard-linked in and a sidecar with a future dispatchAt, so it publishes as "
-        "scheduled without following the sandbox's simulated processing (wall = the process). Peak RSS of "
-        "each process alone (GNU time's %M, else a bare Python launcher's RUSAGE_CHILDREN). MB = 10^6 bytes. "
-        "sha+curl is `openssl dgst -sha256` then `curl -T`: a shell script doing pqdrop's work (pqdrop hashes "
-        "what it uploads, for its Idempotency-Key). Medians."
-    )
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print_table(report)
-    print(f"\nwrote {RESULTS.relative_to(ROOT)} in {report['elapsed_s']} s")
+    args = parse(argv)
+    if args.markdown:
+        print(markdown(json.loads(RESULTS.read_text())))
+        return 0
+    print_machine(machine(), load_average())
+    for name in args.parts or list(PARTS):
+        measure, show = PARTS[name]
+        print(f"\n=== {name} ===", flush=True)
+        started = time.monotonic()
+        result = measure(args)
+        result["elapsed_s"] = round(time.monotonic() - started, 1)
+        save_part(name, result)
+        show(result)
+        print_goals(result["goals"])
+        print(f"({name}: {result['elapsed_s']} s)", flush=True)
+    report = json.loads(RESULTS.read_text())
+    print("\n=== summary: every part's last numbers ===")
+    print(markdown(report))
+    print(f"\nwrote {RESULTS.relative_to(ROOT)}")
     return 0
 
 
+def print_machine(facts: dict[str, Any], load: list[float]) -> None:
+    print(f"Machine: {facts['cpu']}, {facts['nproc']} CPUs, {facts['memory_gib']} GiB, Python {facts['python']},"
+          f" Linux {facts['kernel']}, temporary files on {facts['filesystem']}; load average {load}")
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The goals of every part measured so far, as one Markdown table."""
+    facts = report["machine"]
+    lines = [
+        (f"Machine: {facts['cpu']}, {facts['nproc']} CPUs, {facts['memory_gib']} GiB RAM, Python {facts['python']},"
+         f" Linux {facts['kernel']}, {facts['curl']}."),
+        "",
+        "| part | what | measured | goal | |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name in PARTS:
+        part = report["parts"].get(name)
+        if part is None:
+            continue
+        for line in part["goals"]:
+            what = line["what"].replace("|", "\\|")
+            lines.append(f"| {name} | {what} | {line['measured']} | {line['goal']} | {line['verdict']} |")
+    when = sorted(part["measured_at"] for part in report["parts"].values())
+    lines += ["", f"Measured {when[0]} to {when[-1]}; load average per part is in bench/results.json."]
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "put":
-        put_helper(*sys.argv[2:5])
-        raise SystemExit(0)
-    raise SystemExit(main())
+    sys.exit(main())
