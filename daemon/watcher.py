@@ -21,6 +21,7 @@ from watchdog.observers.api import BaseObserver
 log = logging.getLogger("pqdrop.watcher")
 
 WatchMode = Literal["events", "poll"]
+MOVE_PAIRING_SECONDS = 0.05
 
 # Filesystems where inotify sees nothing that other machines write (network and FUSE mounts).
 POLL_FILESYSTEMS = frozenset(
@@ -152,6 +153,21 @@ def _events_observer() -> BaseObserver:
     """inotify with full move events on Linux (a rename from outside the inbox is reported as a move)."""
     try:
         from watchdog.observers.inotify import InotifyObserver
+        from watchdog.observers.inotify_move_event_grouper import InotifyMoveEventGrouper
     except ImportError:  # not Linux: the platform's default observer
         return Observer()
+    # watchdog holds every event for 0.5 s after a "moved from" while it looks for the matching
+    # "moved to", and pqdrop's own claims and filings are moves: a drop right after one waited
+    # that long (bench/latency.py: p95 434 ms). Both halves of a rename arrive in one read.
+    InotifyMoveEventGrouper.delay = MOVE_PAIRING_SECONDS
+    noisy = logging.getLogger("watchdog.observers.inotify")
+    if not any(isinstance(existing, _StopNoise) for existing in noisy.filters):
+        noisy.addFilter(_StopNoise())
     return InotifyObserver(generate_full_events=True)
+
+
+class _StopNoise(logging.Filter):
+    """watchdog logs an ERROR when its emitter is stopped mid-read; that is our own stop, not a fault."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "called when the thread is inactive" not in record.getMessage()
