@@ -234,16 +234,21 @@ def test_the_api_key_never_reaches_status_files_or_the_log(service: Service, inb
         assert SANDBOX_KEY not in path.read_text()
 
 
-def test_a_redropped_video_already_sent_goes_to_failed_as_a_duplicate(
-    service: Service, inbox: Path, sandbox: Sandbox
-) -> None:
+def post_then_redrop(service: Service, inbox: Path, name: str, frontmatter: str = "", body: str = "A caption") -> int:
+    """Post clip.mp4, then drop the same bytes again as NAME.mp4; returns the second run's exit code."""
     make_video(inbox / "clip.mp4", seconds=1)
     sidecar(inbox / "clip.md")
     original = (inbox / "clip.mp4").read_bytes()
     assert once(service)[0] == EXIT_OK
-    (inbox / "again.mp4").write_bytes(original)
-    sidecar(inbox / "again.md", body="Same video, new caption")
-    assert once(service)[0] == EXIT_FAILED
+    (inbox / f"{name}.mp4").write_bytes(original)
+    sidecar(inbox / f"{name}.md", frontmatter, body)
+    return once(service)[0]
+
+
+def test_a_redropped_video_already_sent_goes_to_failed_as_a_duplicate(
+    service: Service, inbox: Path, sandbox: Sandbox
+) -> None:
+    assert post_then_redrop(service, inbox, "again", body="Same video, new caption") == EXIT_FAILED
     error = status_of(inbox, "failed", "again")["error"]
     assert error["code"] == "DUPLICATE"
     assert "as clip on" in error["message"] and "repost: true" in error["message"]
@@ -251,22 +256,10 @@ def test_a_redropped_video_already_sent_goes_to_failed_as_a_duplicate(
 
 
 def test_repost_true_posts_the_same_video_again(service: Service, inbox: Path, sandbox: Sandbox) -> None:
-    make_video(inbox / "clip.mp4", seconds=1)
-    sidecar(inbox / "clip.md")
-    original = (inbox / "clip.mp4").read_bytes()
-    assert once(service)[0] == EXIT_OK
-    (inbox / "again.mp4").write_bytes(original)
-    sidecar(inbox / "again.md", "repost: true\n")
-    assert once(service)[0] == EXIT_OK
+    assert post_then_redrop(service, inbox, "again", "repost: true\n") == EXIT_OK
     assert len(publishes(sandbox)) == 2
 
 
 def test_the_same_video_to_another_account_is_not_a_duplicate(service: Service, inbox: Path, sandbox: Sandbox) -> None:
-    make_video(inbox / "clip.mp4", seconds=1)
-    sidecar(inbox / "clip.md")
-    original = (inbox / "clip.mp4").read_bytes()
-    assert once(service)[0] == EXIT_OK
-    (inbox / "other.mp4").write_bytes(original)
-    sidecar(inbox / "other.md", "account: '@otherbrand'\n")
-    assert once(service)[0] == EXIT_OK
+    assert post_then_redrop(service, inbox, "other", "account: '@otherbrand'\n") == EXIT_OK
     assert len(publishes(sandbox)) == 2
