@@ -9,7 +9,8 @@
     │   └── ApiRejected        the API refused this item (4xx other than account-wide)
     ├── TransientError         try again later; nothing about the item is wrong
     │   ├── ApiUnavailable     timeout, connection loss, 5xx
-    │   └── RateLimited        429; carries the server's Retry-After
+    │   ├── RateLimited        429; carries the server's Retry-After
+    │   └── Postponed          waits for another item (the same post is in flight)
     ├── AccountBlocked         stop posting: key refused or subscription required (exit 3)
     └── Interrupted            the process is stopping: leave the item at its recorded step
 
@@ -65,6 +66,12 @@ class TransientError(PqdropError):
     """A passing failure (network, server, rate limit); the item waits and is tried again."""
 
     code = "TRANSIENT"
+
+
+class Postponed(TransientError):
+    """The item waits for another one to finish first (the same media to the same accounts in flight)."""
+
+    code = "POSTPONED"
 
 
 class AccountBlocked(PqdropError):

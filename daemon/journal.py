@@ -219,21 +219,22 @@ class Journal:
                 (destination, stem, json.dumps(status), _now(), item_id),
             )
 
-    def record_fingerprint(self, item_id: int, fingerprint: str) -> None:
-        """What makes two posts the same (media and accounts), for spotting re-drops."""
+    def note_post(self, item_id: int, fingerprint: str, within: timedelta) -> Record | None:
+        """Record what makes this post the same as another (media and accounts) and find such another.
+
+        One transaction for both: of two copies checked at the same moment, the one whose
+        transaction comes second sees the first in flight, so exactly one of them goes ahead.
+        """
+        since = (datetime.now(UTC) - within).isoformat()
         with self.atomic() as db:
             db.execute("UPDATE items SET post_fingerprint = ? WHERE id = ?", (fingerprint, item_id))
-
-    def same_post(self, item_id: int, fingerprint: str, within: timedelta) -> Record | None:
-        """Another item with this fingerprint: in flight now, or sent within the window."""
-        since = (datetime.now(UTC) - within).isoformat()
-        row = self._db.execute(
-            "SELECT * FROM items WHERE post_fingerprint = ? AND id != ? AND ("
-            "  (destination = 'sent' AND state IN ('done', 'tracking') AND updated_at >= ?)"
-            "  OR state IN ('claimed', 'uploading', 'publishing', 'following', 'filing')"
-            ") ORDER BY id DESC LIMIT 1",
-            (fingerprint, item_id, since),
-        ).fetchone()
+            row = db.execute(
+                "SELECT * FROM items WHERE post_fingerprint = ? AND id != ? AND ("
+                "  (destination = 'sent' AND state IN ('done', 'tracking') AND updated_at >= ?)"
+                "  OR state IN ('claimed', 'uploading', 'publishing', 'following', 'filing')"
+                ") ORDER BY id DESC LIMIT 1",
+                (fingerprint, item_id, since),
+            ).fetchone()
         return _record(row) if row else None
 
     def forget(self, item_id: int) -> None:

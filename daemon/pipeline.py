@@ -18,7 +18,7 @@ from typing import Any
 
 from daemon.claim import ClaimName, claim_dir, give_back, take
 from daemon.config import AccountConfig, Config, DefaultsConfig, ScheduleConfig
-from daemon.errors import ApiRejected, ApiUnavailable, InboxError, Interrupted, ItemError, MediaError
+from daemon.errors import ApiRejected, Postponed, InboxError, Interrupted, ItemError, MediaError
 from daemon.inbox import Item
 from daemon.journal import FileRecord, Journal, Record
 from daemon.lifecycle import ItemState, waits_for_dispatch
@@ -202,14 +202,11 @@ class Pipeline:
     def _refuse_repeat(self, record: Record, prints: Sequence[str], account_ids: list[str], repost: bool) -> None:
         """The same media to the same accounts: wait while the first copy is in flight, refuse it within 7 days."""
         post = post_fingerprint(prints, account_ids)
-        self._journal.record_fingerprint(record.id, post)
-        if repost:
-            return
-        earlier = self._journal.same_post(record.id, post, REPOST_WINDOW)
-        if earlier is None:
+        earlier = self._journal.note_post(record.id, post, REPOST_WINDOW)
+        if repost or earlier is None:
             return
         if earlier.destination != "sent":
-            raise ApiUnavailable(f"{record.name}: the same post is in flight as {earlier.name}; waiting for it")
+            raise Postponed(f"{record.name}: the same post is in flight as {earlier.name}; waiting for it")
         raise ItemError(
             f"{record.name}: the same media went to the same account(s) as {earlier.name} on "
             f"{earlier.updated_at[:10]} (publish {earlier.publish_id}); set `repost: true` in the sidecar "

@@ -26,7 +26,8 @@ BLOCKED_RETRY_SECONDS = (60.0, 900.0)  # first and longest pause while the accou
 # inotify says nothing when the watched folder itself is renamed away or its share unmounted;
 # a cheap look this often notices (the only wake-up an idle events-mode daemon has besides rescans).
 WATCH_CHECK_SECONDS = 5.0
-STOP_GRACE_SECONDS = 8.0  # systemd waits TimeoutStopSec; workers checkpoint well inside it
+STOP_GRACE_SECONDS = 8.0
+POSTPONED_RETRY_SECONDS = 2.0  # systemd waits TimeoutStopSec; workers checkpoint well inside it
 
 
 class Runner:
@@ -94,6 +95,8 @@ class Runner:
             self._retry_at.pop(result.name, None)
         for attempt, name in enumerate(round_.deferred):
             self._retry_at[name] = now + backoff_delay(attempt + 2, cap=300.0)
+        for name in round_.postponed:
+            self._retry_at[name] = now + POSTPONED_RETRY_SECONDS  # its twin finishes soon
         if round_.blocked:
             self._blocked_until = now + self._blocked_pause
             self._blocked_pause = min(self._blocked_pause * 2, self._blocked_retry[1])

@@ -18,7 +18,7 @@ from pathlib import PurePosixPath
 
 from daemon.claim import OwnerLock, owner_id
 from daemon.config import Config
-from daemon.errors import AccountBlocked, Interrupted, TransientError
+from daemon.errors import AccountBlocked, Interrupted, Postponed, TransientError
 from daemon.inbox import Plan, Rules, Settling, plan_items, scan_entries
 from daemon.journal import Journal
 from daemon.lifecycle import ItemState
@@ -41,6 +41,7 @@ class Round:
 
     results: list[Result] = field(default_factory=list)
     deferred: dict[str, str] = field(default_factory=dict)  # item name -> why it waits for the next round
+    postponed: set[str] = field(default_factory=set)  # waiting for another item of this round, not for the API
     blocked: str | None = None
 
 
@@ -214,6 +215,11 @@ class Service:
             round_.blocked = exc.message
             self._give_back_unpublished(name, exc.message)
             return
+        except Postponed as exc:
+            round_.postponed.add(name)
+            log.info("%s", exc.message)
+            self._give_back_unpublished(name, exc.message)
+            return
         except TransientError as exc:
             round_.deferred[name] = exc.message
             log.warning("%s: will try again: %s", name, exc.message)
@@ -242,6 +248,7 @@ def once(service: Service, *, wait_for_arrivals: bool = True) -> tuple[int, Roun
     service.tracker.check_due()
     total = Round()
     attempted: set[str] = set()
+    postponements: dict[str, int] = {}
     deadline = time.monotonic() + service.config.inbox.settle_seconds + 1.0
     plan = service.look()
     first = True
@@ -253,6 +260,12 @@ def once(service: Service, *, wait_for_arrivals: bool = True) -> tuple[int, Roun
             attempted.update(item.name for item in fresh)
             attempted.update(result.name for result in round_.results)
             attempted.update(round_.deferred)
+            for name in round_.postponed:  # its twin is done now: take it again, a few times at most
+                postponements[name] = postponements.get(name, 0) + 1
+                if postponements[name] <= MAX_POSTPONEMENTS:
+                    attempted.discard(name)
+                else:
+                    total.deferred[name] = f"{name}: the same post stayed in flight"
             total.results += round_.results
             total.deferred.update(round_.deferred)
             if round_.blocked:
@@ -264,6 +277,9 @@ def once(service: Service, *, wait_for_arrivals: bool = True) -> tuple[int, Roun
             time.sleep(min(0.5, max(0.05, service.config.inbox.settle_seconds / 4)))
         plan = service.look()
     return exit_code(total), total
+
+
+MAX_POSTPONEMENTS = 3
 
 
 def exit_code(round_: Round) -> int:

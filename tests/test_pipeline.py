@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from daemon.config import Config
+from daemon.config import Config, load_config
 from daemon.journal import Journal
 from daemon.media import fingerprint
 from daemon.mediagen import make_image, make_video
 from daemon.sandbox import Sandbox
 from daemon.service import EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, Service, once
-from tests.conftest import SANDBOX_KEY, make_client, sidecar, tree_digest
+from tests.conftest import SANDBOX_KEY, make_client, sidecar, tree_digest, write_config
 
 
 def status_of(inbox: Path, folder: str, name: str) -> dict:
@@ -263,3 +263,22 @@ def test_repost_true_posts_the_same_video_again(service: Service, inbox: Path, s
 def test_the_same_video_to_another_account_is_not_a_duplicate(service: Service, inbox: Path, sandbox: Sandbox) -> None:
     assert post_then_redrop(service, inbox, "other", "account: '@otherbrand'\n") == EXIT_OK
     assert len(publishes(sandbox)) == 2
+
+
+def test_the_same_video_dropped_twice_at_once_is_posted_once_and_the_copy_fails_as_a_duplicate(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    config = load_config(write_config(tmp_path, sandbox.url, postqued={"workers": 2}))
+    config.inbox.path.mkdir()
+    make_video(config.inbox.path / "clip.mp4", seconds=1)
+    (config.inbox.path / "copy.mp4").write_bytes((config.inbox.path / "clip.mp4").read_bytes())
+    sidecar(config.inbox.path / "clip.md")
+    sidecar(config.inbox.path / "copy.md")
+    journal = Journal(config.state.dir)
+    with make_client(config) as client, Service(config, client, journal) as service:
+        code, round_ = once(service)
+    journal.close()
+    assert code == EXIT_FAILED
+    assert sorted((r.name, str(r.state)) for r in round_.results) in (
+        [("clip", "published"), ("copy", "failed")], [("clip", "failed"), ("copy", "published")])
+    assert len(publishes(sandbox)) == 1
