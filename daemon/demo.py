@@ -22,7 +22,7 @@ DEMO_KEY = "pq_sandbox"
 
 
 def make_demo_inbox(inbox: Path, now: datetime) -> None:
-    """A phone clip, a scheduled .mov, a WebM draft, a 3-photo carousel, and one broken sidecar."""
+    """A phone clip, a scheduled .mov, a WebM draft, one clip to two accounts, a carousel, and a broken sidecar."""
     make_video(inbox / "phone-clip.mp4", width=640, height=360, seconds=2, fps=30, rotation=90)
     _sidecar(inbox / "phone-clip.md", "intent: publish\nprivacyLevel: PUBLIC_TO_EVERYONE\n", "Made on a phone #fyp")
     make_video(inbox / "tomorrow.mov", width=720, height=1280, seconds=2, fps=30)
@@ -30,6 +30,9 @@ def make_demo_inbox(inbox: Path, now: datetime) -> None:
     _sidecar(inbox / "tomorrow.md", f"intent: publish\ndispatchAt: {later}\n", "Scheduled for tomorrow")
     make_video(inbox / "draft.webm", width=720, height=1280, seconds=2, fps=30)
     _sidecar(inbox / "draft.md", "intent: draft\ndisableDuet: true\n", "A draft for the TikTok inbox")
+    make_video(inbox / "two-accounts.mp4", width=1080, height=1920, seconds=2, fps=30)
+    targets = "intent: publish\ntargets:\n  - account: '@mybrand'\n  - account: '@otherbrand'\n    intent: draft\n"
+    _sidecar(inbox / "two-accounts.md", targets, "One clip, two accounts")
     carousel = inbox / "carousel"
     carousel.mkdir()
     for number in (1, 2, 3):
