@@ -53,7 +53,7 @@ def waits_for_dispatch(state: PublishState, now: datetime) -> bool:
     for target in unfinished:
         if target.status != "scheduled" or target.dispatch_at is None:
             return False
-        if _parse_instant(target.dispatch_at) <= now:
+        if parse_instant(target.dispatch_at) <= now:
             return False
     return True
 
@@ -68,5 +68,6 @@ def failure_reason(state: PublishState) -> str:
     return "; ".join(reasons) or f"publish request {state.status}"
 
 
-def _parse_instant(text: str) -> datetime:
+def parse_instant(text: str) -> datetime:
+    """An ISO-8601 instant as the API writes it (a trailing Z for UTC)."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))

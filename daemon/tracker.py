@@ -18,7 +18,7 @@ from typing import Any
 from daemon.errors import AccountBlocked, ApiRejected, TransientError
 from daemon.inbox import FAILED_DIR, SENT_DIR, STATUS_SUFFIX
 from daemon.journal import Journal, Record
-from daemon.lifecycle import ItemState, waits_for_dispatch
+from daemon.lifecycle import ItemState, parse_instant, waits_for_dispatch
 from daemon.notifier import event_of
 from daemon.outbox import (
     append_status_log,
@@ -57,7 +57,7 @@ def next_check(status: Mapping[str, Any], now: datetime, quiet_checks: int, timi
         moment
         for target in status.get("targets", [])
         if target.get("status") == "scheduled" and target.get("dispatchAt")
-        for moment in [_instant(str(target["dispatchAt"]))]
+        for moment in [parse_instant(str(target["dispatchAt"]))]
         if moment > now
     )
     if future:
@@ -99,7 +99,7 @@ class Tracker:
         """The earliest dispatchAt still ahead among tracked posts."""
         now = self._clock()
         moments = [
-            _instant(str(target["dispatchAt"]))
+            parse_instant(str(target["dispatchAt"]))
             for record in self._journal.tracking()
             for target in (record.status or {}).get("targets", [])
             if target.get("status") == "scheduled" and target.get("dispatchAt")
@@ -179,7 +179,3 @@ class Tracker:
 
 def _with_targets(status: Mapping[str, Any] | None, targets: list[dict[str, Any]]) -> dict[str, Any]:
     return {**(status or {}), "targets": targets}
-
-
-def _instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))

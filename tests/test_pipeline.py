@@ -14,7 +14,7 @@ from daemon.journal import Journal
 from daemon.media import fingerprint
 from daemon.mediagen import make_image, make_video
 from daemon.sandbox import Sandbox
-from daemon.service import EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, Service, once
+from daemon.service import EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, Round, Service, once
 from tests.conftest import SANDBOX_KEY, make_client, sidecar, tree_digest, write_config
 
 
@@ -180,14 +180,19 @@ def test_one_bad_item_does_not_block_the_others(service: Service, inbox: Path) -
     assert {r.name: str(r.state) for r in round_.results} == {"a-bad": "failed", "b-good": "published"}
 
 
+def once_with_key(config: Config, journal: Journal, inbox: Path, sandbox: Sandbox, key_status: str) -> tuple[int, Round]:
+    """One clip in the inbox, the sandbox treating the key as `key_status`, then `once`."""
+    make_video(inbox / "clip.mp4", seconds=1)
+    sidecar(inbox / "clip.md")
+    sandbox.set_key(SANDBOX_KEY, key_status)
+    with make_client(config) as client, Service(config, client, journal) as service:
+        return once(service)
+
+
 def test_a_refused_key_leaves_every_item_in_the_inbox_and_exits_3(
     config: Config, journal: Journal, inbox: Path, sandbox: Sandbox
 ) -> None:
-    make_video(inbox / "clip.mp4", seconds=1)
-    sidecar(inbox / "clip.md")
-    sandbox.set_key(SANDBOX_KEY, "revoked")
-    with make_client(config) as client, Service(config, client, journal) as service:
-        code, round_ = once(service)
+    code, round_ = once_with_key(config, journal, inbox, sandbox, "revoked")
     assert code == EXIT_BLOCKED
     assert round_.blocked is not None and "UNAUTHORIZED" in round_.blocked
     assert sorted(p.name for p in inbox.iterdir()) == ["clip.md", "clip.mp4", "status.log"]
@@ -197,11 +202,7 @@ def test_a_refused_key_leaves_every_item_in_the_inbox_and_exits_3(
 def test_subscription_required_exits_3_and_moves_nothing(
     config: Config, journal: Journal, inbox: Path, sandbox: Sandbox
 ) -> None:
-    make_video(inbox / "clip.mp4", seconds=1)
-    sidecar(inbox / "clip.md")
-    sandbox.set_key(SANDBOX_KEY, "subscription_required")
-    with make_client(config) as client, Service(config, client, journal) as service:
-        code, round_ = once(service)
+    code, round_ = once_with_key(config, journal, inbox, sandbox, "subscription_required")
     assert code == EXIT_BLOCKED
     assert round_.blocked is not None and "SUBSCRIPTION_REQUIRED" in round_.blocked
     assert (inbox / "clip.mp4").exists() and not (inbox / "failed").exists()
