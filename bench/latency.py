@@ -82,7 +82,7 @@ class RunningDaemon:
     def __init__(self, folder: Path, base_url: str) -> None:
         self.notify = NotifySocket(folder)
         env = {**os.environ, "NOTIFY_SOCKET": str(self.notify.path), "POSTQUED_API_KEY": API_KEY}
-        self.log = (folder / "daemon.log").open("w")
+        self.log = (folder / "pqdrop.log").open("w")
         self.process = subprocess.Popen([str(BIN / "pqdrop"), "run", "--config", "config.toml"], cwd=folder,
                                         env=env, stdout=self.log, stderr=subprocess.STDOUT)
         self.notify.wait_for("READY=1", READY_TIMEOUT)
@@ -96,8 +96,8 @@ class RunningDaemon:
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from daemon.mediagen import make_video
-    from daemon.sandbox import Sandbox
+    from pqdrop.mediagen import make_video
+    from pqdrop.sandbox import Sandbox
 
     report: dict[str, Any] = {"load_before": load_average()}
     with tempfile.TemporaryDirectory(prefix="pqdrop-latency-") as temporary, \

@@ -24,9 +24,9 @@ SCALE_PROCESSING_SECONDS = 0.5  # the sandbox's default TikTok processing, scale
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from daemon.mediagen import make_image
-    from daemon.ratelimit import RequestWindow
-    from daemon.sandbox import Sandbox
+    from pqdrop.mediagen import make_image
+    from pqdrop.ratelimit import RequestWindow
+    from pqdrop.sandbox import Sandbox
 
     window = args.window
     report: dict[str, Any] = {"load_before": load_average(), "photos": args.photos, "window_s": window,
@@ -106,7 +106,7 @@ def utilization(moments: Sequence[float], limit: int, window: float) -> float | 
     """
     if len(moments) <= limit:
         return None
-    rounds = [later - earlier for earlier, later in zip(moments, moments[limit:])]
+    rounds = [later - earlier for earlier, later in zip(moments, moments[limit:], strict=False)]
     return window / (sum(rounds) / len(rounds))
 
 

@@ -1,6 +1,6 @@
 """An inbox of 10,000 pending items: one look (scan, pair, plan) and `pqdrop once` over it (issue 4).
 
-Each measured process is fresh: `look` mode below builds a Service as `pqdrop run` does and
+Each measured process is fresh: `look` mode below builds a Workers as `pqdrop run` does and
 times its looks; its peak RSS includes Python, pydantic, httpx and the journal, as a daemon's would.
 """
 
@@ -40,21 +40,21 @@ def fill_inbox(inbox: Path, items: int, *, sidecars: bool = True) -> None:
 
 
 def look_helper(config_path: str, looks: int) -> None:
-    """The `look` mode: a Service as `pqdrop run` builds it, timed looks, and each step of one look apart."""
+    """The `look` mode: a Workers as `pqdrop run` builds it, timed looks, and each step of one look apart."""
     started = time.perf_counter()
-    from daemon.config import load_config
-    from daemon.inbox import Settling, plan_items, scan_entries
-    from daemon.journal import Journal
-    from daemon.postqued import PostQued
-    from daemon.ratelimit import RateLimiter
-    from daemon.service import Service, rules_of
+    from pqdrop.config import load_config
+    from pqdrop.inbox import Settling, plan_items, scan_entries
+    from pqdrop.journal import Journal
+    from pqdrop.postqued import PostQued
+    from pqdrop.ratelimit import RateLimiter
+    from pqdrop.workers import Workers, rules_of
 
     config = load_config(Path(config_path))
     journal = Journal(config.state.dir)
     limiter = RateLimiter({"upload": 20, "read": 30, "publish": 10, "delete": 20})
     report: dict[str, Any] = {}
     with PostQued(config.postqued.base_url, "pq_bench", limiter=limiter) as client, \
-            Service(config, client, journal) as service:
+            Workers(config, client, journal) as service:
         report["import_and_setup_s"] = time.perf_counter() - started
         seconds = []
         for _ in range(looks):
@@ -78,7 +78,7 @@ def look_helper(config_path: str, looks: int) -> None:
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    """Fresh processes doing `Service.look()` over `args.items` items; `pqdrop once` over as many lone media."""
+    """Fresh processes doing `Workers.look()` over `args.items` items; `pqdrop once` over as many lone media."""
     report: dict[str, Any] = {"load_before": load_average(), "items": args.items}
     with tempfile.TemporaryDirectory(prefix="pqdrop-scale-") as temporary:
         work = Path(temporary)
@@ -108,7 +108,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     report["method"] = (
         f"{args.items} items: loose clip-N.mp4 + clip-N.md pairs of a few bytes and {BUNDLES} bundle folders "
         "(two photos and a sidecar), on the temporary folder's filesystem, page cache warm. look: a fresh process "
-        f"builds a Service as `pqdrop run` does and calls look() {1 + WARM_LOOKS} times (the first with no history, "
+        f"builds a Workers as `pqdrop run` does and calls look() {1 + WARM_LOOKS} times (the first with no history, "
         "as at start-up; the rest as each poll); peak RSS of that whole process. once: `pqdrop once` over "
         f"{args.items} media without sidecars (require_sidecar, settle_seconds 0: all wait, nothing is posted), "
         f"the whole process. Medians of {args.rounds} processes."

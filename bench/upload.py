@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from harness import BIN, MIB, ROOT, future_sidecar, goal_line, load_average, spawn
 
 SIZES = {"64MiB": 64 * MIB, "2GiB": 2048 * MIB}
@@ -46,7 +47,7 @@ GOALS = {
 
 def make_media(path: Path, size: int) -> str:
     """A real one-second mp4 padded with real bytes to `size`; returns its sha256."""
-    from daemon.mediagen import make_video
+    from pqdrop.mediagen import make_video
 
     make_video(path, seconds=1.0)
     digest = hashlib.sha256(path.read_bytes())
@@ -65,7 +66,7 @@ def make_media(path: Path, size: int) -> str:
 
 def check_probe(path: Path) -> None:
     """The padded file must still be a video to pqdrop: the probe reads headers and tolerates a tail."""
-    from daemon.media import probe
+    from pqdrop.media import probe
 
     info = probe(path)
     assert (info.kind, info.mime, info.size) == ("video", "video/mp4", path.stat().st_size), info
@@ -199,8 +200,8 @@ def once_run(sandbox: SandboxProcess, media: Path, work: Path) -> Run:
 
 def put_helper(url: str, key: str, file: str) -> None:
     """The `put` mode: one upload through pqdrop's client, timed around put_to_storage only."""
-    from daemon.postqued import PostQued
-    from daemon.ratelimit import RateLimiter
+    from pqdrop.postqued import PostQued
+    from pqdrop.ratelimit import RateLimiter
 
     path = Path(file)
     size = path.stat().st_size

@@ -1,7 +1,7 @@
 """What watching costs a running `pqdrop run` (issue 4): polling 10,000 files, and idling in events mode.
 
 The daemon runs as a real process beside this one, started through this file's `daemon` mode:
-the real `pqdrop run` (daemon.cli.main), with each OS thread named after its Python thread, so
+the real `pqdrop run` (pqdrop.commands.main), with each OS thread named after its Python thread, so
 /proc can tell the main loop from watchdog's threads. Systemd is stood in for as the unit in
 systemd/ sets it up: NOTIFY_SOCKET (READY=1 says the first scan is done) and WATCHDOG_USEC for
 WatchdogSec=60. CPU is utime + stime from /proc/PID/stat; wake-ups are voluntary context
@@ -70,7 +70,7 @@ class Daemon:
         self.notify = NotifySocket(folder)
         env = {**os.environ, "NOTIFY_SOCKET": str(self.notify.path), "WATCHDOG_USEC": str(WATCHDOG_USEC),
                "POSTQUED_API_KEY": "pq_bench"}
-        self.log = (folder / "daemon.log").open("w")
+        self.log = (folder / "pqdrop.log").open("w")
         argv = [sys.executable, str(Path(__file__).resolve()), "daemon", "run", "--config", "config.toml"]
         self.process = subprocess.Popen(argv, cwd=folder, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         self.pid = self.process.pid
@@ -188,7 +188,7 @@ def measure_idle(args: argparse.Namespace) -> dict[str, Any]:
         "load_after": load_average(),
     }
     main = next(row for row in rows if row["name"] == "pqdrop-main")
-    from daemon.runner import WATCH_CHECK_SECONDS
+    from pqdrop.service import WATCH_CHECK_SECONDS
 
     expected = 60 / WATCH_CHECK_SECONDS
     by_thread = ", ".join(f"{row['name']} {row['wakeups_per_min']:g}" for row in rows)
@@ -239,7 +239,7 @@ def print_idle(report: dict[str, Any]) -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "daemon":
         name_os_threads()
-        from daemon.cli import main
+        from pqdrop.commands import main
 
         raise SystemExit(main(sys.argv[2:]))
     raise SystemExit("usage: python bench/run.py poll|idle (this file's own mode is `daemon`, for Daemon)")

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 import tomli_w
 
-from daemon.config import Config, load_config
-from daemon.journal import Journal
-from daemon.postqued import PostQued, RetryPolicy
-from daemon.ratelimit import RateLimiter
-from daemon.runner import Runner
-from daemon.sandbox import Sandbox
-from daemon.service import Service
+from pqdrop.config import Config, load_config
+from pqdrop.journal import Journal
+from pqdrop.postqued import PostQued, RetryPolicy
+from pqdrop.ratelimit import RateLimiter
+from pqdrop.sandbox import Sandbox
+from pqdrop.service import Service
+from pqdrop.workers import Workers
 
 SANDBOX_KEY = "pq_sandbox"
 
@@ -75,8 +75,8 @@ def journal(config: Config) -> Iterator[Journal]:
 
 
 @pytest.fixture
-def service(config: Config, journal: Journal) -> Iterator[Service]:
-    with make_client(config) as client, Service(config, client, journal, stop=threading.Event()) as service:
+def service(config: Config, journal: Journal) -> Iterator[Workers]:
+    with make_client(config) as client, Workers(config, client, journal, stop=threading.Event()) as service:
         yield service
 
 
@@ -103,7 +103,7 @@ def wait_until(condition: Callable[[], bool], seconds: float = 20.0) -> None:
 
 
 class Running:
-    """A Runner on a thread, with the sandbox and inbox it works on."""
+    """A Service on a thread, with the sandbox and inbox it works on."""
 
     def __init__(
         self, tmp_path: Path, sandbox: Sandbox, sections: dict[str, dict[str, Any]] | None = None, **inbox: Any
@@ -116,8 +116,8 @@ class Running:
         self._client = make_client(self.config)
         self.stop = threading.Event()
         self.wake = threading.Event()
-        self.service = Service(self.config, self._client, self._journal, stop=self.stop)
-        self.runner = Runner(self.service, self.wake, blocked_retry=(0.5, 2.0))
+        self.service = Workers(self.config, self._client, self._journal, stop=self.stop)
+        self.runner = Service(self.service, self.wake, blocked_retry=(0.5, 2.0))
         self._thread = threading.Thread(target=self.runner.run, daemon=True)
 
     def start(self) -> Running:

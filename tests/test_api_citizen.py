@@ -7,11 +7,6 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from daemon.config import load_config
-from daemon.journal import Journal
-from daemon.mediagen import make_image, make_video
-from daemon.sandbox import Sandbox
-from daemon.service import EXIT_OK, Service, once
 from tests.conftest import (
     SANDBOX_KEY,
     Running,
@@ -20,6 +15,12 @@ from tests.conftest import (
     wait_until,
     write_config,
 )
+
+from pqdrop.config import load_config
+from pqdrop.journal import Journal
+from pqdrop.mediagen import make_image, make_video
+from pqdrop.sandbox import Sandbox
+from pqdrop.workers import EXIT_OK, Workers, once
 
 LIMITS = {"upload": 20, "read": 30, "publish": 10, "delete": 20}
 WINDOW = 2.0  # PostQued's minute, scaled down
@@ -39,7 +40,7 @@ def test_fifty_items_with_client_and_server_limits_equal_get_no_429(tmp_path: Pa
             make_image(inbox / f"photo-{number:02}.jpg", width=400 + 2 * number, height=400)
             sidecar(inbox / f"photo-{number:02}.md", body=f"Photo {number}")
         journal = Journal(config.state.dir)
-        with make_client(config) as client, Service(config, client, journal) as service:
+        with make_client(config) as client, Workers(config, client, journal) as service:
             code, round_ = once(service)
         journal.close()
         assert code == EXIT_OK

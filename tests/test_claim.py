@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from daemon.claim import (
+from pqdrop.claim import (
     LOCK_WAIT_SECONDS,
     ClaimName,
     OwnerLock,
@@ -28,8 +28,8 @@ from daemon.claim import (
     stopped_owner,
     take,
 )
-from daemon.errors import ConfigError
-from daemon.inbox import Item
+from pqdrop.errors import ConfigError
+from pqdrop.inbox import Item
 
 CLAIM = "clip~own1~0001"
 LOOSE = Item("clip", (PurePosixPath("clip.mp4"),), PurePosixPath("clip.md"))
@@ -161,7 +161,7 @@ HOLD_LOCK = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from daemon.claim import OwnerLock
+    from pqdrop.claim import OwnerLock
     lock = OwnerLock(Path(sys.argv[1]), sys.argv[2])
     print("locked", flush=True)
     time.sleep(60)

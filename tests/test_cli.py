@@ -1,4 +1,4 @@
-"""Every operator command, run as a user runs it: `python -m daemon ...` in a real process.
+"""Every operator command, run as a user runs it: `python -m pqdrop ...` in a real process.
 
 The processes talk to the real sandbox on a loopback port, read a real config file and real media
 made with PyAV. Nothing here calls into the CLI's functions directly.
@@ -25,15 +25,15 @@ from typing import Any
 
 import httpx
 import pytest
-
-from daemon.cli import build_parser
-from daemon.config import load_config
-from daemon.journal import JOURNAL_FILE, MIGRATIONS
-from daemon.mediagen import make_image, make_video
-from daemon.sandbox import Sandbox
 from tests.conftest import SANDBOX_KEY, sidecar, tree_digest, write_config
 
-PQDROP = [sys.executable, "-m", "daemon"]
+from pqdrop.commands import build_parser
+from pqdrop.config import load_config
+from pqdrop.journal import JOURNAL_FILE, MIGRATIONS
+from pqdrop.mediagen import make_image, make_video
+from pqdrop.sandbox import Sandbox
+
+PQDROP = [sys.executable, "-m", "pqdrop"]
 COMMANDS = ("run", "once", "demo", "sandbox", "check", "status", "accounts", "retry", "init")
 # Variables of the test run's own environment that would change what pqdrop does.
 SCRUBBED = ("PQDROP_CONFIG", "POSTQUED_API_KEY", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.config import find_config_path, load_config, parse_config, resolve_api_key
-from daemon.errors import ConfigError
+from pqdrop.config import find_config_path, load_config, parse_config, resolve_api_key
+from pqdrop.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,6 +8,7 @@ afterwards is checked from the outside: the sandbox's publishes and the bytes on
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -28,11 +29,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-
-from daemon.journal import JOURNAL_FILE
-from daemon.mediagen import make_image, make_video
-from daemon.sandbox import Sandbox
 from tests.conftest import SANDBOX_KEY, write_config
+
+from pqdrop.journal import JOURNAL_FILE
+from pqdrop.mediagen import make_image, make_video
+from pqdrop.sandbox import Sandbox
 
 REPO = Path(__file__).resolve().parent.parent
 # Plenty of quota on both sides: these tests are about crashes, not pacing (test_ratelimit covers that).
@@ -62,7 +63,7 @@ class Daemon:
         self.log_offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as output:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "daemon", self.command, "--config", str(self.config)],
+                [sys.executable, "-m", "pqdrop", self.command, "--config", str(self.config)],
                 stdout=output, stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True,
             )
         return self
@@ -86,10 +87,8 @@ class Daemon:
     def kill(self) -> None:
         """SIGKILL the whole process group: no handler runs, nothing is flushed or closed."""
         assert self.process is not None
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait(timeout=10)
 
     def terminate(self) -> None:
@@ -682,20 +681,20 @@ def test_sigterm_during_an_upload_exits_0_within_10_s_and_the_restart_posts_it_o
 DIE_DURING_GIVE_BACK = textwrap.dedent(
     """
     import os, signal, sys
-    import daemon.claim
-    from daemon.cli import main
-    from daemon.journal import Journal
+    import pqdrop.claim
+    from pqdrop.commands import main
+    from pqdrop.journal import Journal
 
     def die() -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
     moment, config = sys.argv[1], sys.argv[2]
     if moment == "between the renames":
-        real_move = daemon.claim.move
+        real_move = pqdrop.claim.move
         def move_then_die(source, target):
             real_move(source, target)
             die()
-        daemon.claim.move = move_then_die
+        pqdrop.claim.move = move_then_die
     else:
         real_set_state = Journal.set_state
         def set_state_or_die(self, item_id, state, **kwargs):
@@ -721,7 +720,7 @@ def test_a_crash_while_an_item_is_given_back_neither_splits_nor_fails_it(
                            cwd=REPO, env=env, capture_output=True, timeout=60)
     assert dying.returncode == -signal.SIGKILL, dying.stderr.decode()
 
-    restarted = subprocess.run([sys.executable, "-m", "daemon", "once", "--config", str(config)],
+    restarted = subprocess.run([sys.executable, "-m", "pqdrop", "once", "--config", str(config)],
                                cwd=REPO, env=env, capture_output=True, timeout=60)
     assert restarted.returncode == 0, restarted.stderr.decode()
     assert dict(publishes_per_caption(crash_sandbox)) == {"given back, then killed #fyp": 1}
@@ -745,7 +744,7 @@ def test_a_give_back_cut_short_when_a_same_named_file_arrived_takes_the_item_bac
     assert sorted(path.name for path in inbox.iterdir()) == ["clip.md", "processing", "status.log"]
     newer = make_clip(inbox / "clip.mp4", base_clip, "a newer clip under the same name").read_bytes()
 
-    restarted = subprocess.run([sys.executable, "-m", "daemon", "once", "--config", str(config)],
+    restarted = subprocess.run([sys.executable, "-m", "pqdrop", "once", "--config", str(config)],
                                cwd=REPO, env=env, capture_output=True, timeout=60)
     assert restarted.returncode == 0, restarted.stderr.decode()
     [publish] = crash_sandbox.state_summary()["publishes"]
@@ -762,7 +761,7 @@ def test_a_give_back_cut_short_when_a_same_named_file_arrived_takes_the_item_bac
 DIE_BEFORE_STATUS_RENAME = textwrap.dedent(
     """
     import os, signal, sys
-    from daemon.cli import main
+    from pqdrop.commands import main
 
     real_replace = os.replace
     def replace_or_die(source, target, **kwargs):
@@ -786,7 +785,7 @@ def test_a_crash_while_the_status_file_is_written_leaves_no_half_written_file_be
     assert dying.returncode == -signal.SIGKILL, dying.stderr.decode()
     assert [path.name for path in (inbox / "sent").glob(".clip.status.json.*")] != []  # the kill's leftover
 
-    restarted = subprocess.run([sys.executable, "-m", "daemon", "once", "--config", str(config)],
+    restarted = subprocess.run([sys.executable, "-m", "pqdrop", "once", "--config", str(config)],
                                cwd=REPO, env=env, capture_output=True, timeout=60)
     assert restarted.returncode == 0, restarted.stderr.decode()
     assert sorted(path.name for path in (inbox / "sent").iterdir()) == ["clip.md", "clip.mp4", "clip.status.json"]
@@ -802,7 +801,7 @@ def test_a_crash_while_the_status_file_is_written_leaves_no_half_written_file_be
 DIE_DURING_CROSS_FS_MOVE = textwrap.dedent(
     """
     import os, shutil, signal, sys
-    from daemon.cli import main
+    from pqdrop.commands import main
 
     def die():
         os.kill(os.getpid(), signal.SIGKILL)
@@ -856,7 +855,7 @@ def test_a_crash_during_a_move_to_another_filesystem_is_finished_on_restart(
                            cwd=REPO, env=env, capture_output=True, timeout=60)
     assert dying.returncode == -signal.SIGKILL, dying.stderr.decode()
 
-    restarted = subprocess.run([sys.executable, "-m", "daemon", "once", "--config", str(config)],
+    restarted = subprocess.run([sys.executable, "-m", "pqdrop", "once", "--config", str(config)],
                                cwd=REPO, env=env, capture_output=True, timeout=60)
     assert restarted.returncode == 0, restarted.stderr.decode()
     assert crash_sandbox.state.publish_calls == 1

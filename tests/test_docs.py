@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import BaseModel
-
-from daemon.cli import _JournalFormatter, build_parser
-from daemon.config import Config, parse_config
-from daemon.overview import Overview, render_text
 from tests.test_systemd_units import MAX_EXPOSURE
+
+from pqdrop.commands import _JournalFormatter, build_parser
+from pqdrop.commands.status import Overview, render_text
+from pqdrop.config import Config, parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"
@@ -43,7 +43,7 @@ def section_bodies(text: str) -> dict[str, str]:
     """The text under each `[section]` header, up to the next header."""
     bodies: dict[str, str] = {}
     parts = re.split(r"^\[([\w.]+)\]\s*$", text, flags=re.MULTILINE)
-    for name, body in zip(parts[1::2], parts[2::2]):
+    for name, body in zip(parts[1::2], parts[2::2], strict=False):
         bodies[name] = body
     return bodies
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath
 
-from daemon.inbox import Entry, Rules, is_clutter, is_conflict, plan_items, scan_entries
+from pqdrop.inbox import Entry, Rules, is_clutter, is_conflict, plan_items, scan_entries
 
 NOW = 1_000_000.0
 OLD = NOW - 60

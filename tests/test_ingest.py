@@ -1,4 +1,4 @@
-"""Files written the way sync tools write them, watched by a real Runner against the real sandbox."""
+"""Files written the way sync tools write them, watched by a real Service against the real sandbox."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from daemon.mediagen import make_image, make_video
-from daemon.watcher import choose_mode, filesystem_type
 from tests.conftest import Running, sidecar, wait_until
+
+from pqdrop.mediagen import make_image, make_video
+from pqdrop.watcher import choose_mode, filesystem_type
 
 CLUTTER = [".syncthing.x.mp4.tmp", "~syncthing~x.mp4.tmp", "x.mp4.part", "x.crdownload", "x.tmp", "._x.mp4",
            ".DS_Store", "Thumbs.db", "desktop.ini", ".dropbox.cache"]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.errors import ConfigError
-from daemon.journal import FINAL_STATES, JOURNAL_FILE, MIGRATIONS, FileRecord, Journal
+from pqdrop.errors import ConfigError
+from pqdrop.journal import FINAL_STATES, JOURNAL_FILE, MIGRATIONS, FileRecord, Journal
 
 ITEM = {"name": "clip", "media": ["clip.mp4"], "sidecar": "clip.md", "folder": None, "problem": None}
 FILES = [FileRecord("clip.mp4", 1234, 1700000000.5), FileRecord("clip.md", 56, 1700000001.25)]
@@ -88,12 +88,11 @@ def test_a_journal_at_an_older_version_gets_only_the_missing_migrations(tmp_path
 
 def test_atomic_rolls_back_every_write_when_the_block_raises(journal: Journal) -> None:
     item_id = journal.begin_claim("clip", "clip~own~tok", ITEM, FILES)
-    with pytest.raises(RuntimeError, match="boom"):
-        with journal.atomic() as db:
-            db.execute("UPDATE items SET state = 'uploading' WHERE id = ?", (item_id,))
-            db.execute("INSERT INTO uploads (item_id, path, content_id, fingerprint) VALUES (?, 'clip.mp4', 'c', 's')",
-                       (item_id,))
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), journal.atomic() as db:
+        db.execute("UPDATE items SET state = 'uploading' WHERE id = ?", (item_id,))
+        db.execute("INSERT INTO uploads (item_id, path, content_id, fingerprint) VALUES (?, 'clip.mp4', 'c', 's')",
+                   (item_id,))
+        raise RuntimeError("boom")
     assert journal.get(item_id).state == "claiming"
     assert journal.uploads(item_id) == {}
     # The connection is usable again: the failed transaction left no lock behind.

@@ -9,9 +9,9 @@ from pathlib import Path
 import av
 import pytest
 
-from daemon.errors import MediaError
-from daemon.inbox import MEDIA_SUFFIXES
-from daemon.media import (
+from pqdrop.errors import MediaError
+from pqdrop.inbox import MEDIA_SUFFIXES
+from pqdrop.media import (
     clockwise_rotation,
     display_size,
     image_mime,
@@ -20,7 +20,7 @@ from daemon.media import (
     rotate_tag,
     video_mime,
 )
-from daemon.mediagen import make_image, make_video
+from pqdrop.mediagen import make_image, make_video
 
 
 def make_audio_only(path: Path) -> Path:
@@ -52,7 +52,7 @@ def with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
 
 
 def test_media_suffixes_are_the_contract_suffixes() -> None:
-    assert MEDIA_SUFFIXES == {".mp4", ".mov", ".webm", ".jpg", ".jpeg", ".webp", ".png"}
+    assert {".mp4", ".mov", ".webm", ".jpg", ".jpeg", ".webp", ".png"} == MEDIA_SUFFIXES
 
 
 @pytest.mark.parametrize(

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from daemon.config import NotifyConfig, load_config
-from daemon.journal import Journal
-from daemon.mediagen import make_video
-from daemon.notifier import Notifier, event_of
-from daemon.sandbox import Sandbox
-from daemon.service import EXIT_FAILED, Service, once
 from tests.conftest import make_client, sidecar, write_config
+
+from pqdrop.config import NotifyConfig, load_config
+from pqdrop.journal import Journal
+from pqdrop.mediagen import make_video
+from pqdrop.notifier import Notifier, event_of
+from pqdrop.sandbox import Sandbox
+from pqdrop.workers import EXIT_FAILED, Workers, once
 
 
 def wait_for(path: Path, seconds: float = 10.0) -> str:
@@ -100,7 +100,7 @@ def test_a_hanging_or_failing_notifier_does_not_stall_posting(tmp_path: Path, sa
         sidecar(inbox / f"bad-{number}.md", "intent: nope\n")
     journal = Journal(config.state.dir)
     began = time.monotonic()
-    with make_client(config) as client, Service(config, client, journal) as service:
+    with make_client(config) as client, Workers(config, client, journal) as service:
         code, round_ = once(service)
         finished = time.monotonic() - began
     journal.close()

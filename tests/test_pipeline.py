@@ -8,14 +8,14 @@ import os
 from pathlib import Path
 
 import pytest
-
-from daemon.config import Config, load_config
-from daemon.journal import Journal
-from daemon.media import fingerprint
-from daemon.mediagen import make_image, make_video
-from daemon.sandbox import Sandbox
-from daemon.service import EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, Round, Service, once
 from tests.conftest import SANDBOX_KEY, make_client, sidecar, tree_digest, write_config
+
+from pqdrop.config import Config, load_config
+from pqdrop.journal import Journal
+from pqdrop.media import fingerprint
+from pqdrop.mediagen import make_image, make_video
+from pqdrop.sandbox import Sandbox
+from pqdrop.workers import EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, Round, Workers, once
 
 
 def status_of(inbox: Path, folder: str, name: str) -> dict:
@@ -31,7 +31,7 @@ def publishes(sandbox: Sandbox) -> list[dict]:
     return list(sandbox.state_summary()["publishes"])
 
 
-def test_a_video_with_its_sidecar_is_published_and_filed_in_sent(service: Service, inbox: Path, sandbox: Sandbox) -> None:
+def test_a_video_with_its_sidecar_is_published_and_filed_in_sent(service: Workers, inbox: Path, sandbox: Sandbox) -> None:
     make_video(inbox / "clip.mp4", width=360, height=640, seconds=1)
     sidecar(inbox / "clip.md", "privacyLevel: SELF_ONLY\ndisableDuet: true\n", "Hello #fyp")
     video_sha = hashlib.sha256((inbox / "clip.mp4").read_bytes()).hexdigest()
@@ -53,7 +53,7 @@ def test_a_video_with_its_sidecar_is_published_and_filed_in_sent(service: Servic
         video_sha, "video/mp4", 360, 640)
 
 
-def test_a_rotated_phone_clip_is_completed_with_its_display_size(service: Service, inbox: Path, sandbox: Sandbox) -> None:
+def test_a_rotated_phone_clip_is_completed_with_its_display_size(service: Workers, inbox: Path, sandbox: Sandbox) -> None:
     make_video(inbox / "phone.mp4", width=640, height=360, seconds=1, rotation=90)
     sidecar(inbox / "phone.md")
     assert once(service)[0] == EXIT_OK
@@ -63,7 +63,7 @@ def test_a_rotated_phone_clip_is_completed_with_its_display_size(service: Servic
 
 @pytest.mark.parametrize(("suffix", "mime"), [(".mov", "video/quicktime"), (".webm", "video/webm")])
 def test_mov_and_webm_upload_with_their_real_type(
-    service: Service, inbox: Path, sandbox: Sandbox, suffix: str, mime: str
+    service: Workers, inbox: Path, sandbox: Sandbox, suffix: str, mime: str
 ) -> None:
     make_video(inbox / f"clip{suffix}", seconds=1)
     sidecar(inbox / "clip.md")
@@ -73,7 +73,7 @@ def test_mov_and_webm_upload_with_their_real_type(
     assert content["durationMs"] == pytest.approx(1000, abs=100)
 
 
-def test_a_carousel_folder_posts_its_photos_in_name_order(service: Service, inbox: Path, sandbox: Sandbox) -> None:
+def test_a_carousel_folder_posts_its_photos_in_name_order(service: Workers, inbox: Path, sandbox: Sandbox) -> None:
     folder = inbox / "trip"
     folder.mkdir()
     for name in ("c.jpg", "a.jpg", "b.webp"):
@@ -87,14 +87,14 @@ def test_a_carousel_folder_posts_its_photos_in_name_order(service: Service, inbo
     assert status_of(inbox, "sent", "trip")["state"] == "published"
 
 
-def test_a_draft_ends_as_sent_to_the_tiktok_inbox(service: Service, inbox: Path) -> None:
+def test_a_draft_ends_as_sent_to_the_tiktok_inbox(service: Workers, inbox: Path) -> None:
     make_video(inbox / "draft.mp4", seconds=1)
     sidecar(inbox / "draft.md", "intent: draft\n")
     assert once(service)[0] == EXIT_OK
     assert status_of(inbox, "sent", "draft")["state"] == "sent"
 
 
-def test_a_future_dispatch_is_filed_as_scheduled_without_waiting(service: Service, inbox: Path, sandbox: Sandbox) -> None:
+def test_a_future_dispatch_is_filed_as_scheduled_without_waiting(service: Workers, inbox: Path, sandbox: Sandbox) -> None:
     make_video(inbox / "later.mp4", seconds=1)
     sidecar(inbox / "later.md", "dispatchAt: 2030-06-01T18:00:00\n")
     assert once(service)[0] == EXIT_OK
@@ -104,7 +104,7 @@ def test_a_future_dispatch_is_filed_as_scheduled_without_waiting(service: Servic
     assert publishes(sandbox)[0]["targets"][0]["dispatchAt"] == "2030-06-01T16:00:00Z"
 
 
-def test_a_target_the_platform_fails_files_the_item_in_failed_with_its_reason(service: Service, inbox: Path) -> None:
+def test_a_target_the_platform_fails_files_the_item_in_failed_with_its_reason(service: Workers, inbox: Path) -> None:
     make_video(inbox / "doomed.mp4", seconds=1)
     sidecar(inbox / "doomed.md", "account: '@failing'\n")
     assert once(service)[0] == EXIT_FAILED
@@ -126,7 +126,7 @@ BAD_INPUTS = [
 
 @pytest.mark.parametrize(("name", "frontmatter", "code", "named"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
 def test_a_bad_sidecar_fails_the_item_naming_the_problem_and_keeps_every_byte(
-    service: Service, inbox: Path, sandbox: Sandbox, name: str, frontmatter: str, code: str, named: str
+    service: Workers, inbox: Path, sandbox: Sandbox, name: str, frontmatter: str, code: str, named: str
 ) -> None:
     make_video(inbox / f"{name}.mp4", seconds=1)
     sidecar(inbox / f"{name}.md", frontmatter, "x" * 2201 if name == "too-long" else "A caption")
@@ -142,7 +142,7 @@ def test_a_bad_sidecar_fails_the_item_naming_the_problem_and_keeps_every_byte(
 @pytest.mark.parametrize(("name", "content", "named"), [("corrupt", os.urandom(4096), "not a readable"),
                                                         ("empty", b"", "empty")])
 def test_a_corrupt_or_empty_video_fails_before_any_upload(
-    service: Service, inbox: Path, sandbox: Sandbox, name: str, content: bytes, named: str
+    service: Workers, inbox: Path, sandbox: Sandbox, name: str, content: bytes, named: str
 ) -> None:
     (inbox / f"{name}.mp4").write_bytes(content)
     sidecar(inbox / f"{name}.md")
@@ -156,7 +156,7 @@ def test_a_corrupt_or_empty_video_fails_before_any_upload(
 
 
 def test_a_symlink_pointing_outside_is_never_uploaded_and_its_target_untouched(
-    service: Service, inbox: Path, tmp_path: Path, sandbox: Sandbox
+    service: Workers, inbox: Path, tmp_path: Path, sandbox: Sandbox
 ) -> None:
     secret = tmp_path / "secret.mp4"
     make_video(secret, seconds=1)
@@ -170,7 +170,7 @@ def test_a_symlink_pointing_outside_is_never_uploaded_and_its_target_untouched(
     assert "symbolic link" in status_of(inbox, "failed", "leak")["error"]["message"]
 
 
-def test_one_bad_item_does_not_block_the_others(service: Service, inbox: Path) -> None:
+def test_one_bad_item_does_not_block_the_others(service: Workers, inbox: Path) -> None:
     make_video(inbox / "a-bad.mp4", seconds=1)
     sidecar(inbox / "a-bad.md", "intent: nope\n")
     make_video(inbox / "b-good.mp4", seconds=1)
@@ -185,7 +185,7 @@ def once_with_key(config: Config, journal: Journal, inbox: Path, sandbox: Sandbo
     make_video(inbox / "clip.mp4", seconds=1)
     sidecar(inbox / "clip.md")
     sandbox.set_key(SANDBOX_KEY, key_status)
-    with make_client(config) as client, Service(config, client, journal) as service:
+    with make_client(config) as client, Workers(config, client, journal) as service:
         return once(service)
 
 
@@ -209,7 +209,7 @@ def test_subscription_required_exits_3_and_moves_nothing(
 
 
 def test_a_publish_whose_reply_is_lost_is_retried_with_the_same_key_and_posted_once(
-    service: Service, inbox: Path, sandbox: Sandbox
+    service: Workers, inbox: Path, sandbox: Sandbox
 ) -> None:
     make_video(inbox / "clip.mp4", seconds=1)
     sidecar(inbox / "clip.md")
@@ -219,7 +219,7 @@ def test_a_publish_whose_reply_is_lost_is_retried_with_the_same_key_and_posted_o
     assert status_of(inbox, "sent", "clip")["state"] == "published"
 
 
-def test_a_burst_of_503s_is_ridden_out(service: Service, inbox: Path, sandbox: Sandbox) -> None:
+def test_a_burst_of_503s_is_ridden_out(service: Workers, inbox: Path, sandbox: Sandbox) -> None:
     make_video(inbox / "clip.mp4", seconds=1)
     sidecar(inbox / "clip.md")
     sandbox.faults.fail_next(3, status=503)
@@ -227,7 +227,7 @@ def test_a_burst_of_503s_is_ridden_out(service: Service, inbox: Path, sandbox: S
     assert sandbox.state.publish_calls == 1
 
 
-def test_the_api_key_never_reaches_status_files_or_the_log(service: Service, inbox: Path) -> None:
+def test_the_api_key_never_reaches_status_files_or_the_log(service: Workers, inbox: Path) -> None:
     make_video(inbox / "clip.mp4", seconds=1)
     sidecar(inbox / "clip.md")
     once(service)
@@ -235,7 +235,7 @@ def test_the_api_key_never_reaches_status_files_or_the_log(service: Service, inb
         assert SANDBOX_KEY not in path.read_text()
 
 
-def post_then_redrop(service: Service, inbox: Path, name: str, frontmatter: str = "", body: str = "A caption") -> int:
+def post_then_redrop(service: Workers, inbox: Path, name: str, frontmatter: str = "", body: str = "A caption") -> int:
     """Post clip.mp4, then drop the same bytes again as NAME.mp4; returns the second run's exit code."""
     make_video(inbox / "clip.mp4", seconds=1)
     sidecar(inbox / "clip.md")
@@ -247,7 +247,7 @@ def post_then_redrop(service: Service, inbox: Path, name: str, frontmatter: str 
 
 
 def test_a_redropped_video_already_sent_goes_to_failed_as_a_duplicate(
-    service: Service, inbox: Path, sandbox: Sandbox
+    service: Workers, inbox: Path, sandbox: Sandbox
 ) -> None:
     assert post_then_redrop(service, inbox, "again", body="Same video, new caption") == EXIT_FAILED
     error = status_of(inbox, "failed", "again")["error"]
@@ -256,12 +256,12 @@ def test_a_redropped_video_already_sent_goes_to_failed_as_a_duplicate(
     assert len(publishes(sandbox)) == 1
 
 
-def test_repost_true_posts_the_same_video_again(service: Service, inbox: Path, sandbox: Sandbox) -> None:
+def test_repost_true_posts_the_same_video_again(service: Workers, inbox: Path, sandbox: Sandbox) -> None:
     assert post_then_redrop(service, inbox, "again", "repost: true\n") == EXIT_OK
     assert len(publishes(sandbox)) == 2
 
 
-def test_the_same_video_to_another_account_is_not_a_duplicate(service: Service, inbox: Path, sandbox: Sandbox) -> None:
+def test_the_same_video_to_another_account_is_not_a_duplicate(service: Workers, inbox: Path, sandbox: Sandbox) -> None:
     assert post_then_redrop(service, inbox, "other", "account: '@otherbrand'\n") == EXIT_OK
     assert len(publishes(sandbox)) == 2
 
@@ -276,7 +276,7 @@ def test_the_same_video_dropped_twice_at_once_is_posted_once_and_the_copy_fails_
     sidecar(config.inbox.path / "clip.md")
     sidecar(config.inbox.path / "copy.md")
     journal = Journal(config.state.dir)
-    with make_client(config) as client, Service(config, client, journal) as service:
+    with make_client(config) as client, Workers(config, client, journal) as service:
         code, round_ = once(service)
     journal.close()
     assert code == EXIT_FAILED

@@ -17,11 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
-from daemon.errors import ApiAccountBlocked, ApiRejected, ApiUnavailable, ConfigError
-from daemon.mediagen import make_image, make_video
-from daemon.postqued import Account, PostQued, RetryPolicy, UploadTicket, storage_reason
-from daemon.ratelimit import Category, RateLimiter
-from daemon.sandbox import Sandbox
+from pqdrop.errors import ApiAccountBlocked, ApiRejected, ApiUnavailable, ConfigError
+from pqdrop.mediagen import make_image, make_video
+from pqdrop.postqued import Account, PostQued, RetryPolicy, UploadTicket, storage_reason
+from pqdrop.ratelimit import Category, RateLimiter
+from pqdrop.sandbox import Sandbox
 
 API_KEY = "pq_client_test"
 FAST_RETRY = RetryPolicy(attempts=3, base_seconds=0.01, cap_seconds=0.05)

@@ -12,17 +12,17 @@ import av
 import pytest
 from av.video.codeccontext import VideoCodecContext
 from av.video.frame import VideoFrame
-
-from daemon.checker import check_paths
-from daemon.config import Config
-from daemon.errors import MediaError
-from daemon.media import MediaInfo, probe
-from daemon.mediagen import make_image, make_video
-from daemon.photos import check_convertible, convert_to_jpeg
-from daemon.preflight import check_post, photo_problems, video_problems
-from daemon.sandbox import Sandbox
-from daemon.service import EXIT_FAILED, EXIT_OK, Service, once
 from tests.conftest import sidecar
+
+from pqdrop.commands.check import check_paths
+from pqdrop.config import Config
+from pqdrop.errors import MediaError
+from pqdrop.media import MediaInfo, probe
+from pqdrop.mediagen import make_image, make_video
+from pqdrop.photos import check_convertible, convert_to_jpeg
+from pqdrop.preflight import check_post, photo_problems, video_problems
+from pqdrop.sandbox import Sandbox
+from pqdrop.workers import EXIT_FAILED, EXIT_OK, Workers, once
 
 MB = 1024**2
 
@@ -222,7 +222,7 @@ def test_a_png_with_transparent_pixels_is_refused_rather_than_given_a_guessed_ba
 # --- in the pipeline and in `pqdrop check` ---------------------------------------------------
 
 
-def test_a_clip_breaking_a_rule_fails_before_any_upload(service: Service, inbox: Path, sandbox: Sandbox) -> None:
+def test_a_clip_breaking_a_rule_fails_before_any_upload(service: Workers, inbox: Path, sandbox: Sandbox) -> None:
     make_video(inbox / "tiny.mp4", width=320, height=640, seconds=1)
     sidecar(inbox / "tiny.md")
     assert once(service)[0] == EXIT_FAILED
@@ -232,7 +232,7 @@ def test_a_clip_breaking_a_rule_fails_before_any_upload(service: Service, inbox:
 
 
 def test_a_png_photo_is_uploaded_as_a_jpeg_and_filed_unchanged(
-    service: Service, inbox: Path, sandbox: Sandbox, config: Config
+    service: Workers, inbox: Path, sandbox: Sandbox, config: Config
 ) -> None:
     folder = inbox / "shots"
     folder.mkdir()

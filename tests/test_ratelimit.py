@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from daemon.ratelimit import RateLimiter, RequestWindow, backoff_delay
+from pqdrop.ratelimit import RateLimiter, RequestWindow, backoff_delay
 
 
 def test_a_window_gives_its_capacity_at_once_then_frees_each_slot_a_window_later() -> None:

@@ -14,12 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
-from daemon.sandbox import Sandbox
-from daemon.sandbox.instants import format_instant
-from daemon.sandbox.multipart import MultipartError, MultipartParser, PartInfo
-from daemon.sandbox.progress import Timeline, request_status
-from daemon.sandbox.ratelimit import SlidingWindow
-from daemon.sandbox.validation import sniff_image_type
+from pqdrop.sandbox import Sandbox
+from pqdrop.sandbox.instants import format_instant
+from pqdrop.sandbox.multipart import MultipartError, MultipartParser, PartInfo
+from pqdrop.sandbox.progress import Timeline, request_status
+from pqdrop.sandbox.ratelimit import SlidingWindow
+from pqdrop.sandbox.validation import sniff_image_type
 
 API_KEY = "pq_sandbox"
 SECOND_KEY = "pq_second"

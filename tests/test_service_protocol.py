@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from daemon.sandbox import Sandbox
 from tests.conftest import SANDBOX_KEY, write_config
+
+from pqdrop.sandbox import Sandbox
 
 
 class Manager:
@@ -79,7 +79,7 @@ def start(tmp_path: Path, sandbox: Sandbox, manager: Manager) -> tuple[subproces
     err = tmp_path / "run.err"
     with err.open("w") as stderr:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(
-            [sys.executable, "-m", "daemon", "run", "--config", str(config)],
+            [sys.executable, "-m", "pqdrop", "run", "--config", str(config)],
             env=env, stdout=subprocess.DEVNULL, stderr=stderr, text=True,
         )
     return process, config, err
@@ -95,7 +95,7 @@ def test_run_speaks_the_notify_protocol_from_ready_to_stopping(
         beats = [moment for moment, line in manager.messages if line == "WATCHDOG=1"]
         # WATCHDOG_USEC=1 s: a beat every half second from the loop itself.
         assert len(beats) >= 4, manager.messages
-        assert max(b - a for a, b in zip(beats, beats[1:])) < 1.0
+        assert max(b - a for a, b in zip(beats, beats[1:], strict=False)) < 1.0
         assert any("0 waiting" in line for line in manager.lines("STATUS="))
 
         config.write_text(config.read_text().replace('intent = "publish"', 'intent = "draft"'))

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from daemon.config import AccountConfig, DefaultsConfig, ScheduleConfig
-from daemon.errors import SidecarError
-from daemon.sidecar import Sidecar, Target, default_sidecar, parse_sidecar, parse_sidecar_text
+from pqdrop.config import AccountConfig, DefaultsConfig, ScheduleConfig
+from pqdrop.errors import SidecarError
+from pqdrop.sidecar import Sidecar, Target, default_sidecar, parse_sidecar, parse_sidecar_text
 
-UTC = timezone.utc
+UTC = UTC
 DEFAULTS = DefaultsConfig(account="@mybrand", intent="draft", timezone="Europe/Berlin", late_grace_minutes=15)
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 

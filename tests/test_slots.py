@@ -9,14 +9,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-
-from daemon.config import load_config
-from daemon.journal import Journal
-from daemon.mediagen import make_video
-from daemon.sandbox import Sandbox
-from daemon.service import EXIT_FAILED, EXIT_OK, Service, once
-from daemon.slots import next_free_slot, upcoming
 from tests.conftest import make_client, sidecar, write_config
+
+from pqdrop.config import load_config
+from pqdrop.journal import Journal
+from pqdrop.mediagen import make_video
+from pqdrop.sandbox import Sandbox
+from pqdrop.slots import next_free_slot, upcoming
+from pqdrop.workers import EXIT_FAILED, EXIT_OK, Workers, once
 
 NEW_YORK = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -192,20 +192,20 @@ def test_upcoming_lists_the_slots_still_ahead_soonest_first(tmp_path: Path) -> N
 
 
 @pytest.fixture
-def slot_service(tmp_path: Path, inbox: Path, sandbox: Sandbox) -> Iterator[Service]:
+def slot_service(tmp_path: Path, inbox: Path, sandbox: Sandbox) -> Iterator[Workers]:
     config = load_config(write_config(
         tmp_path, sandbox.url,
         schedule={"slots": ["09:00", "18:30"]},
         accounts={"@otherbrand": {"caption_suffix": "#other", "privacyLevel": "SELF_ONLY"}},
     ))
     journal = Journal(config.state.dir)
-    with make_client(config) as client, Service(config, client, journal, stop=threading.Event()) as service:
+    with make_client(config) as client, Workers(config, client, journal, stop=threading.Event()) as service:
         yield service
     journal.close()
 
 
 def test_a_two_target_item_goes_out_as_one_publish_with_both_targets(
-    slot_service: Service, inbox: Path, sandbox: Sandbox
+    slot_service: Workers, inbox: Path, sandbox: Sandbox
 ) -> None:
     make_video(inbox / "clip.mp4", seconds=1)
     sidecar(inbox / "clip.md", 'targets:\n  - account: "@mybrand"\n  - account: "@otherbrand"\n    intent: draft\n',
@@ -225,7 +225,7 @@ def berlin_wall_time(stamp: str) -> str:
 
 
 def test_next_items_take_distinct_slots_that_the_publish_and_the_calendar_carry(
-    slot_service: Service, inbox: Path, sandbox: Sandbox
+    slot_service: Workers, inbox: Path, sandbox: Sandbox
 ) -> None:
     for name, width in (("first", 360), ("second", 362)):  # different media: not a re-drop of the same post
         make_video(inbox / f"{name}.mp4", width=width, height=640, seconds=1)
@@ -244,7 +244,7 @@ def test_next_items_take_distinct_slots_that_the_publish_and_the_calendar_carry(
         assert record.publish_body["targets"][0]["dispatchAt"] in stamps
 
 
-def test_next_without_slots_fails_the_item_naming_the_setting(service: Service, inbox: Path, sandbox: Sandbox) -> None:
+def test_next_without_slots_fails_the_item_naming_the_setting(service: Workers, inbox: Path, sandbox: Sandbox) -> None:
     make_video(inbox / "clip.mp4", seconds=1)
     sidecar(inbox / "clip.md", "dispatchAt: next\n")
     assert once(service)[0] == EXIT_FAILED

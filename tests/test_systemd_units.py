@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.config import CONFIG_ENV, CREDENTIAL_NAME
+from pqdrop.config import CONFIG_ENV, CREDENTIAL_NAME
 
 UNITS = Path(__file__).resolve().parent.parent / "systemd"
 SYSTEM_UNIT = UNITS / "pqdrop.service"

@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
-from daemon.mediagen import make_video
-from daemon.pipeline import now_utc
-from daemon.sandbox import Sandbox
-from daemon.service import EXIT_OK, Service, once
-from daemon.tracker import Timing, Tracker, next_check
 from tests.conftest import sidecar
+
+from pqdrop.mediagen import make_video
+from pqdrop.pipeline import now_utc
+from pqdrop.sandbox import Sandbox
+from pqdrop.tracker import Timing, Tracker, next_check
+from pqdrop.workers import EXIT_OK, Workers, once
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -52,7 +52,7 @@ FAST = Timing(first_check=timedelta(seconds=0.2), longest_gap=timedelta(seconds=
               after_dispatch=timedelta(seconds=0.3))
 
 
-def fast_tracker(service: Service) -> Tracker:
+def fast_tracker(service: Workers) -> Tracker:
     return Tracker(service.config.inbox.path, service.journal, service.client, now_utc, FAST)
 
 
@@ -60,7 +60,7 @@ def soon(seconds: int) -> str:
     return (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def test_a_scheduled_item_is_followed_until_published(service: Service, inbox: Path) -> None:
+def test_a_scheduled_item_is_followed_until_published(service: Workers, inbox: Path) -> None:
     make_video(inbox / "later.mp4", seconds=1)
     sidecar(inbox / "later.md", f"dispatchAt: {soon(3)}\n")
     assert once(service)[0] == EXIT_OK
@@ -81,7 +81,7 @@ def test_a_scheduled_item_is_followed_until_published(service: Service, inbox: P
 
 
 def test_a_target_that_fails_late_moves_the_item_from_sent_to_failed(
-    service: Service, inbox: Path, sandbox: Sandbox
+    service: Workers, inbox: Path, sandbox: Sandbox
 ) -> None:
     make_video(inbox / "doomed.mp4", seconds=1)
     sidecar(inbox / "doomed.md", f"account: '@failing'\ndispatchAt: {soon(3)}\n")
@@ -97,9 +97,9 @@ def test_a_target_that_fails_late_moves_the_item_from_sent_to_failed(
     assert states[-2:] == ["scheduled", "failed"]
 
 
-def test_the_status_line_names_the_next_scheduled_post(service: Service, inbox: Path) -> None:
-    from daemon.inbox import Plan
-    from daemon.runner import status_line
+def test_the_status_line_names_the_next_scheduled_post(service: Workers, inbox: Path) -> None:
+    from pqdrop.inbox import Plan
+    from pqdrop.service import status_line
 
     make_video(inbox / "later.mp4", seconds=1)
     sidecar(inbox / "later.md", "dispatchAt: 2030-06-01T18:00:00\n")
@@ -111,10 +111,10 @@ def test_the_status_line_names_the_next_scheduled_post(service: Service, inbox: 
 
 
 def test_a_late_failure_cut_short_mid_move_is_finished_on_the_next_start(
-    service: Service, inbox: Path, monkeypatch: pytest.MonkeyPatch
+    service: Workers, inbox: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import daemon.tracker as tracker_module
-    from daemon.outbox import move
+    import pqdrop.tracker as tracker_module
+    from pqdrop.filing import move
 
     make_video(inbox / "doomed.mp4", seconds=1)
     sidecar(inbox / "doomed.md", f"account: '@failing'\ndispatchAt: {soon(3)}\n")

@@ -1,0 +1,3 @@
+from pqdrop.commands import main
+
+raise SystemExit(main())

@@ -1,0 +1,117 @@
+"""`pqdrop check`: read sidecars and probe media exactly as posting would, without uploading."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pqdrop.config import Config, DefaultsConfig
+from pqdrop.errors import ItemError
+from pqdrop.inbox import SIDECAR_SUFFIX, Item, Rules, plan_items, scan_entries
+from pqdrop.pipeline import prepare_item
+
+
+def check_paths(config: Config | None, paths: Sequence[Path]) -> int:
+    """Check every item under the given paths (default: the inbox); 1 when any has a problem."""
+    if not paths:
+        if config is None:
+            print("pqdrop check: no config found; name files or folders to check (pqdrop check clip.mp4), "
+                  "or write a config with `pqdrop init`", file=sys.stderr)
+            return 2
+        paths = [config.inbox.path]
+    missing = [path for path in paths if not path.exists()]
+    if missing:
+        for path in missing:
+            print(f"pqdrop check: {path}: no such file or folder", file=sys.stderr)
+        return 2
+    defaults = config.defaults if config else DefaultsConfig()
+    problems = 0
+    checked = 0
+    for path in paths:
+        for folder, item in items_under(path, config):
+            checked += 1
+            problem = check_item(folder, item, defaults, config)
+            print(f"{'FAIL' if problem else 'ok  '}  {item.name}" + (f": {problem}" if problem else ""))
+            problems += bool(problem)
+    if checked == 0:
+        print("nothing to check: no media or sidecar found")
+    print(f"{checked} checked, {problems} with problems")
+    return 1 if problems else 0
+
+
+def check_item(folder: Path, item: Item, defaults: DefaultsConfig, config: Config | None = None) -> str | None:
+    """The problem that would fail this item, or None; with a config, its accounts and schedule count too."""
+    if item.problem:
+        return item.problem
+    if item.sidecar is None:
+        return f"no sidecar: add {item.name}.md beside the media"
+    try:
+        if config is None:
+            prepare_item(folder, item, defaults, datetime.now(UTC))
+        else:
+            prepare_item(folder, item, defaults, datetime.now(UTC), accounts=config.accounts, schedule=config.schedule)
+    except ItemError as exc:
+        return exc.message
+    return None
+
+
+def items_under(path: Path, config: Config | None) -> list[tuple[Path, Item]]:
+    """The items a path names: a bundle folder is one item, any other folder is read like an inbox,
+    a file picks the item that holds it."""
+    ignore = config.inbox.ignore if config else ()
+    # Settling does not matter here: check looks at what is there now.
+    rules = Rules(settle_seconds=0, sidecar_wait_seconds=0, require_sidecar=False, ignore=ignore)
+    if path.is_dir():
+        bundle = None if _is_inbox(path, config) else _bundle_named(path, rules)
+        return [(path.parent, bundle)] if bundle is not None else _items_in(path, rules)
+    folder = path.parent
+    bundle = None if _is_inbox(folder, config) else _bundle_named(folder, rules)
+    if bundle is not None:
+        return [(folder.parent, bundle)]
+    return [(where, item) for where, item in _items_in(folder, rules) if _holds(item, path)]
+
+
+def _items_in(folder: Path, rules: Rules) -> list[tuple[Path, Item]]:
+    plan = plan_items(scan_entries(folder, rules.ignore), float("inf"), rules)
+    items = list(plan.ready)
+    for waiting in plan.waiting:
+        items.append(Item(waiting.name, (), None, problem=waiting.reason))
+    return [(folder, item) for item in items]
+
+
+def _holds(item: Item, path: Path) -> bool:
+    names = {p.name for p in (*item.media, *_sidecar(item))}
+    return path.name in names if names else item.name == path.stem
+
+
+def _is_inbox(folder: Path, config: Config | None) -> bool:
+    return config is not None and folder.resolve() == config.inbox.path.resolve()
+
+
+def _bundle_named(path: Path, rules: Rules) -> Item | None:
+    """The bundle item a folder forms inside its parent, when it is one (media plus a sidecar).
+
+    A folder of loose pairs (a.mp4 + a.md, b.mp4 + b.md) reads as an inbox, not as a bundle with two
+    sidecars; a single pair reads the same either way.
+    """
+    if _holds_pairs(path, rules):
+        return None
+    plan = plan_items(scan_entries(path.parent, rules.ignore), float("inf"), rules)
+    for item in plan.ready:
+        if item.folder is not None and item.folder.name == path.name and item.sidecar is not None:
+            return item
+    return None
+
+
+def _holds_pairs(folder: Path, rules: Rules) -> bool:
+    """A sidecar beside media of its own name, as in an inbox."""
+    entries = [entry for entry in scan_entries(folder, rules.ignore) if len(entry.rel.parts) == 1 and not entry.is_dir]
+    stems = {entry.rel.stem for entry in entries if entry.rel.suffix.lower() != SIDECAR_SUFFIX}
+    sidecars = [entry.rel.stem for entry in entries if entry.rel.suffix.lower() == SIDECAR_SUFFIX]
+    return any(stem in stems for stem in sidecars)
+
+
+def _sidecar(item: Item) -> tuple[Path, ...]:
+    return (Path(item.sidecar),) if item.sidecar else ()

@@ -1,0 +1,83 @@
+"""`pqdrop demo`: the whole flow on a throw-away folder, against the built-in sandbox, no account needed."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pqdrop.commands.report import print_table
+from pqdrop.config import Config, parse_config
+from pqdrop.inbox import FAILED_DIR, SENT_DIR
+from pqdrop.journal import Journal
+from pqdrop.mediagen import make_image, make_video
+from pqdrop.postqued import PostQued
+from pqdrop.ratelimit import RateLimiter
+from pqdrop.sandbox import Sandbox
+from pqdrop.workers import Workers, once
+
+DEMO_KEY = "pq_sandbox"
+
+
+def make_demo_inbox(inbox: Path, now: datetime) -> None:
+    """A phone clip, a scheduled .mov, a WebM draft, one clip to two accounts, a carousel, and a broken sidecar."""
+    make_video(inbox / "phone-clip.mp4", width=640, height=360, seconds=2, fps=30, rotation=90)
+    _sidecar(inbox / "phone-clip.md", "intent: publish\nprivacyLevel: PUBLIC_TO_EVERYONE\n", "Made on a phone #fyp")
+    make_video(inbox / "tomorrow.mov", width=720, height=1280, seconds=2, fps=30)
+    later = (now + timedelta(days=1)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _sidecar(inbox / "tomorrow.md", f"intent: publish\ndispatchAt: {later}\n", "Scheduled for tomorrow")
+    make_video(inbox / "draft.webm", width=720, height=1280, seconds=2, fps=30)
+    _sidecar(inbox / "draft.md", "intent: draft\ndisableDuet: true\n", "A draft for the TikTok inbox")
+    make_video(inbox / "two-accounts.mp4", width=1080, height=1920, seconds=2, fps=30)
+    targets = "intent: publish\ntargets:\n  - account: '@mybrand'\n  - account: '@otherbrand'\n    intent: draft\n"
+    _sidecar(inbox / "two-accounts.md", targets, "One clip, two accounts")
+    carousel = inbox / "carousel"
+    carousel.mkdir()
+    for number in (1, 2, 3):
+        make_image(carousel / f"photo-{number}.jpg", width=1080, height=1350)
+    _sidecar(carousel / "post.md", "intent: publish\nautoAddMusic: true\n", "Three photos, one post")
+    make_video(inbox / "typo.mp4", width=720, height=1280, seconds=1, fps=30)
+    _sidecar(inbox / "typo.md", "intent: publish\ndispatchat: 2026-12-01T18:00:00+01:00\n", "A typo in a key")
+
+
+def demo_config(root: Path, base_url: str) -> Config:
+    raw = {
+        "inbox": {"path": str(root / "inbox"), "settle_seconds": 0.0, "watch": "poll"},
+        "postqued": {"base_url": base_url, "follow_seconds": 20.0},
+        "defaults": {"account": "@mybrand", "intent": "draft", "timezone": "UTC"},
+        "state": {"dir": str(root / "state")},
+    }
+    return parse_config(raw, root / "config.toml")
+
+
+def run_demo() -> int:
+    """Make the folder, serve the sandbox, process everything once, print what happened."""
+    logging.getLogger("pqdrop").setLevel(logging.WARNING)  # the table below tells the story
+    with tempfile.TemporaryDirectory(prefix="pqdrop-demo-") as temporary, Sandbox(processing_seconds=0.3) as sandbox:
+        root = Path(temporary)
+        (root / "inbox").mkdir()
+        print(f"demo folder {root / 'inbox'}; PostQued sandbox at {sandbox.url}")
+        print("making media with PyAV ...", flush=True)
+        make_demo_inbox(root / "inbox", datetime.now(UTC))
+        config = demo_config(root, sandbox.url)
+        limiter = RateLimiter({"upload": 20, "read": 30, "publish": 10, "delete": 20})
+        journal = Journal(config.state.dir)
+        with PostQued(config.postqued.base_url, DEMO_KEY, limiter=limiter) as client, Workers(
+            config, client, journal, stop=threading.Event()
+        ) as service:
+            _, round_ = once(service)
+        journal.close()
+        rows = [(r.name, str(r.state), r.message or r.publish_id or "") for r in round_.results]
+        print()
+        print_table(("item", "state", "publishId / reason"), rows)
+        print()
+        for folder in (SENT_DIR, FAILED_DIR):
+            names = sorted(path.name for path in (root / "inbox" / folder).glob("*"))
+            print(f"{folder}/: {', '.join(names)}")
+    return 0
+
+
+def _sidecar(path: Path, frontmatter: str, caption: str) -> None:
+    path.write_text(f"---\n{frontmatter}---\n{caption}\n", encoding="utf-8")

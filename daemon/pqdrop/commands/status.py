@@ -1,0 +1,444 @@
+"""What `pqdrop status` shows: one look at the inbox, the journal and status.log, as rows.
+
+`gather` does all the reading, and only reads: the journal is opened read-only, the owner lock
+is looked up in the kernel's lock table rather than tried, nothing needs the API key, so it is
+safe beside a running daemon. The rows come from pure functions over what it read; `render_text`
+and `render_json` print them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pqdrop.claim import running_owners
+from pqdrop.config import Config
+from pqdrop.errors import ConfigError, SidecarError
+from pqdrop.filing import filed_names
+from pqdrop.inbox import (
+    FAILED_DIR,
+    SENT_DIR,
+    STATUS_LOG,
+    STATUS_SUFFIX,
+    Plan,
+    Rules,
+    plan_items,
+    scan_entries,
+)
+from pqdrop.journal import Journal, Record
+from pqdrop.postqued import TERMINAL_TARGET_STATES
+from pqdrop.sidecar import Sidecar, default_sidecar, parse_sidecar
+from pqdrop.slots import upcoming
+
+RECENT_LINES = 10
+# status.log only grows; the tail holds the story that matters now.
+LOG_TAIL_BYTES = 256 * 1024
+# The API codes of a key or subscription that cannot post at all; error_from_reply (postqued.py)
+# ends its message with the code in parentheses, and the give-back logs that message as the reason.
+ACCOUNT_REFUSED = re.compile(r"\((UNAUTHORIZED|FORBIDDEN|SUBSCRIPTION_REQUIRED|ACCOUNT_BLOCKED|HTTP_40[13])\)$")
+# status.log states an item only reaches when the API took the key: posting works again.
+API_ACCEPTED = frozenset({"publishing", "following", "accepted", "scheduled", "sent", "published"})
+CONFLICTED = "not posted: conflicted copy"
+
+
+@dataclass(frozen=True)
+class Filed:
+    """An item filed in sent/ or failed/, as its status file tells."""
+
+    name: str
+    folder: str
+    status_path: Path
+    status: dict[str, Any]
+
+    @property
+    def state(self) -> str:
+        return str(self.status.get("state", "?"))
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Posting stopped because the API refuses the key or the subscription."""
+
+    reason: str
+    since: datetime
+
+
+@dataclass(frozen=True)
+class WaitingRow:
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class InFlightRow:
+    name: str
+    step: str
+    since: datetime
+    attempts: int
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class ScheduledRow:
+    name: str
+    accounts: tuple[str, ...]
+    dispatch_at: tuple[datetime, ...]  # UTC; empty while PostQued has not confirmed the post
+    publish_id: str | None
+
+
+@dataclass(frozen=True)
+class SlotRow:
+    """A posting slot reserved for an item (`dispatchAt: next`)."""
+
+    at: datetime  # UTC
+    account: str
+    name: str
+
+
+@dataclass(frozen=True)
+class SentRow:
+    name: str
+    state: str
+    publish_id: str | None
+    urls: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FailedRow:
+    name: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Overview:
+    """Everything `status` prints."""
+
+    inbox: Path
+    now: datetime
+    zone: ZoneInfo
+    running: Mapping[str, int | None]  # owner -> pid of each pqdrop holding its lock on this inbox
+    journal_problem: str | None = None
+    paused: Pause | None = None
+    waiting: Sequence[WaitingRow] = ()
+    in_flight: Sequence[InFlightRow] = ()
+    scheduled: Sequence[ScheduledRow] = ()
+    slots: Sequence[SlotRow] = ()
+    sent: Sequence[SentRow] = ()
+    failed: Sequence[FailedRow] = ()
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+
+def gather(config: Config, now: datetime) -> Overview:
+    """One read-only look at the inbox (which must exist), its status files, status.log and the journal."""
+    inbox = config.inbox.path
+    rules = Rules(config.inbox.settle_seconds, config.inbox.sidecar_wait_seconds, config.inbox.require_sidecar)
+    plan = plan_items(scan_entries(inbox, config.inbox.ignore), time.time(), rules)
+    log = read_log_tail(inbox / STATUS_LOG)
+    unfinished: list[Record] = []
+    tracking: list[Record] = []
+    slots: list[SlotRow] = []
+    problem = None
+    try:
+        journal = Journal(config.state.dir, read_only=True)
+    except ConfigError as exc:
+        if not isinstance(exc.__cause__, FileNotFoundError):  # none yet is no problem: nothing ever ran
+            problem = exc.message
+    else:
+        try:
+            unfinished, tracking = journal.unfinished(), journal.tracking()
+            slots = [SlotRow(at, account, name) for at, account, name in upcoming(journal, now)][:RECENT_LINES]
+        finally:
+            journal.close()
+    accounts = {record.id: account_names(record, inbox, config) for record in tracking}
+    return Overview(
+        inbox=inbox,
+        now=now,
+        zone=config.defaults.zone,
+        running=running_owners(inbox),
+        journal_problem=problem,
+        paused=pause_from_log(log),
+        waiting=waiting_rows(plan, log),
+        in_flight=in_flight_rows(unfinished),
+        scheduled=scheduled_rows(tracking, accounts),
+        slots=slots,
+        sent=sent_rows(filed_items(inbox, SENT_DIR)[:RECENT_LINES]),
+        failed=failed_rows(filed_items(inbox, FAILED_DIR)[:RECENT_LINES]),
+    )
+
+
+def filed_items(inbox: Path, folder: str) -> list[Filed]:
+    """The status files in sent/ or failed/, newest first."""
+    found = []
+    for path in sorted((inbox / folder).glob(f"*{STATUS_SUFFIX}"), key=_mtime, reverse=True):
+        try:
+            status = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        found.append(Filed(path.name[: -len(STATUS_SUFFIX)], folder, path, status))
+    return found
+
+
+def read_log_tail(path: Path, limit: int = LOG_TAIL_BYTES) -> list[dict[str, Any]]:
+    """The last lines of status.log as records; a line cut short (by a crash, or by the tail) is skipped."""
+    try:
+        with path.open("rb") as stream:
+            size = stream.seek(0, 2)
+            stream.seek(max(0, size - limit))
+            data = stream.read()
+    except OSError:
+        return []
+    records = []
+    for line in data.decode("utf-8", "replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def account_names(record: Record, inbox: Path, config: Config) -> dict[str, str]:
+    """accountId -> the account as its sidecar names it ("@mybrand"); empty when the filed sidecar no longer tells.
+
+    The publish body lists its targets in the sidecar's order, so the two pair up. The sidecar is read
+    as of the post's first dispatchAt, so a time that has passed since is not refused as late.
+    """
+    body_targets = list((record.publish_body or {}).get("targets", []))
+    moments = [_instant(str(t["dispatchAt"])) for t in body_targets if t.get("dispatchAt")]
+    as_of = min(moments, default=datetime.now(UTC)) - timedelta(minutes=1)
+    try:
+        sidecar = _filed_sidecar(record, inbox, config, as_of)
+    except SidecarError:
+        return {}
+    if sidecar is None or len(sidecar.targets) != len(body_targets):
+        return {}
+    return {str(body.get("accountId")): target.account for body, target in zip(body_targets, sidecar.targets, strict=False)}
+
+
+def _filed_sidecar(record: Record, inbox: Path, config: Config, as_of: datetime) -> Sidecar | None:
+    sidecar, folder = record.item.get("sidecar"), record.item.get("folder")
+    if not sidecar:
+        return default_sidecar(config.defaults, accounts=config.accounts, schedule=config.schedule)
+    if not (record.destination and record.stem):
+        return None
+    top = str(folder) if folder else Path(str(sidecar)).name
+    [filed] = filed_names([top], record.name, record.stem)
+    path = inbox / record.destination / filed
+    if folder:
+        path = path / Path(str(sidecar)).relative_to(str(folder))
+    if not path.is_file():
+        return None
+    return parse_sidecar(path, config.defaults, as_of, accounts=config.accounts, schedule=config.schedule)
+
+
+# --- the rows: pure functions over what was read --------------------------------------------------
+
+
+def pause_from_log(records: Iterable[Mapping[str, Any]]) -> Pause | None:
+    """Paused when the latest give-back blamed the key or subscription and no post got through since."""
+    pause = None
+    for record in records:
+        state, reason = record.get("state"), str(record.get("reason") or "")
+        if state == "waiting" and ACCOUNT_REFUSED.search(reason):
+            try:
+                pause = Pause(reason, pause.since if pause else _instant(str(record.get("time"))))
+            except ValueError:
+                continue  # a line edited by hand: the next one tells
+        elif state in API_ACCEPTED:
+            pause = None
+    return pause
+
+
+def waiting_rows(plan: Plan, log: Iterable[Mapping[str, Any]]) -> list[WaitingRow]:
+    """What is in the inbox and not on its way yet, and why; a ready item given back says what stopped it."""
+    last = {str(record.get("item")): record for record in log}
+    rows = [WaitingRow(w.name, w.reason) for w in plan.waiting]
+    rows += [WaitingRow(str(path), CONFLICTED) for path in plan.conflicts]
+    for item in plan.ready:
+        record = last.get(item.name, {})
+        given_back = record.get("state") == "waiting" and record.get("reason")
+        rows.append(WaitingRow(item.name, f"ready; last try: {record['reason']}" if given_back else "ready"))
+    return sorted(rows, key=lambda row: row.name)
+
+
+def in_flight_rows(records: Iterable[Record]) -> list[InFlightRow]:
+    """Journal records the pipeline has not finished with, oldest first."""
+    return [
+        InFlightRow(record.name, record.state, _instant(record.updated_at), record.attempts, record.last_error)
+        for record in records
+    ]
+
+
+def scheduled_rows(records: Iterable[Record], names: Mapping[int, Mapping[str, str]]) -> list[ScheduledRow]:
+    """Items in sent/ the tracker still follows, soonest first; accounts by name where the sidecar tells."""
+    rows = []
+    for record in records:
+        status = record.status or {}
+        targets = [t for t in status.get("targets", []) if isinstance(t, dict)]
+        known = names.get(record.id, {})
+        accounts = tuple(known.get(str(t.get("accountId")), str(t.get("accountId"))) for t in targets)
+        pending = [t for t in targets if t.get("status") not in TERMINAL_TARGET_STATES and t.get("dispatchAt")]
+        moments = tuple(sorted({_instant(str(t["dispatchAt"])) for t in pending}))
+        rows.append(ScheduledRow(record.stem or record.name, accounts, moments, record.publish_id))
+    far = datetime.max.replace(tzinfo=UTC)
+    return sorted(rows, key=lambda row: (row.dispatch_at[0] if row.dispatch_at else far, row.name))
+
+
+def sent_rows(filed: Iterable[Filed]) -> list[SentRow]:
+    rows = []
+    for item in filed:
+        urls = tuple(str(t["url"]) for t in item.status.get("targets", []) if isinstance(t, dict) and t.get("url"))
+        rows.append(SentRow(item.name, item.state, item.status.get("publishId"), urls))
+    return rows
+
+
+def failed_rows(filed: Iterable[Filed]) -> list[FailedRow]:
+    rows = []
+    for item in filed:
+        error = item.status.get("error") or {}
+        rows.append(FailedRow(item.name, str(error.get("code", "?")), str(error.get("message", ""))))
+    return rows
+
+
+# --- printing -------------------------------------------------------------------------------------
+
+
+def render_text(view: Overview) -> str:
+    """Compact sections, each `title (count)` with one indented row per item."""
+    pids = sorted(str(pid) for pid in view.running.values() if pid)
+    if view.running:
+        daemon = "daemon: running" + (f" (pid {', '.join(pids)})" if pids else "")
+    else:
+        daemon = "daemon: not running"
+    lines = [f"inbox {view.inbox}", daemon]
+    if view.journal_problem:
+        lines.append(f"journal: {view.journal_problem}")
+    if view.paused:
+        since = _moment(view.paused.since, view)
+        said = f"paused since {since}" if view.running else f"was paused when pqdrop last tried, {since}"
+        lines.append(f"posting {said}: {view.paused.reason}")
+    stopped = "" if view.running else "; resumes at this step when pqdrop starts"
+    sections: list[tuple[str, list[tuple[str, ...]]]] = [
+        ("waiting", [(row.name, _waiting(row, view.paused)) for row in view.waiting]),
+        ("in flight", [(row.name, _in_flight(row, view) + stopped) for row in view.in_flight]),
+        ("scheduled", [_scheduled(row, view.zone) for row in view.scheduled]),
+        ("upcoming slots", [(_dispatch(row.at, view.zone), row.account, row.name) for row in view.slots]),
+        ("recently sent", [(row.name, row.state, row.publish_id or "", " ".join(row.urls)) for row in view.sent]),
+        ("failed", [(row.name, f"{row.code}: {row.message}") for row in view.failed]),
+    ]
+    for title, rows in sections:
+        lines += ["", f"{title} ({len(rows)})", *_aligned(rows)]
+    return "\n".join(lines)
+
+
+def _aligned(rows: Sequence[tuple[str, ...]]) -> list[str]:
+    """Indented rows, every column but the last padded to its widest cell; a cell over 36 wide just sticks out."""
+    columns = max((len(row) for row in rows), default=0)
+    widths = [max((len(row[col]) for row in rows if col < len(row) and len(row[col]) <= 36), default=0)
+              for col in range(columns)]
+    return ["  " + "  ".join([*(f"{cell:<{width}}" for cell, width in zip(row[:-1], widths, strict=False)), row[-1]]).rstrip()
+            for row in rows]
+
+
+def render_json(view: Overview) -> str:
+    """The same look for scripts: instants in UTC (ISO 8601, Z) and, where a person reads them, local too."""
+    document = {
+        "inbox": str(view.inbox),
+        "timezone": view.zone.key,
+        "daemon": {"running": bool(view.running), "pids": sorted(pid for pid in view.running.values() if pid)},
+        "journal": {"problem": view.journal_problem},
+        "postingPaused": (
+            {"reason": view.paused.reason, "since": _iso(view.paused.since)} if view.paused else None
+        ),
+        "waiting": [{"name": row.name, "reason": row.reason} for row in view.waiting],
+        "inFlight": [
+            {"name": row.name, "step": row.step, "since": _iso(row.since), "attempts": row.attempts,
+             "lastError": row.last_error}
+            for row in view.in_flight
+        ],
+        "scheduled": [
+            {"name": row.name, "accounts": list(row.accounts), "dispatchAt": [_iso(m) for m in row.dispatch_at],
+             "dispatchAtLocal": [m.astimezone(view.zone).isoformat() for m in row.dispatch_at],
+             "publishId": row.publish_id}
+            for row in view.scheduled
+        ],
+        "upcomingSlots": [
+            {"at": _iso(row.at), "atLocal": row.at.astimezone(view.zone).isoformat(), "account": row.account,
+             "name": row.name}
+            for row in view.slots
+        ],
+        "recentlySent": [
+            {"name": row.name, "state": row.state, "publishId": row.publish_id, "urls": list(row.urls)}
+            for row in view.sent
+        ],
+        "failed": [{"name": row.name, "code": row.code, "message": row.message} for row in view.failed],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def _waiting(row: WaitingRow, paused: Pause | None) -> str:
+    """A reason the top line already gives in full is not repeated on every item."""
+    if paused and row.reason == f"ready; last try: {paused.reason}":
+        return "ready; posting paused"
+    return row.reason
+
+
+def _in_flight(row: InFlightRow, view: Overview) -> str:
+    text = f"{row.step} since {_moment(row.since, view)}, publish attempts {row.attempts}"
+    return text + (f", last error: {row.last_error}" if row.last_error else "")
+
+
+def _scheduled(row: ScheduledRow, zone: ZoneInfo) -> tuple[str, ...]:
+    times = ", ".join(_dispatch(moment, zone) for moment in row.dispatch_at) or "waiting for PostQued to confirm"
+    return (row.name, ", ".join(row.accounts) or "?", times, row.publish_id or "")
+
+
+def _dispatch(moment: datetime, zone: ZoneInfo) -> str:
+    """`2030-06-01 20:00 CEST (18:00 UTC)`: the configured zone first, UTC for comparing with PostQued."""
+    local, utc = moment.astimezone(zone), moment.astimezone(UTC)
+    if local.utcoffset() == timedelta(0) and zone.key in ("UTC", "Etc/UTC"):
+        return f"{utc:%Y-%m-%d %H:%M} UTC"
+    same_day = local.date() == utc.date()
+    return f"{local:%Y-%m-%d %H:%M %Z} ({utc:{'%H:%M' if same_day else '%Y-%m-%d %H:%M'}} UTC)"
+
+
+def _moment(moment: datetime, view: Overview) -> str:
+    """`18:21:05 (3 min ago)` today, `2026-11-27 18:21 (1 d ago)` before, in the configured zone."""
+    local = moment.astimezone(view.zone)
+    shown = f"{local:%H:%M:%S}" if local.date() == view.now.astimezone(view.zone).date() else f"{local:%Y-%m-%d %H:%M}"
+    return f"{shown} ({_ago(view.now - moment)})"
+
+
+def _ago(span: timedelta) -> str:
+    seconds = max(0, int(span.total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
+def _instant(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)  # Python 3.11 reads a trailing Z
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0

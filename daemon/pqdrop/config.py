@@ -1,0 +1,313 @@
+"""The configuration file: TOML read into typed, immutable, defaulted models.
+
+Nothing else reads settings; the loaded `Config` is passed explicitly.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pqdrop.errors import ConfigError
+from pqdrop.tiktok import OPTION_TYPES, nearest, option_problem
+
+API_KEY_ENV = "POSTQUED_API_KEY"
+CONFIG_ENV = "PQDROP_CONFIG"
+CREDENTIAL_NAME = "postqued_api_key"
+DEFAULT_BASE_URL = "https://api.postqued.com"
+
+DAY_NAMES: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_SLOT_TIME = re.compile(r"(\d{1,2}):(\d{2})")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class InboxConfig(_Section):
+    path: Path
+    settle_seconds: float = Field(5.0, ge=0)
+    watch: Literal["auto", "events", "poll"] = "auto"
+    poll_interval: float = Field(10.0, gt=0)
+    rescan_seconds: float = Field(300.0, gt=0)
+    sidecar_wait_seconds: float = Field(30.0, ge=0)
+    require_sidecar: bool = True
+    ignore: tuple[str, ...] = ()
+
+
+class RateLimits(_Section):
+    upload: int = Field(20, gt=0)
+    read: int = Field(30, gt=0)
+    publish: int = Field(10, gt=0)
+    delete: int = Field(20, gt=0)
+    # PostQued counts per minute; tests shrink the window to seconds.
+    window_seconds: float = Field(60.0, gt=0)
+
+
+class PostquedConfig(_Section):
+    base_url: str = DEFAULT_BASE_URL
+    api_key_file: Path | None = None
+    timeout_seconds: float = Field(30.0, gt=0)
+    follow_seconds: float = Field(120.0, ge=0)
+    workers: int = Field(3, ge=1, le=16)
+    rate_limits: RateLimits = RateLimits()
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Europe/Berlin'") from exc
+    return value
+
+
+def _slot_times(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Times of day as HH:MM, sorted, each once."""
+    times = set()
+    for value in values:
+        match = _SLOT_TIME.fullmatch(value.strip())
+        if not match or int(match[1]) > 23 or int(match[2]) > 59:
+            raise ValueError(f"{value!r} is not a time of day; write HH:MM on a 24-hour clock, e.g. '18:30'")
+        times.add(f"{int(match[1]):02d}:{match[2]}")
+    return tuple(sorted(times))
+
+
+def _day_names(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Weekdays as mon..sun, in week order; full names in any case are fine."""
+    days = set()
+    for value in values:
+        word = value.strip().lower()
+        if word in _FULL_DAY_NAMES:
+            word = DAY_NAMES[_FULL_DAY_NAMES.index(word)]
+        if word not in DAY_NAMES:
+            raise ValueError(f"{value!r} is not a day; use {', '.join(DAY_NAMES)}")
+        days.add(word)
+    return tuple(day for day in DAY_NAMES if day in days)
+
+
+ZoneName = Annotated[str, AfterValidator(_known_zone)]
+SlotTimes = Annotated[tuple[str, ...], AfterValidator(_slot_times)]
+DayNames = Annotated[tuple[str, ...], AfterValidator(_day_names)]
+
+
+class DefaultsConfig(_Section):
+    account: str | None = None
+    intent: Literal["draft", "publish"] = "draft"
+    platform: str = "tiktok"
+    timezone: ZoneName = "UTC"
+    late_grace_minutes: float = Field(15.0, ge=0)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def slot_times(slots: tuple[str, ...]) -> tuple[time, ...]:
+    """Validated HH:MM texts as times of day."""
+    return tuple(time(int(slot[:2]), int(slot[3:])) for slot in slots)
+
+
+class ScheduleConfig(_Section):
+    """Posting slots: the times of day a `dispatchAt: next` item may take (issue 8)."""
+
+    slots: SlotTimes = ()  # "HH:MM", wall-clock time in [defaults].timezone (or the account's)
+    days: DayNames = ()  # mon..sun; empty means every day
+    auto: bool = False  # a sidecar without dispatchAt takes the next slot too
+
+
+class AccountConfig(BaseModel):
+    """`[accounts."@name"]`: what every target for that account gets unless its sidecar says otherwise.
+
+    Besides the keys below it takes TikTok options by their sidecar names (privacyLevel, disableDuet,
+    ...), checked by `parse_config` with the sidecar's own rules.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    intent: Literal["draft", "publish"] | None = None
+    timezone: ZoneName | None = None
+    caption_suffix: str = ""  # appended to every caption; TikTok's 2,200 limit applies to the result
+    slots: SlotTimes | None = None  # replaces [schedule].slots for this account
+    days: DayNames | None = None  # replaces [schedule].days for this account
+
+    @property
+    def zone(self) -> ZoneInfo | None:
+        return None if self.timezone is None else ZoneInfo(self.timezone)
+
+    @property
+    def options(self) -> dict[str, object]:
+        """The TikTok options given for this account."""
+        return dict(self.model_extra or {})
+
+
+NO_ACCOUNT_CONFIG = AccountConfig()
+
+
+def account_config(accounts: Mapping[str, AccountConfig], account: str) -> AccountConfig:
+    """The table for an account as a sidecar writes it: "@MyBrand", "mybrand" and "@mybrand" are one account."""
+    if account in accounts:
+        return accounts[account]
+    folded = account.lstrip("@").casefold()
+    for name, settings in accounts.items():
+        if name.lstrip("@").casefold() == folded:
+            return settings
+    return NO_ACCOUNT_CONFIG
+
+
+class StateConfig(_Section):
+    dir: Path
+
+
+class NotifyConfig(_Section):
+    command: str | None = None  # run by the shell with the event as JSON on stdin and PQDROP_* variables
+    url: str | None = None  # receives the event as a JSON POST
+    on: tuple[Literal["failed", "published", "sent", "scheduled", "accepted"], ...] = ("failed",)
+    timeout_seconds: float = Field(10.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+
+class Config(_Section):
+    inbox: InboxConfig
+    postqued: PostquedConfig = PostquedConfig()
+    defaults: DefaultsConfig = DefaultsConfig()
+    accounts: dict[str, AccountConfig] = {}
+    schedule: ScheduleConfig = ScheduleConfig()
+    notify: NotifyConfig = NotifyConfig()
+    state: StateConfig
+    source: Path | None = None
+
+
+def find_config_path(cli_path: str | None, environ: Mapping[str, str]) -> Path:
+    """Where the config lives: --config, $PQDROP_CONFIG, the user's, then the system's."""
+    if cli_path:
+        return Path(cli_path)
+    if environ.get(CONFIG_ENV):
+        return Path(environ[CONFIG_ENV])
+    user = Path(environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "pqdrop" / "config.toml"
+    if user.exists():
+        return user
+    return Path("/etc/pqdrop/config.toml")
+
+
+def load_config(path: Path) -> Config:
+    """Read and check the config file; a problem names the file, the key and what is expected."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such config file; write one with `pqdrop init`") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_config(raw, path)
+
+
+def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
+    """Validate a parsed TOML document; relative paths are taken from the config's folder."""
+    try:
+        config = Config.model_validate({**raw, "source": path})
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {describe_validation_error(exc)}") from exc
+    base = path.parent
+    inbox = config.inbox.model_copy(update={"path": _absolute(config.inbox.path, base)})
+    state = config.state.model_copy(update={"dir": _absolute(config.state.dir, base)})
+    if state.dir == inbox.path or inbox.path in state.dir.parents:
+        raise ConfigError(
+            f"{path}: [state].dir {state.dir} is inside [inbox].path; the journal must live "
+            "outside the synced folder (for example /var/lib/pqdrop)"
+        )
+    _check_accounts(config, path)
+    postqued = config.postqued
+    if postqued.api_key_file is not None:
+        postqued = postqued.model_copy(update={"api_key_file": _absolute(postqued.api_key_file, base)})
+    return config.model_copy(update={"inbox": inbox, "state": state, "postqued": postqued})
+
+
+def _check_accounts(config: Config, path: Path) -> None:
+    """Per-account TikTok options by the sidecar's rules; `[schedule] auto` needs slots to take."""
+    for name, settings in config.accounts.items():
+        for key, value in settings.options.items():
+            where = f"{path}: accounts.{_toml_key(name)}.{key}"
+            if key not in OPTION_TYPES:
+                near = nearest(key, [*OPTION_TYPES, *AccountConfig.model_fields])
+                raise ConfigError(f"{where}: unknown key" + (f"; did you mean {near}?" if near else ""))
+            problem = option_problem(key, value)
+            if problem:
+                raise ConfigError(f"{where}: {problem}")
+    if config.schedule.auto and not config.schedule.slots:
+        without = [name for name, settings in config.accounts.items() if not settings.slots]
+        if not config.accounts or without:
+            raise ConfigError(
+                f'{path}: schedule.auto: true needs posting slots to take; set slots = ["09:00", "18:30"] in '
+                "[schedule] (or in every [accounts] table)"
+            )
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem: the dotted key, what is wrong, and the value given."""
+    lines = []
+    for problem in exc.errors():
+        key = ".".join(_toml_key(str(part)) for part in problem["loc"])
+        message = problem["msg"]
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif problem["type"] == "missing":
+            message = "required key is missing"
+        elif problem["type"] == "value_error":
+            message = str(problem.get("ctx", {}).get("error", message))
+        lines.append(f"{key}: {message}")
+    return "; ".join(lines)
+
+
+def _toml_key(part: str) -> str:
+    """A key as TOML needs it written: bare when it can be, else quoted ("@mybrand")."""
+    return part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else f'"{part}"'
+
+
+def resolve_api_key(config: Config, environ: Mapping[str, str]) -> str:
+    """The API key from the environment, the key file, or a systemd credential, in that order."""
+    if environ.get(API_KEY_ENV, "").strip():
+        return environ[API_KEY_ENV].strip()
+    candidates: list[tuple[Path, str]] = []
+    if config.postqued.api_key_file is not None:
+        candidates.append((config.postqued.api_key_file, "[postqued].api_key_file"))
+    if environ.get("CREDENTIALS_DIRECTORY"):
+        candidates.append((Path(environ["CREDENTIALS_DIRECTORY"]) / CREDENTIAL_NAME, "systemd credential"))
+    for key_path, origin in candidates:
+        try:
+            key = key_path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{origin} {key_path}: cannot read the API key: {exc.strerror}") from exc
+        if not key:
+            raise ConfigError(f"{origin} {key_path}: the file is empty; put the pq_... key in it")
+        return key
+    raise ConfigError(
+        f"no API key: set {API_KEY_ENV}, or api_key_file in [postqued], "
+        f"or a systemd credential named {CREDENTIAL_NAME}"
+    )
+
+
+def _absolute(path: Path, base: Path) -> Path:
+    path = path.expanduser()
+    return path if path.is_absolute() else (base / path).resolve()

@@ -1,0 +1,387 @@
+"""The journal: what pqdrop has done to each item, in SQLite, written ahead of every step.
+
+It lives in `[state].dir`, never in the synced inbox (a sync tool would copy a live
+database between machines). Only this module sees sqlite3.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pqdrop.errors import ConfigError
+
+JOURNAL_FILE = "journal.sqlite3"
+
+# Numbered migrations: index + 1 is the schema version kept in PRAGMA user_version.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE items (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        claim TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL,
+        item TEXT NOT NULL,
+        idempotency_key TEXT,
+        publish_body TEXT,
+        publish_id TEXT,
+        destination TEXT,
+        stem TEXT,
+        status TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX items_state ON items(state);
+    CREATE TABLE files (
+        item_id INTEGER NOT NULL REFERENCES items(id),
+        path TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime REAL NOT NULL,
+        sha256 TEXT,
+        PRIMARY KEY (item_id, path)
+    );
+    CREATE TABLE uploads (
+        item_id INTEGER NOT NULL REFERENCES items(id),
+        path TEXT NOT NULL,
+        content_id TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        PRIMARY KEY (item_id, path)
+    );
+    """,
+    """
+    CREATE INDEX items_key ON items(idempotency_key);
+    CREATE INDEX uploads_sha ON uploads(sha256);
+    """,
+    """
+    ALTER TABLE items ADD COLUMN post_fingerprint TEXT;
+    CREATE INDEX items_post_fingerprint ON items(post_fingerprint);
+    """,
+    # Posting slots (issue 8): one item per account and instant, so two items never share a slot.
+    """
+    CREATE TABLE slots (
+        account TEXT NOT NULL,
+        instant TEXT NOT NULL,
+        item_id INTEGER NOT NULL REFERENCES items(id),
+        PRIMARY KEY (account, instant)
+    );
+    CREATE INDEX slots_item ON slots(item_id);
+    """,
+    # A media is known by its fingerprint (size, first and last MiB), not a full sha256: hashing
+    # every byte on the way out cost more CPU than sending them (bench/upload.py).
+    """
+    ALTER TABLE uploads RENAME COLUMN sha256 TO fingerprint;
+    ALTER TABLE files RENAME COLUMN sha256 TO fingerprint;
+    """,
+)
+
+# Items whose slot is free again: given back to the inbox before publishing, or failed (a retry is a new item).
+_RELEASED = "(SELECT id FROM items WHERE state = 'returned' OR destination = 'failed')"
+
+# States in which the pipeline has nothing left to do; "tracking" items sit in sent/ while the
+# tracker follows their scheduled or unconfirmed targets to the end.
+FINAL_STATES = ("done", "returned", "tracking", "refiling")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One item as the journal knows it."""
+
+    id: int
+    name: str
+    claim: str
+    state: str
+    item: dict[str, Any]
+    idempotency_key: str | None
+    publish_body: dict[str, Any] | None
+    publish_id: str | None
+    destination: str | None
+    stem: str | None
+    status: dict[str, Any] | None
+    attempts: int
+    last_error: str | None
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str
+    size: int
+    mtime: float
+
+
+class Journal:
+    """A SQLite file in WAL mode; every write goes through `atomic()`."""
+
+    def __init__(self, state_dir: Path, *, read_only: bool = False) -> None:
+        """Open (and create or migrate) the journal; `read_only` only reads one that exists, beside a running daemon."""
+        self._lock = threading.RLock()
+        try:
+            if read_only:
+                self._db = _connect_read_only(state_dir / JOURNAL_FILE)
+                return
+            state_dir.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(state_dir / JOURNAL_FILE, isolation_level=None, check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # a post must never be forgotten after a power cut
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._migrate()
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"[state].dir {state_dir}: cannot open the journal: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def atomic(self) -> Iterator[sqlite3.Connection]:
+        """One transaction: all of its writes land, or none do."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.atomic() as db:
+                for statement in filter(str.strip, script.split(";")):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+
+    # --- writes, in the order an item lives them ----------------------------------------
+
+    def begin_claim(self, name: str, claim: str, item: Mapping[str, Any], files: Sequence[FileRecord]) -> int:
+        """Record the intent to claim before any file moves, so a crash mid-claim is found."""
+        now = _now()
+        with self.atomic() as db:
+            cursor = db.execute(
+                "INSERT INTO items (name, claim, state, item, created_at, updated_at) VALUES (?, ?, 'claiming', ?, ?, ?)",
+                (name, claim, json.dumps(item), now, now),
+            )
+            item_id = int(cursor.lastrowid or 0)
+            db.executemany(
+                "INSERT INTO files (item_id, path, size, mtime) VALUES (?, ?, ?, ?)",
+                [(item_id, f.path, f.size, f.mtime) for f in files],
+            )
+        return item_id
+
+    def set_state(self, item_id: int, state: str, *, error: str | None = None) -> None:
+        with self.atomic() as db:
+            db.execute(
+                "UPDATE items SET state = ?, last_error = COALESCE(?, last_error), updated_at = ? WHERE id = ?",
+                (state, error, _now(), item_id),
+            )
+
+    def record_upload(self, item_id: int, path: str, content_id: str, fingerprint: str) -> None:
+        """A media is complete in PostQued's storage: never upload it again."""
+        with self.atomic() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO uploads (item_id, path, content_id, fingerprint) VALUES (?, ?, ?, ?)",
+                (item_id, path, content_id, fingerprint),
+            )
+            db.execute("UPDATE files SET fingerprint = ? WHERE item_id = ? AND path = ?", (fingerprint, item_id, path))
+
+    def record_publish_intent(self, item_id: int, key: str, body: Mapping[str, Any]) -> None:
+        """The key and the exact body, stored before the first attempt so every retry repeats them."""
+        with self.atomic() as db:
+            db.execute(
+                "UPDATE items SET state = 'publishing', idempotency_key = ?, publish_body = ?, updated_at = ? "
+                "WHERE id = ?",
+                (key, json.dumps(body, sort_keys=True), _now(), item_id),
+            )
+
+    def record_publish_id(self, item_id: int, publish_id: str) -> None:
+        with self.atomic() as db:
+            db.execute(
+                "UPDATE items SET state = 'following', publish_id = ?, attempts = attempts + 1, updated_at = ? "
+                "WHERE id = ?",
+                (publish_id, _now(), item_id),
+            )
+
+    def record_filing(self, item_id: int, destination: str, stem: str, status: Mapping[str, Any]) -> None:
+        """Where the files go and what the status file says, fixed before the first move."""
+        with self.atomic() as db:
+            db.execute(
+                "UPDATE items SET state = 'filing', destination = ?, stem = ?, status = ?, updated_at = ? WHERE id = ?",
+                (destination, stem, json.dumps(status), _now(), item_id),
+            )
+
+    def note_post(self, item_id: int, fingerprint: str, within: timedelta) -> Record | None:
+        """Record what makes this post the same as another (media and accounts) and find such another.
+
+        One transaction for both: of two copies checked at the same moment, the one whose
+        transaction comes second sees the first in flight, so exactly one of them goes ahead.
+        """
+        since = (datetime.now(UTC) - within).isoformat()
+        with self.atomic() as db:
+            db.execute("UPDATE items SET post_fingerprint = ? WHERE id = ?", (fingerprint, item_id))
+            row = db.execute(
+                "SELECT * FROM items WHERE post_fingerprint = ? AND id != ? AND ("
+                "  (destination = 'sent' AND state IN ('done', 'tracking') AND updated_at >= ?)"
+                "  OR state IN ('claimed', 'uploading', 'publishing', 'following', 'filing')"
+                ") ORDER BY id DESC LIMIT 1",
+                (fingerprint, item_id, since),
+            ).fetchone()
+        return _record(row) if row else None
+
+    def forget(self, item_id: int) -> None:
+        """Drop an item whose claim never happened."""
+        with self.atomic() as db:
+            db.execute("DELETE FROM uploads WHERE item_id = ?", (item_id,))
+            db.execute("DELETE FROM files WHERE item_id = ?", (item_id,))
+            db.execute("DELETE FROM slots WHERE item_id = ?", (item_id,))
+            db.execute("DELETE FROM items WHERE id = ?", (item_id,))
+
+    def reserve_slot(
+        self, item_id: int, account: str, pick: Callable[[frozenset[datetime]], datetime], *, now: datetime
+    ) -> datetime:
+        """The item's posting slot for `account`: the one it holds, else the one `pick` chooses among the free.
+
+        One transaction, so two items (or two processes) never take the same slot; `pick` gets the
+        instants other items hold. A held slot that has already passed (the item waited through it,
+        stopped before publishing) is given up for a new one.
+        """
+        with self.atomic() as db:
+            held = self.slot_of(item_id, account)
+            if held is not None and held > now:
+                return held
+            db.execute(f"DELETE FROM slots WHERE account = ? AND item_id IN {_RELEASED}", (account,))
+            db.execute("DELETE FROM slots WHERE account = ? AND item_id = ?", (account, item_id))
+            rows = db.execute("SELECT instant FROM slots WHERE account = ?", (account,)).fetchall()
+            chosen = pick(frozenset(_instant(row["instant"]) for row in rows)).astimezone(UTC)
+            db.execute(
+                "INSERT INTO slots (account, instant, item_id) VALUES (?, ?, ?)", (account, _iso(chosen), item_id)
+            )
+        return chosen
+
+    def slot_of(self, item_id: int, account: str) -> datetime | None:
+        """The slot the item holds for `account`, if any."""
+        row = self._db.execute(
+            "SELECT instant FROM slots WHERE item_id = ? AND account = ?", (item_id, account)
+        ).fetchone()
+        return _instant(row["instant"]) if row else None
+
+    def reserved_slots(self, after: datetime) -> list[tuple[datetime, str, str]]:
+        """(instant, account, item name) of the slots held after `after`, soonest first."""
+        rows = self._db.execute(
+            "SELECT slots.instant, slots.account, items.name FROM slots JOIN items ON items.id = slots.item_id "
+            f"WHERE slots.instant > ? AND slots.item_id NOT IN {_RELEASED} ORDER BY slots.instant, slots.account",
+            (_iso(after),),
+        ).fetchall()
+        return [(_instant(row[0]), str(row[1]), str(row[2])) for row in rows]
+
+    # --- reads -----------------------------------------------------------------------------
+
+    def get(self, item_id: int) -> Record:
+        row = self._db.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone()
+        return _record(row)
+
+    def unfinished(self) -> list[Record]:
+        """Items a crash or a stop left mid-way, oldest first."""
+        rows = self._db.execute(
+            f"SELECT * FROM items WHERE state NOT IN ({', '.join('?' * len(FINAL_STATES))}) ORDER BY id",
+            FINAL_STATES,
+        ).fetchall()
+        return [_record(row) for row in rows]
+
+    def tracking(self) -> list[Record]:
+        """Items filed in sent/ whose targets are not final yet."""
+        return self.in_state("tracking")
+
+    def in_state(self, state: str) -> list[Record]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM items WHERE state = ? ORDER BY id", (state,)).fetchall()
+        return [_record(row) for row in rows]
+
+    def record_refiled(self, item_id: int, state: str, destination: str, stem: str, status: Mapping[str, Any]) -> None:
+        """The tracker's last word on an item: where it now lies and what its status file says."""
+        with self.atomic() as db:
+            db.execute(
+                "UPDATE items SET state = ?, destination = ?, stem = ?, status = ?, updated_at = ? WHERE id = ?",
+                (state, destination, stem, json.dumps(status), _now(), item_id),
+            )
+
+    def uploads(self, item_id: int) -> dict[str, tuple[str, str]]:
+        """path -> (contentId, fingerprint) of the media already in storage."""
+        rows = self._db.execute("SELECT path, content_id, fingerprint FROM uploads WHERE item_id = ?", (item_id,))
+        return {row["path"]: (row["content_id"], row["fingerprint"]) for row in rows}
+
+    def files(self, item_id: int) -> list[FileRecord]:
+        rows = self._db.execute("SELECT path, size, mtime FROM files WHERE item_id = ? ORDER BY path", (item_id,))
+        return [FileRecord(row["path"], row["size"], row["mtime"]) for row in rows]
+
+    def claims(self) -> set[str]:
+        return {row[0] for row in self._db.execute("SELECT claim FROM items")}
+
+    def recent(self, limit: int = 20) -> list[Record]:
+        rows = self._db.execute("SELECT * FROM items ORDER BY updated_at DESC LIMIT ?", (limit,)).fetchall()
+        return [_record(row) for row in rows]
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that never writes, never migrates and takes no lock a writer would wait for.
+
+    WAL lets it read while the daemon writes. Without a -wal file every committed row is in the
+    main file, so it opens immutable: a read-only WAL connection would otherwise create -wal and
+    -shm files, and ones made by `sudo pqdrop status` would belong to root and lock the daemon out.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"no journal at {path} yet")
+    live = path.with_name(path.name + "-wal").exists()
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro{'' if live else '&immutable=1'}", uri=True,
+                         isolation_level=None, check_same_thread=False)
+    db.row_factory = sqlite3.Row
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version < len(MIGRATIONS):  # only the daemon migrates: a reader of an older journal would miss tables
+        db.close()
+        if version == 0:
+            raise FileNotFoundError(f"{path} holds no journal yet")
+        raise sqlite3.DatabaseError(
+            f"it is at schema {version} of {len(MIGRATIONS)}: an older pqdrop still runs; restart it to upgrade"
+        )
+    return db
+
+
+def _record(row: sqlite3.Row) -> Record:
+    return Record(
+        id=row["id"],
+        name=row["name"],
+        claim=row["claim"],
+        state=row["state"],
+        item=json.loads(row["item"]),
+        idempotency_key=row["idempotency_key"],
+        publish_body=json.loads(row["publish_body"]) if row["publish_body"] else None,
+        publish_id=row["publish_id"],
+        destination=row["destination"],
+        stem=row["stem"],
+        status=json.loads(row["status"]) if row["status"] else None,
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _iso(moment: datetime) -> str:
+    """UTC with a Z and whole seconds: sorts as text, so SQL compares instants."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _instant(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

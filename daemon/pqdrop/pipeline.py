@@ -1,0 +1,375 @@
+"""One item's way from the inbox to sent/ or failed/: claim, check, upload, publish, follow, file.
+
+Each step is written to the journal before the next begins, so `resume` can carry an item on
+from wherever a crash or a stop left it: no media is uploaded twice, a publish is only ever
+retried with its recorded key and body, and a move is finished rather than redone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from pqdrop.claim import ClaimName, claim_dir, give_back, take
+from pqdrop.config import AccountConfig, Config, DefaultsConfig, ScheduleConfig
+from pqdrop.errors import ApiRejected, InboxError, Interrupted, ItemError, MediaError, Postponed
+from pqdrop.filing import append_status_log, file_claim, free_stem
+from pqdrop.inbox import Item
+from pqdrop.journal import FileRecord, Journal, Record
+from pqdrop.media import MediaInfo, fingerprint, probe
+from pqdrop.photos import check_conversions, tiktok_photo
+from pqdrop.postqued import Account, PostQued, PublishState
+from pqdrop.preflight import check_post
+from pqdrop.publish import (
+    Result,
+    Uploaded,
+    check_media_set,
+    find_account,
+    idempotency_key,
+    media_record,
+    post_fingerprint,
+    publish_body,
+    result_from_state,
+    result_from_status,
+    status_document,
+    target_body,
+)
+from pqdrop.sidecar import NO_ACCOUNTS, Sidecar, default_sidecar, parse_sidecar
+from pqdrop.slots import reserve_slots
+from pqdrop.states import ItemState, waits_for_dispatch
+
+log = logging.getLogger("pqdrop")
+
+Clock = Callable[[], datetime]
+REPOST_WINDOW = timedelta(days=7)
+Progress = Callable[[str, int, int], None]
+
+ALREADY_POSTED = (
+    "already posted from elsewhere: PostQued holds a different publish under this item's content-derived "
+    "Idempotency-Key (another pqdrop on the same folder, within 24 h)"
+)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+class Pipeline:
+    """Carries items through the steps, using one API client, one journal and one inbox."""
+
+    def __init__(
+        self,
+        config: Config,
+        client: PostQued,
+        journal: Journal,
+        owner: str,
+        *,
+        clock: Clock = now_utc,
+        stop: threading.Event | None = None,
+        progress: Progress | None = None,
+        heartbeat: Callable[[], None] | None = None,
+    ) -> None:
+        self._config = config
+        self._inbox = config.inbox.path
+        self._client = client
+        self._journal = journal
+        self._owner = owner
+        self._clock = clock
+        self._stop = stop or threading.Event()
+        self._progress = progress
+        self._heartbeat = heartbeat or (lambda: None)
+
+    def reconfigure(self, config: Config) -> None:
+        """Take a reloaded config; the inbox and the API client stay as they are."""
+        self._config = config
+
+    # --- claiming ----------------------------------------------------------------------------
+
+    def process(self, item: Item) -> Result | None:
+        """Claim a ready item and take it to its end; None when another process claimed it first."""
+        record = self.claim(item)
+        return None if record is None else self.resume(record)
+
+    def claim(self, item: Item) -> Record | None:
+        """Journal first, then the rename: a crash in between leaves a record the sweep can settle."""
+        claim = str(ClaimName.new(item.name, self._owner))
+        record_id = self._journal.begin_claim(item.name, claim, item_to_json(item), self._stat(item))
+        if not take(self._inbox, item, claim):
+            self._journal.forget(record_id)
+            return None
+        self._journal.set_state(record_id, "claimed")
+        return self._journal.get(record_id)
+
+    def _stat(self, item: Item) -> list[FileRecord]:
+        records = []
+        for rel in (*item.media, *((item.sidecar,) if item.sidecar else ())):
+            try:
+                stat = os.lstat(self._inbox / rel)
+            except FileNotFoundError:
+                continue
+            records.append(FileRecord(str(rel), stat.st_size, stat.st_mtime))
+        return records
+
+    # --- the steps -----------------------------------------------------------------------------
+
+    def resume(self, record: Record) -> Result | None:
+        """Carry a claimed item on from its recorded step to sent/ or failed/; None when its files were taken away."""
+        if record.state != "filing":
+            result = self._outcome(record)
+            if not claim_dir(self._inbox, record.claim).is_dir():
+                self._taken_away(record)
+                return None
+            record = self._plan_filing(record, result)
+        return self._finish(record)
+
+    def _taken_away(self, record: Record) -> None:
+        """The claim folder went before filing: a twin's sweep found this pqdrop dead and returned the files.
+
+        Whoever took them files them; a publish made here is found by its content-derived key, so
+        the twin does not post it again. Filing here would write a status file naming files that are not there.
+        """
+        reason = "its files were taken back into the inbox (by another pqdrop that found this one stopped)"
+        self._journal.set_state(record.id, "returned", error=reason)
+        log.warning("%s: %s; not filing it here", record.name, reason)
+
+    def give_back(self, record: Record, reason: str) -> bool:
+        """Return an item that was not published yet to the inbox, to be tried afresh later."""
+        if record.state not in ("claimed", "uploading"):
+            return False
+        # Written ahead, like a claim: a crash between the moves leaves "returning" for the sweep to finish.
+        self._journal.set_state(record.id, "returning", error=reason)
+        if give_back(self._inbox, record.claim):
+            self._journal.set_state(record.id, record.state)  # a name is taken in the inbox: nothing moved
+            return False
+        self._journal.set_state(record.id, "returned")
+        self._log(record.name, ItemState.WAITING, reason=reason)
+        return True
+
+    def _outcome(self, record: Record) -> Result:
+        """Upload, publish and follow as far as the record still needs; item errors become a failed result."""
+        try:
+            if record.state in ("claimed", "uploading"):
+                record = self._upload_step(record)
+            if record.state == "publishing":
+                record = self._publish_step(record)
+            state = self._follow(str(record.publish_id))
+            return result_from_state(record.name, state, str(record.idempotency_key))
+        except ApiRejected as exc:
+            if exc.code == "IDEMPOTENCY_CONFLICT":
+                return Result(record.name, ItemState.ACCEPTED, idempotency_key=record.idempotency_key,
+                              note=ALREADY_POSTED)
+            return Result(record.name, ItemState.FAILED, error_code=exc.code, message=exc.message)
+        except ItemError as exc:
+            return Result(record.name, ItemState.FAILED, error_code=exc.code, message=exc.message)
+
+    def _upload_step(self, record: Record) -> Record:
+        """Check the item, upload what is not in storage yet, then fix the publish key and body."""
+        item = item_from_json(record.item)
+        root = claim_dir(self._inbox, record.claim)
+        if record.state == "claimed":
+            self._journal.set_state(record.id, "uploading")
+            self._log(record.name, ItemState.UPLOADING)
+        sidecar, media = prepare_item(
+            root, item, self._config.defaults, self._clock(), accounts=self._config.accounts,
+            schedule=self._config.schedule,
+        )
+        accounts = self._resolve_accounts(sidecar, record.name)
+        prints = [fingerprint(info.path) for info in media]
+        self._refuse_repeat(record, prints, sorted(account.id for account in accounts.values()), sidecar.repost)
+        done = self._journal.uploads(record.id)
+        uploaded = []
+        for rel, info, print_ in zip(item.media, media, prints, strict=False):
+            if str(rel) not in done:
+                content_id = self._upload(info)
+                self._journal.record_upload(record.id, str(rel), content_id, print_)
+                done[str(rel)] = (content_id, print_)
+            uploaded.append(Uploaded(str(rel), *done[str(rel)]))
+        # `dispatchAt: next` becomes the reserved slot here, so the recorded body (and every retry) carries it.
+        sidecar = reserve_slots(self._journal, record.id, sidecar, accounts, self._config, self._clock())
+        targets = [target_body(target, accounts[target.account]) for target in sidecar.targets]
+        key = idempotency_key([media.fingerprint for media in uploaded], targets, sidecar.repost)
+        body = publish_body([media.content_id for media in uploaded], targets)
+        self._journal.record_publish_intent(record.id, key, body)
+        self._log(record.name, ItemState.PUBLISHING, idempotencyKey=key)
+        return self._journal.get(record.id)
+
+    def _refuse_repeat(self, record: Record, prints: Sequence[str], account_ids: list[str], repost: bool) -> None:
+        """The same media to the same accounts: wait while the first copy is in flight, refuse it within 7 days."""
+        post = post_fingerprint(prints, account_ids)
+        earlier = self._journal.note_post(record.id, post, REPOST_WINDOW)
+        if repost or earlier is None:
+            return
+        if earlier.destination != "sent":
+            raise Postponed(f"{record.name}: the same post is in flight as {earlier.name}; waiting for it")
+        raise ItemError(
+            f"{record.name}: the same media went to the same account(s) as {earlier.name} on "
+            f"{earlier.updated_at[:10]} (publish {earlier.publish_id}); set `repost: true` in the sidecar "
+            "to post it again",
+            code="DUPLICATE",
+        )
+
+    def _publish_step(self, record: Record) -> Record:
+        """Send the recorded body under the recorded key: a retry after a lost reply is a replay."""
+        body = record.publish_body or {}
+        self._check_stop()
+        state = self._client.publish(body["contentIds"], body["targets"], str(record.idempotency_key))
+        self._journal.record_publish_id(record.id, state.publish_id)
+        self._log(record.name, ItemState.FOLLOWING, publishId=state.publish_id)
+        return self._journal.get(record.id)
+
+    def _follow(self, publish_id: str) -> PublishState:
+        """Poll until every target is final or only waits for its dispatchAt, within follow_seconds."""
+        state = self._client.publish_status(publish_id)
+        deadline = time.monotonic() + self._config.postqued.follow_seconds
+        delay = 0.5
+        while not state.settled and not waits_for_dispatch(state, self._clock()):
+            if time.monotonic() + delay > deadline:
+                break
+            self._heartbeat()
+            if self._stop.wait(delay):
+                raise Interrupted(f"stopping while following publish {publish_id}")
+            delay = min(delay * 1.5, 10.0)
+            state = self._client.publish_status(publish_id)
+        return state
+
+    def _plan_filing(self, record: Record, result: Result) -> Record:
+        """Fix the destination, the free name and the status document before the first move."""
+        uploads = self._journal.uploads(record.id)
+        result.publish_id = result.publish_id or record.publish_id
+        result.idempotency_key = result.idempotency_key or record.idempotency_key
+        result.media = [media_record(Uploaded(path, cid, sha)) for path, (cid, sha) in sorted(uploads.items())]
+        status = status_document(result, self._clock())
+        folder = self._inbox / result.state.folder
+        stem = free_stem(folder, record.name, claim_entries(record))
+        self._journal.record_filing(record.id, result.state.folder, stem, status)
+        return self._journal.get(record.id)
+
+    def _finish(self, record: Record) -> Result:
+        """Move the files and write the status file; repeatable until it has fully happened."""
+        status = record.status or {}
+        source = claim_dir(self._inbox, record.claim)
+        folder = self._inbox / str(record.destination)
+        path = file_claim(source, folder, record.name, str(record.stem), claim_entries(record), status)
+        result = result_from_status(status)
+        # Scheduled or unconfirmed posts stay in the journal for the tracker to follow to the end.
+        followed = result.state in (ItemState.SCHEDULED, ItemState.ACCEPTED) and result.publish_id
+        self._journal.set_state(record.id, "tracking" if followed else "done")
+        result.status_file = path
+        self._log(record.name, result.state, publishId=result.publish_id, error=status.get("error"),
+                  note=result.note)
+        return result
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _resolve_accounts(self, sidecar: Sidecar, name: str) -> dict[str, Account]:
+        resolved: dict[str, Account] = {}
+        for target in sidecar.targets:
+            known = self._client.platform_accounts(target.platform)
+            resolved[target.account] = find_account(target.account, known, sidecar.path or name)
+        return resolved
+
+    def _upload(self, info: MediaInfo) -> str:
+        """Send one media; returns its contentId."""
+        self._check_stop()
+        if info.kind == "image":
+            with tiktok_photo(info, self._config.state.dir) as photo:  # a PNG goes up as a JPEG
+                return self._client.upload_image(photo.path, photo.mime)
+        if info.duration_ms is None:
+            raise MediaError(f"{info.path.name}: the video's duration could not be read")
+        ticket = self._client.start_upload(info.path.name, info.mime, info.size)
+        self._client.put_to_storage(ticket, info.path, info.size, self._upload_progress(info.path.name))
+        self._client.complete_upload(
+            ticket,
+            filename=info.path.name,
+            content_type=info.mime,
+            size=info.size,
+            width=info.width,
+            height=info.height,
+            duration_ms=info.duration_ms,
+        )
+        return ticket.content_id
+
+    def _upload_progress(self, name: str) -> Callable[[int, int], None]:
+        """Reports progress and, on a stop request, breaks the upload off (it restarts on resume)."""
+
+        def report(sent: int, total: int) -> None:
+            self._check_stop()
+            self._heartbeat()
+            if self._progress is not None:
+                self._progress(name, sent, total)
+
+        return report
+
+    def _check_stop(self) -> None:
+        if self._stop.is_set():
+            raise Interrupted("stopping; the item resumes at its recorded step on the next start")
+
+    def _log(self, name: str, state: ItemState, **fields: Any) -> None:
+        record = {"item": name, "state": str(state), **{k: v for k, v in fields.items() if v is not None}}
+        append_status_log(self._inbox, record, self._clock())
+
+
+def prepare_item(
+    root: Path,
+    item: Item,
+    defaults: DefaultsConfig,
+    now: datetime,
+    *,
+    accounts: Mapping[str, AccountConfig] = NO_ACCOUNTS,
+    schedule: ScheduleConfig | None = None,
+) -> tuple[Sidecar, tuple[MediaInfo, ...]]:
+    """Read and check an item's sidecar and media (relative to `root`) without talking to the API."""
+    if item.problem:
+        raise InboxError(f"{item.name}: {item.problem}")
+    if item.sidecar:
+        sidecar = parse_sidecar(root / item.sidecar, defaults, now, accounts=accounts, schedule=schedule)
+    else:
+        sidecar = default_sidecar(defaults, accounts=accounts, schedule=schedule)
+    media = tuple(probe_inside(root, rel) for rel in item.media)
+    check_media_set(item.name, media)
+    check_post(item.name, media)  # TikTok's rules, before any upload (issue 8)
+    check_conversions(media)
+    return sidecar, media
+
+
+def probe_inside(root: Path, rel: PurePosixPath) -> MediaInfo:
+    """Probe a media file, refusing links and anything that resolves outside `root`."""
+    path = root / rel
+    if path.is_symlink() or not path.resolve().is_relative_to(root.resolve()):
+        raise InboxError(f"{rel}: is a link or resolves outside the inbox; pqdrop only uploads files that live in it")
+    try:
+        return probe(path)
+    except MediaError as exc:
+        # Name the file as the user dropped it, not by its place in processing/.
+        raise MediaError(exc.message.replace(str(path), str(rel)), code=exc.code) from exc
+
+
+def item_to_json(item: Item) -> dict[str, Any]:
+    return {
+        "name": item.name,
+        "media": [str(path) for path in item.media],
+        "sidecar": str(item.sidecar) if item.sidecar else None,
+        "folder": str(item.folder) if item.folder else None,
+        "problem": item.problem,
+    }
+
+
+def item_from_json(data: dict[str, Any]) -> Item:
+    return Item(
+        name=data["name"],
+        media=tuple(PurePosixPath(path) for path in data["media"]),
+        sidecar=PurePosixPath(data["sidecar"]) if data.get("sidecar") else None,
+        folder=PurePosixPath(data["folder"]) if data.get("folder") else None,
+        problem=data.get("problem"),
+    )
+
+
+def claim_entries(record: Record) -> Sequence[str]:
+    """The top-level names inside a claim folder: the bundle folder, or the loose files."""
+    return [str(path) for path in item_from_json(record.item).paths]

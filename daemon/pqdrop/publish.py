@@ -1,0 +1,170 @@
+"""What a post sends and what its outcome says: pure functions over values, no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pqdrop.errors import ItemError, MediaError
+from pqdrop.media import MediaInfo
+from pqdrop.postqued import Account, PublishState
+from pqdrop.sidecar import Target
+from pqdrop.states import ItemState, failure_reason, outcome_of
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    """One media file in PostQued's storage."""
+
+    path: str
+    content_id: str
+    fingerprint: str
+
+
+@dataclass
+class Result:
+    """What happened to one item; `state` decides the folder it is filed in."""
+
+    name: str
+    state: ItemState
+    publish_id: str | None = None
+    idempotency_key: str | None = None
+    error_code: str | None = None
+    message: str | None = None
+    note: str | None = None
+    status_file: Path | None = None
+    targets: list[dict[str, Any]] = field(default_factory=list)
+    media: list[dict[str, Any]] = field(default_factory=list)
+
+
+def check_media_set(name: str, media: Sequence[MediaInfo]) -> None:
+    """One post is one video, or photos; never a mix. TikTok's limits are checked in preflight.py."""
+    videos = [info for info in media if info.kind == "video"]
+    images = [info for info in media if info.kind == "image"]
+    if not media:
+        raise MediaError(f"{name}: no media file found; add a video or photos beside the sidecar")
+    if videos and images:
+        raise MediaError(f"{name}: mixes a video with photos; a post is one video or a set of photos")
+    if len(videos) > 1:
+        raise MediaError(f"{name}: holds {len(videos)} videos; a post carries exactly one video")
+
+
+def find_account(wanted: str, known: Sequence[Account], where: Any) -> Account:
+    """The account named by username (with or without @, any case) or by id."""
+    bare = wanted.lstrip("@").casefold()
+    for account in known:
+        if account.id == wanted or account.username.lstrip("@").casefold() == bare:
+            return account
+    names = ", ".join(account.username for account in known) or "none"
+    raise ItemError(
+        f"{_display(where)}: account: {wanted!r} is not an account this API key can post to (available: {names})",
+        code="ACCOUNT_UNKNOWN",
+    )
+
+
+def target_body(target: Target, account: Account) -> dict[str, Any]:
+    """The publish request's JSON for one target."""
+    return {
+        "platform": target.platform,
+        "accountId": account.id,
+        "intent": target.intent,
+        "caption": target.caption,
+        "dispatchAt": iso_z(target.dispatch_at) if target.dispatch_at else None,
+        "options": dict(target.options),
+    }
+
+
+def idempotency_key(
+    media_fingerprints: Sequence[str], targets: Sequence[Mapping[str, Any]], repost: bool = False
+) -> str:
+    """A key derived from the content and the targets, so a twin pqdrop on the same folder gets the same one."""
+    canonical = json.dumps(
+        {"media": list(media_fingerprints), "targets": list(targets), "repost": repost},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return "pqdrop-" + hashlib.sha256(canonical.encode()).hexdigest()[:48]
+
+
+def post_fingerprint(media_fingerprints: Sequence[str], account_ids: Sequence[str]) -> str:
+    """What makes two posts the same for re-drop detection: the media (in order) and the accounts."""
+    canonical = json.dumps({"media": list(media_fingerprints), "accounts": sorted(account_ids)}, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def result_from_state(name: str, state: PublishState, key: str) -> Result:
+    """Turn the last publish report into the item's result."""
+    outcome = outcome_of(state)
+    result = Result(name, outcome, publish_id=state.publish_id, idempotency_key=key)
+    result.targets = [
+        {
+            "id": target.id,
+            "accountId": target.account_id,
+            "status": target.status,
+            "dispatchAt": target.dispatch_at,
+            **({"reason": target.reason} if target.reason else {}),
+            **({"postId": target.post_id} if target.post_id else {}),
+            **({"url": target.url} if target.url else {}),
+        }
+        for target in state.targets
+    ]
+    if outcome is ItemState.FAILED:
+        result.error_code = "PLATFORM_FAILED"
+        result.message = failure_reason(state)
+    return result
+
+
+def media_record(media: Uploaded) -> dict[str, Any]:
+    return {"file": media.path, "contentId": media.content_id, "fingerprint": media.fingerprint}
+
+
+def publish_body(content_ids: Sequence[str], targets: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The body of POST /v1/content/publish; stored in the journal and sent unchanged on every retry."""
+    return {"contentIds": list(content_ids), "targets": [dict(target) for target in targets]}
+
+
+def result_from_status(status: Mapping[str, Any]) -> Result:
+    """Rebuild a result from the status document recorded in the journal."""
+    error = status.get("error") or {}
+    return Result(
+        name=str(status.get("item")),
+        state=ItemState(status["state"]),
+        publish_id=status.get("publishId"),
+        idempotency_key=status.get("idempotencyKey"),
+        error_code=error.get("code"),
+        message=error.get("message"),
+        note=status.get("note"),
+        targets=list(status.get("targets", [])),
+        media=list(status.get("media", [])),
+    )
+
+
+def status_document(result: Result, now: datetime) -> dict[str, Any]:
+    """The NAME.status.json body."""
+    document: dict[str, Any] = {"item": result.name, "state": str(result.state), "updatedAt": iso_z(now)}
+    if result.publish_id:
+        document["publishId"] = result.publish_id
+    if result.idempotency_key:
+        document["idempotencyKey"] = result.idempotency_key
+    if result.targets:
+        document["targets"] = result.targets
+    if result.media:
+        document["media"] = result.media
+    if result.note:
+        document["note"] = result.note
+    if result.state is ItemState.FAILED:
+        document["error"] = {"code": result.error_code or "FAILED", "message": result.message or "failed"}
+    return document
+
+
+def iso_z(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _display(where: Any) -> str:
+    return where.name if isinstance(where, Path) else str(where)

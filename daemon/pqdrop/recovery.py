@@ -1,0 +1,69 @@
+"""The startup sweep: reconcile the journal with what is on disk after a crash or a stop.
+
+A claim cut short is finished, and so is a give-back; a claim no journal knows (the journal
+was lost) or whose owner is gone goes back to the inbox, where it is taken afresh. Items the
+journal knows mid-way are left for the pipeline to resume at their recorded step.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pqdrop.claim import ClaimName, claim_dir, complete, give_back, processing_dir, stopped_owner
+from pqdrop.journal import Journal, Record
+from pqdrop.pipeline import item_from_json
+
+log = logging.getLogger("pqdrop")
+
+
+def sweep(inbox: Path, journal: Journal, owner: str) -> list[str]:
+    """Reconcile the journal with processing/; returns what was done, one line each."""
+    notes = []
+    folder = processing_dir(inbox)
+    for record in journal.unfinished():
+        if record.state == "returning":
+            notes.append(finish_return(inbox, journal, record))
+            continue
+        if record.state != "claiming":
+            continue
+        claimed = claim_dir(inbox, record.claim)
+        if claimed.is_dir() and any(claimed.iterdir()):
+            complete(inbox, item_from_json(record.item).paths, record.claim)
+            journal.set_state(record.id, "claimed")
+            notes.append(f"{record.name}: claim finished after a crash")
+        else:
+            if claimed.is_dir():
+                claimed.rmdir()
+            journal.forget(record.id)
+    known = journal.claims()
+    for claimed in sorted(folder.iterdir()) if folder.is_dir() else []:
+        name = ClaimName.parse(claimed.name)
+        if name is None or not claimed.is_dir() or claimed.name in known:
+            continue
+        if name.owner == owner:
+            notes.append(_return_orphan(inbox, claimed.name, name.item))
+            continue
+        with stopped_owner(inbox, name.owner) as stopped:  # it cannot start while its claim is moved
+            if stopped:
+                notes.append(_return_orphan(inbox, claimed.name, name.item))
+    for note in notes:
+        log.warning(note)
+    return notes
+
+
+def _return_orphan(inbox: Path, claim: str, item: str) -> str:
+    kept = give_back(inbox, claim)
+    return f"{item}: returned to the inbox from an orphaned claim" + (
+        f" (kept in processing/: {', '.join(kept)} is taken in the inbox)" if kept else "")
+
+
+def finish_return(inbox: Path, journal: Journal, record: Record) -> str:
+    """Finish a give-back a crash cut short; when a name is taken in the inbox meanwhile, take the item back whole."""
+    taken = give_back(inbox, record.claim)
+    if taken:
+        complete(inbox, item_from_json(record.item).paths, record.claim)
+        journal.set_state(record.id, "claimed")
+        return f"{record.name}: kept in processing/ ({', '.join(taken)} is taken in the inbox); it resumes from there"
+    journal.set_state(record.id, "returned")
+    return f"{record.name}: returned to the inbox, as it was being when pqdrop stopped"

@@ -1,0 +1,188 @@
+"""`pqdrop run`: the daemon's loop — watch, hand out work, follow posts, beat, reload, stop.
+
+The loop never uploads anything itself: workers do, so it stays free to notice events, send
+the watchdog heartbeat and answer a stop request. Signal handlers only set events.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from pqdrop.config import Config
+from pqdrop.errors import ConfigError
+from pqdrop.inbox import Plan
+from pqdrop.ratelimit import backoff_delay
+from pqdrop.systemd import notify
+from pqdrop.watcher import Watcher, detect_mode
+from pqdrop.workers import EXIT_OK, Round, Workers, arriving
+
+log = logging.getLogger("pqdrop")
+
+BLOCKED_RETRY_SECONDS = (60.0, 900.0)  # first and longest pause while the account is refused
+# inotify says nothing when the watched folder itself is renamed away or its share unmounted;
+# a cheap look this often notices (the only wake-up an idle events-mode daemon has besides rescans).
+WATCH_CHECK_SECONDS = 5.0
+STOP_GRACE_SECONDS = 8.0
+POSTPONED_RETRY_SECONDS = 2.0  # systemd waits TimeoutStopSec; workers checkpoint well inside it
+
+
+class Service:
+    """Watch the inbox and keep the workers busy until the stop event is set."""
+
+    def __init__(
+        self,
+        service: Workers,
+        wake: threading.Event,
+        reload: threading.Event | None = None,
+        load: Callable[[], Config] | None = None,
+        blocked_retry: tuple[float, float] = BLOCKED_RETRY_SECONDS,
+    ) -> None:
+        self.service = service
+        self._blocked_retry = blocked_retry
+        self.wake = wake
+        self.reload = reload or threading.Event()
+        self._load = load
+        config = service.config
+        self.mode, fs_type = detect_mode(config.inbox.watch, config.inbox.path)
+        log.info("watching %s in %s mode (filesystem %s)", config.inbox.path, self.mode, fs_type)
+        self.watcher = Watcher(config.inbox.path, self.mode, wake)
+        service.on_done = wake.set
+        self._blocked_until = 0.0
+        self._blocked_pause = blocked_retry[0]
+        self._retry_at: dict[str, float] = {}
+        self.ready = threading.Event()  # set with READY=1: recovered, watching, first scan done
+
+    def run(self) -> int:
+        """Recover, scan, say READY, then loop; returns 0 after a stop request."""
+        service, pulse = self.service, self.service.pulse
+        service.recover()
+        self.watcher.ensure_running()
+        plan = service.look()
+        pulse.status(self._status(plan), force=True)
+        notify("READY=1")
+        self.ready.set()
+        while not service.stop.is_set():
+            if self.reload.is_set():
+                self._reload()
+            self._turn(plan)
+            pulse.status(self._status(plan), force=True)
+            plan = self._idle_until(time.monotonic() + self._sleep_for(plan), plan)
+        notify("STOPPING=1")
+        self._wind_down()
+        return EXIT_OK
+
+    def _status(self, plan: Plan) -> str:
+        upcoming = self.service.tracker.next_dispatch()
+        zone = self.service.config.defaults.zone
+        return status_line(plan, self.watcher.problem, self._blocked(), self.service.busy,
+                           upcoming.astimezone(zone) if upcoming else None)
+
+    def _turn(self, plan: Plan) -> None:
+        """Gather finished work, then hand out what is ready, unless posting is paused."""
+        now = time.monotonic()
+        self._absorb(self.service.collect(), now)
+        if now >= self._blocked_until:
+            skip = {name for name, moment in self._retry_at.items() if moment > now}
+            self.service.start(plan, skip)
+            self.service.tracker.check_due()
+
+    def _absorb(self, round_: Round, now: float) -> None:
+        for result in round_.results:
+            self._retry_at.pop(result.name, None)
+        for attempt, name in enumerate(round_.deferred):
+            self._retry_at[name] = now + backoff_delay(attempt + 2, cap=300.0)
+        for name in round_.postponed:
+            self._retry_at[name] = now + POSTPONED_RETRY_SECONDS  # its twin finishes soon
+        if round_.blocked:
+            self._blocked_until = now + self._blocked_pause
+            self._blocked_pause = min(self._blocked_pause * 2, self._blocked_retry[1])
+        elif round_.results:
+            self._blocked_pause = self._blocked_retry[0]
+
+    def _idle_until(self, look_at: float, plan: Plan) -> Plan:
+        """Sleep until an event, a finished item, or the moment to look again; keep the watch and heartbeat alive."""
+        pulse = self.service.pulse
+        while not self.service.stop.is_set():
+            pulse.beat()
+            pause = min(look_at - time.monotonic(), WATCH_CHECK_SECONDS, pulse.beat_seconds or WATCH_CHECK_SECONDS)
+            woke = self.wake.wait(max(0.0, pause))
+            self.wake.clear()
+            problem_before = self.watcher.problem
+            self.watcher.ensure_running()
+            if woke or time.monotonic() >= look_at or self.watcher.problem != problem_before:
+                return self.service.look(self.watcher.take_renamed())
+        return plan
+
+    def _wind_down(self) -> None:
+        """Stop requested: workers checkpoint at their next chunk or poll; wait briefly for them."""
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        while self.service.busy and time.monotonic() < deadline:
+            self.service.pulse.beat()
+            self.service.collect()
+            time.sleep(0.05)
+        self.watcher.stop()
+
+    def _reload(self) -> None:
+        """SIGHUP: read the config again; a broken file keeps the old one (and says why)."""
+        self.reload.clear()
+        notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
+        try:
+            if self._load is not None:
+                for key in self.service.reconfigure(self._load()):
+                    log.warning("config reload: %s changed; it takes effect after a restart", key)
+                log.info("config reloaded")
+        except ConfigError as exc:
+            log.error("config reload failed, keeping the running config: %s", exc.message)
+        notify("READY=1")
+
+    @property
+    def paused(self) -> bool:
+        """True while posting waits because the API refused the account."""
+        return self._blocked()
+
+    def _blocked(self) -> bool:
+        return self._blocked_until > time.monotonic()
+
+    def _sleep_for(self, plan: Plan) -> float:
+        """Until the next duty: a settling file's check, a retry, the periodic rescan, a tracked post."""
+        inbox = self.service.config.inbox
+        timeout = inbox.poll_interval if self.mode == "poll" else inbox.rescan_seconds
+        if arriving(plan):
+            timeout = min(timeout, max(0.2, inbox.settle_seconds / 2))
+        if self.watcher.problem:
+            timeout = min(timeout, inbox.poll_interval)  # look for the inbox's return without spinning
+        if any(waiting.kind == "sidecar" for waiting in plan.waiting) and not inbox.require_sidecar:
+            timeout = min(timeout, max(0.5, inbox.sidecar_wait_seconds / 4))
+        if self._retry_at:
+            timeout = min(timeout, max(0.5, min(self._retry_at.values()) - time.monotonic()))
+        if self._blocked():
+            timeout = min(timeout, self._blocked_until - time.monotonic())
+        tracked = self.service.tracker.seconds_until_due()
+        if tracked is not None:
+            timeout = min(timeout, tracked)
+        return max(0.05, timeout)
+
+
+def run(service: Workers, wake: threading.Event | None = None) -> int:
+    """Watch the inbox until the stop event is set; returns 0."""
+    return Service(service, wake or threading.Event()).run()
+
+
+def status_line(
+    plan: Plan, watch_problem: str | None, blocked: bool, busy: bool = False, next_scheduled: datetime | None = None
+) -> str:
+    """A short human line for systemd's STATUS=: "3 waiting, 0 ready, next scheduled Dec 01 18:00"."""
+    parts = [f"{len(plan.waiting)} waiting", f"{len(plan.ready)} ready"]
+    if busy:
+        parts.append("working")
+    if next_scheduled is not None:
+        parts.append(f"next scheduled {next_scheduled:%b %d %H:%M}")
+    if blocked:
+        parts.insert(0, "posting paused: the API refuses the account")
+    if watch_problem:
+        parts.insert(0, watch_problem)
+    return ", ".join(parts)

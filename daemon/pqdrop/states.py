@@ -1,0 +1,73 @@
+"""An item's lifecycle states, and the pure rules that read an outcome from the API's report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pqdrop.postqued import PublishState
+
+
+class ItemState(StrEnum):
+    """Where an item stands; the last five are final for the folder (sent/ or failed/)."""
+
+    WAITING = "waiting"
+    UPLOADING = "uploading"
+    PUBLISHING = "publishing"
+    FOLLOWING = "following"
+    ACCEPTED = "accepted"  # PostQued took it; the platform had not confirmed when we stopped looking
+    SCHEDULED = "scheduled"  # waits for its dispatchAt on PostQued's side
+    SENT = "sent"  # delivered to the TikTok inbox as a draft
+    PUBLISHED = "published"  # live on the profile
+    FAILED = "failed"
+
+    @property
+    def folder(self) -> str:
+        """The folder an item in this state is filed in."""
+        return "failed" if self is ItemState.FAILED else "sent"
+
+
+OK_TARGET_STATES = frozenset({"sent", "published"})
+BAD_TARGET_STATES = frozenset({"failed", "canceled"})
+
+
+def outcome_of(state: PublishState) -> ItemState:
+    """The item's state from its publish request: any failed target fails the item."""
+    statuses = [target.status for target in state.targets]
+    if any(status in BAD_TARGET_STATES for status in statuses) or state.status in ("failed", "canceled"):
+        return ItemState.FAILED
+    if statuses and all(status == "published" for status in statuses):
+        return ItemState.PUBLISHED
+    if statuses and all(status in OK_TARGET_STATES for status in statuses):
+        return ItemState.SENT
+    if any(status == "scheduled" for status in statuses):
+        return ItemState.SCHEDULED
+    return ItemState.ACCEPTED
+
+
+def waits_for_dispatch(state: PublishState, now: datetime) -> bool:
+    """True when every unfinished target is scheduled for a moment still ahead."""
+    unfinished = [target for target in state.targets if not target.terminal]
+    if not unfinished:
+        return False
+    for target in unfinished:
+        if target.status != "scheduled" or target.dispatch_at is None:
+            return False
+        if parse_instant(target.dispatch_at) <= now:
+            return False
+    return True
+
+
+def failure_reason(state: PublishState) -> str:
+    """The platform's reasons for the failed targets, one sentence per target."""
+    reasons = [
+        f"target {target.account_id or target.id} {target.status}: {target.reason or 'no reason given'}"
+        for target in state.targets
+        if target.status in BAD_TARGET_STATES
+    ]
+    return "; ".join(reasons) or f"publish request {state.status}"
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO-8601 instant as the API writes it (a trailing Z for UTC)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

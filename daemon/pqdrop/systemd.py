@@ -1,0 +1,113 @@
+"""systemd, without libsystemd: the notify datagram, the watchdog interval, and the heartbeat.
+
+`notify` sends one datagram to $NOTIFY_SOCKET; it never raises and does nothing when the
+variable is unset (sd_notify(3); gunicorn's systemd.py). `Pulse` is called from the working
+thread itself (between items, per uploaded chunk, per poll), so a hung loop stops the
+heartbeat and systemd's watchdog restarts the service; it also draws upload progress on a
+terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable, Mapping
+from typing import TextIO
+
+
+def notify(message: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Send e.g. "READY=1" or "STATUS=…"; True when a datagram went out."""
+    address = (environ if environ is not None else os.environ).get("NOTIFY_SOCKET", "")
+    if not address:
+        return False
+    if address.startswith("@"):
+        address = "\0" + address[1:]  # an abstract socket
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.connect(address)
+            # Never block: a manager that stopped reading must not stall the loop (EAGAIN is an OSError).
+            sock.send(message.encode("utf-8", "replace"), socket.MSG_DONTWAIT)
+    except OSError:
+        return False
+    return True
+
+
+def watchdog_interval(environ: Mapping[str, str] | None = None) -> float | None:
+    """Half of WATCHDOG_USEC in seconds, when this process is the one systemd watches."""
+    env = environ if environ is not None else os.environ
+    usec, pid = env.get("WATCHDOG_USEC"), env.get("WATCHDOG_PID")
+    if not usec or (pid and pid != str(os.getpid())):
+        return None
+    try:
+        microseconds = int(usec)
+    except ValueError:
+        return None
+    # Like sd_watchdog_enabled(3): zero or less is no watchdog, not "ping continuously".
+    return microseconds / 2_000_000 if microseconds > 0 else None
+
+STATUS_EVERY_SECONDS = 1.0
+
+
+class Pulse:
+    """Rate-limited heartbeat, status line and progress display."""
+
+    def __init__(
+        self,
+        *,
+        beat_seconds: float | None = None,
+        terminal: TextIO | None = None,
+        send: Callable[[str], bool] = notify,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._beat_seconds = beat_seconds
+        self._terminal = terminal
+        self._send = send
+        self._clock = clock
+        self._last_beat = float("-inf")
+        self._last_status = float("-inf")
+        self.summary = ""
+        self.doing = ""
+
+    @classmethod
+    def from_environment(cls) -> Pulse:
+        """Beats as systemd asks (WATCHDOG_USEC); draws progress only on an interactive stderr."""
+        terminal = sys.stderr if sys.stderr.isatty() else None
+        return cls(beat_seconds=watchdog_interval(), terminal=terminal)
+
+    @property
+    def beat_seconds(self) -> float | None:
+        return self._beat_seconds
+
+    def beat(self) -> None:
+        """WATCHDOG=1, at most once per half watchdog interval."""
+        now = self._clock()
+        if self._beat_seconds is not None and now - self._last_beat >= self._beat_seconds:
+            self._send("WATCHDOG=1")
+            self._last_beat = now
+
+    def status(self, summary: str, *, force: bool = False) -> None:
+        """STATUS= with the summary and what is being done now."""
+        self.summary = summary
+        self._send_status(force=force)
+
+    def progress(self, name: str, sent: int, total: int) -> None:
+        """One chunk of an upload went out."""
+        percent = 100 * sent // total if total else 100
+        self.doing = f"uploading {name} {percent}%"
+        self.beat()
+        self._send_status()
+        if self._terminal is not None:
+            end = "\n" if sent >= total else ""
+            self._terminal.write(f"\r{self.doing} ({sent / 1e6:.1f} of {total / 1e6:.1f} MB){end}")
+            self._terminal.flush()
+        if sent >= total:
+            self.doing = ""
+
+    def _send_status(self, *, force: bool = False) -> None:
+        now = self._clock()
+        if force or now - self._last_status >= STATUS_EVERY_SECONDS:
+            text = ", ".join(part for part in (self.summary, self.doing) if part)
+            self._send("STATUS=" + text)
+            self._last_status = now

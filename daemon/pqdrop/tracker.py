@@ -1,0 +1,181 @@
+"""Following filed posts to their end: "accepted" is not "published".
+
+An item filed in sent/ as `scheduled` or `accepted` is checked again around its dispatchAt
+(and now and then before it, in case it was canceled); when its targets end, the status file
+says so, and a target that failed late moves the item from sent/ to failed/ with the reason.
+The schedule of checks is a pure function; the journal carries the items across restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pqdrop.errors import AccountBlocked, ApiRejected, TransientError
+from pqdrop.filing import (
+    append_status_log,
+    file_claim,
+    filed_names,
+    free_stem,
+    write_json_atomically,
+)
+from pqdrop.inbox import FAILED_DIR, SENT_DIR, STATUS_SUFFIX
+from pqdrop.journal import Journal, Record
+from pqdrop.notifier import event_of
+from pqdrop.pipeline import claim_entries
+from pqdrop.postqued import PostQued, PublishState
+from pqdrop.publish import result_from_state, status_document
+from pqdrop.states import ItemState, parse_instant, waits_for_dispatch
+
+log = logging.getLogger("pqdrop")
+
+@dataclass(frozen=True)
+class Timing:
+    """How patiently tracked posts are checked."""
+
+    first_check: timedelta = timedelta(seconds=30)
+    longest_gap: timedelta = timedelta(minutes=15)
+    before_dispatch_gap: timedelta = timedelta(hours=6)
+    after_dispatch: timedelta = timedelta(seconds=20)
+
+
+@dataclass(frozen=True)
+class Due:
+    """When to look at a tracked item next, and how many looks found nothing new."""
+
+    at: datetime
+    quiet_checks: int = 0
+
+
+def next_check(status: Mapping[str, Any], now: datetime, quiet_checks: int, timing: Timing = Timing()) -> Due:
+    """Just after the earliest future dispatchAt (at most 6 h ahead), else a growing gap up to 15 min."""
+    future = sorted(
+        moment
+        for target in status.get("targets", [])
+        if target.get("status") == "scheduled" and target.get("dispatchAt")
+        for moment in [parse_instant(str(target["dispatchAt"]))]
+        if moment > now
+    )
+    if future:
+        return Due(min(future[0] + timing.after_dispatch, now + timing.before_dispatch_gap), 0)
+    gap = min(timing.first_check * (2**quiet_checks), timing.longest_gap)
+    return Due(now + gap, quiet_checks + 1)
+
+
+class Tracker:
+    """Polls the publishes of tracked items when they are due, within the read budget."""
+
+    def __init__(
+        self,
+        inbox: Path,
+        journal: Journal,
+        client: PostQued,
+        clock: Callable[[], datetime],
+        timing: Timing = Timing(),
+        announce: Callable[[Mapping[str, Any]], None] = lambda event: None,
+    ) -> None:
+        self._timing = timing
+        self._announce = announce
+        self._inbox = inbox
+        self._journal = journal
+        self._client = client
+        self._clock = clock
+        self._due: dict[int, Due] = {}
+
+    def seconds_until_due(self) -> float | None:
+        """How long the loop may sleep before a tracked item wants a look; None when none is tracked."""
+        records = self._journal.tracking()
+        if not records:
+            return None
+        now = self._clock()
+        moments = [self._due[r.id].at if r.id in self._due else now for r in records]
+        return max(0.0, (min(moments) - now).total_seconds())
+
+    def next_dispatch(self) -> datetime | None:
+        """The earliest dispatchAt still ahead among tracked posts."""
+        now = self._clock()
+        moments = [
+            parse_instant(str(target["dispatchAt"]))
+            for record in self._journal.tracking()
+            for target in (record.status or {}).get("targets", [])
+            if target.get("status") == "scheduled" and target.get("dispatchAt")
+        ]
+        ahead = [moment for moment in moments if moment > now]
+        return min(ahead) if ahead else None
+
+    def check_due(self) -> int:
+        """Look at every tracked item that is due; returns how many ended."""
+        for record in self._journal.in_state("refiling"):
+            self._finish_refile(record)  # a move a crash cut short
+        ended = 0
+        for record in self._journal.tracking():
+            due = self._due.get(record.id)
+            if due is not None and due.at > self._clock():
+                continue
+            try:
+                state = self._client.publish_status(str(record.publish_id))
+            except (TransientError, AccountBlocked) as exc:
+                log.warning("%s: cannot check publish %s now: %s", record.name, record.publish_id, exc.message)
+                quiet = due.quiet_checks if due else 0
+                self._due[record.id] = next_check(record.status or {}, self._clock(), quiet, self._timing)
+                continue
+            except ApiRejected as exc:
+                log.error("%s: publish %s can no longer be checked: %s", record.name, record.publish_id, exc.message)
+                self._journal.set_state(record.id, "done", error=exc.message)
+                continue
+            ended += self._update(record, state, due)
+        return ended
+
+    def _update(self, record: Record, state: PublishState, due: Due | None) -> int:
+        now = self._clock()
+        result = result_from_state(record.name, state, str(record.idempotency_key))
+        if result.state in (ItemState.SCHEDULED, ItemState.ACCEPTED) or waits_for_dispatch(state, now):
+            status = _with_targets(record.status, result.targets)
+            self._due[record.id] = next_check(status, now, due.quiet_checks if due else 0, self._timing)
+            return 0
+        old = record.status or {}
+        result.media = list(old.get("media", []))
+        status = status_document(result, now)
+        if result.state is ItemState.FAILED:
+            self._refile_failed(record, status)
+        else:
+            files = filed_names(claim_entries(record), record.name, str(record.stem))
+            write_json_atomically(self._inbox / SENT_DIR / f"{record.stem}{STATUS_SUFFIX}", {**status, "files": files})
+            self._journal.record_refiled(record.id, "done", SENT_DIR, str(record.stem), status)
+        append_status_log(self._inbox, {"item": record.name, "state": str(result.state),
+                                        "publishId": record.publish_id,
+                                        **({"error": status["error"]} if "error" in status else {}),
+                                        **({"targets": result.targets} if result.targets else {})}, now)
+        self._due.pop(record.id, None)
+        error = status.get("error") or {}
+        self._announce(event_of(record.name, str(result.state), record.publish_id, error.get("message")))
+        return 1
+
+    def _refile_failed(self, record: Record, status: dict[str, Any]) -> None:
+        """A target failed after the item was filed as sent: move it to failed/ with the reason."""
+        old_stem = str(record.stem)
+        names = filed_names(claim_entries(record), record.name, old_stem)
+        stem = free_stem(self._inbox / FAILED_DIR, old_stem, names)
+        status = {**status, "movedFrom": f"{SENT_DIR}/{old_stem}"}
+        # Written ahead: a crash mid-move is finished on the next start, never split across two names.
+        self._journal.record_refiled(record.id, "refiling", FAILED_DIR, stem, status)
+        self._finish_refile(self._journal.get(record.id))
+
+    def _finish_refile(self, record: Record) -> None:
+        """Move what is still in sent/ to failed/ under the recorded name; repeatable after a crash."""
+        status = record.status or {}
+        old_stem = str(status["movedFrom"]).split("/", 1)[1]
+        names = filed_names(claim_entries(record), record.name, old_stem)
+        file_claim(self._inbox / SENT_DIR, self._inbox / FAILED_DIR, old_stem, str(record.stem), names, status,
+                   remove_source=False)
+        (self._inbox / SENT_DIR / f"{old_stem}{STATUS_SUFFIX}").unlink(missing_ok=True)
+        self._journal.record_refiled(record.id, "done", FAILED_DIR, str(record.stem), status)
+        log.error("%s: failed after it was sent: %s", record.name, status["error"]["message"])
+
+
+def _with_targets(status: Mapping[str, Any] | None, targets: list[dict[str, Any]]) -> dict[str, Any]:
+    return {**(status or {}), "targets": targets}

@@ -1,0 +1,307 @@
+"""The loop: look at the inbox, carry ready items through the pipeline, sleep until nudged.
+
+`once` drains the inbox and returns an exit code; `run` watches until told to stop.
+Signal handlers only set the stop event; the loop notices it between steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import PurePosixPath
+
+from pqdrop.claim import OwnerLock, owner_id
+from pqdrop.config import Config
+from pqdrop.errors import AccountBlocked, Interrupted, Postponed, TransientError
+from pqdrop.inbox import Plan, Rules, Settling, plan_items, scan_entries
+from pqdrop.journal import Journal
+from pqdrop.notifier import Notifier, event_of
+from pqdrop.pipeline import Clock, Pipeline, now_utc
+from pqdrop.postqued import PostQued
+from pqdrop.publish import Result
+from pqdrop.recovery import sweep
+from pqdrop.states import ItemState
+from pqdrop.systemd import Pulse
+from pqdrop.tracker import Tracker
+
+log = logging.getLogger("pqdrop")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BLOCKED = 0, 1, 2, 3
+
+
+@dataclass
+class Round:
+    """What one pass over the ready items did."""
+
+    results: list[Result] = field(default_factory=list)
+    deferred: dict[str, str] = field(default_factory=dict)  # item name -> why it waits for the next round
+    postponed: set[str] = field(default_factory=set)  # waiting for another item of this round, not for the API
+    blocked: str | None = None
+
+
+class Workers:
+    """Looks at the inbox and hands claimed and ready items to the pipeline, one at a time."""
+
+    def __init__(
+        self,
+        config: Config,
+        client: PostQued,
+        journal: Journal,
+        *,
+        clock: Clock = now_utc,
+        stop: threading.Event | None = None,
+        pulse: Pulse | None = None,
+    ) -> None:
+        self.config = config
+        self.journal = journal
+        self.stop = stop or threading.Event()
+        self.pulse = pulse or Pulse()
+        self.owner = owner_id(config.state.dir)
+        self._lock: OwnerLock | None = None  # taken once the inbox is there (a share may mount late)
+        self.pipeline = Pipeline(
+            config, client, journal, self.owner,
+            clock=clock, stop=self.stop, progress=self.pulse.progress, heartbeat=self.pulse.beat,
+        )
+        self.client = client
+        self.notifier = Notifier(config.notify)
+        self.tracker = Tracker(config.inbox.path, journal, client, clock, announce=self.notifier.send)
+        self._clock = clock
+        self._first_seen: dict[PurePosixPath, float] = {}
+        self._settling = Settling()
+        self._pool = ThreadPoolExecutor(config.postqued.workers, thread_name_prefix="pqdrop-item")
+        self._running: dict[str, Future[Result | None]] = {}
+        self.on_done: Callable[[], None] = lambda: None  # the loop's wake-up
+        self.abandoned = False  # close() left a worker mid-step; the process must not wait for it
+        self._conflicts_seen: set[PurePosixPath] = set()
+        self._rules = rules_of(config)
+
+    def reconfigure(self, config: Config) -> list[str]:
+        """Take a reloaded config without dropping work; returns the changes that need a restart."""
+        fixed = {
+            "[inbox].path": (self.config.inbox.path, config.inbox.path),
+            "[state].dir": (self.config.state.dir, config.state.dir),
+            "[postqued].base_url": (self.config.postqued.base_url, config.postqued.base_url),
+            "[postqued].rate_limits": (self.config.postqued.rate_limits, config.postqued.rate_limits),
+            "[postqued].workers": (self.config.postqued.workers, config.postqued.workers),
+            "[notify]": (self.config.notify, config.notify),
+        }
+        needs_restart = [key for key, (old, new) in fixed.items() if old != new]
+        kept = {"path": self.config.inbox.path}
+        config = config.model_copy(
+            update={
+                "inbox": config.inbox.model_copy(update=kept),
+                "state": self.config.state,
+                "postqued": config.postqued.model_copy(
+                    update={"base_url": self.config.postqued.base_url,
+                            "rate_limits": self.config.postqued.rate_limits}
+                ),
+            }
+        )
+        self.config = config
+        self._rules = rules_of(config)
+        self.pipeline.reconfigure(config)
+        return needs_restart
+
+    def close(self, grace_seconds: float = 8.0) -> None:
+        """Stop taking work; give the workers `grace_seconds` to checkpoint, then leave them.
+
+        A worker still inside a request after that is abandoned like a crash would abandon it:
+        its item resumes at its recorded step on the next start (the journal is written ahead).
+        """
+        self.stop.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        _, unfinished = futures.wait(list(self._running.values()), timeout=grace_seconds)
+        if unfinished:
+            log.warning("leaving %d item(s) mid-step; they resume on the next start", len(unfinished))
+            self.abandoned = True
+        self.notifier.close()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def recover(self) -> list[str]:
+        """The startup sweep: settle half-made claims, return orphaned ones to the inbox."""
+        if not self._hold_lock():
+            return []
+        return sweep(self.config.inbox.path, self.journal, self.owner)
+
+    def _hold_lock(self) -> bool:
+        """Take this pqdrop's owner lock in the inbox; False while the inbox is not there."""
+        if self._lock is None and self.config.inbox.path.is_dir():
+            self._lock = OwnerLock(self.config.inbox.path, self.owner)
+        return self._lock is not None
+
+    def look(self, renamed: Iterable[PurePosixPath] = ()) -> Plan:
+        """Scan the inbox and decide what is ready; `renamed` are paths known to have arrived by rename."""
+        now = self._clock().timestamp()
+        if not self._hold_lock():
+            return Plan()
+        entries = scan_entries(self.config.inbox.path, self.config.inbox.ignore)
+        present = {entry.rel for entry in entries}
+        self._first_seen = {rel: self._first_seen.get(rel, now) for rel in present}
+        still_since = self._settling.update(entries, now, renamed)
+        plan = plan_items(entries, now, self._rules, self._first_seen, still_since)
+        self._report_conflicts(plan)
+        return plan
+
+    def _report_conflicts(self, plan: Plan) -> None:
+        """Say once per file that a sync tool's conflicted copy is not posted."""
+        for path in set(plan.conflicts) - self._conflicts_seen:
+            log.warning("%s is a sync tool's conflicted copy; it is not posted (rename it to post it)", path)
+        self._conflicts_seen = set(plan.conflicts)
+
+    def work(self, plan: Plan, skip: set[str] | frozenset[str] = frozenset()) -> Round:
+        """Hand out every resumable and ready item and wait for all of them."""
+        self.start(plan, skip)
+        return self.collect(wait=True)
+
+    def start(self, plan: Plan, skip: set[str] | frozenset[str] = frozenset()) -> None:
+        """Give each item a worker: first those a crash or a stop left mid-way, then the ready ones.
+
+        Several run at once (`[postqued].workers`), so a 4 GB video never holds small photos back;
+        the rate buckets they share keep the API's limits.
+        """
+        for record in self.journal.unfinished():
+            if record.state != "claiming" and record.name not in skip:
+                self._submit(record.name, partial(self.pipeline.resume, record))
+        for item in plan.ready:
+            if item.name not in skip:
+                self._submit(item.name, partial(self.pipeline.process, item))
+
+    def _submit(self, name: str, action: Callable[[], Result | None]) -> None:
+        if self.stop.is_set() or name in self._running:
+            return
+        future = self._pool.submit(action)
+        self._running[name] = future
+        future.add_done_callback(lambda _: self.on_done())
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._running)
+
+    def collect(self, *, wait: bool = False) -> Round:
+        """Gather what the workers have finished; with `wait`, all of it."""
+        if wait:
+            futures.wait(list(self._running.values()))
+        round_ = Round()
+        for name, future in list(self._running.items()):
+            if not future.done():
+                continue
+            del self._running[name]
+            self._settle(round_, name, future)
+        return round_
+
+    def _settle(self, round_: Round, name: str, future: Future[Result | None]) -> None:
+        """One finished item: its result, or why it waits."""
+        try:
+            result = future.result()
+        except Interrupted:
+            return
+        except AccountBlocked as exc:
+            if round_.blocked is None:
+                log.error("posting paused: %s", exc.message)
+            round_.blocked = exc.message
+            self._give_back_unpublished(name, exc.message)
+            return
+        except Postponed as exc:
+            round_.postponed.add(name)
+            log.info("%s", exc.message)
+            self._give_back_unpublished(name, exc.message)
+            return
+        except TransientError as exc:
+            round_.deferred[name] = exc.message
+            log.warning("%s: will try again: %s", name, exc.message)
+            self._give_back_unpublished(name, exc.message)
+            return
+        except OSError as exc:
+            # The disk or the share failed under the item (full, unmounted, permissions): it keeps
+            # its recorded step and is tried again; one item's trouble never ends the daemon.
+            round_.deferred[name] = f"{type(exc).__name__}: {exc}"
+            log.exception("%s: will try again after a filesystem error", name)
+            return
+        if result is not None:
+            round_.results.append(result)
+            _log_result(result)
+            self.notifier.send(event_of(result.name, str(result.state), result.publish_id, result.message))
+
+    def _give_back_unpublished(self, name: str, reason: str) -> None:
+        for record in self.journal.unfinished():
+            if record.name == name:
+                self.pipeline.give_back(record, reason)
+
+
+def once(service: Workers, *, wait_for_arrivals: bool = True) -> tuple[int, Round]:
+    """Resume what a crash left, process everything in the inbox now; arrivals get settle_seconds."""
+    service.recover()
+    service.tracker.check_due()
+    total = Round()
+    attempted: set[str] = set()
+    postponements: dict[str, int] = {}
+    deadline = time.monotonic() + service.config.inbox.settle_seconds + 1.0
+    plan = service.look()
+    first = True
+    while not service.stop.is_set():
+        fresh = [item for item in plan.ready if item.name not in attempted]
+        if fresh or first:
+            first = False
+            round_ = service.work(plan, skip=attempted)
+            attempted.update(item.name for item in fresh)
+            attempted.update(result.name for result in round_.results)
+            attempted.update(round_.deferred)
+            for name in round_.postponed:  # its twin is done now: take it again, a few times at most
+                postponements[name] = postponements.get(name, 0) + 1
+                if postponements[name] <= MAX_POSTPONEMENTS:
+                    attempted.discard(name)
+                else:
+                    total.deferred[name] = f"{name}: the same post stayed in flight"
+            total.results += round_.results
+            total.deferred.update(round_.deferred)
+            if round_.blocked:
+                total.blocked = round_.blocked
+                break
+        elif not (wait_for_arrivals and arriving(plan) and time.monotonic() < deadline):
+            break
+        else:
+            time.sleep(min(0.5, max(0.05, service.config.inbox.settle_seconds / 4)))
+        plan = service.look()
+    return exit_code(total), total
+
+
+MAX_POSTPONEMENTS = 3
+
+
+def exit_code(round_: Round) -> int:
+    """CONTRACT: 3 when the account could not post, else 1 when an item failed, else 0."""
+    if round_.blocked or round_.deferred:
+        return EXIT_BLOCKED
+    if any(result.state is ItemState.FAILED for result in round_.results):
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _log_result(result: Result) -> None:
+    if result.state is ItemState.FAILED:
+        log.error("%s: failed: %s", result.name, result.message)
+    else:
+        log.info("%s: %s (publish %s)", result.name, result.state, result.publish_id)
+
+
+def rules_of(config: Config) -> Rules:
+    inbox = config.inbox
+    return Rules(inbox.settle_seconds, inbox.sidecar_wait_seconds, inbox.require_sidecar, inbox.ignore)
+
+
+def arriving(plan: Plan) -> bool:
+    return any(waiting.kind == "arriving" for waiting in plan.waiting)
