@@ -1,10 +1,20 @@
-"""Request windows and backoff: pure arithmetic over an injected clock."""
+"""Request windows and backoff: pure arithmetic over an injected clock; one budget per key shared by processes."""
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import subprocess
+import sys
+import time
+from pathlib import Path
 
-from pqdrop.ratelimit import RateLimiter, RequestWindow, backoff_delay
+from tests.conftest import SANDBOX_KEY, sidecar, wait_until, write_config
+
+from pqdrop.mediagen import make_image
+from pqdrop.ratelimit import RateLimiter, RequestWindow, backoff_delay, budget_path
+from pqdrop.sandbox import Sandbox
 
 
 def test_a_window_gives_its_capacity_at_once_then_frees_each_slot_a_window_later() -> None:
@@ -54,3 +64,93 @@ def test_backoff_grows_and_is_capped() -> None:
     assert 0.5 <= delays[0] <= 1.0
     assert 2.0 <= delays[2] <= 4.0
     assert all(4.0 <= delay <= 8.0 for delay in delays[3:])
+
+
+# --- one budget per API key per machine (issue 17) ---
+
+
+def test_two_limiters_on_one_budget_file_share_its_slots(tmp_path: Path) -> None:
+    now = [100.0]
+    budget = tmp_path / "budget.json"
+    first, second = (RateLimiter({"publish": 3}, 60.0, budget=budget, clock=lambda: now[0]) for _ in range(2))
+    assert [first.acquire("publish"), second.acquire("publish"), first.acquire("publish")] == [0.0, 0.0, 0.0]
+    slept: list[float] = []
+    third = RateLimiter({"publish": 3}, 60.0, budget=budget, clock=lambda: now[0], sleep=slept.append)
+    now[0] = 130.0
+    # The fourth request anywhere waits for the first slot: taken at 100, free at 161.
+    with third._held() as windows:
+        assert windows["publish"].wait_time(now[0]) == 31.0
+
+
+def test_a_pause_after_a_429_holds_every_limiter_on_the_budget(tmp_path: Path) -> None:
+    now = [100.0]
+    budget = tmp_path / "budget.json"
+    first, second = (RateLimiter({"upload": 10}, 60.0, budget=budget, clock=lambda: now[0]) for _ in range(2))
+    first.back_off("upload", 30.0)
+    with second._held() as windows:
+        assert windows["upload"].wait_time(110.0) == 20.0
+
+
+def test_a_torn_or_previous_boot_budget_file_counts_as_empty(tmp_path: Path) -> None:
+    budget = tmp_path / "budget.json"
+    limiter = RateLimiter({"read": 1}, 60.0, budget=budget, clock=lambda: 50.0)
+    budget.write_bytes(b'{"read": {"sent": [4')
+    assert limiter.acquire("read") == 0.0
+    budget.write_text(json.dumps({"read": {"sent": [9000.0], "paused_until": 0.0}}))  # stamped after "now"
+    assert limiter.acquire("read") == 0.0
+    assert json.loads(budget.read_text())["read"]["sent"] == [50.0]
+
+
+def test_the_budget_file_is_named_by_a_hash_of_the_key_never_the_key(tmp_path: Path) -> None:
+    key = "pq_live_0123456789abcdef"
+    path = budget_path(key, "https://api.postqued.com", {"RUNTIME_DIRECTORY": f"{tmp_path}/a:{tmp_path}/b"})
+    assert path.parent == tmp_path / "a"
+    assert key not in path.name and "0123456789" not in path.name
+    assert path == budget_path(key, "https://api.postqued.com", {"RUNTIME_DIRECTORY": str(tmp_path / "a")})
+    assert path != budget_path("pq_other", "https://api.postqued.com", {"RUNTIME_DIRECTORY": str(tmp_path / "a")})
+    assert budget_path(key, "https://x", {"XDG_RUNTIME_DIR": str(tmp_path)}).parent == tmp_path / "pqdrop"
+    assert budget_path(key, "https://x", {}).parent.name == f"pqdrop-{os.getuid()}"
+
+
+def test_three_daemons_on_one_key_post_everything_without_a_single_429(tmp_path: Path) -> None:
+    limits = {"upload": 4, "read": 8, "publish": 3, "delete": 4}
+    window = 2.0
+    per_inbox = 4
+    with Sandbox(api_keys=(SANDBOX_KEY,), rate_limits=limits, window_seconds=window, processing_seconds=0.05) as server:
+        env = {key: value for key, value in os.environ.items()
+               if not key.startswith(("WATCHDOG_", "JOURNAL_", "NOTIFY_", "RUNTIME_DIRECTORY"))}
+        env.update(POSTQUED_API_KEY=SANDBOX_KEY, XDG_RUNTIME_DIR=str(tmp_path / "run"))
+        processes, inboxes = [], []
+        try:
+            for client in ("north", "south", "west"):
+                folder = tmp_path / client
+                (folder / "inbox").mkdir(parents=True)
+                rate_limits = {**limits, "window_seconds": window}
+                config = write_config(folder, server.url, postqued={"rate_limits": rate_limits})
+                for index in range(per_inbox):  # distinct photos: a re-drop of the same media is refused
+                    make_image(folder / "inbox" / f"{client}{index}.jpg", width=640 + 16 * index)
+                    sidecar(folder / "inbox" / f"{client}{index}.md", body=f"{client} {index}")
+                inboxes.append(folder / "inbox")
+                with (folder / "run.err").open("w") as stderr:
+                    processes.append(subprocess.Popen(
+                        [sys.executable, "-m", "pqdrop", "run", "--config", str(config)],
+                        env=env, stdout=subprocess.DEVNULL, stderr=stderr,
+                    ))
+
+            def all_sent() -> bool:
+                return sum(len(list((inbox / "sent").glob("*.status.json"))) for inbox in inboxes) == 3 * per_inbox
+
+            started = time.monotonic()
+            wait_until(all_sent, 60.0)
+            elapsed = time.monotonic() - started
+        finally:
+            for process in processes:
+                process.terminate()
+            codes = [process.wait(timeout=20) for process in processes]
+        summary = server.state_summary()
+    assert codes == [0, 0, 0]
+    assert summary["rate_limited_count"] == 0
+    assert len(summary["publishes"]) == 3 * per_inbox
+    # Twelve publishes at three per window take at least three more windows after the first.
+    assert elapsed >= 3 * window
+    assert len(list((tmp_path / "run" / "pqdrop").glob("budget-*.json"))) == 1

@@ -1,18 +1,28 @@
 """Client-side rate limits: one sliding window per PostQued request category, and retry backoff.
 
 PostQued allows 20 uploads, 30 reads, 10 publishes and 20 deletes a minute (API docs,
-"Rate Limits"); pacing requests here means the server never has to answer 429.
+"Rate Limits"); pacing requests here means the server never has to answer 429. The limits are
+per API key, so every pqdrop process on a machine that uses one key (one inbox per client, issue
+17) keeps its windows in one shared file, locked with fcntl while a slot is taken: one budget,
+no coordinating daemon.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
 import random
+import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import BinaryIO, Literal
 
 Category = Literal["upload", "read", "publish", "delete"]
 CATEGORIES: tuple[Category, ...] = ("upload", "read", "publish", "delete")
@@ -21,6 +31,7 @@ CATEGORIES: tuple[Category, ...] = ("upload", "read", "publish", "delete")
 # PostQued counts a request when it arrives, a little after we stamp it here; a slot is
 # reused only this much after the window ends, so jitter in that delay never makes a 429.
 ARRIVAL_MARGIN_SECONDS = 1.0
+MAX_PAUSE_SECONDS = 3600.0  # a budget file claiming a longer pause is not from this boot
 
 
 @dataclass
@@ -68,17 +79,23 @@ class RequestWindow:
 
 
 class RateLimiter:
-    """The windows of all categories, shared by every thread that talks to the API."""
+    """The windows of all categories, shared by every thread that talks to the API.
+
+    With a `budget` file they are shared by every process that names the same file too; its
+    stamps are CLOCK_MONOTONIC readings, which all processes of one boot share.
+    """
 
     def __init__(
         self,
-        limits: dict[Category, int],
+        limits: Mapping[Category, int],
         window_seconds: float = 60.0,
         *,
+        budget: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._windows = {name: RequestWindow(limit, window_seconds) for name, limit in limits.items()}
+        self._budget = budget
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -87,8 +104,8 @@ class RateLimiter:
         """Block until a request of `category` may go out; returns the seconds waited."""
         waited = 0.0
         while True:
-            with self._lock:
-                delay = self._windows[category].wait_time(self._clock())
+            with self._held() as windows:
+                delay = windows[category].wait_time(self._clock())
             if delay <= 0.0:
                 return waited
             self._sleep(delay)
@@ -96,8 +113,73 @@ class RateLimiter:
 
     def back_off(self, category: Category, seconds: float) -> None:
         """The server said 429: hold the whole category for `seconds`."""
+        with self._held() as windows:
+            windows[category].pause(self._clock(), seconds)
+
+    @contextlib.contextmanager
+    def _held(self) -> Iterator[dict[Category, RequestWindow]]:
+        """The windows, read from the budget file under its lock and written back after the change."""
         with self._lock:
-            self._windows[category].pause(self._clock(), seconds)
+            if self._budget is None:
+                yield self._windows
+                return
+            with _locked(self._budget) as handle:
+                _load(self._windows, handle.read(), self._clock())
+                yield self._windows
+                handle.seek(0)
+                handle.truncate()
+                handle.write(_dump(self._windows))
+
+
+def budget_path(api_key: str, base_url: str, environ: Mapping[str, str] | None = None) -> Path:
+    """The shared budget file for one key at one API: named by a hash, never by the key itself.
+
+    The folder is one every instance can write: systemd's $RUNTIME_DIRECTORY (RuntimeDirectory=
+    in the units), else $XDG_RUNTIME_DIR/pqdrop, else a private folder in the system's temp dir.
+    """
+    env = os.environ if environ is None else environ
+    digest = hashlib.sha256(f"pqdrop rate budget\n{base_url}\n{api_key}".encode()).hexdigest()[:32]
+    if env.get("RUNTIME_DIRECTORY"):
+        folder = Path(env["RUNTIME_DIRECTORY"].split(":")[0])
+    elif env.get("XDG_RUNTIME_DIR"):
+        folder = Path(env["XDG_RUNTIME_DIR"]) / "pqdrop"
+    else:
+        folder = Path(tempfile.gettempdir()) / f"pqdrop-{os.getuid()}"
+    return folder / f"budget-{digest}.json"
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[BinaryIO]:
+    """The budget file opened and exclusively locked; created (owner-only) on first use."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    with os.fdopen(descriptor, "r+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+        yield handle
+
+
+def _dump(windows: Mapping[Category, RequestWindow]) -> bytes:
+    state = {name: {"sent": list(window.sent), "paused_until": window.paused_until} for name, window in windows.items()}
+    return json.dumps(state).encode()
+
+
+def _load(windows: Mapping[Category, RequestWindow], raw: bytes, now: float) -> None:
+    """Take the stamps other processes left; a torn, foreign or previous-boot file counts as empty."""
+    try:
+        state = json.loads(raw or b"{}")
+    except ValueError:
+        state = {}
+    for name, window in windows.items():
+        entry = state.get(name) if isinstance(state, dict) else None
+        sent = entry.get("sent") if isinstance(entry, dict) else None
+        paused = entry.get("paused_until") if isinstance(entry, dict) else None
+        stamps = [float(stamp) for stamp in sent if isinstance(stamp, int | float)] if isinstance(sent, list) else []
+        until = float(paused) if isinstance(paused, int | float) else 0.0
+        # A pause spreads its stamps up to its end, never beyond; later ones (or a pause past any
+        # Retry-After) come from before a reboot, when the monotonic clock restarted.
+        fresh = until <= now + MAX_PAUSE_SECONDS and all(stamp <= max(now, until) for stamp in stamps)
+        window.sent = deque(sorted(stamps) if fresh else ())
+        window.paused_until = until if fresh else 0.0
 
 
 def backoff_delay(attempt: int, *, base: float = 0.5, cap: float = 30.0, rng: random.Random | None = None) -> float:
