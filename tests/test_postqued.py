@@ -19,9 +19,10 @@ import pytest
 
 from pqdrop.errors import ApiAccountBlocked, ApiRejected, ApiUnavailable, ConfigError
 from pqdrop.mediagen import make_image, make_video
-from pqdrop.postqued import Account, PostQued, RetryPolicy, UploadTicket, storage_reason
+from pqdrop.postqued import Account, PostQued, RetryPolicy, UploadTicket
 from pqdrop.ratelimit import Category, RateLimiter
 from pqdrop.sandbox import Sandbox
+from pqdrop.storage import storage_reason
 
 API_KEY = "pq_client_test"
 FAST_RETRY = RetryPolicy(attempts=3, base_seconds=0.01, cap_seconds=0.05)

@@ -2,22 +2,18 @@
 
 Only this module sees httpx; its exceptions become pqdrop's error tree here. The API key
 goes in the Authorization header of API calls and nowhere else: the presigned storage
-upload uses a separate client that carries no credentials.
+upload goes through `pqdrop.storage`, which carries no credentials.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import random
-import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
@@ -31,13 +27,11 @@ from pqdrop.errors import (
     TransientError,
 )
 from pqdrop.ratelimit import Category, RateLimiter, backoff_delay
+from pqdrop.storage import Progress, Storage
 
-CHUNK_BYTES = 1024 * 1024
 USER_AGENT = "pqdrop/0.1"
 TERMINAL_TARGET_STATES = frozenset({"sent", "published", "failed", "canceled"})
 TERMINAL_REQUEST_STATES = frozenset({"completed", "partial_failed", "failed", "canceled"})
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -124,7 +118,14 @@ class PostQued:
         except httpx.InvalidURL as exc:
             raise ConfigError(f"postqued.base_url {base_url!r} is not a usable URL: {exc}") from exc
         # Presigned URLs are signed by the URL itself; the key must never reach storage.
-        self._storage = httpx.Client(timeout=httpx.Timeout(timeout_seconds, write=None), headers=common)
+        self._storage = Storage(
+            timeout_seconds=timeout_seconds,
+            attempts=retry.attempts,
+            base_seconds=retry.base_seconds,
+            cap_seconds=retry.cap_seconds,
+            sleep=sleep,
+            rng=rng,
+        )
         self._limiter = limiter
         self._retry = retry
         self._sleep = sleep
@@ -150,29 +151,8 @@ class PostQued:
         return parse_upload_ticket(reply)
 
     def put_to_storage(self, ticket: UploadTicket, path: Path, size: int, progress: Progress | None = None) -> None:
-        """Stream the file to the presigned URL with exactly the signed method and headers."""
-        for attempt in range(self._retry.attempts):
-            headers = {**ticket.headers, "Content-Length": str(size)}
-            try:
-                reply = self._storage.request(
-                    ticket.method, ticket.url, content=_read_chunks(path, size, progress), headers=headers
-                )
-            except httpx.TransportError as exc:
-                error: TransientError = ApiUnavailable(f"upload of {path.name} to storage broke off: {_describe(exc)}")
-            else:
-                if reply.is_success:
-                    return
-                if reply.status_code < 500:
-                    raise ApiRejected(
-                        f"storage refused the upload of {path.name}: HTTP {reply.status_code} "
-                        f"{storage_reason(reply.status_code, reply.text, ticket.url)}",
-                        status=reply.status_code,
-                        code="STORAGE_REFUSED",
-                    )
-                error = ApiUnavailable(f"storage answered HTTP {reply.status_code} for {path.name}", status=reply.status_code)
-            if attempt + 1 < self._retry.attempts:
-                self._sleep(self._backoff(attempt))
-        raise error
+        """Send the file to the ticket's presigned URL with exactly the signed method and headers."""
+        self._storage.put(ticket.method, ticket.url, ticket.headers, path, size, progress)
 
     def complete_upload(
         self, ticket: UploadTicket, *, filename: str, content_type: str, size: int, width: int, height: int, duration_ms: int
@@ -346,17 +326,6 @@ def parse_target_state(raw: Mapping[str, Any]) -> TargetState:
     )
 
 
-def _read_chunks(path: Path, size: int, progress: Progress | None) -> Iterator[bytes]:
-    """The file in 1 MiB pieces: the upload is the only full read, and nothing else is done per byte."""
-    sent = 0
-    with path.open("rb") as stream:
-        while chunk := stream.read(CHUNK_BYTES):
-            sent += len(chunk)
-            if progress is not None:
-                progress(sent, size)
-            yield chunk
-
-
 def _content_id(reply: Mapping[str, Any]) -> str:
     content_id = reply.get("contentId") or (reply.get("content") or {}).get("id")
     if not content_id:
@@ -370,39 +339,6 @@ def _error_body(reply: httpx.Response) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError):
         return {}
     return payload if isinstance(payload, dict) else {}
-
-
-def storage_reason(status: int, body: str, signed_url: str) -> str:
-    """Why storage refused, from its JSON or S3-style XML error: code and message only.
-
-    S3 echoes the signature it was given (<SignatureProvided>, <StringToSign>), and a
-    presigned signature is a credential until it expires, so the rest of the body is never shown.
-    """
-    code, message = "", ""
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        code, message = _xml_text(body, "Code"), _xml_text(body, "Message")
-    else:
-        if isinstance(payload, dict):
-            code, message = str(payload.get("code") or ""), str(payload.get("error") or payload.get("message") or "")
-    reason = ": ".join(part for part in (code, message) if part) or _phrase(status)
-    for _, value in parse_qsl(urlsplit(signed_url).query):
-        if len(value) >= 8:
-            reason = reason.replace(value, "[redacted]")
-    return reason[:300]
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "no reason given"
-
-
-def _xml_text(body: str, element: str) -> str:
-    found = re.search(rf"<{element}>([^<]*)</{element}>", body)
-    return html.unescape(found.group(1)).strip() if found else ""
 
 
 def _describe(exc: httpx.TransportError) -> str:
