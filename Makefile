@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo lint test bench clean
 
 $(VENV): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,12 @@ $(VENV): pyproject.toml
 demo: $(VENV)
 	$(BIN)/pqdrop demo
 
-test: $(VENV)
+# ruff (rules in pyproject.toml) and mypy --strict over the package: the suite runs only on clean code.
+lint: $(VENV)
+	$(BIN)/ruff check daemon tests bench
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)

@@ -228,7 +228,8 @@ def machine() -> dict[str, Any]:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    curl = " ".join(subprocess.run(["curl", "--version"], check=False, capture_output=True, text=True).stdout.split()[:2])
+    version = subprocess.run(["curl", "--version"], check=False, capture_output=True, text=True).stdout
+    curl = " ".join(version.split()[:2])
     return {
         "nproc": os.cpu_count(),
         "cpu": model,
@@ -246,7 +247,8 @@ def filesystem_of(path: Path) -> str:
     with open("/proc/self/mounts") as mounts:
         for line in mounts:
             fields = line.split()
-            if len(fields) >= 3 and (str(path) + "/").startswith(fields[1].rstrip("/") + "/") and len(fields[1]) >= len(best):
+            inside = (str(path) + "/").startswith(fields[1].rstrip("/") + "/")
+            if len(fields) >= 3 and inside and len(fields[1]) >= len(best):
                 best, best_type = fields[1], fields[2]
     return best_type
 

@@ -75,7 +75,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     report["limiting_category"] = max(use, key=lambda category: use[category])
     report["goals"] = [
         goal_line(f"publishes achieved / allowed, {len(publishes)} photos, limits equal on both sides",
-                  f"{report['efficiency']:.3f}", f">= {GOALS['efficiency']}", report["efficiency"] >= GOALS["efficiency"]),
+                  f"{report['efficiency']:.3f}", f">= {GOALS['efficiency']}",
+                  report["efficiency"] >= GOALS["efficiency"]),
         goal_line("HTTP 429 answers", str(rate_limited), str(GOALS["rate_limited"]), rate_limited == 0),
         goal_line("what set the pace (how fully each quota was used)",
                   ", ".join(f"{category} {use[category]:.2f}" for category in ("publish", "read", "upload")),

@@ -45,7 +45,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("parts", nargs="*", metavar="PART", help=f"of {', '.join(PARTS)} (default: all)")
     parser.add_argument("--markdown", action="store_true", help="only print the last results as a Markdown table")
     parser.add_argument("--sizes", default="64MiB,2GiB", help=f"upload: comma-separated, of {', '.join(upload.SIZES)}")
-    parser.add_argument("--rounds", type=int, default=5, help="upload, scale: fresh processes per contender (default 5)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="upload, scale: fresh processes per contender (default 5)")
     parser.add_argument("--startup-runs", type=int, default=10, help="upload: runs of `pqdrop --help` (default 10)")
     parser.add_argument("--items", type=int, default=10_000, help="scale, poll: items or files (default 10000)")
     parser.add_argument("--seconds", type=float, default=60.0, help="poll, idle: seconds measured (default 60)")

@@ -158,7 +158,8 @@ def goals(report: dict[str, Any]) -> list[dict[str, str]]:
 
 def print_table(report: dict[str, Any]) -> None:
     steps = report["steps_median_s"]
-    print(f"\n{report['items']:,} items ({report['entries']:,} entries): first look {report['first_look_median_s']:.2f} s"
+    print(f"\n{report['items']:,} items ({report['entries']:,} entries):"
+          f" first look {report['first_look_median_s']:.2f} s"
           f" (scan {steps['scan']:.2f}, settling {steps['settling']:.2f}, plan {steps['plan']:.2f}),"
           f" later looks {report['warm_look_median_s']:.2f} s, peak RSS {report['look_peak_rss_mib']:.1f} MiB")
     print(f"`pqdrop once` over {report['items']:,} waiting media: {report['once_median_s']:.2f} s,"

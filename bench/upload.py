@@ -158,7 +158,8 @@ def curl_run(sandbox: SandboxProcess, media: Path, work: Path) -> Run:
 def hashed_curl_run(sandbox: SandboxProcess, media: Path, work: Path) -> Run:
     """The same work as pqdrop's upload from a shell: sha256 of the file (OpenSSL), then `curl -T`."""
     content_id, url = sandbox.presigned_url(sandbox.new_key(), media.name, media.stat().st_size)
-    script = 'openssl dgst -sha256 "$1" >/dev/null && curl -sS -f -o /dev/null -T "$1" -H "Content-Type: video/mp4" "$2"'
+    script = ('openssl dgst -sha256 "$1" >/dev/null'
+              ' && curl -sS -f -o /dev/null -T "$1" -H "Content-Type: video/mp4" "$2"')
     done = spawn(["sh", "-c", script, "sh", str(media), url], cwd=work)
     if done.code != 0:
         raise SystemExit(f"bench: openssl + curl failed ({done.code}): {done.output}")
@@ -302,10 +303,12 @@ def summarize(result: SizeResult) -> dict[str, Any]:
 
 
 def print_table(report: dict[str, Any]) -> None:
-    print(f"\n{'size':<6} {'runs':>4} | {'curl PUT':>9} {'pqdrop PUT':>10} {'ratio':>5} | {'curl':>9} {'pqdrop once':>11}"
+    print(f"\n{'size':<6} {'runs':>4} | {'curl PUT':>9} {'pqdrop PUT':>10} {'ratio':>5}"
+          f" | {'curl':>9} {'pqdrop once':>11}"
           f" {'ratio':>5} | {'sha+curl':>9} {'ratio':>5} | {'once RSS':>9}")
     for label, row in report["sizes"].items():
-        print(f"{label:<6} {row['runs_each']:>4} | {row['curl_upload_mb_s']:>4.0f} MB/s {row['pqdrop_upload_mb_s']:>5.0f} MB/s"
+        print(f"{label:<6} {row['runs_each']:>4} | {row['curl_upload_mb_s']:>4.0f} MB/s"
+              f" {row['pqdrop_upload_mb_s']:>5.0f} MB/s"
               f" {row['upload_ratio']:>5.2f} | {row['curl_wall_mb_s']:>4.0f} MB/s {row['pqdrop_once_mb_s']:>6.0f} MB/s"
               f" {row['whole_ratio']:>5.2f} | {row['sha_curl_mb_s']:>4.0f} MB/s {row['once_vs_sha_curl_ratio']:>5.2f}"
               f" | {row['once_peak_rss_mib']:>5.1f} MiB")

@@ -110,7 +110,9 @@ def measure_poll(args: argparse.Namespace) -> dict[str, Any]:
         "scans": len(scans),
         "cpu_per_scan_s": scans,
         "cpu_per_scan_median_s": median(scans) if scans else None,
-        "threads_cpu_s": {f"{sample.name} ({tid})": round(sample.cpu_ns / 1e9, 2) for tid, sample in per_thread.items()},
+        "threads_cpu_s": {
+            f"{sample.name} ({tid})": round(sample.cpu_ns / 1e9, 2) for tid, sample in per_thread.items()
+        },
         "load_after": load_average(),
     }
     report["goals"] = [

@@ -31,7 +31,9 @@ def captions_published(sandbox: Sandbox) -> Counter[str]:
 
 
 def test_fifty_items_with_client_and_server_limits_equal_get_no_429(tmp_path: Path) -> None:
-    with Sandbox(api_keys=(SANDBOX_KEY,), rate_limits=LIMITS, window_seconds=WINDOW, processing_seconds=0.02) as sandbox:
+    with Sandbox(
+        api_keys=(SANDBOX_KEY,), rate_limits=LIMITS, window_seconds=WINDOW, processing_seconds=0.02
+    ) as sandbox:
         config = load_config(write_config(tmp_path, sandbox.url, postqued={
             "rate_limits": {**LIMITS, "window_seconds": WINDOW}, "workers": 4, "follow_seconds": 30.0}))
         inbox = config.inbox.path

@@ -188,7 +188,9 @@ def twin(inbox: Path) -> Iterator[subprocess.Popen[str]]:
             process.stdout.close()
 
 
-def test_owner_alive_is_true_while_another_process_holds_the_owner_lock(inbox: Path, twin: subprocess.Popen[str]) -> None:
+def test_owner_alive_is_true_while_another_process_holds_the_owner_lock(
+    inbox: Path, twin: subprocess.Popen[str]
+) -> None:
     assert owner_alive(inbox, "twin") is True
 
 
@@ -305,7 +307,8 @@ def test_running_owners_reads_the_kernel_lock_table_instead_of_trying_the_lock(i
     table = tmp_path / "locks"
     table.write_text(
         f"1: FLOCK  ADVISORY  WRITE 4242 {os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino} 0 EOF\n"
-        f"2: -> FLOCK  ADVISORY  WRITE 4343 {os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino} 0 EOF\n"
+        f"2: -> FLOCK  ADVISORY  WRITE 4343"
+        f" {os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino} 0 EOF\n"
     )
     assert running_owners(inbox, table) == {"me": 4242}
     assert owner_alive(inbox, "me") is False

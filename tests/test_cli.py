@@ -185,7 +185,9 @@ def test_once_exits_3_with_a_revoked_key_and_leaves_every_file_in_the_inbox(
     sandbox.set_key(SANDBOX_KEY, "revoked")
     result = pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path)
     assert result.returncode == 3, result.stdout + result.stderr
-    assert result.stdout.splitlines()[0].startswith("posting paused: GET /v1/platform-accounts: This API key has been revoked")
+    assert result.stdout.splitlines()[0].startswith(
+        "posting paused: GET /v1/platform-accounts: This API key has been revoked"
+    )
     assert "waiting  not tried: posting is paused" in table_row(result.stdout, "one")
     assert "waiting  not tried: posting is paused" in table_row(result.stdout, "two")
     assert tree_digest(inbox) == before
@@ -302,7 +304,9 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 # -- check --------------------------------------------------------------------------------------
 
 
-def test_check_exits_0_for_a_good_item(config_path: Path, inbox: Path, tmp_path: Path, user_env: dict[str, str]) -> None:
+def test_check_exits_0_for_a_good_item(
+    config_path: Path, inbox: Path, tmp_path: Path, user_env: dict[str, str]
+) -> None:
     drop_clip(inbox, "clip", "privacyLevel: SELF_ONLY\n")
     result = pqdrop("check", "--config", str(config_path), env=user_env, cwd=tmp_path)
     assert result.returncode == 0, result.stdout
@@ -434,7 +438,9 @@ def test_status_after_once_tells_what_waits_why_what_is_scheduled_sent_and_faile
     [good_url] = [target["url"] for target in good["targets"]]
     assert sorted(sections["recently sent"]) == [
         f"good published {good['publishId']} {good_url}", f"later scheduled {later_id}"]
-    assert sorted(row.split(":")[0] for row in sections["failed"]) == ["doomed PLATFORM_FAILED", "typo SIDECAR_UNKNOWN_KEY"]
+    assert sorted(row.split(":")[0] for row in sections["failed"]) == [
+        "doomed PLATFORM_FAILED", "typo SIDECAR_UNKNOWN_KEY"
+    ]
     assert "typo SIDECAR_UNKNOWN_KEY: typo.md: dispatchat: unknown key; did you mean dispatchAt?" in sections["failed"]
 
 

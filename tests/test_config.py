@@ -129,7 +129,8 @@ def test_a_quoted_boolean_option_in_an_account_table_is_refused_as_in_a_sidecar(
 
 
 def test_an_unknown_key_in_an_account_table_suggests_the_nearest(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r'accounts."@mybrand".caption_sufix: unknown key; did you mean caption_suffix\?'):
+    expected = r'accounts."@mybrand".caption_sufix: unknown key; did you mean caption_suffix\?'
+    with pytest.raises(ConfigError, match=expected):
         load_config(write(tmp_path, MINIMAL + '[accounts."@mybrand"]\ncaption_sufix = "#x"\n'))
 
 
@@ -141,7 +142,8 @@ def test_an_unknown_time_zone_in_an_account_table_names_the_account(tmp_path: Pa
 def test_slots_are_read_as_sorted_hh_mm_and_days_in_week_order(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, MINIMAL + '[schedule]\nslots = ["18:30", "9:00", "09:00"]\n'
                                'days = ["Friday", "mon"]\n'))
-    assert (config.schedule.slots, config.schedule.days, config.schedule.auto) == (("09:00", "18:30"), ("mon", "fri"), False)
+    schedule = config.schedule
+    assert (schedule.slots, schedule.days, schedule.auto) == (("09:00", "18:30"), ("mon", "fri"), False)
 
 
 def test_a_slot_that_is_not_a_time_of_day_is_refused(tmp_path: Path) -> None:
@@ -160,5 +162,6 @@ def test_auto_without_any_slots_is_refused(tmp_path: Path) -> None:
 
 
 def test_auto_with_slots_in_every_account_table_is_accepted(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, MINIMAL + '[schedule]\nauto = true\n[accounts."@mybrand"]\nslots = ["12:00"]\n'))
+    text = MINIMAL + '[schedule]\nauto = true\n[accounts."@mybrand"]\nslots = ["12:00"]\n'
+    config = load_config(write(tmp_path, text))
     assert config.accounts["@mybrand"].slots == ("12:00",)

@@ -333,7 +333,7 @@ def test_a_storm_of_sigkills_posts_every_item_exactly_once_and_loses_no_file(
         sandbox.faults.delay_seconds = rng.uniform(0.05, 0.15)
         daemon = Daemon(config, tmp_path / "daemon.log").start()
         daemons.append(daemon)
-        wait_for("the daemon to start watching", lambda: daemon.watching() or not daemon.running, 20)
+        wait_for("the daemon to start watching", lambda d=daemon: d.watching() or not d.running, 20)
         if len(kills) % 2 == 1:
             target = TARGETS[(len(kills) // 2) % len(TARGETS)]
             how = f"at {target}"
@@ -587,7 +587,8 @@ def test_items_already_in_sent_are_not_posted_again_after_the_journal_is_deleted
     per_caption = publishes_per_caption(crash_sandbox)
     assert dict(per_caption) == {caption: 1 for caption in {**old, **new}.values()}
     assert {name: [(folder, status["state"]) for folder, status in found]
-            for name, found in status_files(inbox).items()} == {name: [("sent", "published")] for name in {**old, **new}}
+            for name, found in status_files(inbox).items()} == {
+                name: [("sent", "published")] for name in {**old, **new}}
 
 
 def test_an_item_in_flight_when_the_journal_is_lost_is_deduplicated_by_its_content_key(
@@ -647,7 +648,8 @@ def test_sigterm_during_an_upload_exits_0_within_10_s_and_the_restart_posts_it_o
     crash_sandbox.faults.delay_seconds = 0.5  # storage starts reading the PUT late: the upload is under way
     daemon = Daemon(config, tmp_path / "daemon.log").start()
     daemons.append(daemon)
-    wait_for("the upload to start", lambda: last_state(inbox) == "uploading" and video_contents(crash_sandbox, "big.mp4"),
+    wait_for("the upload to start",
+             lambda: last_state(inbox) == "uploading" and video_contents(crash_sandbox, "big.mp4"),
              30, interval=0.002)
     daemon.terminate()
     stopped_at = time.monotonic()

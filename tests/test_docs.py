@@ -67,7 +67,8 @@ KEYS = sorted(model_keys(Config))
 def test_the_example_config_shows_every_key(section: str, key: str) -> None:
     """Every setting appears in its section, set or (like api_key_file) commented out."""
     body = section_bodies(EXAMPLE.read_text(encoding="utf-8")).get(section, "")
-    assert re.search(rf"^#? ?{re.escape(key)} = ", body, flags=re.MULTILINE), f"[{section}] {key} is not in {EXAMPLE.name}"
+    found = re.search(rf"^#? ?{re.escape(key)} = ", body, flags=re.MULTILINE)
+    assert found, f"[{section}] {key} is not in {EXAMPLE.name}"
 
 
 def test_the_example_config_has_a_table_for_every_config_section() -> None:

@@ -48,7 +48,9 @@ def test_a_file_written_slowly_in_place_is_not_uploaded_before_its_last_byte(
     assert content["sha256"] == hashlib.sha256(data).hexdigest()
 
 
-def test_a_rename_from_a_temporary_name_counts_as_complete_at_once(start: Callable[..., Running], tmp_path: Path) -> None:
+def test_a_rename_from_a_temporary_name_counts_as_complete_at_once(
+    start: Callable[..., Running], tmp_path: Path
+) -> None:
     running = start(watch="events", settle_seconds=30.0)
     sidecar(tmp_path / "clip.md")
     os.rename(tmp_path / "clip.md", running.inbox / "clip.md")

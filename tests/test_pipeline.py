@@ -31,7 +31,9 @@ def publishes(sandbox: Sandbox) -> list[dict]:
     return list(sandbox.state_summary()["publishes"])
 
 
-def test_a_video_with_its_sidecar_is_published_and_filed_in_sent(service: Workers, inbox: Path, sandbox: Sandbox) -> None:
+def test_a_video_with_its_sidecar_is_published_and_filed_in_sent(
+    service: Workers, inbox: Path, sandbox: Sandbox
+) -> None:
     make_video(inbox / "clip.mp4", width=360, height=640, seconds=1)
     sidecar(inbox / "clip.md", "privacyLevel: SELF_ONLY\ndisableDuet: true\n", "Hello #fyp")
     video_sha = hashlib.sha256((inbox / "clip.mp4").read_bytes()).hexdigest()
@@ -53,7 +55,9 @@ def test_a_video_with_its_sidecar_is_published_and_filed_in_sent(service: Worker
         video_sha, "video/mp4", 360, 640)
 
 
-def test_a_rotated_phone_clip_is_completed_with_its_display_size(service: Workers, inbox: Path, sandbox: Sandbox) -> None:
+def test_a_rotated_phone_clip_is_completed_with_its_display_size(
+    service: Workers, inbox: Path, sandbox: Sandbox
+) -> None:
     make_video(inbox / "phone.mp4", width=640, height=360, seconds=1, rotation=90)
     sidecar(inbox / "phone.md")
     assert once(service)[0] == EXIT_OK
@@ -94,7 +98,9 @@ def test_a_draft_ends_as_sent_to_the_tiktok_inbox(service: Workers, inbox: Path)
     assert status_of(inbox, "sent", "draft")["state"] == "sent"
 
 
-def test_a_future_dispatch_is_filed_as_scheduled_without_waiting(service: Workers, inbox: Path, sandbox: Sandbox) -> None:
+def test_a_future_dispatch_is_filed_as_scheduled_without_waiting(
+    service: Workers, inbox: Path, sandbox: Sandbox
+) -> None:
     make_video(inbox / "later.mp4", seconds=1)
     sidecar(inbox / "later.md", "dispatchAt: 2030-06-01T18:00:00\n")
     assert once(service)[0] == EXIT_OK
@@ -180,7 +186,9 @@ def test_one_bad_item_does_not_block_the_others(service: Workers, inbox: Path) -
     assert {r.name: str(r.state) for r in round_.results} == {"a-bad": "failed", "b-good": "published"}
 
 
-def once_with_key(config: Config, journal: Journal, inbox: Path, sandbox: Sandbox, key_status: str) -> tuple[int, Round]:
+def once_with_key(
+    config: Config, journal: Journal, inbox: Path, sandbox: Sandbox, key_status: str
+) -> tuple[int, Round]:
     """One clip in the inbox, the sandbox treating the key as `key_status`, then `once`."""
     make_video(inbox / "clip.mp4", seconds=1)
     sidecar(inbox / "clip.md")

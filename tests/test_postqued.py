@@ -512,7 +512,8 @@ def test_a_refused_storage_put_names_the_code_and_message_of_the_s3_error(
     [
         (403, "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
          "AccessDenied: Request has expired"),
-        (400, '{"code": "BAD_DIGEST", "error": "Checksum &amp; size differ"}', "BAD_DIGEST: Checksum &amp; size differ"),
+        (400, '{"code": "BAD_DIGEST", "error": "Checksum &amp; size differ"}',
+         "BAD_DIGEST: Checksum &amp; size differ"),
         (400, "<Error><Code>A&amp;B</Code></Error>", "A&B"),
         (404, "<html>Not here: ?X-Pq-Signature=abcdef0123456789</html>", "Not Found"),
         (499, "", "no reason given"),
@@ -527,5 +528,7 @@ def test_storage_reason_keeps_only_the_code_and_message(status: int, body: str, 
 def test_a_base_url_with_a_bad_port_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as caught:
         PostQued("http://127.0.0.1:80 (API key pq_sandbox)", API_KEY, limiter=RateLimiter(GENEROUS))
-    assert caught.value.message.startswith("postqued.base_url 'http://127.0.0.1:80 (API key pq_sandbox)' is not a usable URL")
+    assert caught.value.message.startswith(
+        "postqued.base_url 'http://127.0.0.1:80 (API key pq_sandbox)' is not a usable URL"
+    )
     assert API_KEY not in caught.value.message

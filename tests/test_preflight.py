@@ -178,7 +178,9 @@ def test_a_refusal_names_the_file_and_has_the_preflight_code(tmp_path: Path) -> 
     info = video(tmp_path / "clip.mp4", seconds=1, fps=15)
     with pytest.raises(MediaError) as caught:
         check_post("clip", [info])
-    assert (caught.value.code, caught.value.message) == ("PREFLIGHT", "clip.mp4: fps 15 is below TikTok's 23 fps minimum")
+    assert (caught.value.code, caught.value.message) == (
+        "PREFLIGHT", "clip.mp4: fps 15 is below TikTok's 23 fps minimum"
+    )
 
 
 # --- PNG conversion ----------------------------------------------------------------------

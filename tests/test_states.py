@@ -9,8 +9,10 @@ from pqdrop.states import ItemState, failure_reason, outcome_of, waits_for_dispa
 
 
 def state(*statuses: str, request: str = "processing", dispatch: str | None = None) -> PublishState:
-    targets = tuple(TargetState(f"t{i}", f"a{i}", s, dispatch_at=dispatch, reason="spam risk" if s == "failed" else None)
-                    for i, s in enumerate(statuses))
+    targets = tuple(
+        TargetState(f"t{i}", f"a{i}", s, dispatch_at=dispatch, reason="spam risk" if s == "failed" else None)
+        for i, s in enumerate(statuses)
+    )
     return PublishState("p1", request, targets)
 
 

@@ -103,7 +103,8 @@ def test_a_ready_item_stopped_by_the_pause_does_not_repeat_the_top_lines_reason(
 
 
 def test_the_top_lines_say_whether_the_daemon_runs_and_with_which_pid() -> None:
-    assert render_text(view(running={"a1b2c3d4": 4242})).splitlines()[:2] == ["inbox /srv/inbox", "daemon: running (pid 4242)"]
+    lines = render_text(view(running={"a1b2c3d4": 4242})).splitlines()
+    assert lines[:2] == ["inbox /srv/inbox", "daemon: running (pid 4242)"]
     assert render_text(view()).splitlines()[1] == "daemon: not running"
 
 
@@ -111,7 +112,8 @@ def test_an_in_flight_row_gives_step_local_time_attempts_and_last_error() -> Non
     row = InFlightRow("clip", "publishing", NOW - timedelta(minutes=3), 2, "POST /v1/content/publish: timed out")
     running = render_text(view(running={"a1b2c3d4": 4242}, in_flight=[row]))
     assert section(running, "in flight") == [
-        "clip publishing since 18:27:00 (3 min ago), publish attempts 2, last error: POST /v1/content/publish: timed out"]
+        "clip publishing since 18:27:00 (3 min ago), publish attempts 2,"
+        " last error: POST /v1/content/publish: timed out"]
     stopped = render_text(view(in_flight=[row]))
     assert section(stopped, "in flight")[0].endswith("timed out; resumes at this step when pqdrop starts")
 

@@ -13,7 +13,7 @@ import re
 import secrets
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
@@ -148,10 +148,8 @@ class OwnerLock:
         """Release the lock; an empty processing/ goes too, so an idle inbox shows no trace of pqdrop."""
         self._path.unlink(missing_ok=True)
         self._stream.close()
-        try:
+        with suppress(OSError):  # claims still inside, or another pqdrop's lock: leave it
             self._path.parent.rmdir()
-        except OSError:
-            pass  # claims still inside, or another pqdrop's lock: leave it
 
 
 @contextmanager

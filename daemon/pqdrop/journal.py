@@ -168,7 +168,8 @@ class Journal:
         now = _now()
         with self.atomic() as db:
             cursor = db.execute(
-                "INSERT INTO items (name, claim, state, item, created_at, updated_at) VALUES (?, ?, 'claiming', ?, ?, ?)",
+                "INSERT INTO items (name, claim, state, item, created_at, updated_at)"
+                " VALUES (?, ?, 'claiming', ?, ?, ?)",
                 (name, claim, json.dumps(item), now, now),
             )
             item_id = int(cursor.lastrowid or 0)

@@ -68,7 +68,9 @@ class Notifier:
     def _run_command(self, event: Mapping[str, Any]) -> None:
         environment = {key: value for key, value in os.environ.items() if key != API_KEY_ENV}
         environment.update(
-            PQDROP_ITEM=str(event["item"]), PQDROP_STATE=str(event["state"]), PQDROP_REASON=str(event.get("reason") or "")
+            PQDROP_ITEM=str(event["item"]),
+            PQDROP_STATE=str(event["state"]),
+            PQDROP_REASON=str(event.get("reason") or ""),
         )
         try:
             completed = subprocess.run(

@@ -155,7 +155,15 @@ class PostQued:
         self._storage.put(ticket.method, ticket.url, ticket.headers, path, size, progress)
 
     def complete_upload(
-        self, ticket: UploadTicket, *, filename: str, content_type: str, size: int, width: int, height: int, duration_ms: int
+        self,
+        ticket: UploadTicket,
+        *,
+        filename: str,
+        content_type: str,
+        size: int,
+        width: int,
+        height: int,
+        duration_ms: int,
     ) -> dict[str, Any]:
         """Tell the API the bytes are in storage, with the video's measured properties."""
         body = {
@@ -188,7 +196,9 @@ class PostQued:
 
     # --- publishing --------------------------------------------------------------------
 
-    def publish(self, content_ids: Sequence[str], targets: Sequence[Mapping[str, Any]], idempotency_key: str) -> PublishState:
+    def publish(
+        self, content_ids: Sequence[str], targets: Sequence[Mapping[str, Any]], idempotency_key: str
+    ) -> PublishState:
         """Publish or schedule; every retry sends the same key and the same body."""
         body = {"contentIds": list(content_ids), "targets": [dict(target) for target in targets]}
         reply = self._call(
@@ -309,7 +319,9 @@ def parse_account(raw: Mapping[str, Any]) -> Account:
 
 def parse_publish_state(reply: Mapping[str, Any]) -> PublishState:
     targets = tuple(parse_target_state(raw) for raw in reply.get("targets") or [])
-    return PublishState(publish_id=str(reply.get("publishId", "")), status=str(reply.get("status", "")), targets=targets)
+    return PublishState(
+        publish_id=str(reply.get("publishId", "")), status=str(reply.get("status", "")), targets=targets
+    )
 
 
 def parse_target_state(raw: Mapping[str, Any]) -> TargetState:

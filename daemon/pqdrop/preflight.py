@@ -62,10 +62,14 @@ def photo_problems(info: MediaInfo, limits: PhotoLimits = PHOTO_LIMITS) -> list[
     allowed = {PHOTO_MIMES[name] for name in limits.formats}
     if info.mime not in allowed | CONVERTED_MIMES:
         names = " or ".join(FORMAT_NAMES[name] for name in limits.formats)
-        problems.append(f"format {info.mime} is not one TikTok takes for photos ({names}, or PNG, which pqdrop converts)")
+        problems.append(
+            f"format {info.mime} is not one TikTok takes for photos ({names}, or PNG, which pqdrop converts)"
+        )
     # A PNG's own size says little about the JPEG it becomes; that one is checked after conversion.
     if info.mime not in CONVERTED_MIMES and info.size > limits.max_bytes:
-        problems.append(f"size {_bytes(info.size, up=True)} is over TikTok's {_bytes(limits.max_bytes)} limit per photo")
+        problems.append(
+            f"size {_bytes(info.size, up=True)} is over TikTok's {_bytes(limits.max_bytes)} limit per photo"
+        )
     return problems
 
 

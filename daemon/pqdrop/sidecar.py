@@ -304,7 +304,10 @@ def _target(meta: Mapping[str, Any], entry: Mapping[str, Any], prefix: str, capt
         _check_slots(account, settings, context, key, "dispatchAt: next" if given else "[schedule].auto = true")
         return Target(platform, account, intent, caption, None, MappingProxyType(options), next_slot=True)
     zone = settings.zone or defaults.zone
-    dispatch_at = None if value == RIGHT_NOW else _dispatch_at(value, zone, defaults.late_grace_minutes, context.now, name, key)
+    dispatch_at = (
+        None if value == RIGHT_NOW
+        else _dispatch_at(value, zone, defaults.late_grace_minutes, context.now, name, key)
+    )
     return Target(platform, account, intent, caption, dispatch_at, MappingProxyType(options))
 
 

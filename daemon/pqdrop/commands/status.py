@@ -223,7 +223,8 @@ def account_names(record: Record, inbox: Path, config: Config) -> dict[str, str]
         return {}
     if sidecar is None or len(sidecar.targets) != len(body_targets):
         return {}
-    return {str(body.get("accountId")): target.account for body, target in zip(body_targets, sidecar.targets, strict=False)}
+    pairs = zip(body_targets, sidecar.targets, strict=False)
+    return {str(body.get("accountId")): target.account for body, target in pairs}
 
 
 def _filed_sidecar(record: Record, inbox: Path, config: Config, as_of: datetime) -> Sidecar | None:
@@ -347,7 +348,8 @@ def _aligned(rows: Sequence[tuple[str, ...]]) -> list[str]:
     columns = max((len(row) for row in rows), default=0)
     widths = [max((len(row[col]) for row in rows if col < len(row) and len(row[col]) <= 36), default=0)
               for col in range(columns)]
-    return ["  " + "  ".join([*(f"{cell:<{width}}" for cell, width in zip(row[:-1], widths, strict=False)), row[-1]]).rstrip()
+    return ["  " + "  ".join([*(f"{cell:<{width}}" for cell, width in zip(row[:-1], widths, strict=False)), row[-1]])
+            .rstrip()
             for row in rows]
 
 
