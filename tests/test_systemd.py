@@ -1,4 +1,4 @@
-"""The notify protocol against real AF_UNIX datagram sockets, as systemd would receive it."""
+"""The notify protocol against real AF_UNIX datagram sockets, as systemd would receive it; the heartbeat file."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import shutil
 import socket
 import struct
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pqdrop.systemd import notify, watchdog_interval
+from pqdrop.systemd import HEARTBEAT_EVERY_SECONDS, Pulse, notify, watchdog_interval
 
 RECEIVE_TIMEOUT = 5.0
 UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
@@ -168,3 +169,24 @@ def test_notify_never_blocks_when_the_manager_stops_reading() -> None:
     finally:
         listener.close()
         shutil.rmtree(folder)
+
+
+def test_the_heartbeat_file_is_touched_from_the_beats_every_few_seconds(tmp_path: Path) -> None:
+    now = [1000.0]
+    heartbeat = tmp_path / "heartbeat"
+    pulse = Pulse(send=lambda message: True, clock=lambda: now[0], heartbeat=heartbeat)
+    pulse.beat()
+    assert heartbeat.exists()
+    os.utime(heartbeat, (0, 0))
+    now[0] += HEARTBEAT_EVERY_SECONDS / 2
+    pulse.beat()
+    assert heartbeat.stat().st_mtime == 0  # not yet: a beat per chunk must not mean a write per chunk
+    now[0] += HEARTBEAT_EVERY_SECONDS / 2
+    pulse.beat()
+    assert time.time() - heartbeat.stat().st_mtime < 60
+
+
+def test_a_heartbeat_that_cannot_be_written_never_stops_the_loop(tmp_path: Path) -> None:
+    pulse = Pulse(send=lambda message: True, heartbeat=tmp_path / "gone" / "heartbeat")
+    pulse.beat()
+    assert not (tmp_path / "gone").exists()

@@ -15,7 +15,11 @@ from pqdrop.config import CONFIG_ENV, CREDENTIAL_NAME
 
 UNITS = Path(__file__).resolve().parent.parent / "systemd"
 SYSTEM_UNIT = UNITS / "pqdrop.service"
+TEMPLATE_UNIT = UNITS / "pqdrop@.service"
 USER_UNIT = UNITS / "user" / "pqdrop.service"
+# systemd exports $MAINPID to ExecReload; $$ hands the shell the literal name. The shell's kill is
+# a built-in: minimal images have no /bin/kill (issue 17).
+RELOAD = "/bin/sh -c 'kill -HUP $$MAINPID'"
 
 # The exposure `systemd-analyze security --offline=true` gave the system unit (systemd 252);
 # what is left: the network the service exists for, the umask a shared inbox needs, the host root.
@@ -55,14 +59,14 @@ def environment(directives: Directives) -> dict[str, str]:
     return {name: value for name, value in pairs}
 
 
-def runnable_copy(unit: Path, folder: Path) -> Path:
+def runnable_copy(unit: Path, folder: Path, name: str | None = None) -> Path:
     """The unit with ExecStart's binary swapped for one that exists: verify insists on it."""
     text = unit.read_text(encoding="utf-8")
     true = shutil.which("true")
     assert true is not None
     swapped, count = re.subn(r"^ExecStart=\S+", f"ExecStart={true}", text, flags=re.MULTILINE)
     assert count == 1
-    copy = folder / unit.name
+    copy = folder / (name or unit.name)
     copy.write_text(swapped, encoding="utf-8")
     return copy
 
@@ -81,6 +85,11 @@ def user() -> Directives:
     return parse_unit(USER_UNIT)
 
 
+@pytest.fixture(scope="module")
+def template() -> Directives:
+    return parse_unit(TEMPLATE_UNIT)
+
+
 # --- systemd-analyze ---
 
 
@@ -90,6 +99,14 @@ def test_system_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     result = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert complaints_about(unit.name, result.stdout + result.stderr) == []
+
+
+@needs_systemd_analyze
+def test_template_unit_instance_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    unit = runnable_copy(TEMPLATE_UNIT, tmp_path, "pqdrop@acme.service")
+    result = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert complaints_about("pqdrop@", result.stdout + result.stderr) == []
 
 
 @needs_systemd_analyze
@@ -113,17 +130,33 @@ def _offline_security_supported() -> bool:
     return "--offline" in help_text
 
 
-@pytest.mark.skipif(not _offline_security_supported(), reason="systemd-analyze security --offline needs systemd 250+")
-def test_system_unit_exposure_score_is_at_most_the_recorded_one() -> None:
+def exposure(unit: Path) -> float:
     result = subprocess.run(
-        ["systemd-analyze", "security", "--offline=true", "--no-pager", str(SYSTEM_UNIT)],
+        ["systemd-analyze", "security", "--offline=true", "--no-pager", str(unit)],
         capture_output=True,
         text=True,
         timeout=60,
     )
-    match = re.search(r"Overall exposure level for pqdrop\.service: (\d+(?:\.\d+)?)", result.stdout)
+    match = re.search(rf"Overall exposure level for {re.escape(unit.name)}: (\d+(?:\.\d+)?)", result.stdout)
     assert match is not None, result.stdout + result.stderr
-    assert float(match.group(1)) <= MAX_EXPOSURE, result.stdout
+    return float(match.group(1))
+
+
+needs_offline_security = pytest.mark.skipif(
+    not _offline_security_supported(), reason="systemd-analyze security --offline needs systemd 250+"
+)
+
+
+@needs_offline_security
+def test_system_unit_exposure_score_is_at_most_the_recorded_one() -> None:
+    assert exposure(SYSTEM_UNIT) <= MAX_EXPOSURE
+
+
+@needs_offline_security
+def test_template_unit_instance_exposure_score_is_at_most_the_system_units(tmp_path: Path) -> None:
+    instance = tmp_path / "pqdrop@acme.service"
+    instance.write_text(TEMPLATE_UNIT.read_text(encoding="utf-8"), encoding="utf-8")
+    assert exposure(instance) <= MAX_EXPOSURE
 
 
 # --- the system unit: what the daemon relies on ---
@@ -148,8 +181,8 @@ def test_system_unit_stop_timeout_leaves_room_for_the_ten_second_shutdown(system
     assert one(system, "KillMode") == "mixed"
 
 
-def test_system_unit_reload_sends_sighup_to_the_main_process(system: Directives) -> None:
-    assert one(system, "ExecReload") == "/bin/kill -HUP $MAINPID"
+def test_system_unit_reload_sends_sighup_to_the_main_process_without_bin_kill(system: Directives) -> None:
+    assert one(system, "ExecReload") == RELOAD
 
 
 def test_system_unit_runs_the_installed_daemon(system: Directives) -> None:
@@ -172,6 +205,13 @@ def test_system_unit_runs_as_its_own_static_user(system: Directives) -> None:
 
 def test_system_unit_keeps_its_journal_in_a_state_directory(system: Directives) -> None:
     assert one(system, "StateDirectory") == "pqdrop"
+
+
+def test_system_units_share_the_rate_budget_folder_and_keep_it_when_one_stops(
+    system: Directives, template: Directives, user: Directives
+) -> None:
+    for unit in (system, template, user):
+        assert (one(unit, "RuntimeDirectory"), one(unit, "RuntimeDirectoryPreserve")) == ("pqdrop", "yes")
 
 
 def test_system_unit_starts_after_the_network_and_the_inbox_mount(system: Directives) -> None:
@@ -264,8 +304,8 @@ def test_user_unit_restarts_on_failure_and_stops_within_fifteen_seconds(user: Di
     assert (one(user, "Restart"), one(user, "TimeoutStopSec")) == ("on-failure", "15")
 
 
-def test_user_unit_reload_sends_sighup_to_the_main_process(user: Directives) -> None:
-    assert one(user, "ExecReload") == "/bin/kill -HUP $MAINPID"
+def test_user_unit_reload_sends_sighup_to_the_main_process_without_bin_kill(user: Directives) -> None:
+    assert one(user, "ExecReload") == RELOAD
 
 
 def test_user_unit_is_enabled_for_the_default_target(user: Directives) -> None:
@@ -302,3 +342,24 @@ def test_user_unit_system_calls_match_the_system_unit(user: Directives, system: 
 @pytest.mark.parametrize("key", ["ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateDevices", "PrivateUsers"])
 def test_user_unit_leaves_out_options_that_need_a_user_namespace(user: Directives, key: str) -> None:
     assert ("Service", key) not in user
+
+
+# --- the template: one instance per inbox ---
+
+
+def test_template_names_config_state_key_and_inbox_after_the_instance(template: Directives) -> None:
+    assert environment(template)[CONFIG_ENV] == "%E/pqdrop/%i.toml"
+    assert one(template, "StateDirectory") == "pqdrop/%i"
+    assert one(template, "LoadCredential") == f"{CREDENTIAL_NAME}:/etc/pqdrop/%i.api_key"
+    assert template[("Service", "ReadWritePaths")] == ["/srv/pqdrop/%i"]
+    assert one(template, "RequiresMountsFor", "Unit") == "/srv/pqdrop/%i"
+
+
+def test_template_differs_from_the_system_unit_only_where_the_instance_matters(
+    template: Directives, system: Directives
+) -> None:
+    per_instance = {("Unit", "Description"), ("Unit", "RequiresMountsFor"), ("Service", "Environment"),
+                    ("Service", "StateDirectory"), ("Service", "LoadCredential"), ("Service", "ReadWritePaths"),
+                    ("Service", "SyslogIdentifier")}
+    differing = {key for key in set(template) | set(system) if template.get(key) != system.get(key)}
+    assert differing == per_instance

@@ -4,16 +4,19 @@
 variable is unset (sd_notify(3); gunicorn's systemd.py). `Pulse` is called from the working
 thread itself (between items, per uploaded chunk, per poll), so a hung loop stops the
 heartbeat and systemd's watchdog restarts the service; it also draws upload progress on a
-terminal.
+terminal. Where no systemd watches (a container), the heartbeat file's mtime is what a
+HEALTHCHECK reads: the daemon touches it from the same beats.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TextIO
 
 
@@ -48,6 +51,8 @@ def watchdog_interval(environ: Mapping[str, str] | None = None) -> float | None:
     return microseconds / 2_000_000 if microseconds > 0 else None
 
 STATUS_EVERY_SECONDS = 1.0
+HEARTBEAT_EVERY_SECONDS = 5.0  # the loop wakes at least this often; a health check allows several missed
+HEARTBEAT_FILE = "heartbeat"  # in [state].dir
 
 
 class Pulse:
@@ -60,8 +65,11 @@ class Pulse:
         terminal: TextIO | None = None,
         send: Callable[[str], bool] = notify,
         clock: Callable[[], float] = time.monotonic,
+        heartbeat: Path | None = None,
     ) -> None:
         self._beat_seconds = beat_seconds
+        self._heartbeat = heartbeat
+        self._last_touch = float("-inf")
         self._terminal = terminal
         self._send = send
         self._clock = clock
@@ -71,21 +79,25 @@ class Pulse:
         self.doing = ""
 
     @classmethod
-    def from_environment(cls) -> Pulse:
+    def from_environment(cls, heartbeat: Path | None = None) -> Pulse:
         """Beats as systemd asks (WATCHDOG_USEC); draws progress only on an interactive stderr."""
         terminal = sys.stderr if sys.stderr.isatty() else None
-        return cls(beat_seconds=watchdog_interval(), terminal=terminal)
+        return cls(beat_seconds=watchdog_interval(), terminal=terminal, heartbeat=heartbeat)
 
     @property
     def beat_seconds(self) -> float | None:
         return self._beat_seconds
 
     def beat(self) -> None:
-        """WATCHDOG=1, at most once per half watchdog interval."""
+        """WATCHDOG=1, at most once per half watchdog interval; the heartbeat file every few seconds."""
         now = self._clock()
         if self._beat_seconds is not None and now - self._last_beat >= self._beat_seconds:
             self._send("WATCHDOG=1")
             self._last_beat = now
+        if self._heartbeat is not None and now - self._last_touch >= HEARTBEAT_EVERY_SECONDS:
+            self._last_touch = now
+            with contextlib.suppress(OSError):  # like notify: a heartbeat never stops the loop
+                self._heartbeat.touch()
 
     def status(self, summary: str, *, force: bool = False) -> None:
         """STATUS= with the summary and what is being done now."""

@@ -133,14 +133,16 @@ def _serve(config: Config, client: PostQued, signals: _Signals, *, daemon: bool)
     from pqdrop.commands.report import print_round
     from pqdrop.journal import Journal
     from pqdrop.service import Service
-    from pqdrop.systemd import Pulse
+    from pqdrop.systemd import HEARTBEAT_FILE, Pulse
     from pqdrop.workers import Workers, once
 
     stop, wake, reload = signals.stop, signals.wake, signals.reload
     if not daemon and not config.inbox.path.is_dir():
         raise ConfigError(f"[inbox].path {config.inbox.path} is not a folder; create it (or mount the share) first")
     journal = Journal(config.state.dir)
-    svc = Workers(config, client, journal, stop=stop, pulse=Pulse.from_environment())
+    # The daemon's heartbeat file tells a container's HEALTHCHECK that its loop still turns.
+    pulse = Pulse.from_environment(heartbeat=config.state.dir / HEARTBEAT_FILE if daemon else None)
+    svc = Workers(config, client, journal, stop=stop, pulse=pulse)
     # Everything loaded so far lives as long as the process: keep the collector from walking it
     # again on every scan (bench/watch.py: a quarter of poll-mode CPU was garbage collection).
     gc.freeze()
