@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pqdrop.errors import ConfigError
-from pqdrop.journal import FINAL_STATES, JOURNAL_FILE, MIGRATIONS, FileRecord, Journal
+from pqdrop.journal import JOURNAL_FILE, MIGRATIONS, SETTLED_STEPS, FileRecord, Journal
 
 ITEM = {"name": "clip", "media": ["clip.mp4"], "sidecar": "clip.md", "folder": None, "problem": None}
 FILES = [FileRecord("clip.mp4", 1234, 1700000000.5), FileRecord("clip.md", 56, 1700000001.25)]
@@ -146,9 +146,9 @@ def test_record_filing_fixes_destination_stem_and_status_before_any_move(journal
 
 
 def test_unfinished_lists_items_in_flight_oldest_first_and_leaves_out_finished_ones(journal: Journal) -> None:
-    assert {"done", "returned"} <= set(FINAL_STATES)
+    assert {"done", "returned"} <= set(SETTLED_STEPS)
     in_flight = ("claiming", "claimed", "uploading", "publishing", "following", "filing")
-    ids = {state: journal.begin_claim(state, f"{state}~own~tok", ITEM, FILES) for state in (*in_flight, *FINAL_STATES)}
+    ids = {state: journal.begin_claim(state, f"{state}~own~tok", ITEM, FILES) for state in (*in_flight, *SETTLED_STEPS)}
     for state, item_id in ids.items():
         journal.set_state(item_id, state)
     assert [record.name for record in journal.unfinished()] == list(in_flight)

@@ -1,11 +1,26 @@
-"""Reading an item's outcome from the API's report."""
+"""Reading an item's outcome from the API's report; the journal's steps live in one enum."""
 
 from __future__ import annotations
 
+import ast
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 
+import pqdrop
 from pqdrop.postqued import PublishState, TargetState
-from pqdrop.states import ItemState, failure_reason, outcome_of, waits_for_dispatch
+from pqdrop.states import (
+    FINAL_STEPS,
+    RESUMABLE_STEPS,
+    SWEPT_STEPS,
+    TRACKED_STEPS,
+    UNPUBLISHED_STEPS,
+    ItemState,
+    Step,
+    failure_reason,
+    outcome_of,
+    waits_for_dispatch,
+)
 
 
 def state(*statuses: str, request: str = "processing", dispatch: str | None = None) -> PublishState:
@@ -41,3 +56,38 @@ def test_waits_for_dispatch_only_while_the_moment_is_ahead() -> None:
     assert waits_for_dispatch(report, datetime(2026, 12, 1, 17, 0, tzinfo=UTC))
     assert not waits_for_dispatch(report, datetime(2026, 12, 1, 18, 1, tzinfo=UTC))
     assert not waits_for_dispatch(state("queued"), datetime(2026, 12, 1, 17, 0, tzinfo=UTC))
+
+
+def step_literals(source: str) -> list[tuple[int, str]]:
+    """(line, text) of every string constant that is a journal step, whole or quoted inside SQL."""
+    values = {str(step) for step in Step}
+    quoted = re.compile("'(" + "|".join(sorted(values)) + ")'")
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        text = node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+        if text is not None and (text in values or quoted.search(text)):
+            found.append((node.lineno, text))
+    return sorted(found)
+
+
+def test_the_step_sets_cover_every_step_once() -> None:
+    sets = (FINAL_STEPS, TRACKED_STEPS, SWEPT_STEPS, RESUMABLE_STEPS)
+    assert sorted(step for steps in sets for step in steps) == sorted(Step)
+    assert UNPUBLISHED_STEPS <= RESUMABLE_STEPS
+
+
+def test_no_journal_step_is_a_string_literal_outside_the_step_enum() -> None:
+    package = Path(pqdrop.__file__).parent
+    offenders = {
+        f"{path.relative_to(package)}:{line}": text
+        for path in sorted(package.rglob("*.py"))
+        # The sandbox stands for PostQued and has no journal; its multipart parser's "done" is its own.
+        if path.name != "states.py" and "sandbox" not in path.relative_to(package).parts
+        for line, text in step_literals(path.read_text(encoding="utf-8"))
+    }
+    assert offenders == {}
+
+
+def test_the_literal_finder_sees_a_step_in_an_sql_string() -> None:
+    source = "db.execute(\"UPDATE items SET state = 'filing'\")\nx = 'claimed'\ny = 'claimed items'\n"
+    assert step_literals(source) == [(1, "UPDATE items SET state = 'filing'"), (2, "claimed")]

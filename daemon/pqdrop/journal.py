@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pqdrop.errors import ConfigError
+from pqdrop.states import FINAL_STEPS, RESUMABLE_STEPS, TRACKED_STEPS, Step
 
 JOURNAL_FILE = "journal.sqlite3"
 
@@ -84,11 +85,21 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 # Items whose slot is free again: given back to the inbox before publishing, or failed (a retry is a new item).
-_RELEASED = "(SELECT id FROM items WHERE state = 'returned' OR destination = 'failed')"
+# The step goes in as a parameter: `_RELEASED_PARAMS`, in the place of the subquery's `?`.
+_RELEASED = "(SELECT id FROM items WHERE state = ? OR destination = 'failed')"
+_RELEASED_PARAMS = (Step.RETURNED,)
 
-# States in which the pipeline has nothing left to do; "tracking" items sit in sent/ while the
+# Steps in which the pipeline has nothing left to do; tracked items sit in sent/ while the
 # tracker follows their scheduled or unconfirmed targets to the end.
-FINAL_STATES = ("done", "returned", "tracking", "refiling")
+SETTLED_STEPS = tuple(sorted(FINAL_STEPS | TRACKED_STEPS))
+# A post counts as sent for re-drop checks once filed; in flight while the pipeline carries it.
+_SENT_STEPS = tuple(sorted({Step.DONE, Step.TRACKING}))
+_IN_FLIGHT_STEPS = tuple(sorted(RESUMABLE_STEPS))
+
+
+def _marks(values: Sequence[object]) -> str:
+    """`?, ?, ?` for an SQL IN list of `values`."""
+    return ", ".join("?" * len(values))
 
 
 @dataclass(frozen=True)
@@ -98,7 +109,7 @@ class Record:
     id: int
     name: str
     claim: str
-    state: str
+    state: Step
     item: dict[str, Any]
     idempotency_key: str | None
     publish_body: dict[str, Any] | None
@@ -168,9 +179,8 @@ class Journal:
         now = _now()
         with self.atomic() as db:
             cursor = db.execute(
-                "INSERT INTO items (name, claim, state, item, created_at, updated_at)"
-                " VALUES (?, ?, 'claiming', ?, ?, ?)",
-                (name, claim, json.dumps(item), now, now),
+                "INSERT INTO items (name, claim, state, item, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (name, claim, Step.CLAIMING, json.dumps(item), now, now),
             )
             item_id = int(cursor.lastrowid or 0)
             db.executemany(
@@ -179,7 +189,7 @@ class Journal:
             )
         return item_id
 
-    def set_state(self, item_id: int, state: str, *, error: str | None = None) -> None:
+    def set_state(self, item_id: int, state: Step, *, error: str | None = None) -> None:
         with self.atomic() as db:
             db.execute(
                 "UPDATE items SET state = ?, last_error = COALESCE(?, last_error), updated_at = ? WHERE id = ?",
@@ -199,25 +209,23 @@ class Journal:
         """The key and the exact body, stored before the first attempt so every retry repeats them."""
         with self.atomic() as db:
             db.execute(
-                "UPDATE items SET state = 'publishing', idempotency_key = ?, publish_body = ?, updated_at = ? "
-                "WHERE id = ?",
-                (key, json.dumps(body, sort_keys=True), _now(), item_id),
+                "UPDATE items SET state = ?, idempotency_key = ?, publish_body = ?, updated_at = ? WHERE id = ?",
+                (Step.PUBLISHING, key, json.dumps(body, sort_keys=True), _now(), item_id),
             )
 
     def record_publish_id(self, item_id: int, publish_id: str) -> None:
         with self.atomic() as db:
             db.execute(
-                "UPDATE items SET state = 'following', publish_id = ?, attempts = attempts + 1, updated_at = ? "
-                "WHERE id = ?",
-                (publish_id, _now(), item_id),
+                "UPDATE items SET state = ?, publish_id = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?",
+                (Step.FOLLOWING, publish_id, _now(), item_id),
             )
 
     def record_filing(self, item_id: int, destination: str, stem: str, status: Mapping[str, Any]) -> None:
         """Where the files go and what the status file says, fixed before the first move."""
         with self.atomic() as db:
             db.execute(
-                "UPDATE items SET state = 'filing', destination = ?, stem = ?, status = ?, updated_at = ? WHERE id = ?",
-                (destination, stem, json.dumps(status), _now(), item_id),
+                "UPDATE items SET state = ?, destination = ?, stem = ?, status = ?, updated_at = ? WHERE id = ?",
+                (Step.FILING, destination, stem, json.dumps(status), _now(), item_id),
             )
 
     def note_post(self, item_id: int, fingerprint: str, within: timedelta) -> Record | None:
@@ -231,10 +239,10 @@ class Journal:
             db.execute("UPDATE items SET post_fingerprint = ? WHERE id = ?", (fingerprint, item_id))
             row = db.execute(
                 "SELECT * FROM items WHERE post_fingerprint = ? AND id != ? AND ("
-                "  (destination = 'sent' AND state IN ('done', 'tracking') AND updated_at >= ?)"
-                "  OR state IN ('claimed', 'uploading', 'publishing', 'following', 'filing')"
+                f"  (destination = 'sent' AND state IN ({_marks(_SENT_STEPS)}) AND updated_at >= ?)"
+                f"  OR state IN ({_marks(_IN_FLIGHT_STEPS)})"
                 ") ORDER BY id DESC LIMIT 1",
-                (fingerprint, item_id, since),
+                (fingerprint, item_id, *_SENT_STEPS, since, *_IN_FLIGHT_STEPS),
             ).fetchone()
         return _record(row) if row else None
 
@@ -259,7 +267,7 @@ class Journal:
             held = self.slot_of(item_id, account)
             if held is not None and held > now:
                 return held
-            db.execute(f"DELETE FROM slots WHERE account = ? AND item_id IN {_RELEASED}", (account,))
+            db.execute(f"DELETE FROM slots WHERE account = ? AND item_id IN {_RELEASED}", (account, *_RELEASED_PARAMS))
             db.execute("DELETE FROM slots WHERE account = ? AND item_id = ?", (account, item_id))
             rows = db.execute("SELECT instant FROM slots WHERE account = ?", (account,)).fetchall()
             chosen = pick(frozenset(_instant(row["instant"]) for row in rows)).astimezone(UTC)
@@ -280,7 +288,7 @@ class Journal:
         rows = self._db.execute(
             "SELECT slots.instant, slots.account, items.name FROM slots JOIN items ON items.id = slots.item_id "
             f"WHERE slots.instant > ? AND slots.item_id NOT IN {_RELEASED} ORDER BY slots.instant, slots.account",
-            (_iso(after),),
+            (_iso(after), *_RELEASED_PARAMS),
         ).fetchall()
         return [(_instant(row[0]), str(row[1]), str(row[2])) for row in rows]
 
@@ -293,21 +301,21 @@ class Journal:
     def unfinished(self) -> list[Record]:
         """Items a crash or a stop left mid-way, oldest first."""
         rows = self._db.execute(
-            f"SELECT * FROM items WHERE state NOT IN ({', '.join('?' * len(FINAL_STATES))}) ORDER BY id",
-            FINAL_STATES,
+            f"SELECT * FROM items WHERE state NOT IN ({_marks(SETTLED_STEPS)}) ORDER BY id",
+            SETTLED_STEPS,
         ).fetchall()
         return [_record(row) for row in rows]
 
     def tracking(self) -> list[Record]:
         """Items filed in sent/ whose targets are not final yet."""
-        return self.in_state("tracking")
+        return self.in_state(Step.TRACKING)
 
-    def in_state(self, state: str) -> list[Record]:
+    def in_state(self, state: Step) -> list[Record]:
         with self._lock:
             rows = self._db.execute("SELECT * FROM items WHERE state = ? ORDER BY id", (state,)).fetchall()
         return [_record(row) for row in rows]
 
-    def record_refiled(self, item_id: int, state: str, destination: str, stem: str, status: Mapping[str, Any]) -> None:
+    def record_refiled(self, item_id: int, state: Step, destination: str, stem: str, status: Mapping[str, Any]) -> None:
         """The tracker's last word on an item: where it now lies and what its status file says."""
         with self.atomic() as db:
             db.execute(
@@ -361,7 +369,7 @@ def _record(row: sqlite3.Row) -> Record:
         id=row["id"],
         name=row["name"],
         claim=row["claim"],
-        state=row["state"],
+        state=Step(row["state"]),
         item=json.loads(row["item"]),
         idempotency_key=row["idempotency_key"],
         publish_body=json.loads(row["publish_body"]) if row["publish_body"] else None,

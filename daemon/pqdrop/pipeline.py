@@ -42,7 +42,7 @@ from pqdrop.publish import (
 )
 from pqdrop.sidecar import NO_ACCOUNTS, Sidecar, default_sidecar, parse_sidecar
 from pqdrop.slots import reserve_slots
-from pqdrop.states import ItemState, waits_for_dispatch
+from pqdrop.states import UNPUBLISHED_STEPS, ItemState, Step, waits_for_dispatch
 
 log = logging.getLogger("pqdrop")
 
@@ -103,7 +103,7 @@ class Pipeline:
         if not take(self._inbox, item, claim):
             self._journal.forget(record_id)
             return None
-        self._journal.set_state(record_id, "claimed")
+        self._journal.set_state(record_id, Step.CLAIMED)
         return self._journal.get(record_id)
 
     def _stat(self, item: Item) -> list[FileRecord]:
@@ -120,7 +120,7 @@ class Pipeline:
 
     def resume(self, record: Record) -> Result | None:
         """Carry a claimed item on from its recorded step to sent/ or failed/; None when its files were taken away."""
-        if record.state != "filing":
+        if record.state is not Step.FILING:
             result = self._outcome(record)
             if not claim_dir(self._inbox, record.claim).is_dir():
                 self._taken_away(record)
@@ -135,28 +135,28 @@ class Pipeline:
         the twin does not post it again. Filing here would write a status file naming files that are not there.
         """
         reason = "its files were taken back into the inbox (by another pqdrop that found this one stopped)"
-        self._journal.set_state(record.id, "returned", error=reason)
+        self._journal.set_state(record.id, Step.RETURNED, error=reason)
         log.warning("%s: %s; not filing it here", record.name, reason)
 
     def give_back(self, record: Record, reason: str) -> bool:
         """Return an item that was not published yet to the inbox, to be tried afresh later."""
-        if record.state not in ("claimed", "uploading"):
+        if record.state not in UNPUBLISHED_STEPS:
             return False
-        # Written ahead, like a claim: a crash between the moves leaves "returning" for the sweep to finish.
-        self._journal.set_state(record.id, "returning", error=reason)
+        # Written ahead, like a claim: a crash between the moves leaves RETURNING for the sweep to finish.
+        self._journal.set_state(record.id, Step.RETURNING, error=reason)
         if give_back(self._inbox, record.claim):
             self._journal.set_state(record.id, record.state)  # a name is taken in the inbox: nothing moved
             return False
-        self._journal.set_state(record.id, "returned")
+        self._journal.set_state(record.id, Step.RETURNED)
         self._log(record.name, ItemState.WAITING, reason=reason)
         return True
 
     def _outcome(self, record: Record) -> Result:
         """Upload, publish and follow as far as the record still needs; item errors become a failed result."""
         try:
-            if record.state in ("claimed", "uploading"):
+            if record.state in UNPUBLISHED_STEPS:
                 record = self._upload_step(record)
-            if record.state == "publishing":
+            if record.state is Step.PUBLISHING:
                 record = self._publish_step(record)
             state = self._follow(str(record.publish_id))
             return result_from_state(record.name, state, str(record.idempotency_key))
@@ -172,8 +172,8 @@ class Pipeline:
         """Check the item, upload what is not in storage yet, then fix the publish key and body."""
         item = item_from_json(record.item)
         root = claim_dir(self._inbox, record.claim)
-        if record.state == "claimed":
-            self._journal.set_state(record.id, "uploading")
+        if record.state is Step.CLAIMED:
+            self._journal.set_state(record.id, Step.UPLOADING)
             self._log(record.name, ItemState.UPLOADING)
         sidecar, media = prepare_item(
             root, item, self._config.defaults, self._clock(), accounts=self._config.accounts,
@@ -259,7 +259,7 @@ class Pipeline:
         result = result_from_status(status)
         # Scheduled or unconfirmed posts stay in the journal for the tracker to follow to the end.
         followed = result.state in (ItemState.SCHEDULED, ItemState.ACCEPTED) and result.publish_id
-        self._journal.set_state(record.id, "tracking" if followed else "done")
+        self._journal.set_state(record.id, Step.TRACKING if followed else Step.DONE)
         result.status_file = path
         self._log(record.name, result.state, publishId=result.publish_id, error=status.get("error"),
                   note=result.note)

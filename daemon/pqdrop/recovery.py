@@ -13,6 +13,7 @@ from pathlib import Path
 from pqdrop.claim import ClaimName, claim_dir, complete, give_back, processing_dir, stopped_owner
 from pqdrop.journal import Journal, Record
 from pqdrop.pipeline import item_from_json
+from pqdrop.states import Step
 
 log = logging.getLogger("pqdrop")
 
@@ -22,15 +23,15 @@ def sweep(inbox: Path, journal: Journal, owner: str) -> list[str]:
     notes = []
     folder = processing_dir(inbox)
     for record in journal.unfinished():
-        if record.state == "returning":
+        if record.state is Step.RETURNING:
             notes.append(finish_return(inbox, journal, record))
             continue
-        if record.state != "claiming":
+        if record.state is not Step.CLAIMING:
             continue
         claimed = claim_dir(inbox, record.claim)
         if claimed.is_dir() and any(claimed.iterdir()):
             complete(inbox, item_from_json(record.item).paths, record.claim)
-            journal.set_state(record.id, "claimed")
+            journal.set_state(record.id, Step.CLAIMED)
             notes.append(f"{record.name}: claim finished after a crash")
         else:
             if claimed.is_dir():
@@ -63,7 +64,7 @@ def finish_return(inbox: Path, journal: Journal, record: Record) -> str:
     taken = give_back(inbox, record.claim)
     if taken:
         complete(inbox, item_from_json(record.item).paths, record.claim)
-        journal.set_state(record.id, "claimed")
+        journal.set_state(record.id, Step.CLAIMED)
         return f"{record.name}: kept in processing/ ({', '.join(taken)} is taken in the inbox); it resumes from there"
-    journal.set_state(record.id, "returned")
+    journal.set_state(record.id, Step.RETURNED)
     return f"{record.name}: returned to the inbox, as it was being when pqdrop stopped"

@@ -1,11 +1,14 @@
-"""An item's lifecycle states, and the pure rules that read an outcome from the API's report."""
+"""Every state and step as enums: an item's outward state, the journal's own steps, and the pure rules
+that read an outcome from the API's report."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from pqdrop.postqued import PublishState
+if TYPE_CHECKING:  # a type only: `pqdrop status` reads states without loading the API client
+    from pqdrop.postqued import PublishState
 
 
 class ItemState(StrEnum):
@@ -25,6 +28,34 @@ class ItemState(StrEnum):
     def folder(self) -> str:
         """The folder an item in this state is filed in."""
         return "failed" if self is ItemState.FAILED else "sent"
+
+
+class Step(StrEnum):
+    """The journal's own record of how far an item got, written before each move or request."""
+
+    CLAIMING = "claiming"  # the claim's rename is about to happen
+    CLAIMED = "claimed"  # the files are in processing/
+    UPLOADING = "uploading"
+    PUBLISHING = "publishing"  # key and body recorded; the publish request may have gone out
+    FOLLOWING = "following"  # PostQued gave a publishId
+    FILING = "filing"  # destination, name and status document fixed; the moves may be half done
+    RETURNING = "returning"  # being given back to the inbox
+    RETURNED = "returned"  # given back, or taken back by a twin: a new item next time
+    TRACKING = "tracking"  # in sent/, the tracker follows its scheduled or unconfirmed targets
+    REFILING = "refiling"  # a late failure's move from sent/ to failed/ is under way
+    DONE = "done"
+
+
+# Nothing more happens to these.
+FINAL_STEPS = frozenset({Step.DONE, Step.RETURNED})
+# Filed in sent/ and the tracker's from here on; the pipeline has finished with them.
+TRACKED_STEPS = frozenset({Step.TRACKING, Step.REFILING})
+# Cut short by a crash or a stop: the startup sweep finishes these moves.
+SWEPT_STEPS = frozenset({Step.CLAIMING, Step.RETURNING})
+# The pipeline carries these on from where they stopped (`Pipeline.resume`).
+RESUMABLE_STEPS = frozenset({Step.CLAIMED, Step.UPLOADING, Step.PUBLISHING, Step.FOLLOWING, Step.FILING})
+# Not published yet: such an item may still go back to the inbox.
+UNPUBLISHED_STEPS = frozenset({Step.CLAIMED, Step.UPLOADING})
 
 
 OK_TARGET_STATES = frozenset({"sent", "published"})

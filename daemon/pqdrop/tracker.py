@@ -29,7 +29,7 @@ from pqdrop.notifier import event_of
 from pqdrop.pipeline import claim_entries
 from pqdrop.postqued import PostQued, PublishState
 from pqdrop.publish import result_from_state, status_document
-from pqdrop.states import ItemState, parse_instant, waits_for_dispatch
+from pqdrop.states import ItemState, Step, parse_instant, waits_for_dispatch
 
 log = logging.getLogger("pqdrop")
 
@@ -109,7 +109,7 @@ class Tracker:
 
     def check_due(self) -> int:
         """Look at every tracked item that is due; returns how many ended."""
-        for record in self._journal.in_state("refiling"):
+        for record in self._journal.in_state(Step.REFILING):
             self._finish_refile(record)  # a move a crash cut short
         ended = 0
         for record in self._journal.tracking():
@@ -125,7 +125,7 @@ class Tracker:
                 continue
             except ApiRejected as exc:
                 log.error("%s: publish %s can no longer be checked: %s", record.name, record.publish_id, exc.message)
-                self._journal.set_state(record.id, "done", error=exc.message)
+                self._journal.set_state(record.id, Step.DONE, error=exc.message)
                 continue
             ended += self._update(record, state, due)
         return ended
@@ -145,7 +145,7 @@ class Tracker:
         else:
             files = filed_names(claim_entries(record), record.name, str(record.stem))
             write_json_atomically(self._inbox / SENT_DIR / f"{record.stem}{STATUS_SUFFIX}", {**status, "files": files})
-            self._journal.record_refiled(record.id, "done", SENT_DIR, str(record.stem), status)
+            self._journal.record_refiled(record.id, Step.DONE, SENT_DIR, str(record.stem), status)
         append_status_log(self._inbox, {"item": record.name, "state": str(result.state),
                                         "publishId": record.publish_id,
                                         **({"error": status["error"]} if "error" in status else {}),
@@ -162,7 +162,7 @@ class Tracker:
         stem = free_stem(self._inbox / FAILED_DIR, old_stem, names)
         status = {**status, "movedFrom": f"{SENT_DIR}/{old_stem}"}
         # Written ahead: a crash mid-move is finished on the next start, never split across two names.
-        self._journal.record_refiled(record.id, "refiling", FAILED_DIR, stem, status)
+        self._journal.record_refiled(record.id, Step.REFILING, FAILED_DIR, stem, status)
         self._finish_refile(self._journal.get(record.id))
 
     def _finish_refile(self, record: Record) -> None:
@@ -173,7 +173,7 @@ class Tracker:
         file_claim(self._inbox / SENT_DIR, self._inbox / FAILED_DIR, old_stem, str(record.stem), names, status,
                    remove_source=False)
         (self._inbox / SENT_DIR / f"{old_stem}{STATUS_SUFFIX}").unlink(missing_ok=True)
-        self._journal.record_refiled(record.id, "done", FAILED_DIR, str(record.stem), status)
+        self._journal.record_refiled(record.id, Step.DONE, FAILED_DIR, str(record.stem), status)
         log.error("%s: failed after it was sent: %s", record.name, status["error"]["message"])
 
 

@@ -26,7 +26,7 @@ from pqdrop.pipeline import Clock, Pipeline, now_utc
 from pqdrop.postqued import PostQued
 from pqdrop.publish import Result
 from pqdrop.recovery import sweep
-from pqdrop.states import ItemState
+from pqdrop.states import ItemState, Step
 from pqdrop.systemd import Pulse
 from pqdrop.tracker import Tracker
 
@@ -174,7 +174,7 @@ class Workers:
         the rate buckets they share keep the API's limits.
         """
         for record in self.journal.unfinished():
-            if record.state != "claiming" and record.name not in skip:
+            if record.state is not Step.CLAIMING and record.name not in skip:
                 self._submit(record.name, partial(self.pipeline.resume, record))
         for item in plan.ready:
             if item.name not in skip:

@@ -14,18 +14,19 @@ from pqdrop.commands.status import Filed, filed_items, gather, render_json, rend
 from pqdrop.config import Config
 from pqdrop.filing import append_status_log, move
 from pqdrop.inbox import FAILED_DIR, Plan
+from pqdrop.states import ItemState
 from pqdrop.workers import Round
 
 
 def print_round(round_: Round, plan: Plan) -> None:
     """The table `once` ends with: item, state, publishId or reason."""
     rows = [(r.name, str(r.state), r.message if r.message else (r.publish_id or "")) for r in round_.results]
-    rows += [(name, "waiting", reason) for name, reason in round_.deferred.items()]
-    rows += [(w.name, "waiting", w.reason) for w in plan.waiting]
+    rows += [(name, ItemState.WAITING, reason) for name, reason in round_.deferred.items()]
+    rows += [(w.name, ItemState.WAITING, w.reason) for w in plan.waiting]
     # Ready items the round never reached: posting paused before them, or a stop request came first.
     done = {row[0] for row in rows}
     why = "not tried: posting is paused" if round_.blocked else "not tried yet"
-    rows += [(item.name, "waiting", why) for item in plan.ready if item.name not in done]
+    rows += [(item.name, ItemState.WAITING, why) for item in plan.ready if item.name not in done]
     if round_.blocked:
         print(f"posting paused: {round_.blocked}")
     print_table(("item", "state", "publishId / reason"), rows)

@@ -36,6 +36,7 @@ from pqdrop.journal import Journal, Record
 from pqdrop.postqued import TERMINAL_TARGET_STATES
 from pqdrop.sidecar import Sidecar, default_sidecar, parse_sidecar
 from pqdrop.slots import upcoming
+from pqdrop.states import ItemState
 
 RECENT_LINES = 10
 # status.log only grows; the tail holds the story that matters now.
@@ -44,7 +45,10 @@ LOG_TAIL_BYTES = 256 * 1024
 # ends its message with the code in parentheses, and the give-back logs that message as the reason.
 ACCOUNT_REFUSED = re.compile(r"\((UNAUTHORIZED|FORBIDDEN|SUBSCRIPTION_REQUIRED|ACCOUNT_BLOCKED|HTTP_40[13])\)$")
 # status.log states an item only reaches when the API took the key: posting works again.
-API_ACCEPTED = frozenset({"publishing", "following", "accepted", "scheduled", "sent", "published"})
+API_ACCEPTED = frozenset({
+    ItemState.PUBLISHING, ItemState.FOLLOWING, ItemState.ACCEPTED, ItemState.SCHEDULED, ItemState.SENT,
+    ItemState.PUBLISHED,
+})
 CONFLICTED = "not posted: conflicted copy"
 
 
@@ -251,7 +255,7 @@ def pause_from_log(records: Iterable[Mapping[str, Any]]) -> Pause | None:
     pause = None
     for record in records:
         state, reason = record.get("state"), str(record.get("reason") or "")
-        if state == "waiting" and ACCOUNT_REFUSED.search(reason):
+        if state == ItemState.WAITING and ACCOUNT_REFUSED.search(reason):
             try:
                 pause = Pause(reason, pause.since if pause else _instant(str(record.get("time"))))
             except ValueError:
@@ -268,7 +272,7 @@ def waiting_rows(plan: Plan, log: Iterable[Mapping[str, Any]]) -> list[WaitingRo
     rows += [WaitingRow(str(path), CONFLICTED) for path in plan.conflicts]
     for item in plan.ready:
         record = last.get(item.name, {})
-        given_back = record.get("state") == "waiting" and record.get("reason")
+        given_back = record.get("state") == ItemState.WAITING and record.get("reason")
         rows.append(WaitingRow(item.name, f"ready; last try: {record['reason']}" if given_back else "ready"))
     return sorted(rows, key=lambda row: row.name)
 
