@@ -19,6 +19,13 @@ API errors also derive from ApiError, which carries the HTTP status and the API'
 
 from __future__ import annotations
 
+# What a pqdrop process's exit code says (README "Exit codes"); the systemd units'
+# RestartPreventExitStatus= names EXIT_USAGE, the one a restart cannot mend.
+EXIT_OK = 0  # every item was sent (and `run` stopped on request)
+EXIT_FAILED = 1  # at least one item failed
+EXIT_USAGE = 2  # the configuration or the arguments are unusable
+EXIT_BLOCKED = 3  # the account cannot post right now; the items wait in the inbox
+
 
 class PqdropError(Exception):
     """Base of every error pqdrop raises on purpose."""

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Any, Literal
 
 # What the inbox takes as media (CONTRACT); the probe then reads what each file really holds.
 VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".mov", ".webm"})
@@ -80,6 +80,32 @@ class Item:
         return self.media + ((self.sidecar,) if self.sidecar else ())
 
 
+def item_to_json(item: Item) -> dict[str, Any]:
+    """The item as the journal keeps it."""
+    return {
+        "name": item.name,
+        "media": [str(path) for path in item.media],
+        "sidecar": str(item.sidecar) if item.sidecar else None,
+        "folder": str(item.folder) if item.folder else None,
+        "problem": item.problem,
+    }
+
+
+def item_from_json(data: Mapping[str, Any]) -> Item:
+    return Item(
+        name=data["name"],
+        media=tuple(PurePosixPath(path) for path in data["media"]),
+        sidecar=PurePosixPath(data["sidecar"]) if data.get("sidecar") else None,
+        folder=PurePosixPath(data["folder"]) if data.get("folder") else None,
+        problem=data.get("problem"),
+    )
+
+
+def claim_entries(data: Mapping[str, Any]) -> list[str]:
+    """The top-level names inside a claim folder of a journaled item: the bundle folder, or the loose files."""
+    return [str(path) for path in item_from_json(data).paths]
+
+
 @dataclass(frozen=True)
 class Waiting:
     """Something in the inbox that is not an item yet, and why; `kind` says what it waits for."""
@@ -96,6 +122,11 @@ class Plan:
     ready: tuple[Item, ...] = ()
     waiting: tuple[Waiting, ...] = ()
     conflicts: tuple[PurePosixPath, ...] = ()
+
+
+def arriving(plan: Plan) -> bool:
+    """True while a file of the inbox is still being written."""
+    return any(waiting.kind == "arriving" for waiting in plan.waiting)
 
 
 @dataclass(frozen=True)

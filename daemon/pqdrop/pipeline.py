@@ -11,25 +11,23 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pqdrop.claim import ClaimName, claim_dir, give_back, take
-from pqdrop.config import AccountConfig, Config, DefaultsConfig, ScheduleConfig
-from pqdrop.errors import ApiRejected, InboxError, Interrupted, ItemError, MediaError, Postponed
+from pqdrop.config import Config
+from pqdrop.errors import ApiRejected, Interrupted, ItemError, MediaError, Postponed
 from pqdrop.filing import append_status_log, file_claim, free_stem
-from pqdrop.inbox import Item
+from pqdrop.inbox import Item, claim_entries, item_from_json, item_to_json
 from pqdrop.journal import FileRecord, Journal, Record
-from pqdrop.media import MediaInfo, fingerprint, probe
-from pqdrop.photos import check_conversions, tiktok_photo
+from pqdrop.media import MediaInfo, fingerprint
+from pqdrop.photos import tiktok_photo
 from pqdrop.postqued import Account, PostQued, PublishState
-from pqdrop.preflight import check_post
+from pqdrop.preparation import prepare_item
 from pqdrop.publish import (
     Result,
     Uploaded,
-    check_media_set,
     find_account,
     idempotency_key,
     media_record,
@@ -40,7 +38,7 @@ from pqdrop.publish import (
     status_document,
     target_body,
 )
-from pqdrop.sidecar import NO_ACCOUNTS, Sidecar, default_sidecar, parse_sidecar
+from pqdrop.sidecar import Sidecar
 from pqdrop.slots import reserve_slots
 from pqdrop.states import UNPUBLISHED_STEPS, ItemState, Step, waits_for_dispatch
 
@@ -246,7 +244,7 @@ class Pipeline:
         result.media = [media_record(Uploaded(path, cid, sha)) for path, (cid, sha) in sorted(uploads.items())]
         status = status_document(result, self._clock())
         folder = self._inbox / result.state.folder
-        stem = free_stem(folder, record.name, claim_entries(record))
+        stem = free_stem(folder, record.name, claim_entries(record.item))
         self._journal.record_filing(record.id, result.state.folder, stem, status)
         return self._journal.get(record.id)
 
@@ -255,7 +253,7 @@ class Pipeline:
         status = record.status or {}
         source = claim_dir(self._inbox, record.claim)
         folder = self._inbox / str(record.destination)
-        path = file_claim(source, folder, record.name, str(record.stem), claim_entries(record), status)
+        path = file_claim(source, folder, record.name, str(record.stem), claim_entries(record.item), status)
         result = result_from_status(status)
         # Scheduled or unconfirmed posts stay in the journal for the tracker to follow to the end.
         followed = result.state in (ItemState.SCHEDULED, ItemState.ACCEPTED) and result.publish_id
@@ -313,63 +311,3 @@ class Pipeline:
     def _log(self, name: str, state: ItemState, **fields: Any) -> None:
         record = {"item": name, "state": str(state), **{k: v for k, v in fields.items() if v is not None}}
         append_status_log(self._inbox, record, self._clock())
-
-
-def prepare_item(
-    root: Path,
-    item: Item,
-    defaults: DefaultsConfig,
-    now: datetime,
-    *,
-    accounts: Mapping[str, AccountConfig] = NO_ACCOUNTS,
-    schedule: ScheduleConfig | None = None,
-) -> tuple[Sidecar, tuple[MediaInfo, ...]]:
-    """Read and check an item's sidecar and media (relative to `root`) without talking to the API."""
-    if item.problem:
-        raise InboxError(f"{item.name}: {item.problem}")
-    if item.sidecar:
-        sidecar = parse_sidecar(root / item.sidecar, defaults, now, accounts=accounts, schedule=schedule)
-    else:
-        sidecar = default_sidecar(defaults, accounts=accounts, schedule=schedule)
-    media = tuple(probe_inside(root, rel) for rel in item.media)
-    check_media_set(item.name, media)
-    check_post(item.name, media)  # TikTok's rules, before any upload (issue 8)
-    check_conversions(media)
-    return sidecar, media
-
-
-def probe_inside(root: Path, rel: PurePosixPath) -> MediaInfo:
-    """Probe a media file, refusing links and anything that resolves outside `root`."""
-    path = root / rel
-    if path.is_symlink() or not path.resolve().is_relative_to(root.resolve()):
-        raise InboxError(f"{rel}: is a link or resolves outside the inbox; pqdrop only uploads files that live in it")
-    try:
-        return probe(path)
-    except MediaError as exc:
-        # Name the file as the user dropped it, not by its place in processing/.
-        raise MediaError(exc.message.replace(str(path), str(rel)), code=exc.code) from exc
-
-
-def item_to_json(item: Item) -> dict[str, Any]:
-    return {
-        "name": item.name,
-        "media": [str(path) for path in item.media],
-        "sidecar": str(item.sidecar) if item.sidecar else None,
-        "folder": str(item.folder) if item.folder else None,
-        "problem": item.problem,
-    }
-
-
-def item_from_json(data: dict[str, Any]) -> Item:
-    return Item(
-        name=data["name"],
-        media=tuple(PurePosixPath(path) for path in data["media"]),
-        sidecar=PurePosixPath(data["sidecar"]) if data.get("sidecar") else None,
-        folder=PurePosixPath(data["folder"]) if data.get("folder") else None,
-        problem=data.get("problem"),
-    )
-
-
-def claim_entries(record: Record) -> Sequence[str]:
-    """The top-level names inside a claim folder: the bundle folder, or the loose files."""
-    return [str(path) for path in item_from_json(record.item).paths]

@@ -8,13 +8,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pqdrop.errors import ItemError, MediaError
-from pqdrop.media import MediaInfo
-from pqdrop.postqued import Account, PublishState
 from pqdrop.sidecar import Target
 from pqdrop.states import ItemState, failure_reason, outcome_of
+
+if TYPE_CHECKING:  # types only: a reader of results (`pqdrop status`) loads neither PyAV nor httpx
+    from pqdrop.media import MediaInfo
+    from pqdrop.postqued import Account, PublishState
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,16 @@ class Result:
     status_file: Path | None = None
     targets: list[dict[str, Any]] = field(default_factory=list)
     media: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Round:
+    """What one pass over the ready items did."""
+
+    results: list[Result] = field(default_factory=list)
+    deferred: dict[str, str] = field(default_factory=dict)  # item name -> why it waits for the next round
+    postponed: set[str] = field(default_factory=set)  # waiting for another item of this round, not for the API
+    blocked: str | None = None
 
 
 def check_media_set(name: str, media: Sequence[MediaInfo]) -> None:

@@ -11,8 +11,8 @@ import logging
 from pathlib import Path
 
 from pqdrop.claim import ClaimName, claim_dir, complete, give_back, processing_dir, stopped_owner
+from pqdrop.inbox import item_from_json
 from pqdrop.journal import Journal, Record
-from pqdrop.pipeline import item_from_json
 from pqdrop.states import Step
 
 log = logging.getLogger("pqdrop")

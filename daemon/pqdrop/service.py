@@ -1,24 +1,32 @@
-"""`pqdrop run`: the daemon's loop — watch, hand out work, follow posts, beat, reload, stop.
+"""`pqdrop run`: the daemon's loop — watch, hand out work, follow posts, beat, reload, stop — and
+the signal handlers that steer it.
 
 The loop never uploads anything itself: workers do, so it stays free to notice events, send
-the watchdog heartbeat and answer a stop request. Signal handlers only set events.
+the watchdog heartbeat and answer a stop request. Signal handlers only set events. This module
+imports nothing heavy at the top, so the handlers go in before PyAV, httpx or pydantic load.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from pqdrop.config import Config
-from pqdrop.errors import ConfigError
-from pqdrop.inbox import Plan
+from pqdrop.errors import EXIT_OK, ConfigError
+from pqdrop.inbox import Plan, arriving
 from pqdrop.ratelimit import backoff_delay
 from pqdrop.systemd import notify
-from pqdrop.watcher import Watcher, detect_mode
-from pqdrop.workers import EXIT_OK, Round, Workers, arriving
+
+if TYPE_CHECKING:
+    from pqdrop.config import Config
+    from pqdrop.publish import Round
+    from pqdrop.workers import Workers
 
 log = logging.getLogger("pqdrop")
 
@@ -46,6 +54,8 @@ class Service:
         self.wake = wake
         self.reload = reload or threading.Event()
         self._load = load
+        from pqdrop.watcher import Watcher, detect_mode  # watchdog: only `run` watches
+
         config = service.config
         self.mode, fs_type = detect_mode(config.inbox.watch, config.inbox.path)
         log.info("watching %s in %s mode (filesystem %s)", config.inbox.path, self.mode, fs_type)
@@ -167,11 +177,6 @@ class Service:
         return max(0.05, timeout)
 
 
-def run(service: Workers, wake: threading.Event | None = None) -> int:
-    """Watch the inbox until the stop event is set; returns 0."""
-    return Service(service, wake or threading.Event()).run()
-
-
 def status_line(
     plan: Plan, watch_problem: str | None, blocked: bool, busy: bool = False, next_scheduled: datetime | None = None
 ) -> str:
@@ -186,3 +191,33 @@ def status_line(
     if watch_problem:
         parts.insert(0, watch_problem)
     return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What the signal handlers set: stop (TERM/INT), wake the loop, reload (HUP)."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    wake: threading.Event = field(default_factory=threading.Event)
+    reload: threading.Event = field(default_factory=threading.Event)
+
+
+def install_signal_handlers(signals: Signals) -> None:
+    """First SIGTERM/SIGINT: finish or checkpoint the step at hand and leave; a second: leave now.
+
+    SIGHUP asks for a config reload. Handlers only set events (gunicorn's arbiter, uvicorn's handle_exit).
+    """
+
+    def handle_exit(signum: int, _frame: object) -> None:
+        if signals.stop.is_set():
+            os._exit(128 + signum)
+        signals.stop.set()
+        signals.wake.set()
+
+    def handle_reload(_signum: int, _frame: object) -> None:
+        signals.reload.set()
+        signals.wake.set()
+
+    signal.signal(signal.SIGTERM, handle_exit)
+    signal.signal(signal.SIGINT, handle_exit)
+    signal.signal(signal.SIGHUP, handle_reload)

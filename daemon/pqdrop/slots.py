@@ -14,12 +14,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from pqdrop.config import DAY_NAMES, Config, account_config, slot_times
 from pqdrop.journal import Journal
-from pqdrop.postqued import Account
 from pqdrop.sidecar import Sidecar, Target
+
+if TYPE_CHECKING:  # a type only: `pqdrop status` reads slots without loading the API client
+    from pqdrop.postqued import Account
 
 # A slot closer than this is left for the next one: the publish request must reach PostQued
 # before its dispatchAt, and PostQued refuses a dispatchAt in the past.

@@ -60,6 +60,7 @@ UNPUBLISHED_STEPS = frozenset({Step.CLAIMED, Step.UPLOADING})
 
 OK_TARGET_STATES = frozenset({"sent", "published"})
 BAD_TARGET_STATES = frozenset({"failed", "canceled"})
+TERMINAL_TARGET_STATES = OK_TARGET_STATES | BAD_TARGET_STATES
 
 
 def outcome_of(state: PublishState) -> ItemState:

@@ -23,10 +23,9 @@ from pqdrop.filing import (
     free_stem,
     write_json_atomically,
 )
-from pqdrop.inbox import FAILED_DIR, SENT_DIR, STATUS_SUFFIX
+from pqdrop.inbox import FAILED_DIR, SENT_DIR, STATUS_SUFFIX, claim_entries
 from pqdrop.journal import Journal, Record
 from pqdrop.notifier import event_of
-from pqdrop.pipeline import claim_entries
 from pqdrop.postqued import PostQued, PublishState
 from pqdrop.publish import result_from_state, status_document
 from pqdrop.states import ItemState, Step, parse_instant, waits_for_dispatch
@@ -143,7 +142,7 @@ class Tracker:
         if result.state is ItemState.FAILED:
             self._refile_failed(record, status)
         else:
-            files = filed_names(claim_entries(record), record.name, str(record.stem))
+            files = filed_names(claim_entries(record.item), record.name, str(record.stem))
             write_json_atomically(self._inbox / SENT_DIR / f"{record.stem}{STATUS_SUFFIX}", {**status, "files": files})
             self._journal.record_refiled(record.id, Step.DONE, SENT_DIR, str(record.stem), status)
         append_status_log(self._inbox, {"item": record.name, "state": str(result.state),
@@ -158,7 +157,7 @@ class Tracker:
     def _refile_failed(self, record: Record, status: dict[str, Any]) -> None:
         """A target failed after the item was filed as sent: move it to failed/ with the reason."""
         old_stem = str(record.stem)
-        names = filed_names(claim_entries(record), record.name, old_stem)
+        names = filed_names(claim_entries(record.item), record.name, old_stem)
         stem = free_stem(self._inbox / FAILED_DIR, old_stem, names)
         status = {**status, "movedFrom": f"{SENT_DIR}/{old_stem}"}
         # Written ahead: a crash mid-move is finished on the next start, never split across two names.
@@ -169,7 +168,7 @@ class Tracker:
         """Move what is still in sent/ to failed/ under the recorded name; repeatable after a crash."""
         status = record.status or {}
         old_stem = str(status["movedFrom"]).split("/", 1)[1]
-        names = filed_names(claim_entries(record), record.name, old_stem)
+        names = filed_names(claim_entries(record.item), record.name, old_stem)
         file_claim(self._inbox / SENT_DIR, self._inbox / FAILED_DIR, old_stem, str(record.stem), names, status,
                    remove_source=False)
         (self._inbox / SENT_DIR / f"{old_stem}{STATUS_SUFFIX}").unlink(missing_ok=True)

@@ -12,37 +12,24 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import PurePosixPath
 
 from pqdrop.claim import OwnerLock, owner_id
 from pqdrop.config import Config
-from pqdrop.errors import AccountBlocked, Interrupted, Postponed, TransientError
-from pqdrop.inbox import Plan, Rules, Settling, plan_items, scan_entries
+from pqdrop.errors import EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, AccountBlocked, Interrupted, Postponed, TransientError
+from pqdrop.inbox import Plan, Rules, Settling, arriving, plan_items, scan_entries
 from pqdrop.journal import Journal
 from pqdrop.notifier import Notifier, event_of
 from pqdrop.pipeline import Clock, Pipeline, now_utc
 from pqdrop.postqued import PostQued
-from pqdrop.publish import Result
+from pqdrop.publish import Result, Round
 from pqdrop.recovery import sweep
 from pqdrop.states import ItemState, Step
 from pqdrop.systemd import Pulse
 from pqdrop.tracker import Tracker
 
 log = logging.getLogger("pqdrop")
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BLOCKED = 0, 1, 2, 3
-
-
-@dataclass
-class Round:
-    """What one pass over the ready items did."""
-
-    results: list[Result] = field(default_factory=list)
-    deferred: dict[str, str] = field(default_factory=dict)  # item name -> why it waits for the next round
-    postponed: set[str] = field(default_factory=set)  # waiting for another item of this round, not for the API
-    blocked: str | None = None
 
 
 class Workers:
@@ -302,6 +289,3 @@ def rules_of(config: Config) -> Rules:
     inbox = config.inbox
     return Rules(inbox.settle_seconds, inbox.sidecar_wait_seconds, inbox.require_sidecar, inbox.ignore)
 
-
-def arriving(plan: Plan) -> bool:
-    return any(waiting.kind == "arriving" for waiting in plan.waiting)

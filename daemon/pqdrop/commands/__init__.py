@@ -1,33 +1,27 @@
-"""The `pqdrop` command line: parse arguments, load config, hand over to the right module.
+"""The `pqdrop` command line: parse arguments, load config, hand over to the verb's module.
 
-Heavy modules (PyAV, the sandbox, httpx) are imported inside the commands that need them,
-so `pqdrop --help` stays quick.
+One module per verb (run, once, demo, sandbox, check, status, accounts, retry, init). Heavy
+modules (PyAV, the sandbox, httpx, pydantic) are imported inside the verbs that need them, so
+`pqdrop --help` stays quick and `status`, `retry` and `check` load neither PyAV nor httpx.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pqdrop.errors import ConfigError, PqdropError
+from pqdrop.errors import EXIT_USAGE, ConfigError
+from pqdrop.service import Signals, install_signal_handlers
 
 # pqdrop.config (pydantic) costs most of a cold start: loaded in the commands that need it, so
 # `pqdrop --help` stays quick.
 if TYPE_CHECKING:
     from pqdrop.config import Config
-    from pqdrop.postqued import PostQued
-
-EXIT_USAGE = 2
-SANDBOX_KEY = "pq_sandbox"  # the key `pqdrop sandbox` accepts, as the README says
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,12 +61,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.config = getattr(args, "config", None)
     args.verbose = getattr(args, "verbose", False)
     setup_logging(args.verbose)
-    args.signals = _Signals()
+    signals = Signals()
     if args.command in ("run", "once"):
         # Before anything slow: a stop during start-up must end as cleanly as one later.
-        _install_signal_handlers(args.signals)
+        install_signal_handlers(signals)
     try:
-        return _dispatch(args)
+        return _dispatch(args, signals)
     except ConfigError as exc:
         print(f"pqdrop: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
@@ -80,14 +74,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _dispatch(args: argparse.Namespace) -> int:
+def _dispatch(args: argparse.Namespace, signals: Signals) -> int:
     command: str = args.command
     if command == "demo":
         from pqdrop.commands.demo import run_demo
 
         return run_demo()
     if command == "sandbox":
-        return _sandbox(args.port)
+        from pqdrop.commands.sandbox import serve_sandbox
+
+        return serve_sandbox(args.port)
     if command == "init":
         from pqdrop.commands.init import starter_path, write_starter_config
 
@@ -100,100 +96,24 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     config = load_config(find_config_path(args.config, os.environ))
     if command == "status":
-        from pqdrop.commands.report import print_status
+        from pqdrop.commands.status import print_status
 
         return print_status(config, as_json=args.json)
     if command == "retry":
-        from pqdrop.commands.report import retry_failed
+        from pqdrop.commands.retry import retry_failed
 
         return retry_failed(config, args.names, every=args.all)
-    with _client(config) as client:
-        if command == "accounts":
-            return _accounts(client)
-        return _serve(config, client, args.signals, daemon=command == "run")
+    if command == "accounts":
+        from pqdrop.commands.accounts import list_accounts
 
+        return list_accounts(config)
+    if command == "once":
+        from pqdrop.commands.once import run_once
 
-def _client(config: Config) -> PostQued:
-    from pqdrop.config import resolve_api_key
-    from pqdrop.postqued import PostQued
-    from pqdrop.ratelimit import RateLimiter, budget_path
+        return run_once(config, signals)
+    from pqdrop.commands.run import run_daemon
 
-    limits = config.postqued.rate_limits
-    key = resolve_api_key(config, os.environ)
-    # Every pqdrop on this machine using this key draws from one budget (issue 17: one inbox per client).
-    limiter = RateLimiter(
-        {"upload": limits.upload, "read": limits.read, "publish": limits.publish, "delete": limits.delete},
-        limits.window_seconds,
-        budget=budget_path(key, config.postqued.base_url),
-    )
-    return PostQued(config.postqued.base_url, key, limiter=limiter, timeout_seconds=config.postqued.timeout_seconds)
-
-
-def _serve(config: Config, client: PostQued, signals: _Signals, *, daemon: bool) -> int:
-    from pqdrop.commands.report import print_round
-    from pqdrop.journal import Journal
-    from pqdrop.service import Service
-    from pqdrop.systemd import HEARTBEAT_FILE, Pulse
-    from pqdrop.workers import Workers, once
-
-    stop, wake, reload = signals.stop, signals.wake, signals.reload
-    if not daemon and not config.inbox.path.is_dir():
-        raise ConfigError(f"[inbox].path {config.inbox.path} is not a folder; create it (or mount the share) first")
-    journal = Journal(config.state.dir)
-    # The daemon's heartbeat file tells a container's HEALTHCHECK that its loop still turns.
-    pulse = Pulse.from_environment(heartbeat=config.state.dir / HEARTBEAT_FILE if daemon else None)
-    svc = Workers(config, client, journal, stop=stop, pulse=pulse)
-    # Everything loaded so far lives as long as the process: keep the collector from walking it
-    # again on every scan (bench/watch.py: a quarter of poll-mode CPU was garbage collection).
-    gc.freeze()
-    code = 1
-    try:
-        if daemon:
-            source = config.source
-            from pqdrop.config import load_config
-
-            load = (lambda: load_config(source)) if source else None
-            code = Service(svc, wake, reload, load).run()
-        else:
-            code, round_ = once(svc)
-            print_round(round_, svc.look())
-    finally:
-        svc.close()
-        if svc.abandoned:
-            # A worker is stuck inside a request: leaving now is as safe as a crash (the journal is
-            # written ahead) and keeps the stop within systemd's TimeoutStopSec.
-            logging.shutdown()
-            sys.stdout.flush()
-            os._exit(code)
-        journal.close()
-    return code
-
-
-def _accounts(client: PostQued) -> int:
-    try:
-        accounts = client.platform_accounts("tiktok")
-    except PqdropError as exc:
-        print(f"pqdrop: {exc.message}", file=sys.stderr)
-        return 3
-    width = max([len(account.username) for account in accounts] + [8])
-    print(f"{'username':<{width}}  id")
-    for account in accounts:
-        print(f"{account.username:<{width}}  {account.id}")
-    return 0
-
-
-def _sandbox(port: int) -> int:
-    from pqdrop.sandbox import Sandbox
-
-    def leave(signum: int, _frame: object) -> None:
-        raise SystemExit(0)  # unwinds serve_forever, which closes the socket
-
-    signal.signal(signal.SIGTERM, leave)
-    signal.signal(signal.SIGINT, leave)  # set explicitly: a shell's background job inherits SIGINT ignored
-    sandbox = Sandbox(port=port, api_keys=(SANDBOX_KEY,))
-    print(f"PostQued sandbox on {sandbox.url} (API key {SANDBOX_KEY}); Ctrl-C or SIGTERM stops it", flush=True)
-    sandbox.serve_forever()
-    return 0
+    return run_daemon(config, signals)
 
 
 def _config_for_check(args: argparse.Namespace) -> Config | None:
@@ -204,36 +124,6 @@ def _config_for_check(args: argparse.Namespace) -> Config | None:
     if args.config or os.environ.get(CONFIG_ENV) or path.exists():
         return load_config(path)
     return None
-
-
-@dataclass(frozen=True)
-class _Signals:
-    """What the signal handlers set: stop (TERM/INT), wake the loop, reload (HUP)."""
-
-    stop: threading.Event = field(default_factory=threading.Event)
-    wake: threading.Event = field(default_factory=threading.Event)
-    reload: threading.Event = field(default_factory=threading.Event)
-
-
-def _install_signal_handlers(signals: _Signals) -> None:
-    """First SIGTERM/SIGINT: finish or checkpoint the step at hand and leave; a second: leave now.
-
-    SIGHUP asks for a config reload. Handlers only set events (gunicorn's arbiter, uvicorn's handle_exit).
-    """
-
-    def handle_exit(signum: int, _frame: object) -> None:
-        if signals.stop.is_set():
-            os._exit(128 + signum)
-        signals.stop.set()
-        signals.wake.set()
-
-    def handle_reload(_signum: int, _frame: object) -> None:
-        signals.reload.set()
-        signals.wake.set()
-
-    signal.signal(signal.SIGTERM, handle_exit)
-    signal.signal(signal.SIGINT, handle_exit)
-    signal.signal(signal.SIGHUP, handle_reload)
 
 
 def setup_logging(verbose: bool) -> None:

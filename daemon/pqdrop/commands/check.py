@@ -10,7 +10,6 @@ from pathlib import Path
 from pqdrop.config import Config, DefaultsConfig
 from pqdrop.errors import ItemError
 from pqdrop.inbox import SIDECAR_SUFFIX, Item, Rules, plan_items, scan_entries
-from pqdrop.pipeline import prepare_item
 
 
 def check_paths(config: Config | None, paths: Sequence[Path]) -> int:
@@ -47,6 +46,8 @@ def check_item(folder: Path, item: Item, defaults: DefaultsConfig, config: Confi
         return item.problem
     if item.sidecar is None:
         return f"no sidecar: add {item.name}.md beside the media"
+    from pqdrop.preparation import prepare_item  # PyAV loads only when there is media to probe
+
     try:
         if config is None:
             prepare_item(folder, item, defaults, datetime.now(UTC))

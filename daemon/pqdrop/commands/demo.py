@@ -8,7 +8,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pqdrop.commands.report import print_table
+from pqdrop.commands.once import print_table
 from pqdrop.config import Config, parse_config
 from pqdrop.inbox import FAILED_DIR, SENT_DIR
 from pqdrop.journal import Journal

@@ -1,4 +1,4 @@
-"""What `pqdrop status` shows: one look at the inbox, the journal and status.log, as rows.
+"""`pqdrop status`: one look at the inbox, the journal and status.log, as rows.
 
 `gather` does all the reading, and only reads: the journal is opened read-only, the owner lock
 is looked up in the kernel's lock table rather than tried, nothing needs the API key, so it is
@@ -33,10 +33,9 @@ from pqdrop.inbox import (
     scan_entries,
 )
 from pqdrop.journal import Journal, Record
-from pqdrop.postqued import TERMINAL_TARGET_STATES
 from pqdrop.sidecar import Sidecar, default_sidecar, parse_sidecar
 from pqdrop.slots import upcoming
-from pqdrop.states import ItemState
+from pqdrop.states import TERMINAL_TARGET_STATES, ItemState
 
 RECENT_LINES = 10
 # status.log only grows; the tail holds the story that matters now.
@@ -448,3 +447,14 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:
         return 0.0
+
+
+def print_status(config: Config, *, as_json: bool = False) -> int:
+    """Waiting, in flight, scheduled, recently sent and failed; read-only, so safe while the daemon runs."""
+    inbox = config.inbox.path
+    if not inbox.is_dir():
+        print(f"inbox {inbox} is not there (unmounted share?)")
+        return 1
+    view = gather(config, datetime.now(UTC))
+    print(render_json(view) if as_json else render_text(view))
+    return 0

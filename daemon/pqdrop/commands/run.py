@@ -1,0 +1,80 @@
+"""`pqdrop run`: the daemon; and what it shares with `pqdrop once`: the API client and the workers' set-up."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from pqdrop.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pqdrop.config import Config
+    from pqdrop.postqued import PostQued
+    from pqdrop.service import Signals
+    from pqdrop.workers import Workers
+
+
+def connect(config: Config) -> PostQued:
+    """The API client for `config`, drawing on the machine-wide rate budget of its key."""
+    from pqdrop.config import resolve_api_key
+    from pqdrop.postqued import PostQued
+    from pqdrop.ratelimit import RateLimiter, budget_path
+
+    limits = config.postqued.rate_limits
+    key = resolve_api_key(config, os.environ)
+    # Every pqdrop on this machine using this key draws from one budget (issue 17: one inbox per client).
+    limiter = RateLimiter(
+        {"upload": limits.upload, "read": limits.read, "publish": limits.publish, "delete": limits.delete},
+        limits.window_seconds,
+        budget=budget_path(key, config.postqued.base_url),
+    )
+    return PostQued(config.postqued.base_url, key, limiter=limiter, timeout_seconds=config.postqued.timeout_seconds)
+
+
+def serve(config: Config, signals: Signals, body: Callable[[Workers], int], *, daemon: bool) -> int:
+    """Run `body` with the workers over the journal, all closed on the way out; returns its exit code.
+
+    A worker stuck in a request ends the process at once, with that code.
+    """
+    from pqdrop.journal import Journal
+    from pqdrop.systemd import HEARTBEAT_FILE, Pulse
+    from pqdrop.workers import Workers
+
+    if not daemon and not config.inbox.path.is_dir():
+        raise ConfigError(f"[inbox].path {config.inbox.path} is not a folder; create it (or mount the share) first")
+    with connect(config) as client:
+        journal = Journal(config.state.dir)
+        # The daemon's heartbeat file tells a container's HEALTHCHECK that its loop still turns.
+        pulse = Pulse.from_environment(heartbeat=config.state.dir / HEARTBEAT_FILE if daemon else None)
+        workers = Workers(config, client, journal, stop=signals.stop, pulse=pulse)
+        # Everything loaded so far lives as long as the process: keep the collector from walking it
+        # again on every scan (bench/watch.py: a quarter of poll-mode CPU was garbage collection).
+        gc.freeze()
+        code = 1
+        try:
+            code = body(workers)
+        finally:
+            workers.close()
+            if workers.abandoned:
+                # A worker is stuck inside a request: leaving now is as safe as a crash (the journal is
+                # written ahead) and keeps the stop within systemd's TimeoutStopSec.
+                logging.shutdown()
+                sys.stdout.flush()
+                os._exit(code)
+            journal.close()
+    return code
+
+
+def run_daemon(config: Config, signals: Signals) -> int:
+    """Watch the inbox until SIGTERM/SIGINT; SIGHUP reloads the config file."""
+    from pqdrop.config import load_config
+    from pqdrop.service import Service
+
+    source = config.source
+    load: Callable[[], Config] | None = (lambda: load_config(source)) if source else None
+    return serve(config, signals, lambda workers: Service(workers, signals.wake, signals.reload, load).run(),
+                 daemon=True)
