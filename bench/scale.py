@@ -43,11 +43,11 @@ def look_helper(config_path: str, looks: int) -> None:
     """The `look` mode: a Workers as `pqdrop run` builds it, timed looks, and each step of one look apart."""
     started = time.perf_counter()
     from pqdrop.config import load_config
-    from pqdrop.inbox import Settling, plan_items, scan_entries
+    from pqdrop.inbox import Rules, Settling, plan_items, scan_entries
     from pqdrop.journal import Journal
     from pqdrop.postqued import PostQued
     from pqdrop.ratelimit import RateLimiter
-    from pqdrop.workers import Workers, rules_of
+    from pqdrop.workers import Workers
 
     config = load_config(Path(config_path))
     journal = Journal(config.state.dir)
@@ -69,7 +69,7 @@ def look_helper(config_path: str, looks: int) -> None:
         now = time.time()
         still_since = Settling().update(entries, now)
         settled = time.perf_counter()
-        plan_items(entries, now, rules_of(config), {}, still_since)
+        plan_items(entries, now, Rules.of(config.inbox), {}, still_since)
         planned = time.perf_counter()
         report["steps_s"] = {"scan": scanned - began, "settling": settled - scanned, "plan": planned - settled}
         report["entries"] = len(entries)

@@ -28,7 +28,7 @@ from pqdrop.claim import (
     stopped_owner,
     take,
 )
-from pqdrop.errors import ConfigError
+from pqdrop.errors import ServiceUnavailable
 from pqdrop.inbox import Item
 
 CLAIM = "clip~own1~0001"
@@ -208,7 +208,7 @@ def test_owner_alive_is_false_for_an_owner_that_never_ran(inbox: Path) -> None:
 def test_a_second_owner_lock_for_the_same_owner_in_one_process_is_refused(inbox: Path) -> None:
     lock = OwnerLock(inbox, "me")
     try:
-        with pytest.raises(ConfigError, match="same \\[state\\].dir"):
+        with pytest.raises(ServiceUnavailable, match="same \\[state\\].dir"):
             OwnerLock(inbox, "me", wait_seconds=0.2)
         assert owner_alive(inbox, "me") is True
     finally:
@@ -256,7 +256,7 @@ def test_stopped_owner_holds_a_dead_owners_lock_so_it_cannot_start_meanwhile(
     twin.wait(timeout=10)
     with stopped_owner(inbox, "twin") as stopped:
         assert stopped is True
-        with pytest.raises(ConfigError):
+        with pytest.raises(ServiceUnavailable):
             OwnerLock(inbox, "twin", wait_seconds=0.2)
     OwnerLock(inbox, "twin").close()
 
@@ -266,7 +266,7 @@ def test_stopped_owner_also_guards_an_owner_that_stopped_cleanly_and_left_no_loc
     processing_dir(inbox).mkdir()
     with stopped_owner(inbox, "gone") as stopped:
         assert stopped is True
-        with pytest.raises(ConfigError):
+        with pytest.raises(ServiceUnavailable):
             OwnerLock(inbox, "gone", wait_seconds=0.2)
 
 

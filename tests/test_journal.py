@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pqdrop.errors import ConfigError
+from pqdrop.errors import JournalError, ServiceUnavailable
 from pqdrop.journal import JOURNAL_FILE, MIGRATIONS, SETTLED_STEPS, FileRecord, Journal
 
 ITEM = {"name": "clip", "media": ["clip.mp4"], "sidecar": "clip.md", "folder": None, "problem": None}
@@ -185,10 +185,10 @@ def test_writes_survive_a_reopen_as_they_were_committed(tmp_path: Path) -> None:
         second.close()
 
 
-def test_an_unusable_state_dir_is_a_config_error_naming_it(tmp_path: Path) -> None:
+def test_an_unusable_state_dir_is_a_passing_service_error_naming_it(tmp_path: Path) -> None:
     blocker = tmp_path / "state"
     blocker.write_text("a file, not a folder")
-    with pytest.raises(ConfigError, match="cannot open the journal") as caught:
+    with pytest.raises(ServiceUnavailable, match="cannot open the journal") as caught:
         Journal(blocker)
     assert str(blocker) in caught.value.message
 
@@ -215,7 +215,7 @@ def test_a_read_only_journal_refuses_writes(tmp_path: Path) -> None:
     Journal(tmp_path / "state").close()
     reader = Journal(tmp_path / "state", read_only=True)
     try:
-        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        with pytest.raises(JournalError, match="readonly"):
             reader.begin_claim("clip", "clip~own~tok", ITEM, FILES)
     finally:
         reader.close()
@@ -237,7 +237,7 @@ def test_reading_a_closed_journal_leaves_no_wal_or_shm_file_behind(tmp_path: Pat
 
 
 def test_a_read_only_open_of_a_missing_journal_is_a_config_error_and_creates_nothing(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no journal at"):
+    with pytest.raises(ServiceUnavailable, match="no journal at"):
         Journal(tmp_path / "state", read_only=True)
     assert not (tmp_path / "state").exists()
 
@@ -247,6 +247,6 @@ def test_a_read_only_open_of_a_journal_an_older_pqdrop_still_runs_says_to_restar
     db = sqlite3.connect(tmp_path / "state" / JOURNAL_FILE)
     db.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
     db.close()
-    with pytest.raises(ConfigError, match=f"schema {len(MIGRATIONS) - 1} of {len(MIGRATIONS)}: an older pqdrop"):
+    with pytest.raises(ServiceUnavailable, match=f"schema {len(MIGRATIONS) - 1} of {len(MIGRATIONS)}: an older pqdrop"):
         Journal(tmp_path / "state", read_only=True)
     assert user_version(tmp_path / "state" / JOURNAL_FILE) == len(MIGRATIONS) - 1

@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.conftest import SANDBOX_KEY, write_config
+from tests.conftest import SANDBOX_KEY, sidecar, write_config
 
+from pqdrop.mediagen import make_video
 from pqdrop.sandbox import Sandbox
 
 
@@ -71,15 +72,17 @@ def manager(request: pytest.FixtureRequest) -> Iterator[Manager]:
     manager.close()
 
 
-def start(tmp_path: Path, sandbox: Sandbox, manager: Manager) -> tuple[subprocess.Popen[str], Path, Path]:
-    config = write_config(tmp_path, sandbox.url, inbox={"watch": "events"})
+def start(
+    tmp_path: Path, sandbox: Sandbox, manager: Manager, *, prefix: tuple[str, ...] = (), watch: str = "events"
+) -> tuple[subprocess.Popen[str], Path, Path]:
+    config = write_config(tmp_path, sandbox.url, inbox={"watch": watch})
     (tmp_path / "inbox").mkdir(exist_ok=True)
     env = {key: value for key, value in os.environ.items() if not key.startswith(("WATCHDOG_", "JOURNAL_"))}
     env.update(POSTQUED_API_KEY=SANDBOX_KEY, NOTIFY_SOCKET=manager.address, WATCHDOG_USEC="1000000")
     err = tmp_path / "run.err"
     with err.open("w") as stderr:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(
-            [sys.executable, "-m", "pqdrop", "run", "--config", str(config)],
+            [*prefix, sys.executable, "-m", "pqdrop", "run", "--config", str(config)],
             env=env, stdout=subprocess.DEVNULL, stderr=stderr, text=True,
         )
     return process, config, err
@@ -134,3 +137,42 @@ def test_a_broken_config_on_reload_keeps_the_running_one(tmp_path: Path, sandbox
             process.wait()
     assert "config reload failed, keeping the running config" in err.read_text()
     assert "not valid TOML" in err.read_text()
+
+
+def without_root_privileges() -> tuple[str, ...]:
+    """A command prefix under which file modes bind: root loses the capabilities that bypass them."""
+    if os.geteuid() != 0:
+        return ()
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: a mode of 000 would not stop pqdrop reading")
+    return ("setpriv", "--bounding-set", "-dac_override,-dac_read_search")
+
+
+def test_an_unreadable_inbox_is_reported_once_in_the_log_and_in_status_not_read_as_empty(
+    tmp_path: Path, sandbox: Sandbox, manager: Manager
+) -> None:
+    process, _, err = start(tmp_path, sandbox, manager, prefix=without_root_privileges(), watch="poll")
+    inbox = tmp_path / "inbox"
+    try:
+        manager.read_until("READY=1", 20)
+        make_video(inbox / "clip.mp4", width=720, height=1280, seconds=1)
+        inbox.chmod(0o000)
+        sidecar(inbox / "clip.md")
+        manager.read_until(f"STATUS=cannot read the inbox {inbox}: Permission denied, 0 waiting, 0 ready", 10)
+        manager.drain(1.5)  # several looks at 0.2 s
+        assert not (inbox / "sent").exists()
+        inbox.chmod(0o755)
+        deadline = time.monotonic() + 30
+        while not (inbox / "sent" / "clip.status.json").exists():
+            assert time.monotonic() < deadline, err.read_text()
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        inbox.chmod(0o755)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    log = err.read_text()
+    assert log.count(f"cannot read the inbox {inbox}: Permission denied") == 1, log
+    assert log.count("the inbox can be read again") == 1, log

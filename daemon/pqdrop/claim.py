@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from pqdrop.errors import ConfigError
+from pqdrop.errors import ServiceUnavailable
 from pqdrop.filing import move
 from pqdrop.inbox import PROCESSING_DIR, Item
 
@@ -133,7 +133,7 @@ class OwnerLock:
             except BlockingIOError as exc:
                 stream.close()
                 if time.monotonic() >= deadline:
-                    raise ConfigError(
+                    raise ServiceUnavailable(
                         f"another pqdrop with the same [state].dir is already working on {inbox}; "
                         "stop it first, or give this one its own state dir"
                     ) from exc

@@ -10,7 +10,10 @@
     ├── TransientError         try again later; nothing about the item is wrong
     │   ├── ApiUnavailable     timeout, connection loss, 5xx
     │   ├── RateLimited        429; carries the server's Retry-After
-    │   └── Postponed          waits for another item (the same post is in flight)
+    │   ├── Postponed          waits for another item (the same post is in flight)
+    │   └── JournalError       SQLite failed under an open journal (disk full, I/O error)
+    ├── ServiceUnavailable     stop now, start again later: the journal cannot be opened, or another
+    │                          pqdrop holds the owner lock (exit 75; systemd restarts the unit)
     ├── AccountBlocked         stop posting: key refused or subscription required (exit 3)
     └── Interrupted            the process is stopping: leave the item at its recorded step
 
@@ -25,6 +28,7 @@ EXIT_OK = 0  # every item was sent (and `run` stopped on request)
 EXIT_FAILED = 1  # at least one item failed
 EXIT_USAGE = 2  # the configuration or the arguments are unusable
 EXIT_BLOCKED = 3  # the account cannot post right now; the items wait in the inbox
+EXIT_TEMPFAIL = 75  # sysexits' EX_TEMPFAIL: a passing trouble of this machine (ServiceUnavailable); try again
 
 
 class PqdropError(Exception):
@@ -79,6 +83,18 @@ class Postponed(TransientError):
     """The item waits for another one to finish first (the same media to the same accounts in flight)."""
 
     code = "POSTPONED"
+
+
+class JournalError(TransientError):
+    """SQLite failed on a read or write of the open journal (disk full, I/O error); the item waits."""
+
+    code = "JOURNAL"
+
+
+class ServiceUnavailable(PqdropError):
+    """The daemon cannot work now, for a reason that passes (the journal's disk, a twin's lock); it exits 75."""
+
+    code = "SERVICE_UNAVAILABLE"
 
 
 class AccountBlocked(PqdropError):

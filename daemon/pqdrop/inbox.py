@@ -14,7 +14,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from pqdrop.config import InboxConfig
 
 # What the inbox takes as media (CONTRACT); the probe then reads what each file really holds.
 VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".mov", ".webm"})
@@ -138,6 +141,11 @@ class Rules:
     require_sidecar: bool = True
     ignore: tuple[str, ...] = ()
 
+    @classmethod
+    def of(cls, inbox: InboxConfig) -> Rules:
+        """The rules an `[inbox]` table sets."""
+        return cls(inbox.settle_seconds, inbox.sidecar_wait_seconds, inbox.require_sidecar, tuple(inbox.ignore))
+
 
 @dataclass
 class _Group:
@@ -166,21 +174,29 @@ def _any_of(patterns: tuple[str, ...]) -> Callable[[str], re.Match[str] | None]:
 
 
 def scan_entries(root: Path, extra_patterns: Sequence[str] = ()) -> list[Entry]:
-    """List the inbox and its bundle folders (one level deep), without following links."""
+    """List the inbox and its bundle folders (one level deep), without following links.
+
+    OSError when the inbox itself cannot be listed: an unreadable inbox is not an empty one.
+    """
     entries: list[Entry] = []
-    for top in _list_dir(root, PurePosixPath(), extra_patterns):
+    for top in _list_dir(root, PurePosixPath(), extra_patterns, strict=True):
         entries.append(top)
         if top.is_dir and not top.is_symlink and top.rel.name not in RESERVED_NAMES:
             entries.extend(_list_dir(root / top.rel.name, top.rel, extra_patterns))
     return entries
 
 
-def _list_dir(folder: Path, rel: PurePosixPath, extra_patterns: Sequence[str]) -> Iterable[Entry]:
+def _list_dir(
+    folder: Path, rel: PurePosixPath, extra_patterns: Sequence[str], *, strict: bool = False
+) -> Iterable[Entry]:
+    """The entries of one folder; with `strict`, an unreadable folder raises instead of looking empty."""
     try:
         with os.scandir(folder) as listing:
             found = list(listing)
     except OSError:
-        return []
+        if strict:
+            raise
+        return []  # a bundle folder that went or cannot be read: the next scan tells
     entries = []
     for entry in found:
         if is_clutter(entry.name, extra_patterns) or (not rel.parts and entry.name in RESERVED_NAMES):

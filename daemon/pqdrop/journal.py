@@ -1,7 +1,9 @@
 """The journal: what pqdrop has done to each item, in SQLite, written ahead of every step.
 
 It lives in `[state].dir`, never in the synced inbox (a sync tool would copy a live
-database between machines). Only this module sees sqlite3.
+database between machines). Only this module sees sqlite3: a journal that cannot be opened
+raises ServiceUnavailable (the daemon exits 75 and systemd tries again), a failure after that
+raises JournalError (the item at hand waits; the daemon goes on).
 """
 
 from __future__ import annotations
@@ -10,13 +12,13 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pqdrop.errors import ConfigError
+from pqdrop.errors import JournalError, ServiceUnavailable
 from pqdrop.states import FINAL_STEPS, RESUMABLE_STEPS, TRACKED_STEPS, Step
 
 JOURNAL_FILE = "journal.sqlite3"
@@ -135,6 +137,7 @@ class Journal:
     def __init__(self, state_dir: Path, *, read_only: bool = False) -> None:
         """Open (and create or migrate) the journal; `read_only` only reads one that exists, beside a running daemon."""
         self._lock = threading.RLock()
+        self._path = state_dir / JOURNAL_FILE
         try:
             if read_only:
                 self._db = _connect_read_only(state_dir / JOURNAL_FILE)
@@ -146,8 +149,8 @@ class Journal:
             self._db.execute("PRAGMA synchronous=FULL")  # a post must never be forgotten after a power cut
             self._db.execute("PRAGMA busy_timeout=5000")
             self._migrate()
-        except (OSError, sqlite3.Error) as exc:
-            raise ConfigError(f"[state].dir {state_dir}: cannot open the journal: {exc}") from exc
+        except (OSError, sqlite3.Error, JournalError) as exc:
+            raise ServiceUnavailable(f"[state].dir {state_dir}: cannot open the journal: {exc}") from exc
 
     def close(self) -> None:
         self._db.close()
@@ -155,14 +158,28 @@ class Journal:
     @contextmanager
     def atomic(self) -> Iterator[sqlite3.Connection]:
         """One transaction: all of its writes land, or none do."""
-        with self._lock:
+        with self._lock, self._translated():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                with suppress(sqlite3.Error):  # a failed write may have ended the transaction already
+                    self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """sqlite3's errors leave as JournalError, naming the file."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal {self._path}: {exc}") from exc
+
+    def _rows(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        """Every row of one read."""
+        with self._lock, self._translated():
+            return list(self._db.execute(sql, params).fetchall())
 
     def _migrate(self) -> None:
         version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
@@ -278,32 +295,30 @@ class Journal:
 
     def slot_of(self, item_id: int, account: str) -> datetime | None:
         """The slot the item holds for `account`, if any."""
-        row = self._db.execute(
-            "SELECT instant FROM slots WHERE item_id = ? AND account = ?", (item_id, account)
-        ).fetchone()
-        return _instant(row["instant"]) if row else None
+        rows = self._rows("SELECT instant FROM slots WHERE item_id = ? AND account = ?", (item_id, account))
+        return _instant(rows[0]["instant"]) if rows else None
 
     def reserved_slots(self, after: datetime) -> list[tuple[datetime, str, str]]:
         """(instant, account, item name) of the slots held after `after`, soonest first."""
-        rows = self._db.execute(
+        rows = self._rows(
             "SELECT slots.instant, slots.account, items.name FROM slots JOIN items ON items.id = slots.item_id "
             f"WHERE slots.instant > ? AND slots.item_id NOT IN {_RELEASED} ORDER BY slots.instant, slots.account",
             (_iso(after), *_RELEASED_PARAMS),
-        ).fetchall()
+        )
         return [(_instant(row[0]), str(row[1]), str(row[2])) for row in rows]
 
     # --- reads -----------------------------------------------------------------------------
 
     def get(self, item_id: int) -> Record:
-        row = self._db.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone()
-        return _record(row)
+        rows = self._rows("SELECT * FROM items WHERE id = ?", (item_id,))
+        if not rows:
+            raise JournalError(f"journal {self._path}: no item {item_id}")
+        return _record(rows[0])
 
     def unfinished(self) -> list[Record]:
         """Items a crash or a stop left mid-way, oldest first."""
-        rows = self._db.execute(
-            f"SELECT * FROM items WHERE state NOT IN ({_marks(SETTLED_STEPS)}) ORDER BY id",
-            SETTLED_STEPS,
-        ).fetchall()
+        query = f"SELECT * FROM items WHERE state NOT IN ({_marks(SETTLED_STEPS)}) ORDER BY id"
+        rows = self._rows(query, SETTLED_STEPS)
         return [_record(row) for row in rows]
 
     def tracking(self) -> list[Record]:
@@ -311,8 +326,7 @@ class Journal:
         return self.in_state(Step.TRACKING)
 
     def in_state(self, state: Step) -> list[Record]:
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM items WHERE state = ? ORDER BY id", (state,)).fetchall()
+        rows = self._rows("SELECT * FROM items WHERE state = ? ORDER BY id", (state,))
         return [_record(row) for row in rows]
 
     def record_refiled(self, item_id: int, state: Step, destination: str, stem: str, status: Mapping[str, Any]) -> None:
@@ -325,18 +339,18 @@ class Journal:
 
     def uploads(self, item_id: int) -> dict[str, tuple[str, str]]:
         """path -> (contentId, fingerprint) of the media already in storage."""
-        rows = self._db.execute("SELECT path, content_id, fingerprint FROM uploads WHERE item_id = ?", (item_id,))
+        rows = self._rows("SELECT path, content_id, fingerprint FROM uploads WHERE item_id = ?", (item_id,))
         return {row["path"]: (row["content_id"], row["fingerprint"]) for row in rows}
 
     def files(self, item_id: int) -> list[FileRecord]:
-        rows = self._db.execute("SELECT path, size, mtime FROM files WHERE item_id = ? ORDER BY path", (item_id,))
+        rows = self._rows("SELECT path, size, mtime FROM files WHERE item_id = ? ORDER BY path", (item_id,))
         return [FileRecord(row["path"], row["size"], row["mtime"]) for row in rows]
 
     def claims(self) -> set[str]:
-        return {row[0] for row in self._db.execute("SELECT claim FROM items")}
+        return {row[0] for row in self._rows("SELECT claim FROM items")}
 
     def recent(self, limit: int = 20) -> list[Record]:
-        rows = self._db.execute("SELECT * FROM items ORDER BY updated_at DESC LIMIT ?", (limit,)).fetchall()
+        rows = self._rows("SELECT * FROM items ORDER BY updated_at DESC LIMIT ?", (limit,))
         return [_record(row) for row in rows]
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from pqdrop.errors import EXIT_OK, ConfigError
+from pqdrop.errors import EXIT_OK, ConfigError, JournalError
 from pqdrop.inbox import Plan, arriving
 from pqdrop.ratelimit import backoff_delay
 from pqdrop.systemd import notify
@@ -35,6 +35,7 @@ BLOCKED_RETRY_SECONDS = (60.0, 900.0)  # first and longest pause while the accou
 # a cheap look this often notices (the only wake-up an idle events-mode daemon has besides rescans).
 WATCH_CHECK_SECONDS = 5.0
 STOP_GRACE_SECONDS = 8.0
+JOURNAL_RETRY_SECONDS = 5.0  # after the journal's disk failed: long enough not to spin, short to catch up
 POSTPONED_RETRY_SECONDS = 2.0  # systemd waits TimeoutStopSec; workers checkpoint well inside it
 
 
@@ -78,9 +79,17 @@ class Service:
         while not service.stop.is_set():
             if self.reload.is_set():
                 self._reload()
-            self._turn(plan)
-            pulse.status(self._status(plan), force=True)
-            plan = self._idle_until(time.monotonic() + self._sleep_for(plan), plan)
+            try:
+                self._turn(plan)
+                pulse.status(self._status(plan), force=True)
+                pause = self._sleep_for(plan)
+            except JournalError as exc:
+                # The journal's disk failed (full, I/O error): nothing is lost, since every step is
+                # written ahead; the loop keeps its heartbeat and tries again after a while.
+                log.error("the journal failed, trying again in %g s: %s", JOURNAL_RETRY_SECONDS, exc.message)
+                pulse.status(f"journal trouble: {exc.message}", force=True)
+                pause = JOURNAL_RETRY_SECONDS
+            plan = self._idle_until(time.monotonic() + pause, plan)
         notify("STOPPING=1")
         self._wind_down()
         return EXIT_OK
@@ -88,7 +97,8 @@ class Service:
     def _status(self, plan: Plan) -> str:
         upcoming = self.service.tracker.next_dispatch()
         zone = self.service.config.defaults.zone
-        return status_line(plan, self.watcher.problem, self._blocked(), self.service.busy,
+        problem = self.watcher.problem or self.service.inbox_problem
+        return status_line(plan, problem, self._blocked(), self.service.busy,
                            upcoming.astimezone(zone) if upcoming else None)
 
     def _turn(self, plan: Plan) -> None:
@@ -163,7 +173,7 @@ class Service:
         timeout = inbox.poll_interval if self.mode == "poll" else inbox.rescan_seconds
         if arriving(plan):
             timeout = min(timeout, max(0.2, inbox.settle_seconds / 2))
-        if self.watcher.problem:
+        if self.watcher.problem or self.service.inbox_problem:
             timeout = min(timeout, inbox.poll_interval)  # look for the inbox's return without spinning
         if any(waiting.kind == "sidecar" for waiting in plan.waiting) and not inbox.require_sidecar:
             timeout = min(timeout, max(0.5, inbox.sidecar_wait_seconds / 4))

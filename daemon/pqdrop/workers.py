@@ -17,7 +17,16 @@ from pathlib import PurePosixPath
 
 from pqdrop.claim import OwnerLock, owner_id
 from pqdrop.config import Config
-from pqdrop.errors import EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, AccountBlocked, Interrupted, Postponed, TransientError
+from pqdrop.errors import (
+    EXIT_BLOCKED,
+    EXIT_FAILED,
+    EXIT_OK,
+    AccountBlocked,
+    Interrupted,
+    JournalError,
+    Postponed,
+    TransientError,
+)
 from pqdrop.inbox import Plan, Rules, Settling, arriving, plan_items, scan_entries
 from pqdrop.journal import Journal
 from pqdrop.notifier import Notifier, event_of
@@ -61,12 +70,13 @@ class Workers:
         self._clock = clock
         self._first_seen: dict[PurePosixPath, float] = {}
         self._settling = Settling()
+        self.inbox_problem: str | None = None  # why the last look could not read the inbox
         self._pool = ThreadPoolExecutor(config.postqued.workers, thread_name_prefix="pqdrop-item")
         self._running: dict[str, Future[Result | None]] = {}
         self.on_done: Callable[[], None] = lambda: None  # the loop's wake-up
         self.abandoned = False  # close() left a worker mid-step; the process must not wait for it
         self._conflicts_seen: set[PurePosixPath] = set()
-        self._rules = rules_of(config)
+        self._rules = Rules.of(config.inbox)
 
     def reconfigure(self, config: Config) -> list[str]:
         """Take a reloaded config without dropping work; returns the changes that need a restart."""
@@ -91,7 +101,7 @@ class Workers:
             }
         )
         self.config = config
-        self._rules = rules_of(config)
+        self._rules = Rules.of(config.inbox)
         self.pipeline.reconfigure(config)
         return needs_restart
 
@@ -133,15 +143,28 @@ class Workers:
     def look(self, renamed: Iterable[PurePosixPath] = ()) -> Plan:
         """Scan the inbox and decide what is ready; `renamed` are paths known to have arrived by rename."""
         now = self._clock().timestamp()
-        if not self._hold_lock():
+        try:
+            if not self._hold_lock():
+                return Plan()
+            entries = scan_entries(self.config.inbox.path, self.config.inbox.ignore)
+        except OSError as exc:
+            self._inbox_trouble(f"cannot read the inbox {self.config.inbox.path}: {exc.strerror or exc}")
             return Plan()
-        entries = scan_entries(self.config.inbox.path, self.config.inbox.ignore)
+        self._inbox_trouble(None)
         present = {entry.rel for entry in entries}
         self._first_seen = {rel: self._first_seen.get(rel, now) for rel in present}
         still_since = self._settling.update(entries, now, renamed)
         plan = plan_items(entries, now, self._rules, self._first_seen, still_since)
         self._report_conflicts(plan)
         return plan
+
+    def _inbox_trouble(self, problem: str | None) -> None:
+        """Say once that the inbox cannot be read, and once that it can again; `inbox_problem` tells STATUS=."""
+        if problem and problem != self.inbox_problem:
+            log.error("%s; nothing is posted until it can be read again", problem)
+        elif problem is None and self.inbox_problem:
+            log.warning("the inbox can be read again")
+        self.inbox_problem = problem
 
     def _report_conflicts(self, plan: Plan) -> None:
         """Say once per file that a sync tool's conflicted copy is not posted."""
@@ -201,6 +224,12 @@ class Workers:
                 log.error("posting paused: %s", exc.message)
             round_.blocked = exc.message
             self._give_back_unpublished(name, exc.message)
+            return
+        except JournalError as exc:
+            # The journal's disk failed under the item: it keeps whatever step was last written and
+            # is tried again; giving it back would need the journal too.
+            round_.deferred[name] = exc.message
+            log.error("%s: will try again: %s", name, exc.message)
             return
         except Postponed as exc:
             round_.postponed.add(name)
@@ -283,9 +312,3 @@ def _log_result(result: Result) -> None:
         log.error("%s: failed: %s", result.name, result.message)
     else:
         log.info("%s: %s (publish %s)", result.name, result.state, result.publish_id)
-
-
-def rules_of(config: Config) -> Rules:
-    inbox = config.inbox
-    return Rules(inbox.settle_seconds, inbox.sidecar_wait_seconds, inbox.require_sidecar, inbox.ignore)
-

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pqdrop.errors import EXIT_USAGE, ConfigError
+from pqdrop.errors import EXIT_TEMPFAIL, EXIT_USAGE, ConfigError, JournalError, ServiceUnavailable
 from pqdrop.service import Signals, install_signal_handlers
 
 # pqdrop.config (pydantic) costs most of a cold start: loaded in the commands that need it, so
@@ -70,6 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"pqdrop: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
+    except (ServiceUnavailable, JournalError) as exc:
+        # A passing trouble of this machine (the journal's disk, a twin's lock): systemd restarts the
+        # unit, since RestartPreventExitStatus= names only EXIT_USAGE.
+        print(f"pqdrop: {exc.message}; try again later", file=sys.stderr)
+        return EXIT_TEMPFAIL
     except KeyboardInterrupt:
         return 130
 

@@ -29,7 +29,13 @@ def check_paths(config: Config | None, paths: Sequence[Path]) -> int:
     problems = 0
     checked = 0
     for path in paths:
-        for folder, item in items_under(path, config):
+        try:
+            found = items_under(path, config)
+        except OSError as exc:
+            print(f"FAIL  {path}: cannot read it: {exc.strerror or exc}")
+            problems += 1
+            continue
+        for folder, item in found:
             checked += 1
             problem = check_item(folder, item, defaults, config)
             print(f"{'FAIL' if problem else 'ok  '}  {item.name}" + (f": {problem}" if problem else ""))

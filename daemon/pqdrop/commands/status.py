@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from pqdrop.claim import running_owners
 from pqdrop.config import Config
-from pqdrop.errors import ConfigError, SidecarError
+from pqdrop.errors import ServiceUnavailable, SidecarError
 from pqdrop.filing import filed_names
 from pqdrop.inbox import (
     FAILED_DIR,
@@ -144,8 +144,7 @@ class Overview:
 def gather(config: Config, now: datetime) -> Overview:
     """One read-only look at the inbox (which must exist), its status files, status.log and the journal."""
     inbox = config.inbox.path
-    rules = Rules(config.inbox.settle_seconds, config.inbox.sidecar_wait_seconds, config.inbox.require_sidecar)
-    plan = plan_items(scan_entries(inbox, config.inbox.ignore), time.time(), rules)
+    plan = plan_items(scan_entries(inbox, config.inbox.ignore), time.time(), Rules.of(config.inbox))
     log = read_log_tail(inbox / STATUS_LOG)
     unfinished: list[Record] = []
     tracking: list[Record] = []
@@ -153,7 +152,7 @@ def gather(config: Config, now: datetime) -> Overview:
     problem = None
     try:
         journal = Journal(config.state.dir, read_only=True)
-    except ConfigError as exc:
+    except ServiceUnavailable as exc:
         if not isinstance(exc.__cause__, FileNotFoundError):  # none yet is no problem: nothing ever ran
             problem = exc.message
     else:
@@ -455,6 +454,10 @@ def print_status(config: Config, *, as_json: bool = False) -> int:
     if not inbox.is_dir():
         print(f"inbox {inbox} is not there (unmounted share?)")
         return 1
-    view = gather(config, datetime.now(UTC))
+    try:
+        view = gather(config, datetime.now(UTC))
+    except OSError as exc:
+        print(f"cannot read the inbox {inbox}: {exc.strerror or exc}")
+        return 1
     print(render_json(view) if as_json else render_text(view))
     return 0
