@@ -131,6 +131,8 @@ class Service:
             pause = min(look_at - time.monotonic(), WATCH_CHECK_SECONDS, pulse.beat_seconds or WATCH_CHECK_SECONDS)
             woke = self.wake.wait(max(0.0, pause))
             self.wake.clear()
+            # A SIGHUP between the wait's return and the clear would lose its wake-up: its flag tells.
+            woke = woke or self.reload.is_set()
             problem_before = self.watcher.problem
             self.watcher.ensure_running()
             if woke or time.monotonic() >= look_at or self.watcher.problem != problem_before:
