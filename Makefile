@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo lint test bench clean
+.PHONY: demo lint test bench clean service-test image-test
 
 $(VENV): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,16 @@ lint: $(VENV)
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# The units under a real systemd (systemd-box) and the container image (podman-here); both need
+# root and a few minutes, so plain `make test` leaves them out. The box and the base image are
+# built once per machine and reused.
+TOOLS ?= /work/shared/tools
+service-test: $(VENV)
+	PQDROP_TOOLS=$(TOOLS) $(BIN)/python -m pytest -q -p no:cacheprovider tests/service
+
+image-test: $(VENV)
+	PQDROP_TOOLS=$(TOOLS) $(BIN)/python -m pytest -q -p no:cacheprovider tests/image
 
 bench: $(VENV)
 	$(BIN)/python bench/run.py

@@ -8,6 +8,7 @@ modules (PyAV, the sandbox, httpx, pydantic) are imported inside the verbs that 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
 import sys
@@ -63,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose)
     signals = Signals()
     if args.command in ("run", "once"):
+        # Every thread's stack on SIGABRT (systemd's watchdog signal) or a crash, whatever launched
+        # us: pipx's entry points run `python -E`, so PYTHONFAULTHANDLER in a unit would be ignored.
+        faulthandler.enable()
         # Before anything slow: a stop during start-up must end as cleanly as one later.
         install_signal_handlers(signals)
     try:

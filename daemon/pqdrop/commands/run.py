@@ -41,6 +41,7 @@ def serve(config: Config, signals: Signals, body: Callable[[Workers], int], *, d
     A worker stuck in a request ends the process at once, with that code.
     """
     from pqdrop.journal import Journal
+    from pqdrop.service import STOP_GRACE_SECONDS
     from pqdrop.systemd import HEARTBEAT_FILE, Pulse
     from pqdrop.workers import Workers
 
@@ -58,7 +59,9 @@ def serve(config: Config, signals: Signals, body: Callable[[Workers], int], *, d
         try:
             code = body(workers)
         finally:
-            workers.close()
+            # `run` already gave the workers their grace in its wind-down: a second one, after a stop
+            # during a slow upload, took 16 s, past TimeoutStopSec=15 (SIGKILL, seen under real systemd).
+            workers.close(grace_seconds=0.0 if daemon else STOP_GRACE_SECONDS)
             if workers.abandoned:
                 # A worker is stuck inside a request: leaving now is as safe as a crash (the journal is
                 # written ahead) and keeps the stop within systemd's TimeoutStopSec.
