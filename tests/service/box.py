@@ -91,6 +91,10 @@ class Box:
             uid = self.uid(user)
             env = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", *env,
                    f"XDG_RUNTIME_DIR=/run/user/{uid}", f"USER={user}"]
+        if user is not None and input is not None:
+            # Our stdin is root's pipe, which `user` may read but not reopen as /dev/stdin; a terminal
+            # would be theirs. A pipe of their own stands in.
+            script = f"cat | ({script})"
         command = [str(SYSTEMD_BOX), "exec", *env, "/bin/sh", "-ec", script]
         result = subprocess.run(command, input=input, capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:
