@@ -824,6 +824,12 @@ def test_fail_next_answers_the_given_status_then_recovers(sandbox: Sandbox, api:
     assert statuses[0].json()["code"] == "SERVICE_UNAVAILABLE"
 
 
+def test_fail_next_after_serves_that_many_requests_first(sandbox: Sandbox, api: httpx.Client) -> None:
+    sandbox.faults.fail_next(1, status=503, after=2)
+    statuses = [api.get("/v1/platform-accounts").status_code for _ in range(4)]
+    assert statuses == [200, 200, 503, 200]
+
+
 def test_fail_next_only_hits_its_path_prefix(sandbox: Sandbox, api: httpx.Client, bare: httpx.Client) -> None:
     sandbox.faults.fail_next(1, status=500, path_prefix="/storage/")
     session = begin_upload(api, 4)

@@ -222,6 +222,29 @@ class Journal:
             )
             db.execute("UPDATE files SET fingerprint = ? WHERE item_id = ? AND path = ?", (fingerprint, item_id, path))
 
+    def adopt_upload(self, item_id: int, path: str, fingerprint: str) -> str | None:
+        """The contentId of this media from an earlier try given back unpublished, now this item's; None if none.
+
+        After a passing error the item goes back to the inbox and returns as a new record: what it
+        had already sent is found by the media's fingerprint and moved over in one transaction, so
+        it is neither sent twice nor left unused on PostQued, and no other item takes it as well.
+        """
+        with self.atomic() as db:
+            row = db.execute(
+                "SELECT uploads.item_id, uploads.path, uploads.content_id FROM uploads "
+                "JOIN items ON items.id = uploads.item_id "
+                "WHERE uploads.fingerprint = ? AND items.state = ? AND items.publish_id IS NULL AND items.id != ? "
+                "ORDER BY items.id DESC LIMIT 1",
+                (fingerprint, Step.RETURNED, item_id),
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "UPDATE uploads SET item_id = ?, path = ? WHERE item_id = ? AND path = ?",
+                (item_id, path, row["item_id"], row["path"]),
+            )
+        return str(row["content_id"])
+
     def record_publish_intent(self, item_id: int, key: str, body: Mapping[str, Any]) -> None:
         """The key and the exact body, stored before the first attempt so every retry repeats them."""
         with self.atomic() as db:

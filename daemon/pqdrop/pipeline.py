@@ -17,7 +17,7 @@ from typing import Any
 
 from pqdrop.claim import ClaimName, claim_dir, give_back, take
 from pqdrop.config import Config
-from pqdrop.errors import ApiRejected, Interrupted, ItemError, MediaError, Postponed
+from pqdrop.errors import ApiRejected, Interrupted, ItemError, MediaError, Postponed, PqdropError
 from pqdrop.filing import append_status_log, file_claim, free_stem
 from pqdrop.inbox import Item, claim_entries, item_from_json, item_to_json
 from pqdrop.journal import FileRecord, Journal, Record
@@ -184,8 +184,10 @@ class Pipeline:
         uploaded = []
         for rel, info, print_ in zip(item.media, media, prints, strict=False):
             if str(rel) not in done:
-                content_id = self._upload(info)
-                self._journal.record_upload(record.id, str(rel), content_id, print_)
+                content_id = self._journal.adopt_upload(record.id, str(rel), print_)
+                if content_id is None:
+                    content_id = self._upload(info)
+                    self._journal.record_upload(record.id, str(rel), content_id, print_)
                 done[str(rel)] = (content_id, print_)
             uploaded.append(Uploaded(str(rel), *done[str(rel)]))
         # `dispatchAt: next` becomes the reserved slot here, so the recorded body (and every retry) carries it.
@@ -258,10 +260,21 @@ class Pipeline:
         # Scheduled or unconfirmed posts stay in the journal for the tracker to follow to the end.
         followed = result.state in (ItemState.SCHEDULED, ItemState.ACCEPTED) and result.publish_id
         self._journal.set_state(record.id, Step.TRACKING if followed else Step.DONE)
+        if result.state is ItemState.FAILED and record.publish_id is None:
+            self._discard_unused(record)
         result.status_file = path
         self._log(record.name, result.state, publishId=result.publish_id, error=status.get("error"),
                   note=result.note)
         return result
+
+    def _discard_unused(self, record: Record) -> None:
+        """Delete on PostQued what a failed item uploaded and no publish used; a refusal only costs a warning."""
+        for path, (content_id, _) in sorted(self._journal.uploads(record.id).items()):
+            try:
+                self._client.delete_content(content_id)
+            except PqdropError as exc:
+                log.warning("%s: could not delete the unused upload of %s (%s): %s",
+                            record.name, path, content_id, exc.message)
 
     # --- helpers -------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import signal
 import threading
 import time
@@ -36,7 +37,10 @@ BLOCKED_RETRY_SECONDS = (60.0, 900.0)  # first and longest pause while the accou
 WATCH_CHECK_SECONDS = 5.0
 STOP_GRACE_SECONDS = 8.0
 JOURNAL_RETRY_SECONDS = 5.0  # after the journal's disk failed: long enough not to spin, short to catch up
-POSTPONED_RETRY_SECONDS = 2.0  # systemd waits TimeoutStopSec; workers checkpoint well inside it
+POSTPONED_RETRY_SECONDS = 2.0
+# A deferred item's n-th retry waits about RETRY_BASE_SECONDS * 2**n, half of it random: 1-2 s, 2-4 s, ...
+RETRY_BASE_SECONDS = 1.0
+RETRY_CAP_SECONDS = 300.0  # systemd waits TimeoutStopSec; workers checkpoint well inside it
 
 
 class Service:
@@ -64,7 +68,7 @@ class Service:
         service.on_done = wake.set
         self._blocked_until = 0.0
         self._blocked_pause = blocked_retry[0]
-        self._retry_at: dict[str, float] = {}
+        self._retries = Retries()
         self.ready = threading.Event()  # set with READY=1: recovered, watching, first scan done
 
     def run(self) -> int:
@@ -106,17 +110,17 @@ class Service:
         now = time.monotonic()
         self._absorb(self.service.collect(), now)
         if now >= self._blocked_until:
-            skip = {name for name, moment in self._retry_at.items() if moment > now}
+            skip = self._retries.waiting(now)
             self.service.start(plan, skip)
             self.service.tracker.check_due()
 
     def _absorb(self, round_: Round, now: float) -> None:
         for result in round_.results:
-            self._retry_at.pop(result.name, None)
-        for attempt, name in enumerate(round_.deferred):
-            self._retry_at[name] = now + backoff_delay(attempt + 2, cap=300.0)
+            self._retries.forget(result.name)
+        for name in round_.deferred:
+            self._retries.defer(name, now)
         for name in round_.postponed:
-            self._retry_at[name] = now + POSTPONED_RETRY_SECONDS  # its twin finishes soon
+            self._retries.wait(name, now + POSTPONED_RETRY_SECONDS)  # its twin finishes soon
         if round_.blocked:
             self._blocked_until = now + self._blocked_pause
             self._blocked_pause = min(self._blocked_pause * 2, self._blocked_retry[1])
@@ -179,14 +183,53 @@ class Service:
             timeout = min(timeout, inbox.poll_interval)  # look for the inbox's return without spinning
         if any(waiting.kind == "sidecar" for waiting in plan.waiting) and not inbox.require_sidecar:
             timeout = min(timeout, max(0.5, inbox.sidecar_wait_seconds / 4))
-        if self._retry_at:
-            timeout = min(timeout, max(0.5, min(self._retry_at.values()) - time.monotonic()))
+        next_retry = self._retries.next_at(time.monotonic())
+        if next_retry is not None:
+            timeout = min(timeout, max(0.5, next_retry - time.monotonic()))
         if self._blocked():
             timeout = min(timeout, self._blocked_until - time.monotonic())
         tracked = self.service.tracker.seconds_until_due()
         if tracked is not None:
             timeout = min(timeout, tracked)
         return max(0.05, timeout)
+
+
+class Retries:
+    """When each deferred item is tried again: exponential in its own count of tries, jittered, capped.
+
+    The count is the item's, not its place in the round, so a flapping item backs off while one
+    deferred for the first time is soon tried again.
+    """
+
+    def __init__(
+        self, *, base: float = RETRY_BASE_SECONDS, cap: float = RETRY_CAP_SECONDS, rng: random.Random | None = None
+    ) -> None:
+        self._base, self._cap, self._rng = base, cap, rng
+        self._tries: dict[str, int] = {}
+        self._at: dict[str, float] = {}
+
+    def defer(self, name: str, now: float) -> float:
+        """One more passing failure of `name`; returns the moment it is due again."""
+        tries = self._tries[name] = self._tries.get(name, 0) + 1
+        return self.wait(name, now + backoff_delay(tries, base=self._base, cap=self._cap, rng=self._rng))
+
+    def wait(self, name: str, until: float) -> float:
+        """Hold `name` back until `until`, without counting a failure."""
+        self._at[name] = until
+        return until
+
+    def forget(self, name: str) -> None:
+        """`name` ended (sent or failed): a later item of that name starts afresh."""
+        self._tries.pop(name, None)
+        self._at.pop(name, None)
+
+    def waiting(self, now: float) -> set[str]:
+        """The names not due yet."""
+        return {name for name, moment in self._at.items() if moment > now}
+
+    def next_at(self, now: float) -> float | None:
+        """The soonest moment still ahead (one passed was handed out at this turn, or its item is gone)."""
+        return min((moment for moment in self._at.values() if moment > now), default=None)
 
 
 def status_line(

@@ -13,6 +13,7 @@ class _Failure:
     remaining: int
     status: int
     path_prefix: str
+    after: int = 0  # matching requests still served before the failures start
 
 
 class Faults:
@@ -25,12 +26,12 @@ class Faults:
         self._failures: list[_Failure] = []
         self._drops = 0
 
-    def fail_next(self, n: int, status: int = 503, path_prefix: str = "/v1/") -> None:
-        """Answer the next `n` requests under `path_prefix` with `status` instead of serving them."""
-        if n < 1 or not 400 <= status <= 599:
-            raise ValueError("fail_next needs n >= 1 and an error status between 400 and 599")
+    def fail_next(self, n: int, status: int = 503, path_prefix: str = "/v1/", *, after: int = 0) -> None:
+        """Answer `n` requests under `path_prefix` with `status` instead of serving them, once `after` were served."""
+        if n < 1 or not 400 <= status <= 599 or after < 0:
+            raise ValueError("fail_next needs n >= 1, after >= 0 and an error status between 400 and 599")
         with self._lock:
-            self._failures.append(_Failure(n, status, path_prefix))
+            self._failures.append(_Failure(n, status, path_prefix, after))
 
     def drop_next_publish_reply(self) -> None:
         """Accept and record the next publish, then close the connection without replying."""
@@ -42,6 +43,9 @@ class Faults:
         with self._lock:
             for failure in self._failures:
                 if path.startswith(failure.path_prefix):
+                    if failure.after:
+                        failure.after -= 1
+                        return None
                     failure.remaining -= 1
                     if failure.remaining == 0:
                         self._failures.remove(failure)
@@ -71,9 +75,11 @@ class Faults:
         if "fail_next" in control:
             status = control.get("status", 503)
             prefix = control.get("path_prefix", "/v1/")
-            if not isinstance(control["fail_next"], int) or not isinstance(status, int) or not isinstance(prefix, str):
-                raise ValueError("fail_next and status must be integers, path_prefix a string")
-            self.fail_next(control["fail_next"], status, prefix)
+            after = control.get("after", 0)
+            numbers = (control["fail_next"], status, after)
+            if not all(isinstance(number, int) for number in numbers) or not isinstance(prefix, str):
+                raise ValueError("fail_next, status and after must be integers, path_prefix a string")
+            self.fail_next(control["fail_next"], status, prefix, after=after)
         if control.get("drop_next_publish_reply"):
             self.drop_next_publish_reply()
         if "delay_seconds" in control:
