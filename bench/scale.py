@@ -51,7 +51,7 @@ def look_helper(config_path: str, looks: int) -> None:
 
     config = load_config(Path(config_path))
     journal = Journal(config.state.dir)
-    limiter = RateLimiter({"upload": 20, "read": 30, "publish": 10, "delete": 20})
+    limiter = RateLimiter.of(config.postqued.rate_limits)
     report: dict[str, Any] = {}
     with PostQued(config.postqued.base_url, "pq_bench", limiter=limiter) as client, \
             Workers(config, client, journal) as service:

@@ -201,12 +201,13 @@ def once_run(sandbox: SandboxProcess, media: Path, work: Path) -> Run:
 
 def put_helper(url: str, key: str, file: str) -> None:
     """The `put` mode: one upload through pqdrop's client, timed around put_to_storage only."""
+    from pqdrop.config import RateLimits
     from pqdrop.postqued import PostQued
     from pqdrop.ratelimit import RateLimiter
 
     path = Path(file)
     size = path.stat().st_size
-    limiter = RateLimiter({"upload": 20, "read": 30, "publish": 10, "delete": 20})
+    limiter = RateLimiter.of(RateLimits())  # PostQued's own limits
     with PostQued(url, key, limiter=limiter) as client:
         ticket = client.start_upload(path.name, "video/mp4", size)
         started = time.perf_counter()

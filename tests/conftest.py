@@ -58,11 +58,7 @@ def config(tmp_path: Path, inbox: Path, sandbox: Sandbox) -> Config:
 
 
 def make_client(config: Config, key: str = SANDBOX_KEY, attempts: int = 5) -> PostQued:
-    limits = config.postqued.rate_limits
-    limiter = RateLimiter(
-        {"upload": limits.upload, "read": limits.read, "publish": limits.publish, "delete": limits.delete},
-        limits.window_seconds,
-    )
+    limiter = RateLimiter.of(config.postqued.rate_limits)
     retry = RetryPolicy(attempts=attempts, base_seconds=0.05, cap_seconds=0.5)
     return PostQued(config.postqued.base_url, key, limiter=limiter, retry=retry, timeout_seconds=5.0)
 

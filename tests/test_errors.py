@@ -119,9 +119,9 @@ def test_a_full_disk_under_the_open_journal_is_a_journal_error(tmp_path: Path) -
     journal = Journal(tmp_path / "state")
     try:
         item = {"name": "clip", "media": ["clip.mp4"], "sidecar": None, "folder": None, "problem": None}
-        journal.begin_claim("first", "first~own~tok", item, [])
+        journal.begin_claim("first", "first~own~tok", item)
         with file_size_limit(wal_size(tmp_path / "state")), pytest.raises(JournalError, match=JOURNAL_FILE):
-            journal.begin_claim("second", "second~own~tok", item, [])
+            journal.begin_claim("second", "second~own~tok", item)
         assert [record.name for record in journal.unfinished()] == ["first"]  # the failed write left nothing
     finally:
         journal.close()

@@ -106,3 +106,24 @@ def test_a_hanging_or_failing_notifier_does_not_stall_posting(tmp_path: Path, sa
     journal.close()
     assert code == EXIT_FAILED and len(round_.results) == 3
     assert finished < 10, "the queue waited for the notifier"
+
+
+def test_a_reload_applies_new_notify_and_worker_settings_to_the_running_workers(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    out = tmp_path / "after-reload.json"
+    before = load_config(write_config(tmp_path, sandbox.url, notify={"command": f"cat > {tmp_path / 'before.json'}"}))
+    after = load_config(write_config(tmp_path, sandbox.url, notify={"command": f"cat > {out}"},
+                                     postqued={"workers": 1}))
+    before.inbox.path.mkdir()
+    journal = Journal(before.state.dir)
+    with make_client(before) as client, Workers(before, client, journal) as workers:
+        assert workers.capacity == before.postqued.workers != 1
+        assert workers.reconfigure(after) == []  # nothing of these waits for a restart
+        assert workers.capacity == 1
+        make_video(before.inbox.path / "clip.mp4", seconds=1)
+        sidecar(before.inbox.path / "clip.md", "intent: nonsense\n")
+        assert once(workers)[0] == EXIT_FAILED
+    journal.close()
+    assert json.loads(wait_for(out))["item"] == "clip"
+    assert not (tmp_path / "before.json").exists()

@@ -105,7 +105,7 @@ NOW = utc(2026, 1, 12, 9, 0)
 
 
 def new_item(journal: Journal, name: str) -> int:
-    return journal.begin_claim(name, f"{name}.claim", {"name": name}, [])
+    return journal.begin_claim(name, f"{name}.claim", {"name": name})
 
 
 def picker(taken: frozenset[datetime]) -> datetime:

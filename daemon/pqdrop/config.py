@@ -158,13 +158,18 @@ class AccountConfig(BaseModel):
 NO_ACCOUNT_CONFIG = AccountConfig()
 
 
+def fold_account(name: str) -> str:
+    """An account name as pqdrop compares it: "@MyBrand", "mybrand" and "@mybrand" are one account."""
+    return name.lstrip("@").casefold()
+
+
 def account_config(accounts: Mapping[str, AccountConfig], account: str) -> AccountConfig:
-    """The table for an account as a sidecar writes it: "@MyBrand", "mybrand" and "@mybrand" are one account."""
+    """The table for an account as a sidecar writes it, whichever way it is spelled (`fold_account`)."""
     if account in accounts:
         return accounts[account]
-    folded = account.lstrip("@").casefold()
+    folded = fold_account(account)
     for name, settings in accounts.items():
-        if name.lstrip("@").casefold() == folded:
+        if fold_account(name) == folded:
             return settings
     return NO_ACCOUNT_CONFIG
 

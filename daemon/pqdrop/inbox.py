@@ -73,7 +73,6 @@ class Item:
     sidecar: PurePosixPath | None
     folder: PurePosixPath | None = None
     problem: str | None = None
-    symlinks: tuple[PurePosixPath, ...] = ()
 
     @property
     def paths(self) -> tuple[PurePosixPath, ...]:
@@ -269,7 +268,7 @@ def plan_items(
     folders = [entry for entry in top_level if entry.is_dir or entry.is_symlink and not entry.rel.suffix]
     for folder in sorted(folders, key=lambda entry: entry.rel):
         if folder.is_symlink:
-            context.ready.append(Item(folder.rel.name, (), None, folder.rel, "is a symbolic link", (folder.rel,)))
+            context.ready.append(Item(folder.rel.name, (), None, folder.rel, "is a symbolic link"))
             continue
         group = _group_of([entry for entry in by_parent.get(folder.rel.parts, []) if not entry.is_dir])
         # The folder itself must hold still too: a carousel filling file by file changes its mtime.
@@ -346,7 +345,7 @@ def _loose_item(name: str, group: _Group) -> Item:
         problem = f"{len(media)} media files share the name {name!r} ({', '.join(map(str, media))}); rename all but one"
     elif symlinks:
         problem = f"{symlinks[0]} is a symbolic link; put the file itself into the inbox"
-    return Item(name, media, sidecar, None, problem, symlinks)
+    return Item(name, media, sidecar, None, problem)
 
 
 def _bundle_item(folder: PurePosixPath, group: _Group) -> Item | None:
@@ -361,7 +360,7 @@ def _bundle_item(folder: PurePosixPath, group: _Group) -> Item | None:
         problem = f"folder {folder} holds {len(group.sidecars)} sidecars ({names}); keep exactly one .md"
     elif symlinks:
         problem = f"{symlinks[0]} is a symbolic link; put the file itself into the folder"
-    return Item(folder.name, media, sidecar, folder, problem, symlinks)
+    return Item(folder.name, media, sidecar, folder, problem)
 
 
 def _expected_sidecar(item: Item) -> str:

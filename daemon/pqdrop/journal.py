@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pqdrop.errors import JournalError, ServiceUnavailable
+from pqdrop.instants import iso_z, parse_instant
 from pqdrop.states import FINAL_STEPS, RESUMABLE_STEPS, TRACKED_STEPS, Step
 
 JOURNAL_FILE = "journal.sqlite3"
@@ -84,6 +85,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE uploads RENAME COLUMN sha256 TO fingerprint;
     ALTER TABLE files RENAME COLUMN sha256 TO fingerprint;
     """,
+    # Dead weight out (issue 11): `files` was written at every claim and never read, and no query
+    # looks items up by their idempotency key.
+    """
+    DROP TABLE files;
+    DROP INDEX items_key;
+    """,
 )
 
 # Items whose slot is free again: given back to the inbox before publishing, or failed (a retry is a new item).
@@ -122,13 +129,6 @@ class Record:
     attempts: int
     last_error: str | None
     updated_at: str
-
-
-@dataclass(frozen=True)
-class FileRecord:
-    path: str
-    size: int
-    mtime: float
 
 
 class Journal:
@@ -191,7 +191,7 @@ class Journal:
 
     # --- writes, in the order an item lives them ----------------------------------------
 
-    def begin_claim(self, name: str, claim: str, item: Mapping[str, Any], files: Sequence[FileRecord]) -> int:
+    def begin_claim(self, name: str, claim: str, item: Mapping[str, Any]) -> int:
         """Record the intent to claim before any file moves, so a crash mid-claim is found."""
         now = _now()
         with self.atomic() as db:
@@ -199,12 +199,7 @@ class Journal:
                 "INSERT INTO items (name, claim, state, item, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (name, claim, Step.CLAIMING, json.dumps(item), now, now),
             )
-            item_id = int(cursor.lastrowid or 0)
-            db.executemany(
-                "INSERT INTO files (item_id, path, size, mtime) VALUES (?, ?, ?, ?)",
-                [(item_id, f.path, f.size, f.mtime) for f in files],
-            )
-        return item_id
+            return int(cursor.lastrowid or 0)
 
     def set_state(self, item_id: int, state: Step, *, error: str | None = None) -> None:
         with self.atomic() as db:
@@ -220,7 +215,6 @@ class Journal:
                 "INSERT OR REPLACE INTO uploads (item_id, path, content_id, fingerprint) VALUES (?, ?, ?, ?)",
                 (item_id, path, content_id, fingerprint),
             )
-            db.execute("UPDATE files SET fingerprint = ? WHERE item_id = ? AND path = ?", (fingerprint, item_id, path))
 
     def adopt_upload(self, item_id: int, path: str, fingerprint: str) -> str | None:
         """The contentId of this media from an earlier try given back unpublished, now this item's; None if none.
@@ -253,10 +247,15 @@ class Journal:
                 (Step.PUBLISHING, key, json.dumps(body, sort_keys=True), _now(), item_id),
             )
 
+    def note_publish_attempt(self, item_id: int) -> None:
+        """A publish request is about to go out (the first, or a replay after a stop or a lost reply)."""
+        with self.atomic() as db:
+            db.execute("UPDATE items SET attempts = attempts + 1, updated_at = ? WHERE id = ?", (_now(), item_id))
+
     def record_publish_id(self, item_id: int, publish_id: str) -> None:
         with self.atomic() as db:
             db.execute(
-                "UPDATE items SET state = ?, publish_id = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?",
+                "UPDATE items SET state = ?, publish_id = ?, updated_at = ? WHERE id = ?",
                 (Step.FOLLOWING, publish_id, _now(), item_id),
             )
 
@@ -290,7 +289,6 @@ class Journal:
         """Drop an item whose claim never happened."""
         with self.atomic() as db:
             db.execute("DELETE FROM uploads WHERE item_id = ?", (item_id,))
-            db.execute("DELETE FROM files WHERE item_id = ?", (item_id,))
             db.execute("DELETE FROM slots WHERE item_id = ?", (item_id,))
             db.execute("DELETE FROM items WHERE id = ?", (item_id,))
 
@@ -310,25 +308,25 @@ class Journal:
             db.execute(f"DELETE FROM slots WHERE account = ? AND item_id IN {_RELEASED}", (account, *_RELEASED_PARAMS))
             db.execute("DELETE FROM slots WHERE account = ? AND item_id = ?", (account, item_id))
             rows = db.execute("SELECT instant FROM slots WHERE account = ?", (account,)).fetchall()
-            chosen = pick(frozenset(_instant(row["instant"]) for row in rows)).astimezone(UTC)
+            chosen = pick(frozenset(parse_instant(row["instant"]) for row in rows)).astimezone(UTC)
             db.execute(
-                "INSERT INTO slots (account, instant, item_id) VALUES (?, ?, ?)", (account, _iso(chosen), item_id)
+                "INSERT INTO slots (account, instant, item_id) VALUES (?, ?, ?)", (account, iso_z(chosen), item_id)
             )
         return chosen
 
     def slot_of(self, item_id: int, account: str) -> datetime | None:
         """The slot the item holds for `account`, if any."""
         rows = self._rows("SELECT instant FROM slots WHERE item_id = ? AND account = ?", (item_id, account))
-        return _instant(rows[0]["instant"]) if rows else None
+        return parse_instant(rows[0]["instant"]) if rows else None
 
     def reserved_slots(self, after: datetime) -> list[tuple[datetime, str, str]]:
         """(instant, account, item name) of the slots held after `after`, soonest first."""
         rows = self._rows(
             "SELECT slots.instant, slots.account, items.name FROM slots JOIN items ON items.id = slots.item_id "
             f"WHERE slots.instant > ? AND slots.item_id NOT IN {_RELEASED} ORDER BY slots.instant, slots.account",
-            (_iso(after), *_RELEASED_PARAMS),
+            (iso_z(after), *_RELEASED_PARAMS),
         )
-        return [(_instant(row[0]), str(row[1]), str(row[2])) for row in rows]
+        return [(parse_instant(row[0]), str(row[1]), str(row[2])) for row in rows]
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -364,10 +362,6 @@ class Journal:
         """path -> (contentId, fingerprint) of the media already in storage."""
         rows = self._rows("SELECT path, content_id, fingerprint FROM uploads WHERE item_id = ?", (item_id,))
         return {row["path"]: (row["content_id"], row["fingerprint"]) for row in rows}
-
-    def files(self, item_id: int) -> list[FileRecord]:
-        rows = self._rows("SELECT path, size, mtime FROM files WHERE item_id = ? ORDER BY path", (item_id,))
-        return [FileRecord(row["path"], row["size"], row["mtime"]) for row in rows]
 
     def claims(self) -> set[str]:
         return {row[0] for row in self._rows("SELECT claim FROM items")}
@@ -418,15 +412,6 @@ def _record(row: sqlite3.Row) -> Record:
         last_error=row["last_error"],
         updated_at=row["updated_at"],
     )
-
-
-def _iso(moment: datetime) -> str:
-    """UTC with a Z and whole seconds: sorts as text, so SQL compares instants."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _instant(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 def _now() -> str:

@@ -39,6 +39,10 @@ class Notifier:
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=1000)
         self._thread: threading.Thread | None = None
 
+    def reconfigure(self, config: NotifyConfig) -> None:
+        """Take a reloaded `[notify]`: the next event sent (and any still queued) follows it."""
+        self._config = config
+
     def send(self, event: Mapping[str, Any]) -> None:
         """Queue an event if this state is wanted; never blocks the caller."""
         if not wanted(self._config, str(event.get("state"))):

@@ -8,7 +8,6 @@ retried with its recorded key and body, and a move is finished rather than redon
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,7 +19,7 @@ from pqdrop.config import Config
 from pqdrop.errors import ApiRejected, Interrupted, ItemError, MediaError, Postponed, PqdropError
 from pqdrop.filing import append_status_log, file_claim, free_stem
 from pqdrop.inbox import Item, claim_entries, item_from_json, item_to_json
-from pqdrop.journal import FileRecord, Journal, Record
+from pqdrop.journal import Journal, Record
 from pqdrop.media import MediaInfo, fingerprint
 from pqdrop.photos import tiktok_photo
 from pqdrop.postqued import Account, PostQued, PublishState
@@ -97,22 +96,12 @@ class Pipeline:
     def claim(self, item: Item) -> Record | None:
         """Journal first, then the rename: a crash in between leaves a record the sweep can settle."""
         claim = str(ClaimName.new(item.name, self._owner))
-        record_id = self._journal.begin_claim(item.name, claim, item_to_json(item), self._stat(item))
+        record_id = self._journal.begin_claim(item.name, claim, item_to_json(item))
         if not take(self._inbox, item, claim):
             self._journal.forget(record_id)
             return None
         self._journal.set_state(record_id, Step.CLAIMED)
         return self._journal.get(record_id)
-
-    def _stat(self, item: Item) -> list[FileRecord]:
-        records = []
-        for rel in (*item.media, *((item.sidecar,) if item.sidecar else ())):
-            try:
-                stat = os.lstat(self._inbox / rel)
-            except FileNotFoundError:
-                continue
-            records.append(FileRecord(str(rel), stat.st_size, stat.st_mtime))
-        return records
 
     # --- the steps -----------------------------------------------------------------------------
 
@@ -218,6 +207,7 @@ class Pipeline:
         """Send the recorded body under the recorded key: a retry after a lost reply is a replay."""
         body = record.publish_body or {}
         self._check_stop()
+        self._journal.note_publish_attempt(record.id)
         state = self._client.publish(body["contentIds"], body["targets"], str(record.idempotency_key))
         self._journal.record_publish_id(record.id, state.publish_id)
         self._log(record.name, ItemState.FOLLOWING, publishId=state.publish_id)

@@ -6,11 +6,13 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pqdrop.config import fold_account
 from pqdrop.errors import ItemError, MediaError
+from pqdrop.instants import iso_z
 from pqdrop.sidecar import Target
 from pqdrop.states import ItemState, failure_reason, outcome_of
 
@@ -68,9 +70,9 @@ def check_media_set(name: str, media: Sequence[MediaInfo]) -> None:
 
 def find_account(wanted: str, known: Sequence[Account], where: Any) -> Account:
     """The account named by username (with or without @, any case) or by id."""
-    bare = wanted.lstrip("@").casefold()
+    bare = fold_account(wanted)
     for account in known:
-        if account.id == wanted or account.username.lstrip("@").casefold() == bare:
+        if account.id == wanted or fold_account(account.username) == bare:
             return account
     names = ", ".join(account.username for account in known) or "none"
     raise ItemError(
@@ -173,9 +175,6 @@ def status_document(result: Result, now: datetime) -> dict[str, Any]:
         document["error"] = {"code": result.error_code or "FAILED", "message": result.message or "failed"}
     return document
 
-
-def iso_z(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _display(where: Any) -> str:

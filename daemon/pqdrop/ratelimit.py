@@ -22,7 +22,10 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
+
+if TYPE_CHECKING:
+    from pqdrop.config import RateLimits
 
 Category = Literal["upload", "read", "publish", "delete"]
 CATEGORIES: tuple[Category, ...] = ("upload", "read", "publish", "delete")
@@ -99,6 +102,14 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, limits: RateLimits, *, budget: Path | None = None) -> RateLimiter:
+        """The windows `[postqued.rate_limits]` sets (PostQued's own limits by default)."""
+        counts: dict[Category, int] = {
+            "upload": limits.upload, "read": limits.read, "publish": limits.publish, "delete": limits.delete,
+        }
+        return cls(counts, limits.window_seconds, budget=budget)
 
     def acquire(self, category: Category) -> float:
         """Block until a request of `category` may go out; returns the seconds waited."""

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import yaml
 from frontmatter.default_handlers import YAMLHandler
 
-from pqdrop.config import AccountConfig, DefaultsConfig, ScheduleConfig, account_config
+from pqdrop.config import AccountConfig, DefaultsConfig, ScheduleConfig, account_config, fold_account
 from pqdrop.errors import SidecarError
 from pqdrop.tiktok import (
     CAPTION_MAX_CHARS,
@@ -326,7 +326,7 @@ def _check_distinct_accounts(targets: Sequence[Target], prefixes: Sequence[str],
     """One item posts once per account: two targets naming the same account are an error, not a double post."""
     seen: dict[str, str] = {}
     for target, prefix in zip(targets, prefixes, strict=False):
-        folded = target.account.lstrip("@").casefold()
+        folded = fold_account(target.account)
         if folded in seen:
             problem = f"{show(target.account)} is already the account of {seen[folded]}; an item posts once per account"
             raise _fail(name, prefix + "account", problem, "SIDECAR_DUPLICATE_ACCOUNT")

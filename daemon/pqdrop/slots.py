@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from pqdrop.config import DAY_NAMES, Config, account_config, slot_times
+from pqdrop.config import DAY_NAMES, Config, account_config, fold_account, slot_times
 from pqdrop.journal import Journal
 from pqdrop.sidecar import Sidecar, Target
 
@@ -88,7 +88,7 @@ def plan_for(config: Config, account: str) -> SlotPlan:
 
 def slot_account(account: Account) -> str:
     """The name slots are kept under: the username PostQued resolved, so "@MyBrand" and "mybrand" share slots."""
-    return "@" + account.username.lstrip("@").casefold()
+    return "@" + fold_account(account.username)
 
 
 def reserve_slots(

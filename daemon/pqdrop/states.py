@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from pqdrop.instants import parse_instant
+
 if TYPE_CHECKING:  # a type only: `pqdrop status` reads states without loading the API client
     from pqdrop.postqued import PublishState
 
@@ -99,7 +101,3 @@ def failure_reason(state: PublishState) -> str:
     ]
     return "; ".join(reasons) or f"publish request {state.status}"
 
-
-def parse_instant(text: str) -> datetime:
-    """An ISO-8601 instant as the API writes it (a trailing Z for UTC)."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -24,11 +24,12 @@ from pqdrop.filing import (
     write_json_atomically,
 )
 from pqdrop.inbox import FAILED_DIR, SENT_DIR, STATUS_SUFFIX, claim_entries
+from pqdrop.instants import parse_instant
 from pqdrop.journal import Journal, Record
 from pqdrop.notifier import event_of
 from pqdrop.postqued import PostQued, PublishState
 from pqdrop.publish import result_from_state, status_document
-from pqdrop.states import ItemState, Step, parse_instant, waits_for_dispatch
+from pqdrop.states import ItemState, Step, waits_for_dispatch
 
 log = logging.getLogger("pqdrop")
 

@@ -85,8 +85,6 @@ class Workers:
             "[state].dir": (self.config.state.dir, config.state.dir),
             "[postqued].base_url": (self.config.postqued.base_url, config.postqued.base_url),
             "[postqued].rate_limits": (self.config.postqued.rate_limits, config.postqued.rate_limits),
-            "[postqued].workers": (self.config.postqued.workers, config.postqued.workers),
-            "[notify]": (self.config.notify, config.notify),
         }
         needs_restart = [key for key, (old, new) in fixed.items() if old != new]
         kept = {"path": self.config.inbox.path}
@@ -100,6 +98,11 @@ class Workers:
                 ),
             }
         )
+        if config.postqued.workers != self.config.postqued.workers:
+            # Items already running finish in the old pool; new ones go to a pool of the new size.
+            self._pool.shutdown(wait=False)
+            self._pool = ThreadPoolExecutor(config.postqued.workers, thread_name_prefix="pqdrop-item")
+        self.notifier.reconfigure(config.notify)
         self.config = config
         self._rules = Rules.of(config.inbox)
         self.pipeline.reconfigure(config)
@@ -198,6 +201,11 @@ class Workers:
         future.add_done_callback(lambda _: self.on_done())
 
     @property
+    def capacity(self) -> int:
+        """How many items may run at once now (`[postqued].workers`, as last loaded)."""
+        return int(self._pool._max_workers)
+
+    @property
     def busy(self) -> bool:
         return bool(self._running)
 
@@ -258,7 +266,7 @@ class Workers:
                 self.pipeline.give_back(record, reason)
 
 
-def once(service: Workers, *, wait_for_arrivals: bool = True) -> tuple[int, Round]:
+def once(service: Workers) -> tuple[int, Round]:
     """Resume what a crash left, process everything in the inbox now; arrivals get settle_seconds."""
     service.recover()
     service.tracker.check_due()
@@ -287,7 +295,7 @@ def once(service: Workers, *, wait_for_arrivals: bool = True) -> tuple[int, Roun
             if round_.blocked:
                 total.blocked = round_.blocked
                 break
-        elif not (wait_for_arrivals and arriving(plan) and time.monotonic() < deadline):
+        elif not (arriving(plan) and time.monotonic() < deadline):
             break
         else:
             time.sleep(min(0.5, max(0.05, service.config.inbox.settle_seconds / 4)))

@@ -11,6 +11,7 @@ from pathlib import Path
 from pqdrop.commands.once import print_table
 from pqdrop.config import Config, parse_config
 from pqdrop.inbox import FAILED_DIR, SENT_DIR
+from pqdrop.instants import iso_z
 from pqdrop.journal import Journal
 from pqdrop.mediagen import make_image, make_video
 from pqdrop.postqued import PostQued
@@ -26,7 +27,7 @@ def make_demo_inbox(inbox: Path, now: datetime) -> None:
     make_video(inbox / "phone-clip.mp4", width=640, height=360, seconds=2, fps=30, rotation=90)
     _sidecar(inbox / "phone-clip.md", "intent: publish\nprivacyLevel: PUBLIC_TO_EVERYONE\n", "Made on a phone #fyp")
     make_video(inbox / "tomorrow.mov", width=720, height=1280, seconds=2, fps=30)
-    later = (now + timedelta(days=1)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    later = iso_z(now + timedelta(days=1))
     _sidecar(inbox / "tomorrow.md", f"intent: publish\ndispatchAt: {later}\n", "Scheduled for tomorrow")
     make_video(inbox / "draft.webm", width=720, height=1280, seconds=2, fps=30)
     _sidecar(inbox / "draft.md", "intent: draft\ndisableDuet: true\n", "A draft for the TikTok inbox")
@@ -62,7 +63,7 @@ def run_demo() -> int:
         print("making media with PyAV ...", flush=True)
         make_demo_inbox(root / "inbox", datetime.now(UTC))
         config = demo_config(root, sandbox.url)
-        limiter = RateLimiter({"upload": 20, "read": 30, "publish": 10, "delete": 20})
+        limiter = RateLimiter.of(config.postqued.rate_limits)
         journal = Journal(config.state.dir)
         with PostQued(config.postqued.base_url, DEMO_KEY, limiter=limiter) as client, Workers(
             config, client, journal, stop=threading.Event()

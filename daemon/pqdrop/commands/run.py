@@ -24,14 +24,9 @@ def connect(config: Config) -> PostQued:
     from pqdrop.postqued import PostQued
     from pqdrop.ratelimit import RateLimiter, budget_path
 
-    limits = config.postqued.rate_limits
     key = resolve_api_key(config, os.environ)
     # Every pqdrop on this machine using this key draws from one budget (issue 17: one inbox per client).
-    limiter = RateLimiter(
-        {"upload": limits.upload, "read": limits.read, "publish": limits.publish, "delete": limits.delete},
-        limits.window_seconds,
-        budget=budget_path(key, config.postqued.base_url),
-    )
+    limiter = RateLimiter.of(config.postqued.rate_limits, budget=budget_path(key, config.postqued.base_url))
     return PostQued(config.postqued.base_url, key, limiter=limiter, timeout_seconds=config.postqued.timeout_seconds)
 
 

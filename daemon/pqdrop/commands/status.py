@@ -32,6 +32,7 @@ from pqdrop.inbox import (
     plan_items,
     scan_entries,
 )
+from pqdrop.instants import iso_z, parse_instant
 from pqdrop.journal import Journal, Record
 from pqdrop.sidecar import Sidecar, default_sidecar, parse_sidecar
 from pqdrop.slots import upcoming
@@ -217,7 +218,7 @@ def account_names(record: Record, inbox: Path, config: Config) -> dict[str, str]
     as of the post's first dispatchAt, so a time that has passed since is not refused as late.
     """
     body_targets = list((record.publish_body or {}).get("targets", []))
-    moments = [_instant(str(t["dispatchAt"])) for t in body_targets if t.get("dispatchAt")]
+    moments = [parse_instant(str(t["dispatchAt"])) for t in body_targets if t.get("dispatchAt")]
     as_of = min(moments, default=datetime.now(UTC)) - timedelta(minutes=1)
     try:
         sidecar = _filed_sidecar(record, inbox, config, as_of)
@@ -255,7 +256,7 @@ def pause_from_log(records: Iterable[Mapping[str, Any]]) -> Pause | None:
         state, reason = record.get("state"), str(record.get("reason") or "")
         if state == ItemState.WAITING and ACCOUNT_REFUSED.search(reason):
             try:
-                pause = Pause(reason, pause.since if pause else _instant(str(record.get("time"))))
+                pause = Pause(reason, pause.since if pause else parse_instant(str(record.get("time"))))
             except ValueError:
                 continue  # a line edited by hand: the next one tells
         elif state in API_ACCEPTED:
@@ -278,7 +279,7 @@ def waiting_rows(plan: Plan, log: Iterable[Mapping[str, Any]]) -> list[WaitingRo
 def in_flight_rows(records: Iterable[Record]) -> list[InFlightRow]:
     """Journal records the pipeline has not finished with, oldest first."""
     return [
-        InFlightRow(record.name, record.state, _instant(record.updated_at), record.attempts, record.last_error)
+        InFlightRow(record.name, record.state, parse_instant(record.updated_at), record.attempts, record.last_error)
         for record in records
     ]
 
@@ -292,7 +293,7 @@ def scheduled_rows(records: Iterable[Record], names: Mapping[int, Mapping[str, s
         known = names.get(record.id, {})
         accounts = tuple(known.get(str(t.get("accountId")), str(t.get("accountId"))) for t in targets)
         pending = [t for t in targets if t.get("status") not in TERMINAL_TARGET_STATES and t.get("dispatchAt")]
-        moments = tuple(sorted({_instant(str(t["dispatchAt"])) for t in pending}))
+        moments = tuple(sorted({parse_instant(str(t["dispatchAt"])) for t in pending}))
         rows.append(ScheduledRow(record.stem or record.name, accounts, moments, record.publish_id))
     far = datetime.max.replace(tzinfo=UTC)
     return sorted(rows, key=lambda row: (row.dispatch_at[0] if row.dispatch_at else far, row.name))
@@ -363,22 +364,22 @@ def render_json(view: Overview) -> str:
         "daemon": {"running": bool(view.running), "pids": sorted(pid for pid in view.running.values() if pid)},
         "journal": {"problem": view.journal_problem},
         "postingPaused": (
-            {"reason": view.paused.reason, "since": _iso(view.paused.since)} if view.paused else None
+            {"reason": view.paused.reason, "since": _iso_auto(view.paused.since)} if view.paused else None
         ),
         "waiting": [{"name": row.name, "reason": row.reason} for row in view.waiting],
         "inFlight": [
-            {"name": row.name, "step": row.step, "since": _iso(row.since), "attempts": row.attempts,
+            {"name": row.name, "step": row.step, "since": _iso_auto(row.since), "attempts": row.attempts,
              "lastError": row.last_error}
             for row in view.in_flight
         ],
         "scheduled": [
-            {"name": row.name, "accounts": list(row.accounts), "dispatchAt": [_iso(m) for m in row.dispatch_at],
+            {"name": row.name, "accounts": list(row.accounts), "dispatchAt": [_iso_auto(m) for m in row.dispatch_at],
              "dispatchAtLocal": [m.astimezone(view.zone).isoformat() for m in row.dispatch_at],
              "publishId": row.publish_id}
             for row in view.scheduled
         ],
         "upcomingSlots": [
-            {"at": _iso(row.at), "atLocal": row.at.astimezone(view.zone).isoformat(), "account": row.account,
+            {"at": _iso_auto(row.at), "atLocal": row.at.astimezone(view.zone).isoformat(), "account": row.account,
              "name": row.name}
             for row in view.slots
         ],
@@ -432,14 +433,6 @@ def _ago(span: timedelta) -> str:
     return f"{seconds} s ago"
 
 
-def _instant(text: str) -> datetime:
-    moment = datetime.fromisoformat(text)  # Python 3.11 reads a trailing Z
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
 
 def _mtime(path: Path) -> float:
     try:
@@ -461,3 +454,8 @@ def print_status(config: Config, *, as_json: bool = False) -> int:
         return 1
     print(render_json(view) if as_json else render_text(view))
     return 0
+
+
+def _iso_auto(moment: datetime) -> str:
+    """As precise as the moment is: the journal's instants carry milliseconds."""
+    return iso_z(moment, timespec="auto")
