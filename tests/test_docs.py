@@ -77,6 +77,15 @@ def test_the_example_config_has_a_table_for_every_config_section() -> None:
     assert set(document) == {section.split(".")[0] for section, _ in KEYS} | {"accounts"}
 
 
+def test_the_readme_layout_table_names_every_module_of_the_package() -> None:
+    layout = README.read_text(encoding="utf-8").split("## Layout", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `([a-z_]+(?:\.py|/))` \|", layout, flags=re.MULTILINE))
+    package = ROOT / "daemon" / "pqdrop"
+    modules = {path.name for path in package.glob("*.py") if not path.name.startswith("__")}
+    packages = {f"{path.name}/" for path in package.iterdir() if (path / "__init__.py").is_file()}
+    assert listed == modules | packages
+
+
 def test_the_readme_command_table_lists_every_cli_command() -> None:
     rows = [re.match(r"\| `pqdrop (\w+)", line) for line in README.read_text(encoding="utf-8").splitlines()]
     in_table = [row[1] for row in rows if row]
