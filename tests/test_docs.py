@@ -117,3 +117,10 @@ def test_the_readme_log_table_gives_the_prefix_of_every_level_pqdrop_logs_at() -
     rows = dict(re.findall(r"^\| `<(\d)>` \| (\w+) \|", README.read_text(encoding="utf-8"), flags=re.MULTILINE))
     levels = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
     assert rows == {str(_JournalFormatter.PRIORITIES[level]): logging.getLevelName(level).lower() for level in levels}
+
+
+def test_the_readme_gives_every_install_command_the_service_tests_run() -> None:
+    from tests.service.commands import readme_forms
+
+    text = README.read_text(encoding="utf-8")
+    assert [command for command in readme_forms() if command not in text] == []
