@@ -165,3 +165,16 @@ def test_auto_with_slots_in_every_account_table_is_accepted(tmp_path: Path) -> N
     text = MINIMAL + '[schedule]\nauto = true\n[accounts."@mybrand"]\nslots = ["12:00"]\n'
     config = load_config(write(tmp_path, text))
     assert config.accounts["@mybrand"].slots == ("12:00",)
+
+
+def test_upload_max_rate_reads_a_rate_as_people_write_it(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, MINIMAL)).upload.max_rate == 0.0
+    assert load_config(write(tmp_path, MINIMAL + '[upload]\nmax_rate = "40 Mbit/s"\n')).upload.max_rate == 5_000_000
+    assert load_config(write(tmp_path, MINIMAL + "[upload]\nmax_rate = 2500000\n")).upload.max_rate == 2_500_000
+
+
+def test_a_bad_upload_max_rate_names_the_key_and_how_to_write_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, MINIMAL + '[upload]\nmax_rate = "40 mbps"\n'))
+    assert "upload.max_rate" in caught.value.message
+    assert '"40 Mbit/s", "5 MB/s", "512 KiB/s"' in caught.value.message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import socket
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pqdrop.systemd import HEARTBEAT_EVERY_SECONDS, Pulse, notify, watchdog_interval
+from pqdrop.systemd import HEARTBEAT_EVERY_SECONDS, Pulse, notify, upload_pace, watchdog_interval
 
 RECEIVE_TIMEOUT = 5.0
 UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
@@ -190,3 +191,27 @@ def test_a_heartbeat_that_cannot_be_written_never_stops_the_loop(tmp_path: Path)
     pulse = Pulse(send=lambda message: True, heartbeat=tmp_path / "gone" / "heartbeat")
     pulse.beat()
     assert not (tmp_path / "gone").exists()
+
+
+def test_progress_shows_rate_and_time_left_once_an_upload_ran_a_few_seconds() -> None:
+    sent_messages: list[str] = []
+    now = [0.0]
+    terminal = io.StringIO()
+
+    def send(message: str) -> bool:
+        sent_messages.append(message)
+        return True
+
+    pulse = Pulse(send=send, clock=lambda: now[0], terminal=terminal)
+    pulse.progress("clip.mp4", 4_000_000, 100_000_000)
+    assert pulse.doing == "uploading clip.mp4 4%"  # too early to tell a rate
+    now[0] = 4.0
+    pulse.progress("clip.mp4", 44_000_000, 100_000_000)
+    assert pulse.doing == "uploading clip.mp4 44% at 10.0 MB/s, 6 s left"
+    assert sent_messages[-1] == "STATUS=uploading clip.mp4 44% at 10.0 MB/s, 6 s left"
+    assert "44% at 10.0 MB/s, 6 s left (44.0 of 100.0 MB)" in terminal.getvalue()
+
+
+def test_upload_pace_names_minutes_and_hours_for_long_uploads() -> None:
+    assert upload_pace(5_000_000, 1.0, 600_000_000) == "at 5.0 MB/s, 2 min left"
+    assert upload_pace(1_000_000, 10.0, 2_000_000_000) == "at 0.1 MB/s, 5.6 h left"

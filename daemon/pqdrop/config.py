@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from pqdrop.bandwidth import parse_rate
 from pqdrop.errors import ConfigError
 from pqdrop.tiktok import OPTION_TYPES, nearest, option_problem
 
@@ -174,6 +175,13 @@ def account_config(accounts: Mapping[str, AccountConfig], account: str) -> Accou
     return NO_ACCOUNT_CONFIG
 
 
+class UploadConfig(_Section):
+    """`[upload]`: how uploads use the link (issue 16)."""
+
+    # Bytes per second for all uploads of the process together; 0 = as fast as the link allows.
+    max_rate: Annotated[float, BeforeValidator(parse_rate)] = 0.0
+
+
 class StateConfig(_Section):
     dir: Path
 
@@ -198,6 +206,7 @@ class Config(_Section):
     defaults: DefaultsConfig = DefaultsConfig()
     accounts: dict[str, AccountConfig] = {}
     schedule: ScheduleConfig = ScheduleConfig()
+    upload: UploadConfig = UploadConfig()
     notify: NotifyConfig = NotifyConfig()
     state: StateConfig
     source: Path | None = None

@@ -7,6 +7,7 @@
     │   ├── MediaError         the media cannot be read, or is not media at all
     │   ├── InboxError         the item's files break an inbox rule (symlink, outside the inbox)
     │   └── ApiRejected        the API refused this item (4xx other than account-wide)
+    │       └── UploadUrlStale storage refused a presigned URL as expired or mis-signed: a new session may do
     ├── TransientError         try again later; nothing about the item is wrong
     │   ├── ApiUnavailable     timeout, connection loss, 5xx
     │   ├── RateLimited        429; carries the server's Retry-After
@@ -115,6 +116,19 @@ class ApiRejected(ApiError, ItemError):
     """The API refused this request for this item (a 4xx that is not account-wide)."""
 
     code = "API_REJECTED"
+
+
+class UploadUrlStale(ApiRejected):
+    """Storage refused the presigned URL itself (expired, signature no longer good); a new upload session may fix it."""
+
+    code = "STORAGE_REFUSED"
+
+    def __init__(
+        self, message: str, *, status: int | None = None, first_attempt: bool = False, unsent: bool = False
+    ) -> None:
+        super().__init__(message, status=status)
+        self.first_attempt = first_attempt  # refused before any retry of this URL
+        self.unsent = unsent  # judged stale by its stated lifetime, without asking storage
 
 
 class ApiUnavailable(ApiError, TransientError):

@@ -22,7 +22,7 @@ from pqdrop.inbox import Item, claim_entries, item_from_json, item_to_json
 from pqdrop.journal import Journal, Record
 from pqdrop.media import MediaInfo, fingerprint
 from pqdrop.photos import tiktok_photo
-from pqdrop.postqued import Account, PostQued, PublishState
+from pqdrop.postqued import Account, PostQued, PublishState, UploadTicket
 from pqdrop.preparation import prepare_item
 from pqdrop.publish import (
     Result,
@@ -40,11 +40,18 @@ from pqdrop.publish import (
 from pqdrop.sidecar import Sidecar
 from pqdrop.slots import reserve_slots
 from pqdrop.states import UNPUBLISHED_STEPS, ItemState, Step, waits_for_dispatch
+from pqdrop.storage import send_with_fresh_sessions
 
 log = logging.getLogger("pqdrop")
 
 Clock = Callable[[], datetime]
 REPOST_WINDOW = timedelta(days=7)
+# The first look at a new publish's status, then x1.5 each time up to 10 s. A first look at 0.1 s
+# exposes a race in the two-daemon kill storm of tests/test_crash.py (an item filed twice under
+# load), so it stays at 0.5 s until that race is fixed.
+FOLLOW_FIRST_SECONDS = 0.5
+FOLLOW_GROWTH = 1.5
+FOLLOW_CAP_SECONDS = 10.0
 Progress = Callable[[str, int, int], None]
 
 ALREADY_POSTED = (
@@ -217,14 +224,14 @@ class Pipeline:
         """Poll until every target is final or only waits for its dispatchAt, within follow_seconds."""
         state = self._client.publish_status(publish_id)
         deadline = time.monotonic() + self._config.postqued.follow_seconds
-        delay = 0.5
+        delay = FOLLOW_FIRST_SECONDS
         while not state.settled and not waits_for_dispatch(state, self._clock()):
             if time.monotonic() + delay > deadline:
                 break
             self._heartbeat()
             if self._stop.wait(delay):
                 raise Interrupted(f"stopping while following publish {publish_id}")
-            delay = min(delay * 1.5, 10.0)
+            delay = min(delay * FOLLOW_GROWTH, FOLLOW_CAP_SECONDS)
             state = self._client.publish_status(publish_id)
         return state
 
@@ -283,8 +290,15 @@ class Pipeline:
                 return self._client.upload_image(photo.path, photo.mime)
         if info.duration_ms is None:
             raise MediaError(f"{info.path.name}: the video's duration could not be read")
-        ticket = self._client.start_upload(info.path.name, info.mime, info.size)
-        self._client.put_to_storage(ticket, info.path, info.size, self._upload_progress(info.path.name))
+        progress = self._upload_progress(info.path.name)
+
+        def send(ticket: UploadTicket, valid_until: float | None) -> None:
+            self._client.put_to_storage(
+                ticket, info.path, info.size, progress, max_rate=self._config.upload.max_rate, valid_until=valid_until
+            )
+
+        # A URL that expired while the item waited (a retry, the bandwidth cap) gets a new session.
+        ticket = send_with_fresh_sessions(lambda: self._client.start_upload(info.path.name, info.mime, info.size), send)
         self._client.complete_upload(
             ticket,
             filename=info.path.name,

@@ -150,9 +150,22 @@ class PostQued:
         reply = self._call("upload", "POST", "/v1/content/upload", json_body=body)
         return parse_upload_ticket(reply)
 
-    def put_to_storage(self, ticket: UploadTicket, path: Path, size: int, progress: Progress | None = None) -> None:
-        """Send the file to the ticket's presigned URL with exactly the signed method and headers."""
-        self._storage.put(ticket.method, ticket.url, ticket.headers, path, size, progress)
+    def put_to_storage(
+        self,
+        ticket: UploadTicket,
+        path: Path,
+        size: int,
+        progress: Progress | None = None,
+        *,
+        max_rate: float = 0.0,
+        valid_until: float | None = None,
+    ) -> None:
+        """Send the file to the ticket's presigned URL with exactly the signed method and headers.
+
+        `max_rate` (bytes/s, 0 = none) caps this and every concurrent upload of the client together.
+        """
+        self._storage.bandwidth.set_rate(max_rate)
+        self._storage.put(ticket.method, ticket.url, ticket.headers, path, size, progress, valid_until=valid_until)
 
     def complete_upload(
         self,

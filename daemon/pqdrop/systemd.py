@@ -53,6 +53,15 @@ def watchdog_interval(environ: Mapping[str, str] | None = None) -> float | None:
 STATUS_EVERY_SECONDS = 1.0
 HEARTBEAT_EVERY_SECONDS = 5.0  # the loop wakes at least this often; a health check allows several missed
 HEARTBEAT_FILE = "heartbeat"  # in [state].dir
+RATE_AFTER_SECONDS = 3.0  # before this an upload's rate says little
+
+
+def upload_pace(sent: int, seconds: float, left: int) -> str:
+    """"at 38.2 MB/s, 12 s left" from bytes sent over seconds and bytes still to go."""
+    rate = sent / seconds
+    eta = left / rate
+    remaining = f"{eta:.0f} s" if eta < 90 else f"{eta / 60:.0f} min" if eta < 5400 else f"{eta / 3600:.1f} h"
+    return f"at {rate / 1e6:.1f} MB/s, {remaining} left"
 
 
 class Pulse:
@@ -77,6 +86,7 @@ class Pulse:
         self._last_status = float("-inf")
         self.summary = ""
         self.doing = ""
+        self._uploads: dict[str, tuple[float, int]] = {}  # name -> (when it started, bytes sent then)
 
     @classmethod
     def from_environment(cls, heartbeat: Path | None = None) -> Pulse:
@@ -105,17 +115,26 @@ class Pulse:
         self._send_status(force=force)
 
     def progress(self, name: str, sent: int, total: int) -> None:
-        """One chunk of an upload went out."""
+        """One piece of an upload went out; past RATE_AFTER_SECONDS the line adds rate and time left."""
+        now = self._clock()
+        started = self._uploads.get(name)
+        if started is None or sent < started[1]:  # a new upload, or a retry from the start
+            started = self._uploads[name] = (now, sent)
         percent = 100 * sent // total if total else 100
         self.doing = f"uploading {name} {percent}%"
+        elapsed = now - started[0]
+        if elapsed >= RATE_AFTER_SECONDS and sent > started[1]:
+            self.doing += f" {upload_pace(sent - started[1], elapsed, total - sent)}"
         self.beat()
         self._send_status()
         if self._terminal is not None:
             end = "\n" if sent >= total else ""
-            self._terminal.write(f"\r{self.doing} ({sent / 1e6:.1f} of {total / 1e6:.1f} MB){end}")
+            # ESC [ K erases what a longer line before left behind.
+            self._terminal.write(f"\r{self.doing} ({sent / 1e6:.1f} of {total / 1e6:.1f} MB)\x1b[K{end}")
             self._terminal.flush()
         if sent >= total:
             self.doing = ""
+            self._uploads.pop(name, None)
 
     def _send_status(self, *, force: bool = False) -> None:
         now = self._clock()

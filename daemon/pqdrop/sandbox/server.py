@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -32,7 +33,7 @@ from pqdrop.sandbox.ratelimit import DEFAULT_RATE_LIMITS
 from pqdrop.sandbox.records import KeyStatus
 from pqdrop.sandbox.refusal import Refusal, invalid
 from pqdrop.sandbox.routes import find_route
-from pqdrop.sandbox.state import STORAGE_PREFIX, SandboxState
+from pqdrop.sandbox.state import PRESIGN_SECONDS, STORAGE_PREFIX, SandboxState
 from pqdrop.sandbox.storage import BodySink, remove_stored
 from pqdrop.sandbox.validation import MAX_IMAGE_BYTES
 
@@ -71,6 +72,13 @@ class _Server(ThreadingHTTPServer):
         TCPServer.server_bind(self)
         host, port = self.server_address[:2]
         self.server_name, self.server_port = str(host), int(port)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = super().get_request()
+        if self.sandbox.tls is None:
+            return connection, address
+        # The handshake happens on the handler's first read, in its own thread, not in the accept loop.
+        return self.sandbox.tls.wrap_socket(connection, server_side=True, do_handshake_on_connect=False), address
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client hanging up mid-reply is normal for a test server; only real bugs get a traceback.
@@ -223,6 +231,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _storage_put(self, match: re.Match[str], api_key: str, query: str) -> Reply:
         """Receive a presigned upload, streaming it through a hash (and to disk with a storage folder)."""
+        started = time.perf_counter()
+        seen = {"path": match["key"], "headers": dict(self.headers.items()), "query": query}
+        index = self.sandbox.state.note_storage_put(seen)  # refused ones too: tests check what reached storage
         content = self.sandbox.state.authorize_put(
             STORAGE_PREFIX + match["key"],
             dict(parse_qsl(query)),
@@ -241,6 +252,10 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             sink.discard()
         self.sandbox.state.record_upload(content.content_id, sink.size, sink.sha256)
+        # Headers in to last body byte in: the PUT's wire time as storage saw it (bench/upload.py).
+        self.sandbox.state.finish_storage_put(
+            index, contentId=content.content_id, receivedSize=sink.size, wireSeconds=time.perf_counter() - started
+        )
         return Reply(200, None, {"ETag": f'"{sink.sha256[:32]}"'})
 
     # -- sandbox controls ------------------------------------------------------------
@@ -369,9 +384,12 @@ class Sandbox:
         clock: Callable[[], float] = time.time,
         *,
         log_requests: bool = False,
+        presign_seconds: int = PRESIGN_SECONDS,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.host = host
         self.port = port
+        self.tls = tls  # a server-side context: serve HTTPS (bench/upload.py makes a self-signed one)
         self.storage_dir = None if storage_dir is None else Path(storage_dir)
         self.log_requests = log_requests
         self.state = SandboxState(
@@ -379,6 +397,7 @@ class Sandbox:
             rate_limits=rate_limits,
             window_seconds=window_seconds,
             processing_seconds=processing_seconds,
+            presign_seconds=presign_seconds,
             clock=clock,
         )
         self.faults = Faults()
@@ -391,7 +410,7 @@ class Sandbox:
         """The base URL, such as http://127.0.0.1:8123 (the API lives under /v1/); binds the port if need be."""
         server = self.bind()._server
         assert server is not None
-        return f"http://{self.host}:{server.server_port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{server.server_port}"
 
     def set_key(self, key: str, status: KeyStatus) -> None:
         """Treat `key` as "ok", "revoked" or "subscription_required" from now on."""

@@ -32,7 +32,7 @@ from pqdrop.sandbox.records import (
     Target,
 )
 from pqdrop.sandbox.refusal import Refusal, invalid
-from pqdrop.sandbox.signing import SIGNATURE_PARAM, UrlSigner, expires_at
+from pqdrop.sandbox.signing import DATE_PARAM, EXPIRES_PARAM, SIGNATURE_PARAM, UrlSigner, expires_at, lifetime_problem
 from pqdrop.sandbox.validation import (
     IMAGE_TYPES,
     MAX_IMAGES,
@@ -75,9 +75,12 @@ class SandboxState:
         rate_limits: Mapping[str, int] = DEFAULT_RATE_LIMITS,
         window_seconds: float = 60.0,
         processing_seconds: float = 0.5,
+        presign_seconds: int = PRESIGN_SECONDS,
         clock: Callable[[], float],
     ) -> None:
         self.clock = clock
+        self.presign_seconds = presign_seconds
+        self.storage_puts: list[dict[str, Any]] = []  # every presigned PUT as storage saw it
         self.processing_seconds = processing_seconds
         self.publish_calls = 0
         self.rate_limited_count = 0
@@ -133,8 +136,8 @@ class SandboxState:
         now = self.clock()
         content = self._new_content(api_key, "video", request.filename, request.content_type, request.file_size)
         path = STORAGE_PREFIX + content.key
-        expiry = int(now + PRESIGN_SECONDS)
-        query = self._signer.query(path, request.content_type, request.file_size, expiry)
+        query = self._signer.query(path, request.content_type, request.file_size, now, self.presign_seconds)
+        expiry = int(now) + self.presign_seconds
         return {
             "contentId": content.content_id,
             "key": content.key,
@@ -161,9 +164,17 @@ class SandboxState:
             raise Refusal(
                 403, "AccessDenied", "Only one auth mechanism allowed; a presigned URL takes no Authorization header"
             )
+        if not {DATE_PARAM, EXPIRES_PARAM, SIGNATURE_PARAM} <= query.keys():
+            raise Refusal(
+                403, "AccessDenied",
+                f"Query-string authentication requires the {DATE_PARAM}, {EXPIRES_PARAM} and {SIGNATURE_PARAM} "
+                "parameters",
+            )
+        if problem := lifetime_problem(query):
+            raise Refusal(400, "AuthorizationQueryParametersError", problem)
         expiry = expires_at(query)
-        if expiry is None or SIGNATURE_PARAM not in query:
-            raise Refusal(403, "AccessDenied", "Query-string authentication requires the signature parameters")
+        if expiry is None:
+            raise Refusal(400, "AuthorizationQueryParametersError", f"{DATE_PARAM} must be like 20261201T180000Z")
         with self._lock:
             content = self._contents.get(self._content_by_key.get(path.removeprefix(STORAGE_PREFIX), ""))
         if content_length is None:
@@ -177,6 +188,17 @@ class SandboxState:
         if content is None or content.status == "deleted":
             raise Refusal(404, "NoSuchUpload", "The upload session does not exist or was deleted")
         return content
+
+    def note_storage_put(self, record: Mapping[str, Any]) -> int:
+        """Keep what one presigned PUT looked like to storage (path, query, headers); returns its index."""
+        with self._lock:
+            self.storage_puts.append(dict(record))
+            return len(self.storage_puts) - 1
+
+    def finish_storage_put(self, index: int, **fields: Any) -> None:
+        """Add what a received PUT delivered (contentId, receivedSize, wireSeconds) to its record."""
+        with self._lock:
+            self.storage_puts[index] = {**self.storage_puts[index], **fields}
 
     def record_upload(self, content_id: str, size: int, sha256: str) -> None:
         """Remember the bytes a presigned PUT delivered."""
@@ -299,6 +321,7 @@ class SandboxState:
                 "publish_calls": self.publish_calls,
                 "contents": self.contents,
                 "rate_limited_count": self.rate_limited_count,
+                "storage_puts": [dict(put) for put in self.storage_puts],
             }
 
     # -- helpers ---------------------------------------------------------------------
