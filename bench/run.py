@@ -1,7 +1,7 @@
 """pqdrop benchmarks (issues 4, 5 and 7): `make bench` runs every part; `python bench/run.py PART ...` some.
 
 Parts, each a module here:
-  upload   upload throughput against curl, peak RSS, start-up (upload.py)
+  upload   the PUT against curl over HTTP and HTTPS: wire time, CPU per GiB, peak RSS; start-up (upload.py)
   scale    one look over 10,000 pending items; `pqdrop once` over 10,000 waiting media (scale.py)
   poll     CPU of `pqdrop run` polling 10,000 files every 10 s (watch.py)
   idle     CPU and wake-ups of `pqdrop run` in events mode on an empty inbox (watch.py)
@@ -44,7 +44,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("parts", nargs="*", metavar="PART", help=f"of {', '.join(PARTS)} (default: all)")
     parser.add_argument("--markdown", action="store_true", help="only print the last results as a Markdown table")
-    parser.add_argument("--sizes", default="64MiB,2GiB", help=f"upload: comma-separated, of {', '.join(upload.SIZES)}")
+    parser.add_argument("--sizes", default="512MiB,2GiB", help=f"upload: comma-separated, of {', '.join(upload.SIZES)}")
     parser.add_argument("--rounds", type=int, default=5,
                         help="upload, scale: fresh processes per contender (default 5)")
     parser.add_argument("--startup-runs", type=int, default=10, help="upload: runs of `pqdrop --help` (default 10)")
