@@ -4,15 +4,19 @@ deleted, and each deferred item backs off by its own count of tries."""
 from __future__ import annotations
 
 import random
+import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.conftest import sidecar
+from tests.conftest import make_client, sidecar
 
+from pqdrop.config import Config
 from pqdrop.errors import EXIT_FAILED, EXIT_OK
+from pqdrop.journal import Journal
 from pqdrop.mediagen import make_image
 from pqdrop.sandbox import Sandbox
 from pqdrop.service import Retries
-from pqdrop.workers import Workers, once
+from pqdrop.workers import UNUSED_UPLOAD_AGE, Workers, once
 
 UPLOAD_IMAGE = "/v1/content/upload-image"
 CLIENT_ATTEMPTS = 5  # tests.conftest.make_client's retry policy
@@ -87,3 +91,20 @@ def test_a_postponed_item_waits_without_counting_a_try() -> None:
     assert retries.waiting(1.0) == {"twin"} and retries.waiting(2.0) == set()
     assert 1.0 <= retries.defer("twin", 0.0) <= 2.0  # still its first real try
     assert retries.next_at(0.0) is not None and retries.next_at(1e9) is None
+
+
+def test_uploads_of_an_item_given_back_and_never_returned_are_deleted_after_a_day(
+    config: Config, journal: Journal, inbox: Path, sandbox: Sandbox
+) -> None:
+    now = [datetime.now(UTC)]
+    with make_client(config) as client, Workers(config, client, journal, clock=lambda: now[0]) as workers:
+        carousel(inbox)
+        sandbox.faults.fail_next(CLIENT_ATTEMPTS, status=503, path_prefix=UPLOAD_IMAGE, after=1)
+        assert list(once(workers)[1].deferred) == ["trip"]
+        shutil.rmtree(inbox / "trip")  # the user took it away instead
+        [content_id] = sandbox.state_summary()["contents"]
+        assert workers.discard_unused_uploads() == 0  # it may still come back
+        now[0] += UNUSED_UPLOAD_AGE + timedelta(minutes=1)
+        assert workers.discard_unused_uploads() == 1
+        assert sandbox.state_summary()["contents"][content_id]["status"] == "deleted"
+        assert workers.discard_unused_uploads() == 0  # forgotten once deleted

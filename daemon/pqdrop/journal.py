@@ -239,6 +239,21 @@ class Journal:
             )
         return str(row["content_id"])
 
+    def unused_uploads(self, before: datetime) -> list[tuple[int, str, str]]:
+        """(item id, path, contentId) of uploads given back unpublished before `before` and never taken up again."""
+        rows = self._rows(
+            "SELECT uploads.item_id, uploads.path, uploads.content_id FROM uploads "
+            "JOIN items ON items.id = uploads.item_id "
+            "WHERE items.state = ? AND items.publish_id IS NULL AND items.updated_at < ? ORDER BY uploads.item_id",
+            (Step.RETURNED, before.astimezone(UTC).isoformat(timespec="milliseconds")),
+        )
+        return [(int(row[0]), str(row[1]), str(row[2])) for row in rows]
+
+    def drop_upload(self, item_id: int, path: str) -> None:
+        """The content is gone from PostQued: forget it."""
+        with self.atomic() as db:
+            db.execute("DELETE FROM uploads WHERE item_id = ? AND path = ?", (item_id, path))
+
     def record_publish_intent(self, item_id: int, key: str, body: Mapping[str, Any]) -> None:
         """The key and the exact body, stored before the first attempt so every retry repeats them."""
         with self.atomic() as db:

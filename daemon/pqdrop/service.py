@@ -39,6 +39,7 @@ STOP_GRACE_SECONDS = 8.0
 JOURNAL_RETRY_SECONDS = 5.0  # after the journal's disk failed: long enough not to spin, short to catch up
 POSTPONED_RETRY_SECONDS = 2.0
 # A deferred item's n-th retry waits about RETRY_BASE_SECONDS * 2**n, half of it random: 1-2 s, 2-4 s, ...
+HOUSEKEEPING_SECONDS = 3600.0  # how often unused uploads are looked for
 RETRY_BASE_SECONDS = 1.0
 RETRY_CAP_SECONDS = 300.0  # systemd waits TimeoutStopSec; workers checkpoint well inside it
 
@@ -69,6 +70,7 @@ class Service:
         self._blocked_until = 0.0
         self._blocked_pause = blocked_retry[0]
         self._retries = Retries()
+        self._housekeeping_at = time.monotonic() + HOUSEKEEPING_SECONDS  # recover() has just done it
         self.ready = threading.Event()  # set with READY=1: recovered, watching, first scan done
 
     def run(self) -> int:
@@ -113,6 +115,9 @@ class Service:
             skip = self._retries.waiting(now)
             self.service.start(plan, skip)
             self.service.tracker.check_due()
+            if now >= self._housekeeping_at:
+                self._housekeeping_at = now + HOUSEKEEPING_SECONDS
+                self.service.discard_unused_uploads()
 
     def _absorb(self, round_: Round, now: float) -> None:
         for result in round_.results:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
 from functools import partial
 from pathlib import PurePosixPath
 
@@ -22,9 +23,11 @@ from pqdrop.errors import (
     EXIT_FAILED,
     EXIT_OK,
     AccountBlocked,
+    ApiRejected,
     Interrupted,
     JournalError,
     Postponed,
+    PqdropError,
     TransientError,
 )
 from pqdrop.inbox import Plan, Rules, Settling, arriving, plan_items, scan_entries
@@ -39,6 +42,9 @@ from pqdrop.systemd import Pulse
 from pqdrop.tracker import Tracker
 
 log = logging.getLogger("pqdrop")
+
+# How long uploads of an item given back unpublished wait for it to come back before they are deleted.
+UNUSED_UPLOAD_AGE = timedelta(hours=24)
 
 
 class Workers:
@@ -135,7 +141,30 @@ class Workers:
         """The startup sweep: settle half-made claims, return orphaned ones to the inbox."""
         if not self._hold_lock():
             return []
-        return sweep(self.config.inbox.path, self.journal, self.owner)
+        notes = sweep(self.config.inbox.path, self.journal, self.owner)
+        self.discard_unused_uploads()
+        return notes
+
+    def discard_unused_uploads(self) -> int:
+        """Delete on PostQued what items given back long ago had uploaded and never came back for.
+
+        An item that returns within UNUSED_UPLOAD_AGE takes its uploads up again (by fingerprint);
+        one removed from the inbox, or changed, would leave them there for good. Returns how many went.
+        """
+        gone = 0
+        for item_id, path, content_id in self.journal.unused_uploads(self._clock() - UNUSED_UPLOAD_AGE):
+            try:
+                self.client.delete_content(content_id)
+            except ApiRejected as exc:
+                if exc.status != 404:  # 404: already gone
+                    log.warning("could not delete the unused upload %s of %s: %s", content_id, path, exc.message)
+                    continue
+            except PqdropError as exc:
+                log.info("unused upload %s of %s stays for now: %s", content_id, path, exc.message)
+                return gone  # try again later; the API is not answering now
+            self.journal.drop_upload(item_id, path)
+            gone += 1
+        return gone
 
     def _hold_lock(self) -> bool:
         """Take this pqdrop's owner lock in the inbox; False while the inbox is not there."""
