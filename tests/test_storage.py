@@ -3,7 +3,10 @@ stale URLs and fresh upload sessions."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -16,14 +19,14 @@ import pytest
 from tests.conftest import make_client, sidecar, write_config
 
 from pqdrop.config import load_config
-from pqdrop.errors import ApiRejected, UploadUrlStale
+from pqdrop.errors import EXIT_OK, ApiRejected, ApiUnavailable, UploadUrlStale
 from pqdrop.journal import Journal
 from pqdrop.mediagen import make_video
 from pqdrop.postqued import PostQued, RetryPolicy, UploadTicket
 from pqdrop.ratelimit import Category, RateLimiter
 from pqdrop.sandbox import Sandbox
 from pqdrop.storage import Storage, is_stale_refusal, send_with_fresh_sessions, url_lifetime
-from pqdrop.workers import EXIT_OK, Workers, once
+from pqdrop.workers import Workers, once
 
 API_KEY = "pq_storage_test"
 GENEROUS: dict[Category, int] = {"upload": 1000, "read": 1000, "publish": 1000, "delete": 1000}
@@ -355,3 +358,73 @@ def test_a_reloaded_max_rate_caps_the_next_upload(sandbox: Sandbox, tmp_path: Pa
     [put] = video_puts(sandbox)
     assert put["receivedSize"] == 4_000_000
     assert put["wireSeconds"] >= 1.9  # 4 MB at 2 MB/s is 2 s less one piece
+
+
+def test_a_storage_429_is_retried_after_its_retry_after(sandbox: Sandbox, tmp_path: Path) -> None:
+    pauses: list[float] = []
+    path = blob(tmp_path / "clip.mp4", 3000)
+    with PostQued(sandbox.url, API_KEY, limiter=RateLimiter(GENEROUS), retry=FAST_RETRY, sleep=pauses.append) as api:
+        ticket = api.start_upload(path.name, "video/mp4", 3000)
+        sandbox.faults.fail_next(1, status=429, path_prefix="/storage/")  # the sandbox says Retry-After: 1
+        api.put_to_storage(ticket, path, 3000)
+    assert pauses == [1.0]
+    assert sandbox.state.contents[ticket.content_id]["receivedSize"] == 3000
+
+
+def test_a_storage_408_is_retried_not_failed(sandbox: Sandbox, tmp_path: Path) -> None:
+    path = blob(tmp_path / "clip.mp4", 3000)
+    with PostQued(sandbox.url, API_KEY, limiter=RateLimiter(GENEROUS), retry=FAST_RETRY) as api:
+        ticket = api.start_upload(path.name, "video/mp4", 3000)
+        sandbox.faults.fail_next(2, status=408, path_prefix="/storage/")
+        api.put_to_storage(ticket, path, 3000)
+    assert sandbox.state.contents[ticket.content_id]["receivedSize"] == 3000
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, made with openssl as an admin would."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+def test_the_put_over_https_delivers_every_byte_to_a_trusted_store(
+    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cert, key = certificate
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # how a private CA is trusted, for both clients
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    path = blob(tmp_path / "clip.mp4", 3 * 1024 * 1024 + 5)
+    size = path.stat().st_size
+    with Sandbox(api_keys=(API_KEY,), tls=context) as sandbox, PostQued(
+        sandbox.url, API_KEY, limiter=RateLimiter(GENEROUS), retry=FAST_RETRY
+    ) as api:
+        assert sandbox.url.startswith("https://")
+        ticket = api.start_upload(path.name, "video/mp4", size)
+        api.put_to_storage(ticket, path, size)
+        content = sandbox.state.contents[ticket.content_id]
+    assert (content["receivedSize"], content["sha256"]) == (size, hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+def test_an_untrusted_store_is_refused_without_sending(
+    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cert, key = certificate
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    path = blob(tmp_path / "clip.mp4", 3000)
+    with Sandbox(api_keys=(API_KEY,), tls=context) as sandbox:
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        with PostQued(sandbox.url, API_KEY, limiter=RateLimiter(GENEROUS), retry=FAST_RETRY) as api:
+            ticket = api.start_upload(path.name, "video/mp4", 3000)
+        monkeypatch.delenv("SSL_CERT_FILE")  # storage's own trust: the system store, which lacks this one
+        with pytest.raises(ApiUnavailable) as caught:
+            Storage(attempts=1).put("PUT", ticket.url, ticket.headers, path, 3000)
+    assert "CERTIFICATE_VERIFY_FAILED" in caught.value.message
+    assert [put for put in sandbox.state.storage_puts if "receivedSize" in put] == []

@@ -81,8 +81,9 @@ class _Server(ThreadingHTTPServer):
         return self.sandbox.tls.wrap_socket(connection, server_side=True, do_handshake_on_connect=False), address
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client hanging up mid-reply is normal for a test server; only real bugs get a traceback.
-        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+        # A client hanging up mid-reply, or refusing the certificate, is normal for a test server;
+        # only real bugs get a traceback.
+        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError | ssl.SSLError):
             super().handle_error(request, client_address)
 
 
