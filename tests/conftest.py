@@ -81,6 +81,20 @@ def sidecar(path: Path, frontmatter: str = "", body: str = "A caption #fyp") -> 
     return path
 
 
+def make_heic(path: Path, *, width: int = 64, height: int = 48, orientation: int = 1,
+              color: tuple[int, int, int] = (200, 40, 40)) -> Path:
+    """An iPhone-style HEIC photo, encoded by libheif (pillow-heif), with an EXIF orientation."""
+    import pillow_heif
+    from PIL import Image
+
+    picture = Image.new("RGB", (width, height), color)
+    picture.paste((20, 20, 220), (0, 0, width // 2, height // 4))  # a mark in the top-left, to see the turn
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    pillow_heif.from_pillow(picture).save(str(path), quality=80, exif=exif.tobytes())
+    return path
+
+
 def tree_digest(folder: Path) -> dict[str, str]:
     """Every file under `folder` (by name, wherever it moved) and the sha256 of its bytes."""
     return {

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import av
 import pytest
+from tests.conftest import make_heic
 
+from pqdrop.containers import container_shortfall
 from pqdrop.errors import MediaError
 from pqdrop.inbox import MEDIA_SUFFIXES
 from pqdrop.media import (
@@ -52,7 +54,8 @@ def with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
 
 
 def test_media_suffixes_are_the_contract_suffixes() -> None:
-    assert {".mp4", ".mov", ".webm", ".jpg", ".jpeg", ".webp", ".png"} == MEDIA_SUFFIXES
+    # CONTRACT "An item in the inbox", plus iPhone photos (HEIC/HEIF), which pqdrop converts.
+    assert {".mp4", ".mov", ".webm", ".jpg", ".jpeg", ".webp", ".png", ".heic", ".heif"} == MEDIA_SUFFIXES
 
 
 @pytest.mark.parametrize(
@@ -282,3 +285,62 @@ def test_make_video_refuses_a_non_quarter_rotation(tmp_path: Path) -> None:
 def test_make_image_refuses_an_unknown_suffix(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"'\.gif'"):
         make_image(tmp_path / "photo.gif")
+
+
+# --- issue 12: a copy cut short, and iPhone photos ----------------------------------------------
+
+def make_faststart_mp4(path: Path, seconds: float) -> Path:
+    """An MP4 with its index (moov) at the front, as cameras and `ffmpeg -movflags faststart` write it."""
+    source = make_video(path.with_name("source.mp4"), seconds=seconds)
+    with av.open(str(source)) as given, av.open(str(path), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream_from_template(given.streams.video[0])
+        for packet in given.demux(given.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    return path
+
+
+def cut_to_half(path: Path) -> Path:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def test_a_faststart_mp4_cut_to_half_its_bytes_is_found_by_its_box_sizes_where_probe_sees_nothing(
+    tmp_path: Path,
+) -> None:
+    clip = make_faststart_mp4(tmp_path / "clip.mp4", seconds=10)
+    data = clip.read_bytes()
+    assert data.find(b"moov") < data.find(b"mdat")  # the header really is at the front
+    assert container_shortfall(clip) is None
+    cut_to_half(clip)
+    assert probe(clip).duration_ms == 10_000  # the header still promises all 10 s: the old bug
+    assert container_shortfall(clip) == (
+        f"its container holds {len(data):,} bytes but the file has {len(data) // 2:,} (a copy cut short); "
+        "waiting for the rest")
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".webm"])
+def test_a_video_cut_short_in_any_container_is_found_and_a_whole_one_is_not(tmp_path: Path, suffix: str) -> None:
+    clip = make_video(tmp_path / f"clip{suffix}", seconds=2)
+    assert container_shortfall(clip) is None
+    assert container_shortfall(cut_to_half(clip)) is not None
+
+
+def test_an_unknown_layout_is_left_to_probe(tmp_path: Path) -> None:
+    (tmp_path / "noise.mp4").write_bytes(os.urandom(4096))
+    assert container_shortfall(tmp_path / "noise.mp4") is None
+
+
+def test_a_heic_photo_is_probed_as_an_image_at_its_displayed_size(tmp_path: Path) -> None:
+    photo = make_heic(tmp_path / "IMG_0001.HEIC", width=64, height=32, orientation=6)
+    info = probe(photo)
+    assert (info.kind, info.mime, info.width, info.height) == ("image", "image/heic", 32, 64)
+
+
+def test_bytes_after_the_last_box_are_not_read_as_a_cut_box(tmp_path: Path) -> None:
+    clip = make_video(tmp_path / "clip.mp4", seconds=1)
+    with clip.open("ab") as stream:  # padding some tools leave (and tests make): not a box, no size to trust
+        stream.write(b"\xff\xff\xff\xf0" + os.urandom(4096))
+    assert container_shortfall(clip) is None

@@ -146,8 +146,8 @@ def test_a_bad_sidecar_fails_the_item_naming_the_problem_and_keeps_every_byte(
 
 
 @pytest.mark.parametrize(("name", "content", "named"), [("corrupt", os.urandom(4096), "not a readable"),
-                                                        ("empty", b"", "empty")])
-def test_a_corrupt_or_empty_video_fails_before_any_upload(
+                                                        ("stub", b"\x00" * 7, "not a readable")])
+def test_a_corrupt_or_stub_video_fails_before_any_upload(
     service: Workers, inbox: Path, sandbox: Sandbox, name: str, content: bytes, named: str
 ) -> None:
     (inbox / f"{name}.mp4").write_bytes(content)
@@ -158,6 +158,20 @@ def test_a_corrupt_or_empty_video_fails_before_any_upload(
     assert error["code"] == "MEDIA" and named in error["message"]
     assert error["message"].startswith(f"{name}.mp4 ")  # as dropped, not its path in processing/
     assert tree_digest(inbox) == before
+    assert sandbox.state_summary()["contents"] == {}
+
+
+def test_an_empty_video_is_still_arriving_not_failed_and_left_untouched(
+    service: Workers, inbox: Path, sandbox: Sandbox
+) -> None:
+    (inbox / "empty.mp4").write_bytes(b"")  # a copy that has created its file and written nothing yet (issue 12)
+    sidecar(inbox / "empty.md")
+    before = tree_digest(inbox)
+    code, _ = once(service)
+    assert code == 0
+    assert [(w.name, w.kind, w.reason) for w in service.look().waiting] == [
+        ("empty", "arriving", "still arriving: empty.mp4 is empty (0 bytes)")]
+    assert tree_digest(inbox) == before and not (inbox / "failed").exists()
     assert sandbox.state_summary()["contents"] == {}
 
 

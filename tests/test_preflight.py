@@ -138,7 +138,7 @@ def test_jpeg_webp_and_png_photos_pass(tmp_path: Path, suffix: str) -> None:
 def test_a_gif_photo_is_refused_naming_the_formats_tiktok_takes(tmp_path: Path) -> None:
     info = dataclasses.replace(probe(make_image(tmp_path / "photo.jpg")), mime="image/gif")
     assert photo_problems(info) == ["format image/gif is not one TikTok takes for photos (JPEG or WebP, "
-                                    "or PNG, which pqdrop converts)"]
+                                    "or PNG/HEIC, which pqdrop converts)"]
 
 
 def padded_jpeg(path: Path, size: int) -> MediaInfo:

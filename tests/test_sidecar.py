@@ -697,3 +697,33 @@ def test_with_auto_a_top_level_time_is_inherited_by_targets_rather_than_a_slot()
                  "    dispatchAt: next")
     a, b = targets(text, schedule=ScheduleConfig(slots=("09:00",), auto=True))
     assert (a.next_slot, a.dispatch_at, b.next_slot) == (False, datetime(2026, 3, 1, 9, 0, tzinfo=UTC), True)
+
+
+# --- issue 12: smart punctuation ----------------------------------------------------------------
+
+SMART_OFF = "turn off smart punctuation where you write it"
+
+
+@pytest.mark.parametrize("fence", ["—-", "–-", "—", "–—", "‒-"])
+def test_a_fence_smart_punctuation_turned_into_dashes_is_refused_never_read_as_a_caption(fence: str) -> None:
+    error = refused(f"{fence}\naccount: “@otherbrand”\nintent: publish\n{fence}\nTeaser\n")
+    assert error.code == "SIDECAR_SMART_PUNCTUATION"
+    assert str(error).startswith(f"clip.md: line 1 is {fence!r}, a frontmatter fence that smart punctuation turned")
+    assert "write three plain hyphens ---" in str(error) and SMART_OFF in str(error)
+
+
+def test_a_closing_fence_turned_into_dashes_is_refused_naming_its_line() -> None:
+    error = refused("---\nintent: publish\n—-\nTeaser\n")
+    assert error.code == "SIDECAR_SMART_PUNCTUATION" and "line 3 is '—-'" in str(error)
+
+
+@pytest.mark.parametrize("quoted", ["“@otherbrand”", "‘@otherbrand’", "„@otherbrand“"])
+def test_a_value_in_curly_quotes_is_refused_with_how_to_turn_them_off(quoted: str) -> None:
+    error = refused(front(f"intent: draft\naccount: {quoted}"))
+    assert error.code == "SIDECAR_SMART_PUNCTUATION"
+    assert "line 3 quotes a value with curly quotes" in str(error) and SMART_OFF in str(error)
+
+
+def test_dashes_and_curly_quotes_in_a_caption_are_just_text() -> None:
+    assert target(front('caption: "He said “hi” — twice"')).caption == "He said “hi” — twice"
+    assert target("Sunset — again\n—\n“quoted”").caption == "Sunset — again\n—\n“quoted”"

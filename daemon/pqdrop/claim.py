@@ -21,6 +21,7 @@ from typing import IO
 from pqdrop.errors import ServiceUnavailable
 from pqdrop.filing import move
 from pqdrop.inbox import PROCESSING_DIR, Item
+from pqdrop.names import fit_with
 
 SEPARATOR = "~"
 OWNER_FILE = "owner"
@@ -37,7 +38,9 @@ class ClaimName:
     token: str
 
     def __str__(self) -> str:
-        return SEPARATOR.join((self.item, self.owner, self.token))
+        # The item's part gives way for a name near NAME_MAX; the journal keeps the whole name.
+        tail = SEPARATOR.join(("", self.owner, self.token))
+        return fit_with(self.item, tail)
 
     @classmethod
     def parse(cls, text: str) -> ClaimName | None:

@@ -42,6 +42,8 @@ class InboxConfig(_Section):
     sidecar_wait_seconds: float = Field(30.0, ge=0)
     require_sidecar: bool = True
     ignore: tuple[str, ...] = ()
+    # An item still arriving this long is reported as "stuck arriving" (STATUS, pqdrop status); never touched.
+    stuck_arriving_hours: float = Field(24.0, gt=0)
 
 
 class RateLimits(_Section):

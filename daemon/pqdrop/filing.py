@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import filecmp
-import json
 import os
 import shutil
 import tempfile
@@ -18,16 +17,25 @@ from pathlib import Path
 from typing import Any
 
 from pqdrop.inbox import STATUS_LOG, STATUS_SUFFIX
+from pqdrop.names import NAME_MAX, fit, fit_with, json_text
 
 MAX_SUFFIX = 10_000
 TEMPORARY_SUFFIX = ".pqdrop-tmp"  # marks write_json_atomically's half-written files
+COPY_SUFFIX = ".pqdrop-copy"
+# mkstemp's random part and the dots around it, so a temporary's name fits NAME_MAX too.
+_TEMPORARY_EXTRA = 2 + 8 + len(TEMPORARY_SUFFIX)
+
+
+def status_name(stem: str) -> str:
+    """`NAME.status.json`, NAME shortened when the whole would be longer than the filesystem allows."""
+    return fit_with(stem, STATUS_SUFFIX)
 
 
 def free_stem(folder: Path, stem: str, names: Sequence[str]) -> str:
     """The first of `stem`, `stem (2)`, `stem (3)`… under which none of the item's files exist yet."""
     for number in range(1, MAX_SUFFIX):
         candidate = stem if number == 1 else f"{stem} ({number})"
-        wanted = [_renamed(name, stem, candidate) for name in names] + [candidate + STATUS_SUFFIX]
+        wanted = [_renamed(name, stem, candidate) for name in names] + [status_name(candidate)]
         if not any((folder / name).exists() or (folder / name).is_symlink() for name in wanted):
             return candidate
     raise FileExistsError(f"{folder}: no free name for {stem!r}")
@@ -63,7 +71,7 @@ def file_claim(
             _remove(origin)  # a move across filesystems was cut short after its copy landed: finish it
         else:
             move(origin, target)
-    status_path = folder / f"{stem}{STATUS_SUFFIX}"
+    status_path = folder / status_name(stem)
     write_json_atomically(status_path, {**status, "files": filed_names(names, name, stem)})
     if remove_source and source.is_dir() and not any(source.iterdir()):
         source.rmdir()
@@ -85,10 +93,10 @@ def move(source: Path, target: Path) -> None:
 
 def write_json_atomically(path: Path, payload: Mapping[str, Any]) -> None:
     """Write a JSON file so that readers see the old one or the new one, never half of it."""
-    text = json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n"
+    text = json_text(payload, indent=2) + "\n"
     _remove_stale_temporaries(path)
     # A dot-name keeps the half-written file out of the inbox scan.
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
+    handle, temporary = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=TEMPORARY_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
@@ -107,7 +115,7 @@ def _remove_stale_temporaries(path: Path) -> None:
     Only the pqdrop holding an item writes its status file, one write at a time, so any such
     temporary is a dead process's; without this, each would stay in the user's sent/ for good.
     """
-    prefix = f".{path.name}."
+    prefix = _temporary_prefix(path)
     with os.scandir(path.parent) as listing:
         stale = [entry.path for entry in listing
                  if entry.name.startswith(prefix) and entry.name.endswith(TEMPORARY_SUFFIX)]
@@ -115,11 +123,15 @@ def _remove_stale_temporaries(path: Path) -> None:
         Path(leftover).unlink(missing_ok=True)
 
 
+def _temporary_prefix(path: Path) -> str:
+    return f".{fit(path.name, NAME_MAX - _TEMPORARY_EXTRA)}."
+
+
 def append_status_log(inbox: Path, record: Mapping[str, Any], now: datetime | None = None) -> None:
     """One JSON line per change of an item's state, in the inbox where the user looks."""
     line = {"time": (now or datetime.now(UTC)).isoformat(timespec="seconds"), **record}
     with (inbox / STATUS_LOG).open("a", encoding="utf-8") as stream:
-        stream.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+        stream.write(json_text(line) + "\n")
         stream.flush()
         os.fsync(stream.fileno())
 
@@ -129,13 +141,16 @@ def _renamed(filename: str, stem: str, new_stem: str) -> str:
     if stem == new_stem:
         return filename
     if filename == stem or filename.startswith(stem + "."):
-        return new_stem + filename[len(stem):]
-    base, dot, ext = filename.partition(".")
-    return f"{base}{new_stem[len(stem):]}{dot}{ext}"
+        base, rest = stem, filename[len(stem):]
+    else:
+        base, dot, ext = filename.partition(".")
+        rest = dot + ext
+    # A name near NAME_MAX has no room for ` (2)`: its base gives way, never the suffix or the extension.
+    return fit_with(base, new_stem[len(stem):] + rest)
 
 
 def _copy_then_unlink(source: Path, target: Path) -> None:
-    staging = target.with_name(f".{target.name}.pqdrop-copy")
+    staging = target.with_name(f".{fit(target.name, NAME_MAX - 1 - len(COPY_SUFFIX))}{COPY_SUFFIX}")
     if staging.exists() or staging.is_symlink():
         _remove(staging)  # a copy a crash cut short; the original is still whole
     if source.is_dir():

@@ -20,6 +20,7 @@ from typing import Any
 
 from pqdrop.errors import JournalError, ServiceUnavailable
 from pqdrop.instants import iso_z, parse_instant
+from pqdrop.names import from_column, json_text, shown, to_column
 from pqdrop.states import FINAL_STEPS, RESUMABLE_STEPS, TRACKED_STEPS, Step
 
 JOURNAL_FILE = "journal.sqlite3"
@@ -197,7 +198,7 @@ class Journal:
         with self.atomic() as db:
             cursor = db.execute(
                 "INSERT INTO items (name, claim, state, item, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (name, claim, Step.CLAIMING, json.dumps(item), now, now),
+                (to_column(name), to_column(claim), Step.CLAIMING, json_text(item), now, now),
             )
             return int(cursor.lastrowid or 0)
 
@@ -205,7 +206,7 @@ class Journal:
         with self.atomic() as db:
             db.execute(
                 "UPDATE items SET state = ?, last_error = COALESCE(?, last_error), updated_at = ? WHERE id = ?",
-                (state, error, _now(), item_id),
+                (state, None if error is None else shown(error), _now(), item_id),
             )
 
     def record_upload(self, item_id: int, path: str, content_id: str, fingerprint: str) -> None:
@@ -213,8 +214,9 @@ class Journal:
         with self.atomic() as db:
             db.execute(
                 "INSERT OR REPLACE INTO uploads (item_id, path, content_id, fingerprint) VALUES (?, ?, ?, ?)",
-                (item_id, path, content_id, fingerprint),
+                (item_id, to_column(path), content_id, fingerprint),
             )
+
 
     def adopt_upload(self, item_id: int, path: str, fingerprint: str) -> str | None:
         """The contentId of this media from an earlier try given back unpublished, now this item's; None if none.
@@ -235,7 +237,7 @@ class Journal:
                 return None
             db.execute(
                 "UPDATE uploads SET item_id = ?, path = ? WHERE item_id = ? AND path = ?",
-                (item_id, path, row["item_id"], row["path"]),
+                (item_id, to_column(path), row["item_id"], row["path"]),
             )
         return str(row["content_id"])
 
@@ -259,7 +261,7 @@ class Journal:
         with self.atomic() as db:
             db.execute(
                 "UPDATE items SET state = ?, idempotency_key = ?, publish_body = ?, updated_at = ? WHERE id = ?",
-                (Step.PUBLISHING, key, json.dumps(body, sort_keys=True), _now(), item_id),
+                (Step.PUBLISHING, key, json_text(body, sort_keys=True), _now(), item_id),
             )
 
     def note_publish_attempt(self, item_id: int) -> None:
@@ -279,7 +281,7 @@ class Journal:
         with self.atomic() as db:
             db.execute(
                 "UPDATE items SET state = ?, destination = ?, stem = ?, status = ?, updated_at = ? WHERE id = ?",
-                (Step.FILING, destination, stem, json.dumps(status), _now(), item_id),
+                (Step.FILING, destination, to_column(stem), json_text(status), _now(), item_id),
             )
 
     def note_post(self, item_id: int, fingerprint: str, within: timedelta) -> Record | None:
@@ -341,7 +343,7 @@ class Journal:
             f"WHERE slots.instant > ? AND slots.item_id NOT IN {_RELEASED} ORDER BY slots.instant, slots.account",
             (iso_z(after), *_RELEASED_PARAMS),
         )
-        return [(parse_instant(row[0]), str(row[1]), str(row[2])) for row in rows]
+        return [(parse_instant(row[0]), str(row[1]), str(from_column(row[2]))) for row in rows]
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -370,16 +372,16 @@ class Journal:
         with self.atomic() as db:
             db.execute(
                 "UPDATE items SET state = ?, destination = ?, stem = ?, status = ?, updated_at = ? WHERE id = ?",
-                (state, destination, stem, json.dumps(status), _now(), item_id),
+                (state, destination, to_column(stem), json_text(status), _now(), item_id),
             )
 
     def uploads(self, item_id: int) -> dict[str, tuple[str, str]]:
         """path -> (contentId, fingerprint) of the media already in storage."""
         rows = self._rows("SELECT path, content_id, fingerprint FROM uploads WHERE item_id = ?", (item_id,))
-        return {row["path"]: (row["content_id"], row["fingerprint"]) for row in rows}
+        return {str(from_column(row["path"])): (row["content_id"], row["fingerprint"]) for row in rows}
 
     def claims(self) -> set[str]:
-        return {row[0] for row in self._rows("SELECT claim FROM items")}
+        return {str(from_column(row[0])) for row in self._rows("SELECT claim FROM items")}
 
     def recent(self, limit: int = 20) -> list[Record]:
         rows = self._rows("SELECT * FROM items ORDER BY updated_at DESC LIMIT ?", (limit,))
@@ -413,15 +415,15 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
 def _record(row: sqlite3.Row) -> Record:
     return Record(
         id=row["id"],
-        name=row["name"],
-        claim=row["claim"],
+        name=str(from_column(row["name"])),
+        claim=str(from_column(row["claim"])),
         state=Step(row["state"]),
         item=json.loads(row["item"]),
         idempotency_key=row["idempotency_key"],
         publish_body=json.loads(row["publish_body"]) if row["publish_body"] else None,
         publish_id=row["publish_id"],
         destination=row["destination"],
-        stem=row["stem"],
+        stem=from_column(row["stem"]),
         status=json.loads(row["status"]) if row["status"] else None,
         attempts=row["attempts"],
         last_error=row["last_error"],

@@ -123,10 +123,20 @@ def display_size(width: int, height: int, rotation: int) -> tuple[int, int]:
     return (height, width) if rotation in (90, 270) else (width, height)
 
 
+# ISO base media brands of HEIF still images (ISO/IEC 23008-12): iPhones write `heic`.
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
+
+
+def is_heif(head: bytes) -> bool:
+    return head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS
+
+
 def probe(path: Path) -> MediaInfo:
     """Read what `path` really holds; raise MediaError naming the file if it is not usable media."""
     size = _regular_file_size(path)
     head = _read_head(path)
+    if is_heif(head):
+        return _describe_heif(path, size)
     try:
         with av.open(str(path), metadata_errors="replace") as container:
             return _describe(path, size, head, container)
@@ -185,6 +195,19 @@ def _describe(path: Path, size: int, head: bytes, container: InputContainer) -> 
         rotation=rotation,
         codec=stream.codec_context.name,
     )
+
+
+def _describe_heif(path: Path, size: int) -> MediaInfo:
+    """An iPhone photo: its displayed size, read by libheif (FFmpeg reads no HEIF still images)."""
+    import pillow_heif  # only HEIC photos need libheif
+
+    try:
+        heif = pillow_heif.open_heif(str(path), convert_hdr_to_8bit=True)
+        width, height = heif.size  # after the file's rotation and mirroring (irot/imir), as a phone shows it
+    except (ValueError, OSError, RuntimeError) as exc:
+        raise MediaError(f"{path} is not a readable HEIC/HEIF photo: {_reason(exc)}") from exc
+    return MediaInfo(path=path, kind="image", mime="image/heic", size=size, width=width, height=height,
+                     duration_ms=None, fps=None, rotation=0, codec="hevc")
 
 
 def _picture_stream(path: Path, container: InputContainer) -> VideoStream:

@@ -1,4 +1,4 @@
-"""PNG photos turned into the JPEG that TikTok takes, in a scratch folder outside the inbox.
+"""PNG and HEIC photos turned into the JPEG that TikTok takes, in a scratch folder outside the inbox.
 
 TikTok's photo posts accept JPEG and WebP only (issue 8). A PNG is converted at high quality
 (JPEG q 2, no chroma subsampling, so text in screenshots stays sharp); the original is read,
@@ -30,8 +30,13 @@ JPEG_QUALITY = {"qmin": "1", "qmax": "2"}
 OPAQUE_FORMATS = frozenset({"gray", "gray16be", "rgb24", "rgb48be", "monob", "monow"})
 
 
+HEIF_MIME = "image/heic"
+# Pillow's JPEG writer: quality 95 with 4:4:4 chroma, visually lossless like the PNG path's q 2.
+HEIF_JPEG_OPTIONS: dict[str, object] = {"quality": 95, "subsampling": 0, "optimize": True}
+
+
 def needs_conversion(mime: str) -> bool:
-    return mime == "image/png"
+    return mime in ("image/png", HEIF_MIME)
 
 
 def check_convertible(path: Path) -> None:
@@ -39,10 +44,35 @@ def check_convertible(path: Path) -> None:
     _opaque_picture(path)
 
 
+def convert_heif_to_jpeg(source: Path, folder: Path) -> Path:
+    """Write `folder/<stem>.jpg` from the HEIC/HEIF `source`, upright, and return its path; `source` is only read.
+
+    pillow-heif (libheif) applies the file's rotation and mirroring and sets the EXIF orientation
+    to 1; `exif_transpose` covers a photo whose EXIF still says to turn it. The EXIF goes along
+    (camera, date), so the JPEG is the photo the phone showed.
+    """
+    import pillow_heif
+    from PIL import Image, ImageOps
+
+    try:
+        heif = pillow_heif.open_heif(str(source), convert_hdr_to_8bit=True)
+        picture = ImageOps.exif_transpose(heif.to_pillow())
+    except (ValueError, OSError, RuntimeError) as exc:
+        raise MediaError(f"{source.name}: the HEIC photo cannot be decoded for conversion to JPEG: {exc}") from exc
+    if picture.mode != "RGB":
+        picture = picture.convert("RGB")
+    exif = picture.getexif()
+    exif[0x0112] = 1  # Orientation: the pixels are upright now
+    target = folder / f"{source.stem}.jpg"
+    picture.save(target, "JPEG", exif=exif.tobytes(), **HEIF_JPEG_OPTIONS)
+    Image.Image.close(picture)
+    return target
+
+
 def check_conversions(media: Sequence[MediaInfo]) -> None:
     """Refuse, before any upload, a photo that would need a conversion pqdrop does not make."""
     for info in media:
-        if info.kind == "image" and needs_conversion(info.mime):
+        if info.kind == "image" and info.mime == "image/png":
             check_convertible(info.path)
 
 
@@ -57,7 +87,8 @@ def tiktok_photo(info: MediaInfo, scratch: Path) -> Iterator[MediaInfo]:
         yield info
         return
     with tempfile.TemporaryDirectory(prefix="photo-", dir=scratch) as folder:
-        jpeg = convert_to_jpeg(info.path, Path(folder))
+        convert = convert_heif_to_jpeg if info.mime == HEIF_MIME else convert_to_jpeg
+        jpeg = convert(info.path, Path(folder))
         converted = dataclasses.replace(info, path=jpeg, mime="image/jpeg", size=jpeg.stat().st_size, codec="mjpeg")
         problems = photo_problems(converted)
         if problems:

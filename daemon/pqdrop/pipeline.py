@@ -21,6 +21,7 @@ from pqdrop.filing import append_status_log, file_claim, free_stem
 from pqdrop.inbox import Item, claim_entries, item_from_json, item_to_json
 from pqdrop.journal import Journal, Record
 from pqdrop.media import MediaInfo, fingerprint
+from pqdrop.names import for_api
 from pqdrop.photos import tiktok_photo
 from pqdrop.postqued import Account, PostQued, PublishState, UploadTicket
 from pqdrop.preparation import prepare_item
@@ -240,7 +241,8 @@ class Pipeline:
         uploads = self._journal.uploads(record.id)
         result.publish_id = result.publish_id or record.publish_id
         result.idempotency_key = result.idempotency_key or record.idempotency_key
-        result.media = [media_record(Uploaded(path, cid, sha)) for path, (cid, sha) in sorted(uploads.items())]
+        order = [str(path) for path in item_from_json(record.item).media]  # the carousel's order, as posted
+        result.media = [media_record(Uploaded(path, *uploads[path])) for path in order if path in uploads]
         status = status_document(result, self._clock())
         folder = self._inbox / result.state.folder
         stem = free_stem(folder, record.name, claim_entries(record.item))
@@ -290,6 +292,7 @@ class Pipeline:
                 return self._client.upload_image(photo.path, photo.mime)
         if info.duration_ms is None:
             raise MediaError(f"{info.path.name}: the video's duration could not be read")
+        filename = for_api(info.path.name)  # UTF-8 JSON: a Latin-1 `caf\xe9.mp4` goes as `café.mp4`
         progress = self._upload_progress(info.path.name)
 
         def send(ticket: UploadTicket, valid_until: float | None) -> None:
@@ -298,10 +301,10 @@ class Pipeline:
             )
 
         # A URL that expired while the item waited (a retry, the bandwidth cap) gets a new session.
-        ticket = send_with_fresh_sessions(lambda: self._client.start_upload(info.path.name, info.mime, info.size), send)
+        ticket = send_with_fresh_sessions(lambda: self._client.start_upload(filename, info.mime, info.size), send)
         self._client.complete_upload(
             ticket,
-            filename=info.path.name,
+            filename=filename,
             content_type=info.mime,
             size=info.size,
             width=info.width,

@@ -26,6 +26,7 @@ from pqdrop.errors import (
     RateLimited,
     TransientError,
 )
+from pqdrop.names import for_api
 from pqdrop.ratelimit import Category, RateLimiter, backoff_delay
 from pqdrop.storage import Progress, Storage
 
@@ -194,7 +195,7 @@ class PostQued:
     def upload_image(self, path: Path, content_type: str) -> str:
         """Send a photo as multipart form data; returns its contentId."""
         data = path.read_bytes()  # photos are at most 20 MB by TikTok's rules
-        files = {"file": (path.name, data, content_type)}
+        files = {"file": (for_api(path.name), data, content_type)}  # UTF-8, whatever the bytes on disk
         reply = self._call("upload", "POST", "/v1/content/upload-image", files=files)
         return _content_id(reply)
 

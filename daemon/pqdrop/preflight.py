@@ -22,7 +22,7 @@ PHOTO_MIMES: dict[str, str] = {"jpeg": "image/jpeg", "webp": "image/webp"}
 FORMAT_NAMES: dict[str, str] = {"mp4": "MP4", "webm": "WebM", "mov": "MOV", "jpeg": "JPEG", "webp": "WebP"}
 
 # PNG is not a TikTok photo format; pqdrop converts it to a JPEG before the upload (photos.py).
-CONVERTED_MIMES: frozenset[str] = frozenset({"image/png"})
+CONVERTED_MIMES: frozenset[str] = frozenset({"image/png", "image/heic"})
 
 # The average rate of a variable-frame-rate phone clip wanders a little around its nominal rate
 # (a 60 fps iPhone clip can average 60.02); TikTok judges the nominal one.
@@ -63,7 +63,7 @@ def photo_problems(info: MediaInfo, limits: PhotoLimits = PHOTO_LIMITS) -> list[
     if info.mime not in allowed | CONVERTED_MIMES:
         names = " or ".join(FORMAT_NAMES[name] for name in limits.formats)
         problems.append(
-            f"format {info.mime} is not one TikTok takes for photos ({names}, or PNG, which pqdrop converts)"
+            f"format {info.mime} is not one TikTok takes for photos ({names}, or PNG/HEIC, which pqdrop converts)"
         )
     # A PNG's own size says little about the JPEG it becomes; that one is checked after conversion.
     if info.mime not in CONVERTED_MIMES and info.size > limits.max_bytes:

@@ -52,6 +52,7 @@ class Round:
 
     results: list[Result] = field(default_factory=list)
     deferred: dict[str, str] = field(default_factory=dict)  # item name -> why it waits for the next round
+    local: dict[str, str] = field(default_factory=dict)  # item name -> the local file trouble it waits out
     postponed: set[str] = field(default_factory=set)  # waiting for another item of this round, not for the API
     blocked: str | None = None
 

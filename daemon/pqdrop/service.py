@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from pqdrop.errors import EXIT_OK, ConfigError, JournalError
 from pqdrop.inbox import Plan, arriving
+from pqdrop.names import shown
 from pqdrop.ratelimit import backoff_delay
 from pqdrop.systemd import notify
 
@@ -65,7 +66,7 @@ class Service:
         config = service.config
         self.mode, fs_type = detect_mode(config.inbox.watch, config.inbox.path)
         log.info("watching %s in %s mode (filesystem %s)", config.inbox.path, self.mode, fs_type)
-        self.watcher = Watcher(config.inbox.path, self.mode, wake)
+        self.watcher = Watcher(config.inbox.path, self.mode, wake, poll_interval=config.inbox.poll_interval)
         service.on_done = wake.set
         self._blocked_until = 0.0
         self._blocked_pause = blocked_retry[0]
@@ -122,7 +123,7 @@ class Service:
     def _absorb(self, round_: Round, now: float) -> None:
         for result in round_.results:
             self._retries.forget(result.name)
-        for name in round_.deferred:
+        for name in [*round_.deferred, *round_.local]:  # local trouble backs off the same way
             self._retries.defer(name, now)
         for name in round_.postponed:
             self._retries.wait(name, now + POSTPONED_RETRY_SECONDS)  # its twin finishes soon
@@ -181,7 +182,8 @@ class Service:
     def _sleep_for(self, plan: Plan) -> float:
         """Until the next duty: a settling file's check, a retry, the periodic rescan, a tracked post."""
         inbox = self.service.config.inbox
-        timeout = inbox.poll_interval if self.mode == "poll" else inbox.rescan_seconds
+        # The watcher may have fallen back to polling (an inotify limit): its mode, not the one chosen at start.
+        timeout = inbox.poll_interval if self.watcher.mode == "poll" else inbox.rescan_seconds
         if arriving(plan):
             timeout = min(timeout, max(0.2, inbox.settle_seconds / 2))
         if self.watcher.problem or self.service.inbox_problem:
@@ -242,6 +244,12 @@ def status_line(
 ) -> str:
     """A short human line for systemd's STATUS=: "3 waiting, 0 ready, next scheduled Dec 01 18:00"."""
     parts = [f"{len(plan.waiting)} waiting", f"{len(plan.ready)} ready"]
+    stuck = [waiting for waiting in plan.waiting if waiting.stuck]
+    if stuck:
+        parts.append(f"{len(stuck)} stuck arriving ({shown(stuck[0].name)})")
+    conflicts = [waiting for waiting in plan.waiting if waiting.kind == "conflict"]
+    if conflicts:
+        parts.append(f"{len(conflicts)} held by a sync conflict ({shown(conflicts[0].name)})")
     if busy:
         parts.append("working")
     if next_scheduled is not None:

@@ -24,6 +24,7 @@ from frontmatter.default_handlers import YAMLHandler
 
 from pqdrop.config import AccountConfig, DefaultsConfig, ScheduleConfig, account_config, fold_account
 from pqdrop.errors import SidecarError
+from pqdrop.punctuation import check_punctuation
 from pqdrop.tiktok import (
     CAPTION_MAX_CHARS,
     INTENTS,
@@ -168,7 +169,7 @@ def parse_sidecar_text(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     context = _Context(defaults, accounts, schedule or ScheduleConfig(), now.astimezone(UTC), path.name)
-    meta, body = _split_frontmatter(text, path.name)
+    meta, body = _split_frontmatter(check_punctuation(text, path.name), path.name)
     _check_keys(meta, TOP_LEVEL_KEYS, path.name)
     repost = _boolean(meta.get("repost", False), "repost", path.name)
     top_caption = _caption(meta, body, path.name)

@@ -21,9 +21,10 @@ from pqdrop.filing import (
     file_claim,
     filed_names,
     free_stem,
+    status_name,
     write_json_atomically,
 )
-from pqdrop.inbox import FAILED_DIR, SENT_DIR, STATUS_SUFFIX, claim_entries
+from pqdrop.inbox import FAILED_DIR, SENT_DIR, claim_entries
 from pqdrop.instants import parse_instant
 from pqdrop.journal import Journal, Record
 from pqdrop.notifier import event_of
@@ -144,7 +145,7 @@ class Tracker:
             self._refile_failed(record, status)
         else:
             files = filed_names(claim_entries(record.item), record.name, str(record.stem))
-            write_json_atomically(self._inbox / SENT_DIR / f"{record.stem}{STATUS_SUFFIX}", {**status, "files": files})
+            write_json_atomically(self._inbox / SENT_DIR / status_name(str(record.stem)), {**status, "files": files})
             self._journal.record_refiled(record.id, Step.DONE, SENT_DIR, str(record.stem), status)
         append_status_log(self._inbox, {"item": record.name, "state": str(result.state),
                                         "publishId": record.publish_id,
@@ -172,7 +173,7 @@ class Tracker:
         names = filed_names(claim_entries(record.item), record.name, old_stem)
         file_claim(self._inbox / SENT_DIR, self._inbox / FAILED_DIR, old_stem, str(record.stem), names, status,
                    remove_source=False)
-        (self._inbox / SENT_DIR / f"{old_stem}{STATUS_SUFFIX}").unlink(missing_ok=True)
+        (self._inbox / SENT_DIR / status_name(old_stem)).unlink(missing_ok=True)
         self._journal.record_refiled(record.id, Step.DONE, FAILED_DIR, str(record.stem), status)
         log.error("%s: failed after it was sent: %s", record.name, status["error"]["message"])
 

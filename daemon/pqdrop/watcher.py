@@ -6,11 +6,12 @@ the inbox when it is nudged, and on a timer anyway, because events can be lost.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
@@ -89,16 +90,36 @@ class _Nudge(FileSystemEventHandler):
         return renamed
 
 
-class Watcher:
-    """Runs a watchdog observer on the inbox and restarts it if it dies or the path vanishes."""
+# The kernel's inotify limits (fs.inotify.max_user_instances: EMFILE; max_user_watches: ENOSPC).
+# Raising them needs root; polling works without, so pqdrop falls back and says so once.
+INOTIFY_LIMIT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOSPC, errno.ENOMEM})
 
-    def __init__(self, inbox: Path, mode: WatchMode, wake: threading.Event) -> None:
+
+class Watcher:
+    """Runs a watchdog observer on the inbox and restarts it if it dies or the path vanishes.
+
+    When the kernel refuses inotify (an instance or watch limit), it falls back to polling for
+    good and says so once; the service's scans every poll_interval then do the watching.
+    """
+
+    def __init__(
+        self,
+        inbox: Path,
+        mode: WatchMode,
+        wake: threading.Event,
+        *,
+        poll_interval: float = 10.0,
+        observer_factory: Callable[[], BaseObserver] | None = None,
+    ) -> None:
         self._inbox = inbox
         self._mode = mode
         self._wake = wake
+        self._poll_interval = poll_interval
+        self._observer_factory = observer_factory or _events_observer
         self._observer: BaseObserver | None = None
         self._nudge: _Nudge | None = None
         self.problem: str | None = None
+        self.fallback: str | None = None  # why events mode gave way to polling
 
     @property
     def mode(self) -> WatchMode:
@@ -122,19 +143,33 @@ class Watcher:
         # watchdog warns when a watched folder moves within the tree (a bundle moving into
         # processing/): its own bookkeeping, harmless, and in a thread where it would only be noise.
         warnings.filterwarnings("ignore", message=r"Callback with id .* already exists", category=RuntimeWarning)
-        observer = _events_observer()
-        self._nudge = _Nudge(self._inbox, self._wake)
-        observer.schedule(self._nudge, str(self._inbox), recursive=True)
+        nudge = _Nudge(self._inbox, self._wake)
         try:
+            observer = self._observer_factory()
+            observer.schedule(nudge, str(self._inbox), recursive=True)
             observer.start()
         except OSError as exc:
-            self.problem = f"cannot watch {self._inbox}: {exc.strerror or exc}"
-            log.warning(self.problem)
+            if exc.errno in INOTIFY_LIMIT_ERRNOS:
+                self._fall_back(exc)
+                return
+            problem = f"cannot watch {self._inbox}: {exc.strerror or exc}"
+            if problem != self.problem:
+                log.warning(problem)
+            self.problem = problem
             return
+        self._nudge = nudge
         if self.problem:
             log.info("watching %s again", self._inbox)
         self.problem = None
         self._observer = observer
+
+    def _fall_back(self, exc: OSError) -> None:
+        self._mode = "poll"
+        self.fallback = (f"inotify refused a watch on {self._inbox} ({exc.strerror or exc}: the kernel's "
+                         "fs.inotify.max_user_instances or max_user_watches is used up); "
+                         f"polling every {self._poll_interval:g} s instead")
+        log.warning(self.fallback)
+        self.problem = None
 
     def take_renamed(self) -> set[PurePosixPath]:
         """Paths that arrived by rename since the last call (events mode only)."""

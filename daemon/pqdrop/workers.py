@@ -16,6 +16,7 @@ from datetime import timedelta
 from functools import partial
 from pathlib import PurePosixPath
 
+from pqdrop.arrival import Settling, Truncation
 from pqdrop.claim import OwnerLock, owner_id
 from pqdrop.config import Config
 from pqdrop.errors import (
@@ -30,8 +31,10 @@ from pqdrop.errors import (
     PqdropError,
     TransientError,
 )
-from pqdrop.inbox import Plan, Rules, Settling, arriving, plan_items, scan_entries
+from pqdrop.filing import append_status_log
+from pqdrop.inbox import Plan, Rules, arriving, plan_items, scan_entries, videos
 from pqdrop.journal import Journal
+from pqdrop.names import shown
 from pqdrop.notifier import Notifier, event_of
 from pqdrop.pipeline import Clock, Pipeline, now_utc
 from pqdrop.postqued import PostQued
@@ -45,6 +48,7 @@ log = logging.getLogger("pqdrop")
 
 # How long uploads of an item given back unpublished wait for it to come back before they are deleted.
 UNUSED_UPLOAD_AGE = timedelta(hours=24)
+
 
 
 class Workers:
@@ -76,12 +80,15 @@ class Workers:
         self._clock = clock
         self._first_seen: dict[PurePosixPath, float] = {}
         self._settling = Settling()
+        self._truncation = Truncation()
         self.inbox_problem: str | None = None  # why the last look could not read the inbox
+        self._troubled: dict[str, str] = {}  # item name -> the local trouble already said for it
         self._pool = ThreadPoolExecutor(config.postqued.workers, thread_name_prefix="pqdrop-item")
         self._running: dict[str, Future[Result | None]] = {}
         self.on_done: Callable[[], None] = lambda: None  # the loop's wake-up
         self.abandoned = False  # close() left a worker mid-step; the process must not wait for it
         self._conflicts_seen: set[PurePosixPath] = set()
+        self._holds_said: set[tuple[str, str]] = set()
         self._rules = Rules.of(config.inbox)
 
     def reconfigure(self, config: Config) -> list[str]:
@@ -175,18 +182,21 @@ class Workers:
     def look(self, renamed: Iterable[PurePosixPath] = ()) -> Plan:
         """Scan the inbox and decide what is ready; `renamed` are paths known to have arrived by rename."""
         now = self._clock().timestamp()
+        inbox = self.config.inbox.path
         try:
             if not self._hold_lock():
+                self._inbox_trouble(f"the inbox {inbox} is not there (unmounted share?); waiting for it to return")
                 return Plan()
-            entries = scan_entries(self.config.inbox.path, self.config.inbox.ignore)
+            entries = scan_entries(inbox, self.config.inbox.ignore)
         except OSError as exc:
-            self._inbox_trouble(f"cannot read the inbox {self.config.inbox.path}: {exc.strerror or exc}")
+            self._inbox_trouble(f"cannot read the inbox {inbox}: {exc.strerror or exc}")
             return Plan()
         self._inbox_trouble(None)
         present = {entry.rel for entry in entries}
         self._first_seen = {rel: self._first_seen.get(rel, now) for rel in present}
         still_since = self._settling.update(entries, now, renamed)
-        plan = plan_items(entries, now, self._rules, self._first_seen, still_since)
+        truncated = self._truncation.check(inbox, videos(entries))
+        plan = plan_items(entries, now, self._rules, self._first_seen, still_since, truncated)
         self._report_conflicts(plan)
         return plan
 
@@ -198,11 +208,26 @@ class Workers:
             log.warning("the inbox can be read again")
         self.inbox_problem = problem
 
+    def _say_local_trouble(self, name: str, exc: Exception, what: str) -> None:
+        """Once per item and kind of trouble (a full disk stays full a while), with its traceback; not every retry."""
+        kind = f"{type(exc).__name__} {getattr(exc, 'errno', '')}"
+        if self._troubled.get(name) != kind:
+            log.warning("%s: %s: %s", shown(name), what, shown(str(exc)), exc_info=exc)
+        self._troubled[name] = kind
+
     def _report_conflicts(self, plan: Plan) -> None:
-        """Say once per file that a sync tool's conflicted copy is not posted."""
+        """Say once per file that a sync tool's conflicted copy holds its item, and once per item that it is
+        held (a conflict) or stuck arriving: in the log and in status.log, where the user looks."""
         for path in set(plan.conflicts) - self._conflicts_seen:
-            log.warning("%s is a sync tool's conflicted copy; it is not posted (rename it to post it)", path)
+            log.warning("%s is a sync tool's conflicted copy: its item waits until one version remains",
+                        shown(str(path)))
         self._conflicts_seen = set(plan.conflicts)
+        holds = {(w.name, w.reason) for w in plan.waiting if w.kind == "conflict" or w.stuck}
+        for name, reason in sorted(holds - self._holds_said):
+            log.warning("%s: %s", shown(name), shown(reason))
+            append_status_log(self.config.inbox.path, {"item": name, "state": str(ItemState.WAITING),
+                                                       "reason": reason}, self._clock())
+        self._holds_said = holds
 
     def work(self, plan: Plan, skip: set[str] | frozenset[str] = frozenset()) -> Round:
         """Hand out every resumable and ready item and wait for all of them."""
@@ -264,9 +289,9 @@ class Workers:
             return
         except JournalError as exc:
             # The journal's disk failed under the item: it keeps whatever step was last written and
-            # is tried again; giving it back would need the journal too.
-            round_.deferred[name] = exc.message
-            log.error("%s: will try again: %s", name, exc.message)
+            # is tried again; giving it back would need the journal too. Local trouble: never exit 3 (issue 12).
+            round_.local[name] = exc.message
+            self._say_local_trouble(name, exc, "will try again")
             return
         except Postponed as exc:
             round_.postponed.add(name)
@@ -281,9 +306,15 @@ class Workers:
         except OSError as exc:
             # The disk or the share failed under the item (full, unmounted, permissions): it keeps
             # its recorded step and is tried again; one item's trouble never ends the daemon.
-            round_.deferred[name] = f"{type(exc).__name__}: {exc}"
-            log.exception("%s: will try again after a filesystem error", name)
+            round_.local[name] = f"{type(exc).__name__}: {exc}"
+            self._say_local_trouble(name, exc, "will try again after a filesystem error")
             return
+        except Exception as exc:  # noqa: BLE001 - one item's fault, whatever it is, never ends the daemon (issue 12)
+            # A full state disk reaches here as sqlite3's "database or disk is full", an odd name as a codec error.
+            round_.local[name] = f"{type(exc).__name__}: {exc}"
+            self._say_local_trouble(name, exc, "will try again after an unexpected error (please report it)")
+            return
+        self._troubled.pop(name, None)
         if result is not None:
             round_.results.append(result)
             _log_result(result)
@@ -313,6 +344,7 @@ def once(service: Workers) -> tuple[int, Round]:
             attempted.update(item.name for item in fresh)
             attempted.update(result.name for result in round_.results)
             attempted.update(round_.deferred)
+            attempted.update(round_.local)
             for name in round_.postponed:  # its twin is done now: take it again, a few times at most
                 postponements[name] = postponements.get(name, 0) + 1
                 if postponements[name] <= MAX_POSTPONEMENTS:
@@ -321,6 +353,7 @@ def once(service: Workers) -> tuple[int, Round]:
                     total.deferred[name] = f"{name}: the same post stayed in flight"
             total.results += round_.results
             total.deferred.update(round_.deferred)
+            total.local.update(round_.local)
             if round_.blocked:
                 total.blocked = round_.blocked
                 break
@@ -336,16 +369,16 @@ MAX_POSTPONEMENTS = 3
 
 
 def exit_code(round_: Round) -> int:
-    """CONTRACT: 3 when the account could not post, else 1 when an item failed, else 0."""
+    """CONTRACT: 3 when the account could not post, else 1 when an item failed or met local file trouble, else 0."""
     if round_.blocked or round_.deferred:
         return EXIT_BLOCKED
-    if any(result.state is ItemState.FAILED for result in round_.results):
+    if round_.local or any(result.state is ItemState.FAILED for result in round_.results):
         return EXIT_FAILED
     return EXIT_OK
 
 
 def _log_result(result: Result) -> None:
     if result.state is ItemState.FAILED:
-        log.error("%s: failed: %s", result.name, result.message)
+        log.error("%s: failed: %s", shown(result.name), shown(result.message or ""))
     else:
-        log.info("%s: %s (publish %s)", result.name, result.state, result.publish_id)
+        log.info("%s: %s (publish %s)", shown(result.name), result.state, result.publish_id)

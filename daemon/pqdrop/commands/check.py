@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pqdrop.config import Config, DefaultsConfig
 from pqdrop.errors import ItemError
-from pqdrop.inbox import SIDECAR_SUFFIX, Item, Rules, plan_items, scan_entries
+from pqdrop.inbox import SIDECAR_SUFFIX, Item, Rules, look, scan_entries
+from pqdrop.names import pairing_key, shown
 
 
 def check_paths(config: Config | None, paths: Sequence[Path]) -> int:
@@ -38,7 +40,7 @@ def check_paths(config: Config | None, paths: Sequence[Path]) -> int:
         for folder, item in found:
             checked += 1
             problem = check_item(folder, item, defaults, config)
-            print(f"{'FAIL' if problem else 'ok  '}  {item.name}" + (f": {problem}" if problem else ""))
+            print(f"{'FAIL' if problem else 'ok  '}  {shown(item.name)}" + (f": {shown(problem)}" if problem else ""))
             problems += bool(problem)
     if checked == 0:
         print("nothing to check: no media or sidecar found")
@@ -51,7 +53,7 @@ def check_item(folder: Path, item: Item, defaults: DefaultsConfig, config: Confi
     if item.problem:
         return item.problem
     if item.sidecar is None:
-        return f"no sidecar: add {item.name}.md beside the media"
+        return f"no sidecar: add {shown(item.name)}.md beside the media"
     from pqdrop.preparation import prepare_item  # PyAV loads only when there is media to probe
 
     try:
@@ -68,8 +70,9 @@ def items_under(path: Path, config: Config | None) -> list[tuple[Path, Item]]:
     """The items a path names: a bundle folder is one item, any other folder is read like an inbox,
     a file picks the item that holds it."""
     ignore = config.inbox.ignore if config else ()
-    # Settling does not matter here: check looks at what is there now.
-    rules = Rules(settle_seconds=0, sidecar_wait_seconds=0, require_sidecar=False, ignore=ignore)
+    # Settling does not matter here: check looks at what is there now; still arriving does (issue 12).
+    stuck = config.inbox.stuck_arriving_hours * 3600 if config else Rules.stuck_seconds
+    rules = Rules(settle_seconds=0, sidecar_wait_seconds=0, require_sidecar=False, ignore=ignore, stuck_seconds=stuck)
     if path.is_dir():
         bundle = None if _is_inbox(path, config) else _bundle_named(path, rules)
         return [(path.parent, bundle)] if bundle is not None else _items_in(path, rules)
@@ -81,7 +84,7 @@ def items_under(path: Path, config: Config | None) -> list[tuple[Path, Item]]:
 
 
 def _items_in(folder: Path, rules: Rules) -> list[tuple[Path, Item]]:
-    plan = plan_items(scan_entries(folder, rules.ignore), float("inf"), rules)
+    plan = look(folder, rules, time.time())
     items = list(plan.ready)
     for waiting in plan.waiting:
         items.append(Item(waiting.name, (), None, problem=waiting.reason))
@@ -90,7 +93,7 @@ def _items_in(folder: Path, rules: Rules) -> list[tuple[Path, Item]]:
 
 def _holds(item: Item, path: Path) -> bool:
     names = {p.name for p in (*item.media, *_sidecar(item))}
-    return path.name in names if names else item.name == path.stem
+    return path.name in names if names else pairing_key(item.name) == pairing_key(path.stem)
 
 
 def _is_inbox(folder: Path, config: Config | None) -> bool:
@@ -105,7 +108,7 @@ def _bundle_named(path: Path, rules: Rules) -> Item | None:
     """
     if _holds_pairs(path, rules):
         return None
-    plan = plan_items(scan_entries(path.parent, rules.ignore), float("inf"), rules)
+    plan = look(path.parent, rules, time.time())
     for item in plan.ready:
         if item.folder is not None and item.folder.name == path.name and item.sidecar is not None:
             return item
@@ -115,8 +118,8 @@ def _bundle_named(path: Path, rules: Rules) -> Item | None:
 def _holds_pairs(folder: Path, rules: Rules) -> bool:
     """A sidecar beside media of its own name, as in an inbox."""
     entries = [entry for entry in scan_entries(folder, rules.ignore) if len(entry.rel.parts) == 1 and not entry.is_dir]
-    stems = {entry.rel.stem for entry in entries if entry.rel.suffix.lower() != SIDECAR_SUFFIX}
-    sidecars = [entry.rel.stem for entry in entries if entry.rel.suffix.lower() == SIDECAR_SUFFIX]
+    stems = {pairing_key(entry.rel.stem) for entry in entries if entry.rel.suffix.lower() != SIDECAR_SUFFIX}
+    sidecars = [pairing_key(entry.rel.stem) for entry in entries if entry.rel.suffix.lower() == SIDECAR_SUFFIX]
     return any(stem in stems for stem in sidecars)
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pqdrop.commands.run import serve
+from pqdrop.names import shown
 from pqdrop.states import ItemState
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ def print_round(round_: Round, plan: Plan) -> None:
     """The table `once` ends with: item, state, publishId or reason."""
     rows = [(r.name, str(r.state), r.message if r.message else (r.publish_id or "")) for r in round_.results]
     rows += [(name, ItemState.WAITING, reason) for name, reason in round_.deferred.items()]
+    rows += [(name, ItemState.WAITING, f"local file trouble: {reason}") for name, reason in round_.local.items()]
     rows += [(w.name, ItemState.WAITING, w.reason) for w in plan.waiting]
     # Ready items the round never reached: posting paused before them, or a stop request came first.
     done = {row[0] for row in rows}
@@ -48,5 +50,5 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(str(row[col])) for row in [header, *rows]) for col in range(len(header) - 1)]
     for row in [header, *rows]:
         cells = [f"{str(cell):<{width}}" for cell, width in zip(row, widths, strict=False)]
-        print("  ".join([*cells, str(row[-1])]))
+        print(shown("  ".join([*cells, str(row[-1])])))  # a name that is not UTF-8 prints as `caf\xe9`
 

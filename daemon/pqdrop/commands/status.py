@@ -29,11 +29,11 @@ from pqdrop.inbox import (
     STATUS_SUFFIX,
     Plan,
     Rules,
-    plan_items,
-    scan_entries,
+    look,
 )
 from pqdrop.instants import iso_z, parse_instant
 from pqdrop.journal import Journal, Record
+from pqdrop.names import json_text, shown
 from pqdrop.sidecar import Sidecar, default_sidecar, parse_sidecar
 from pqdrop.slots import upcoming
 from pqdrop.states import TERMINAL_TARGET_STATES, ItemState
@@ -145,7 +145,7 @@ class Overview:
 def gather(config: Config, now: datetime) -> Overview:
     """One read-only look at the inbox (which must exist), its status files, status.log and the journal."""
     inbox = config.inbox.path
-    plan = plan_items(scan_entries(inbox, config.inbox.ignore), time.time(), Rules.of(config.inbox))
+    plan = look(inbox, Rules.of(config.inbox), time.time())
     log = read_log_tail(inbox / STATUS_LOG)
     unfinished: list[Record] = []
     tracking: list[Record] = []
@@ -343,7 +343,7 @@ def render_text(view: Overview) -> str:
     ]
     for title, rows in sections:
         lines += ["", f"{title} ({len(rows)})", *_aligned(rows)]
-    return "\n".join(lines)
+    return shown("\n".join(lines))
 
 
 def _aligned(rows: Sequence[tuple[str, ...]]) -> list[str]:
@@ -389,7 +389,7 @@ def render_json(view: Overview) -> str:
         ],
         "failed": [{"name": row.name, "code": row.code, "message": row.message} for row in view.failed],
     }
-    return json.dumps(document, indent=2, ensure_ascii=False)
+    return json_text(document, indent=2)
 
 
 def _waiting(row: WaitingRow, paused: Pause | None) -> str:
@@ -421,8 +421,8 @@ def _dispatch(moment: datetime, zone: ZoneInfo) -> str:
 def _moment(moment: datetime, view: Overview) -> str:
     """`18:21:05 (3 min ago)` today, `2026-11-27 18:21 (1 d ago)` before, in the configured zone."""
     local = moment.astimezone(view.zone)
-    shown = f"{local:%H:%M:%S}" if local.date() == view.now.astimezone(view.zone).date() else f"{local:%Y-%m-%d %H:%M}"
-    return f"{shown} ({_ago(view.now - moment)})"
+    clock = f"{local:%H:%M:%S}" if local.date() == view.now.astimezone(view.zone).date() else f"{local:%Y-%m-%d %H:%M}"
+    return f"{clock} ({_ago(view.now - moment)})"
 
 
 def _ago(span: timedelta) -> str:

@@ -1,0 +1,141 @@
+"""The names sync tools and browsers give files while they write them, and after a conflict.
+
+Three tables, each the one place its kind is known (issue 12): `TEMPORARIES` (a file still being
+written under another name: its item is still arriving), `CONFLICTS` (a second version of one
+file: its item waits until one version remains) and `CLUTTER_PATTERNS` (never items).
+Pure functions of a name; no I/O.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One tool's naming: a regex whose `target` group (when there is one) is the name the file will have."""
+
+    tool: str
+    pattern: re.Pattern[str]
+
+
+def _rule(tool: str, regex: str) -> Rule:
+    return Rule(tool, re.compile(regex, re.DOTALL))
+
+
+# A temporary's `target` is the final file name, when the tool keeps it in the temporary's name.
+TEMPORARIES: tuple[Rule, ...] = (
+    _rule("Syncthing", r"^\.syncthing\.(?P<target>.+)\.tmp$"),
+    _rule("Syncthing", r"^~syncthing~(?P<target>.+)\.tmp$"),
+    _rule("Unison", r"^\.unison\.(?P<target>.+)\.[0-9a-f]+\.unison\.tmp$"),
+    _rule("Dropbox", r"^\.dropbox\.cache$"),  # Dropbox downloads into it, then renames into place
+    _rule("Nextcloud/ownCloud", r"^\.(?P<target>.+)\.~[0-9a-f]+$"),
+    _rule("rsync", r"^\.(?P<target>.+\.[^.]+)\.[A-Za-z0-9]{6}$"),
+    _rule("OneDrive/rclone", r"^(?P<target>.+?)(?:\.[0-9a-f]+)?\.partial$"),
+    _rule("Resilio Sync", r"^(?P<target>.+)\.!sync$"),
+    _rule("Firefox", r"^(?P<target>.+)\.part$"),
+    _rule("Chrome/Edge", r"^(?P<target>.+)\.crdownload$"),
+    _rule("Safari", r"^(?P<target>.+)\.download$"),
+    _rule("Opera", r"^(?P<target>.+)\.opdownload$"),
+    _rule("a download", r"^(?P<target>.+)\.tmp$"),
+)
+
+# A conflict's `base` plus `ext` is the name of the version it competes with.
+CONFLICTS: tuple[Rule, ...] = (
+    # Dropbox `clip (Anna's conflicted copy 2026-12-01).mp4`; Nextcloud `clip (conflicted copy 2026-12-01 101010).mp4`
+    _rule("Dropbox/Nextcloud", r"^(?P<base>.+?) \([^()]*conflicted copy[^()]*\)(?P<ext>\.[^.]*)?$"),
+    _rule("Dropbox", r"^(?P<base>.+?) \(Case Conflict(?: \d+)?\)(?P<ext>\.[^.]*)?$"),
+    _rule("Syncthing", r"^(?P<base>.+?)\.sync-conflict-\d{8}-\d{6}(?:-[A-Z0-9]+)?(?P<ext>\.[^.]*)?$"),
+    _rule("ownCloud", r"^(?P<base>.+?)_conflict-\d{8}-\d{6}(?P<ext>\.[^.]*)?$"),
+    _rule("Seafile", r"^(?P<base>.+?) \(SFConflict [^()]*\)(?P<ext>\.[^.]*)?$"),
+    _rule("OneDrive", r"^(?P<base>.+?)-[^-]+-safeBackup-\d{4}(?P<ext>\.[^.]*)?$"),
+)
+# OneDrive keeps both versions as `clip.mp4` and `clip-LAPTOP-7Q2.mp4` (the other computer's name):
+# only the pair tells it from an ordinary name, so this one is checked against the folder's names.
+ONEDRIVE_HOST = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,14}$")  # a Windows computer name, as OneDrive writes it
+
+
+@dataclass(frozen=True)
+class Match:
+    """What a rule says about one name: the tool, and the name it stands for (None when unknown)."""
+
+    tool: str
+    name: str | None
+
+
+@lru_cache(maxsize=4096)
+def temporary(name: str) -> Match | None:
+    """The tool writing `name` and the final name it will have, when `name` is a temporary."""
+    for rule in TEMPORARIES:
+        found = rule.pattern.match(name)
+        if found:
+            return Match(rule.tool, found.groupdict().get("target"))
+    return None
+
+
+def conflict(name: str, siblings: frozenset[str] = frozenset()) -> Match | None:
+    """The tool and the competing version's name, when `name` is a conflicted copy.
+
+    `siblings` are the other names in the same folder (for OneDrive's `NAME-HOSTNAME`).
+    """
+    for rule in CONFLICTS:
+        found = rule.pattern.match(name)
+        if found:
+            return Match(rule.tool, found["base"] + (found["ext"] or ""))
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not siblings:
+        return None
+    # `clip-LAPTOP-7Q2.mp4`: the host name may hold hyphens itself, so try each split.
+    for at in (index for index, char in enumerate(stem) if char == "-"):
+        host, original = stem[at + 1:], f"{stem[:at]}.{ext}"
+        if ONEDRIVE_HOST.match(host) and any(char.isalpha() for char in host) and original in siblings:
+            return Match("OneDrive", original)
+    return None
+
+
+def describe_conflict(path: str, match: Match) -> str:
+    """The status line for a held item: which file to resolve, and how."""
+    return (f"{path} is a {match.tool} conflicted copy of {match.name}: keep one version "
+            "(delete or move the other out of the inbox), then the item is posted")
+
+
+# Files that sync tools, browsers and operating systems leave behind while they work, or as
+# clutter; never items, never touched (paperless-ngx consumer issues; Syncthing, Dropbox docs).
+CLUTTER_PATTERNS: tuple[str, ...] = (
+    ".*",
+    "~syncthing~*.tmp",
+    "*.part",
+    "*.partial",
+    "*.crdownload",
+    "*.download",
+    "*.opdownload",
+    "*.!sync",
+    "*.tmp",
+    "*.swp",
+    "*~",
+    "Thumbs.db",
+    "desktop.ini",
+    "@eaDir",
+    "#recycle",
+    "$RECYCLE.BIN",
+    "lost+found",
+)
+
+
+def is_clutter(name: str, extra_patterns: Sequence[str] = ()) -> bool:
+    """True for names that are never items: hidden, temporary, partial or OS files."""
+    return any_of((*CLUTTER_PATTERNS, *extra_patterns))(name) is not None
+
+
+@lru_cache(maxsize=8)
+def any_of(patterns: tuple[str, ...]) -> Callable[[str], re.Match[str] | None]:
+    """One compiled regex for a set of case-sensitive shell patterns (POSIX names).
+
+    A scan asks this of every name; one fnmatch call per pattern per name was a third of the
+    time of a 10,000-item look (bench/scale.py, issue 4).
+    """
+    return re.compile("|".join(f"(?:{fnmatch.translate(pattern)})" for pattern in patterns)).match
