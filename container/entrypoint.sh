@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then
     if [ -z "${POSTQUED_API_KEY:-}" ] && [ -r "$secret" ]; then
         CREDENTIALS_DIRECTORY=$(mktemp -d)
         export CREDENTIALS_DIRECTORY
-        cp "$secret" "$CREDENTIALS_DIRECTORY/postqued_api_key"
+        install -m 0400 "$secret" "$CREDENTIALS_DIRECTORY/postqued_api_key"
     fi
     exec "$@"
 fi
