@@ -63,10 +63,14 @@ def test_an_item_dropped_into_the_inbox_is_posted(unit: Box, sandbox: HostSandbo
 
 def test_reload_rereads_the_config_and_keeps_the_process(unit: Box) -> None:
     before = unit.show("pqdrop", "MainPID")["MainPID"]
-    unit.run(f"sed -i 's/^follow_seconds = .*/follow_seconds = 90.0/' {CONFIG}")
+    edit = "s/^follow_seconds = .*/follow_seconds = 90.0/; s/^upload = 20$/upload = 19/"
+    unit.run(f"sed -i '{edit}' {CONFIG}")
     unit.run(RELOAD)
     unit.wait(lambda: "config reloaded" in journal(unit), 20, "the reload to be logged")
     unit.wait(lambda: unit.show("pqdrop", "ActiveState")["ActiveState"] == "active", 20, "READY after RELOADING")
+    # The file was really read again: the one setting that needs a restart is named.
+    assert "config reload: [postqued].rate_limits changed; it takes effect after a restart" in journal(unit)
+    assert unit.show("pqdrop", "ReloadResult")["ReloadResult"] == "success"
     assert unit.show("pqdrop", "MainPID")["MainPID"] == before
     assert "Failed at step EXEC" not in journal(unit)
 
