@@ -432,12 +432,11 @@ def test_status_after_once_tells_what_waits_why_what_is_scheduled_sent_and_faile
         "orphan orphan.md has no media beside it yet",
     ]
     assert sections["in flight"] == []
-    later_id = status_of(inbox, "sent", "later")["publishId"]
+    later_id = status_of(inbox, "scheduled", "later")["publishId"]
     assert sections["scheduled"] == [f"later @mybrand, @otherbrand 2030-06-01 20:00 CEST (18:00 UTC) {later_id}"]
     good = status_of(inbox, "sent", "good")
     [good_url] = [target["url"] for target in good["targets"]]
-    assert sorted(sections["recently sent"]) == [
-        f"good published {good['publishId']} {good_url}", f"later scheduled {later_id}"]
+    assert sorted(sections["recently sent"]) == [f"good published {good['publishId']} {good_url}"]
     assert sorted(row.split(":")[0] for row in sections["failed"]) == [
         "doomed PLATFORM_FAILED", "typo SIDECAR_UNKNOWN_KEY"
     ]
@@ -453,12 +452,12 @@ def test_status_json_gives_the_same_look_for_scripts(
     result = pqdrop("status", "--json", "--config", str(config_path), env=user_env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
-    later_id = status_of(inbox, "sent", "later")["publishId"]
+    later_id = status_of(inbox, "scheduled", "later")["publishId"]
     assert document["daemon"] == {"running": False, "pids": []}
     assert document["scheduled"] == [{
         "name": "later", "accounts": ["@mybrand"], "dispatchAt": ["2030-06-01T18:00:00Z"],
         "dispatchAtLocal": ["2030-06-01T20:00:00+02:00"], "publishId": later_id}]
-    assert document["recentlySent"] == [{"name": "later", "state": "scheduled", "publishId": later_id, "urls": []}]
+    assert document["recentlySent"] == []
     assert [(f["name"], f["code"]) for f in document["failed"]] == [("typo", "SIDECAR_UNKNOWN_KEY")]
     assert (document["waiting"], document["inFlight"], document["postingPaused"]) == ([], [], None)
 

@@ -186,9 +186,9 @@ def user_files(inbox: Path) -> Counter[str]:
 
 
 def status_files(inbox: Path) -> dict[str, list[tuple[str, dict[str, Any]]]]:
-    """item name -> [(folder, status document)] over sent/ and failed/."""
+    """item name -> [(folder, status document)] over scheduled/, sent/ and failed/."""
     found: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    for folder in ("sent", "failed"):
+    for folder in ("scheduled", "sent", "failed"):
         for path in sorted((inbox / folder).glob("*.status.json")) if (inbox / folder).is_dir() else []:
             document = json.loads(path.read_text())
             found.setdefault(document["item"], []).append((folder, document))
@@ -196,7 +196,8 @@ def status_files(inbox: Path) -> dict[str, list[tuple[str, dict[str, Any]]]]:
 
 
 def filed_count(inbox: Path) -> int:
-    return sum(1 for folder in ("sent", "failed") if (inbox / folder).is_dir() for _ in (inbox / folder).iterdir())
+    folders = [inbox / name for name in ("scheduled", "sent", "failed")]
+    return sum(1 for folder in folders if folder.is_dir() for _ in folder.iterdir())
 
 
 def all_filed(inbox: Path, names: set[str]) -> bool:
@@ -371,7 +372,7 @@ def test_a_storm_of_sigkills_posts_every_item_exactly_once_and_loses_no_file(
     filed = status_files(inbox)
     assert {name: [(folder, doc["state"]) for folder, doc in filed[name]] for name in captions} == {
         **{name: [("sent", "published")] for name in captions}, f"clip-{STORM_CLIPS - 1}": [("sent", "sent")],
-        "later": [("sent", "scheduled")]}
+        "later": [("scheduled", "scheduled")]}
     assert_nothing_lost_nothing_doubled(inbox, originals)
     assert claim_dirs(inbox) == []
     assert sorted(path.name for path in inbox.rglob(".*")) == []  # no half-written status file left behind

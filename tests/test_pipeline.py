@@ -104,7 +104,7 @@ def test_a_future_dispatch_is_filed_as_scheduled_without_waiting(
     make_video(inbox / "later.mp4", seconds=1)
     sidecar(inbox / "later.md", "dispatchAt: 2030-06-01T18:00:00\n")
     assert once(service)[0] == EXIT_OK
-    status = status_of(inbox, "sent", "later")
+    status = status_of(inbox, "scheduled", "later")
     assert status["state"] == "scheduled"
     # Summer time in Berlin: 18:00 local is 16:00 UTC.
     assert publishes(sandbox)[0]["targets"][0]["dispatchAt"] == "2030-06-01T16:00:00Z"

@@ -64,33 +64,37 @@ def test_a_scheduled_item_is_followed_until_published(service: Workers, inbox: P
     make_video(inbox / "later.mp4", seconds=1)
     sidecar(inbox / "later.md", f"dispatchAt: {soon(3)}\n")
     assert once(service)[0] == EXIT_OK
-    status_path = inbox / "sent" / "later.status.json"
-    assert json.loads(status_path.read_text())["state"] == "scheduled"
+    waiting = inbox / "scheduled" / "later.status.json"
+    assert json.loads(waiting.read_text())["state"] == "scheduled"
+    assert sorted(p.name for p in (inbox / "scheduled").iterdir()) == ["later.md", "later.mp4", "later.status.json"]
 
     tracker = fast_tracker(service)
+    status_path = inbox / "sent" / "later.status.json"
 
     def published() -> bool:
         tracker.check_due()
-        return json.loads(status_path.read_text())["state"] == "published"
+        return status_path.exists() and json.loads(status_path.read_text())["state"] == "published"
 
     wait_until(published)
+    assert sorted(p.name for p in (inbox / "scheduled").iterdir()) == []
     document = json.loads(status_path.read_text())
+    assert document["movedFrom"] == "scheduled/later"
     assert document["targets"][0]["status"] == "published"
     assert document["files"] == ["later.mp4", "later.md"]
     assert service.journal.tracking() == []
 
 
-def test_a_target_that_fails_late_moves_the_item_from_sent_to_failed(
+def test_a_target_that_fails_late_moves_the_item_from_scheduled_to_failed(
     service: Workers, inbox: Path, sandbox: Sandbox
 ) -> None:
     make_video(inbox / "doomed.mp4", seconds=1)
     sidecar(inbox / "doomed.md", f"account: '@failing'\ndispatchAt: {soon(3)}\n")
     assert once(service)[0] == EXIT_OK
-    assert (inbox / "sent" / "doomed.mp4").exists()
+    assert (inbox / "scheduled" / "doomed.mp4").exists()
     tracker = fast_tracker(service)
     wait_until(lambda: tracker.check_due() > 0)
     assert sorted(p.name for p in (inbox / "failed").iterdir()) == ["doomed.md", "doomed.mp4", "doomed.status.json"]
-    assert sorted(p.name for p in (inbox / "sent").iterdir()) == []
+    assert sorted(p.name for p in (inbox / "scheduled").iterdir()) == []
     error = json.loads((inbox / "failed" / "doomed.status.json").read_text())["error"]
     assert error["code"] == "PLATFORM_FAILED" and "failed" in error["message"]
     states = [json.loads(line)["state"] for line in (inbox / "status.log").read_text().splitlines()]
@@ -130,10 +134,49 @@ def test_a_late_failure_cut_short_mid_move_is_finished_on_the_next_start(
     with pytest.raises(OSError, match="power cut"):
         wait_until(lambda: first_life.check_due() > 0)
     monkeypatch.undo()
-    assert (inbox / "failed" / "doomed.mp4").exists() and (inbox / "sent" / "doomed.md").exists()
+    assert (inbox / "failed" / "doomed.mp4").exists() and (inbox / "scheduled" / "doomed.md").exists()
 
-    fast_tracker(service).check_due()  # the next start
+    fast_tracker(service).recover()  # the next start
     assert sorted(p.name for p in (inbox / "failed").iterdir()) == ["doomed.md", "doomed.mp4", "doomed.status.json"]
-    assert sorted(p.name for p in (inbox / "sent").iterdir()) == []
+    assert sorted(p.name for p in (inbox / "scheduled").iterdir()) == []
     document = json.loads((inbox / "failed" / "doomed.status.json").read_text())
-    assert document["movedFrom"] == "sent/doomed" and document["state"] == "failed"
+    assert document["movedFrom"] == "scheduled/doomed" and document["state"] == "failed"
+
+
+def test_a_multi_target_item_stays_in_scheduled_until_every_target_is_final(service: Workers, inbox: Path) -> None:
+    make_video(inbox / "pair.mp4", seconds=1)
+    sidecar(inbox / "pair.md", f"targets:\n  - account: '@mybrand'\n  - account: '@otherbrand'\n"
+                               f"    dispatchAt: {soon(3)}\n")
+    assert once(service)[0] == EXIT_OK
+    document = json.loads((inbox / "scheduled" / "pair.status.json").read_text())
+    assert document["state"] == "scheduled"
+    assert sorted(target["status"] for target in document["targets"]) == ["published", "scheduled"]
+    tracker = fast_tracker(service)
+    wait_until(lambda: tracker.check_due() > 0)
+    assert json.loads((inbox / "sent" / "pair.status.json").read_text())["state"] == "published"
+    assert sorted(p.name for p in (inbox / "scheduled").iterdir()) == []
+
+
+def test_an_old_journals_scheduled_item_in_sent_moves_to_scheduled_on_the_first_start(
+    service: Workers, inbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pqdrop.states import ItemState
+
+    make_video(inbox / "legacy.mp4", seconds=1)
+    sidecar(inbox / "legacy.md", "dispatchAt: 2030-06-01T18:00:00\n")
+    # The old code path: every state but failed was filed in sent/.
+    monkeypatch.setattr(ItemState, "folder", property(lambda self: "failed" if self is ItemState.FAILED else "sent"))
+    assert once(service)[0] == EXIT_OK
+    monkeypatch.undo()
+    assert sorted(p.name for p in (inbox / "sent").iterdir()) == ["legacy.md", "legacy.mp4", "legacy.status.json"]
+    assert service.journal.tracking()[0].destination == "sent"
+
+    notes = service.recover()  # the first start of the new version
+    assert notes == ["legacy: moved from sent/ to scheduled/, where scheduled posts now wait"]
+    assert sorted(p.name for p in (inbox / "sent").iterdir()) == []
+    assert sorted(p.name for p in (inbox / "scheduled").iterdir()) == ["legacy.md", "legacy.mp4", "legacy.status.json"]
+    document = json.loads((inbox / "scheduled" / "legacy.status.json").read_text())
+    assert document["state"] == "scheduled" and document["movedFrom"] == "sent/legacy"
+    [again] = service.journal.tracking()
+    assert (again.destination, again.stem) == ("scheduled", "legacy")
+    assert service.recover() == []  # only once

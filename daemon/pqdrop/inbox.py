@@ -37,10 +37,15 @@ UNCONVERTIBLE_PHOTO_SUFFIXES: frozenset[str] = frozenset(
 SIDECAR_SUFFIX = ".md"
 SENT_DIR = "sent"
 FAILED_DIR = "failed"
+SCHEDULED_DIR = "scheduled"  # items whose post waits for its dispatchAt on PostQued's side (issue 15)
+CANCELED_DIR = "canceled"
 PROCESSING_DIR = "processing"
 STATUS_LOG = "status.log"
+SCHEDULE_FILE = "SCHEDULE.md"  # the schedule for a phone; a .md at the top, but never a sidecar
 STATUS_SUFFIX = ".status.json"
-RESERVED_NAMES = frozenset({SENT_DIR, FAILED_DIR, PROCESSING_DIR, STATUS_LOG})
+RESERVED_NAMES = frozenset(
+    {SENT_DIR, FAILED_DIR, SCHEDULED_DIR, CANCELED_DIR, PROCESSING_DIR, STATUS_LOG, SCHEDULE_FILE}
+)
 
 # A folder item waits while any sync-tool temporary in the inbox changed this recently: sync tools
 # deliver a folder's files in any order, so a photo not begun yet leaves no trace in the folder.

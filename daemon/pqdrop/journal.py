@@ -96,7 +96,7 @@ MIGRATIONS: tuple[str, ...] = (
 
 # Items whose slot is free again: given back to the inbox before publishing, or failed (a retry is a new item).
 # The step goes in as a parameter: `_RELEASED_PARAMS`, in the place of the subquery's `?`.
-_RELEASED = "(SELECT id FROM items WHERE state = ? OR destination = 'failed')"
+_RELEASED = "(SELECT id FROM items WHERE state = ? OR destination IN ('failed', 'canceled'))"
 _RELEASED_PARAMS = (Step.RETURNED,)
 
 # Steps in which the pipeline has nothing left to do; tracked items sit in sent/ while the
@@ -295,7 +295,7 @@ class Journal:
             db.execute("UPDATE items SET post_fingerprint = ? WHERE id = ?", (fingerprint, item_id))
             row = db.execute(
                 "SELECT * FROM items WHERE post_fingerprint = ? AND id != ? AND ("
-                f"  (destination = 'sent' AND state IN ({_marks(_SENT_STEPS)}) AND updated_at >= ?)"
+                f"  (destination IN ('sent', 'scheduled') AND state IN ({_marks(_SENT_STEPS)}) AND updated_at >= ?)"
                 f"  OR state IN ({_marks(_IN_FLIGHT_STEPS)})"
                 ") ORDER BY id DESC LIMIT 1",
                 (fingerprint, item_id, *_SENT_STEPS, since, *_IN_FLIGHT_STEPS),

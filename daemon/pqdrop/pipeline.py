@@ -202,7 +202,7 @@ class Pipeline:
         earlier = self._journal.note_post(record.id, post, REPOST_WINDOW)
         if repost or earlier is None:
             return
-        if earlier.destination != "sent":
+        if earlier.destination not in ("sent", "scheduled"):
             raise Postponed(f"{record.name}: the same post is in flight as {earlier.name}; waiting for it")
         raise ItemError(
             f"{record.name}: the same media went to the same account(s) as {earlier.name} on "

@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # a type only: `pqdrop status` reads states without loading t
 
 
 class ItemState(StrEnum):
-    """Where an item stands; the last five are final for the folder (sent/ or failed/)."""
+    """Where an item stands; from ACCEPTED on, each has its folder (scheduled/, sent/, failed/, canceled/)."""
 
     WAITING = "waiting"
     UPLOADING = "uploading"
@@ -25,11 +25,12 @@ class ItemState(StrEnum):
     SENT = "sent"  # delivered to the TikTok inbox as a draft
     PUBLISHED = "published"  # live on the profile
     FAILED = "failed"
+    CANCELED = "canceled"  # canceled by an edit of its sidecar in scheduled/ or by `pqdrop cancel`
 
     @property
     def folder(self) -> str:
         """The folder an item in this state is filed in."""
-        return "failed" if self is ItemState.FAILED else "sent"
+        return _FOLDERS.get(self, "sent")
 
 
 class Step(StrEnum):
@@ -43,8 +44,8 @@ class Step(StrEnum):
     FILING = "filing"  # destination, name and status document fixed; the moves may be half done
     RETURNING = "returning"  # being given back to the inbox
     RETURNED = "returned"  # given back, or taken back by a twin: a new item next time
-    TRACKING = "tracking"  # in sent/, the tracker follows its scheduled or unconfirmed targets
-    REFILING = "refiling"  # a late failure's move from sent/ to failed/ is under way
+    TRACKING = "tracking"  # in scheduled/ or sent/, the tracker follows its scheduled or unconfirmed targets
+    REFILING = "refiling"  # a move between the folders (scheduled/ to sent/, to failed/...) is under way
     DONE = "done"
 
 
@@ -60,6 +61,7 @@ RESUMABLE_STEPS = frozenset({Step.CLAIMED, Step.UPLOADING, Step.PUBLISHING, Step
 UNPUBLISHED_STEPS = frozenset({Step.CLAIMED, Step.UPLOADING})
 
 
+_FOLDERS = {ItemState.FAILED: "failed", ItemState.SCHEDULED: "scheduled", ItemState.CANCELED: "canceled"}
 OK_TARGET_STATES = frozenset({"sent", "published"})
 BAD_TARGET_STATES = frozenset({"failed", "canceled"})
 TERMINAL_TARGET_STATES = OK_TARGET_STATES | BAD_TARGET_STATES

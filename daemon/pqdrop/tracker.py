@@ -1,8 +1,9 @@
 """Following filed posts to their end: "accepted" is not "published".
 
-An item filed in sent/ as `scheduled` or `accepted` is checked again around its dispatchAt
-(and now and then before it, in case it was canceled); when its targets end, the status file
-says so, and a target that failed late moves the item from sent/ to failed/ with the reason.
+An item waiting in scheduled/, or filed in sent/ as `accepted`, is checked again around its
+dispatchAt (and now and then before it, in case it was canceled); when its targets end, it
+moves from scheduled/ to sent/ (or the status file in sent/ says so), and a target that failed
+late moves the item to failed/ with the reason.
 The schedule of checks is a pure function; the journal carries the items across restarts.
 """
 
@@ -24,7 +25,7 @@ from pqdrop.filing import (
     status_name,
     write_json_atomically,
 )
-from pqdrop.inbox import FAILED_DIR, SENT_DIR, claim_entries
+from pqdrop.inbox import FAILED_DIR, SCHEDULED_DIR, SENT_DIR, claim_entries
 from pqdrop.instants import parse_instant
 from pqdrop.journal import Journal, Record
 from pqdrop.notifier import event_of
@@ -142,7 +143,9 @@ class Tracker:
         result.media = list(old.get("media", []))
         status = status_document(result, now)
         if result.state is ItemState.FAILED:
-            self._refile_failed(record, status)
+            self.refile(record, status, FAILED_DIR)
+        elif record.destination == SCHEDULED_DIR:
+            self.refile(record, status, SENT_DIR)  # every target is done: scheduled/ -> sent/
         else:
             files = filed_names(claim_entries(record.item), record.name, str(record.stem))
             write_json_atomically(self._inbox / SENT_DIR / status_name(str(record.stem)), {**status, "files": files})
@@ -156,26 +159,45 @@ class Tracker:
         self._announce(event_of(record.name, str(result.state), record.publish_id, error.get("message")))
         return 1
 
-    def _refile_failed(self, record: Record, status: dict[str, Any]) -> None:
-        """A target failed after the item was filed as sent: move it to failed/ with the reason."""
-        old_stem = str(record.stem)
+    def recover(self) -> list[str]:
+        """At start: move items an older pqdrop filed in sent/ as scheduled to scheduled/, finish cut-short moves."""
+        notes = []
+        for record in self._journal.tracking():
+            if record.destination == SENT_DIR and (record.status or {}).get("state") == ItemState.SCHEDULED:
+                self.refile(record, dict(record.status or {}), SCHEDULED_DIR)
+                notes.append(f"{record.name}: moved from sent/ to scheduled/, where scheduled posts now wait")
+        for record in self._journal.in_state(Step.REFILING):
+            self._finish_refile(record)
+        for note in notes:
+            log.info(note)
+        return notes
+
+    def refile(self, record: Record, status: Mapping[str, Any], folder: str) -> None:
+        """Move a filed item to another folder (sent/ to failed/, scheduled/ to sent/...), with its status file."""
+        old_folder, old_stem = str(record.destination), str(record.stem)
         names = filed_names(claim_entries(record.item), record.name, old_stem)
-        stem = free_stem(self._inbox / FAILED_DIR, old_stem, names)
-        status = {**status, "movedFrom": f"{SENT_DIR}/{old_stem}"}
+        stem = free_stem(self._inbox / folder, old_stem, names)
+        status = {**status, "movedFrom": f"{old_folder}/{old_stem}"}
         # Written ahead: a crash mid-move is finished on the next start, never split across two names.
-        self._journal.record_refiled(record.id, Step.REFILING, FAILED_DIR, stem, status)
+        self._journal.record_refiled(record.id, Step.REFILING, folder, stem, status)
         self._finish_refile(self._journal.get(record.id))
 
     def _finish_refile(self, record: Record) -> None:
-        """Move what is still in sent/ to failed/ under the recorded name; repeatable after a crash."""
+        """Move what is still in the old folder to the recorded one; repeatable after a crash."""
         status = record.status or {}
-        old_stem = str(status["movedFrom"]).split("/", 1)[1]
+        old_folder, old_stem = str(status["movedFrom"]).split("/", 1)
         names = filed_names(claim_entries(record.item), record.name, old_stem)
-        file_claim(self._inbox / SENT_DIR, self._inbox / FAILED_DIR, old_stem, str(record.stem), names, status,
+        folder = str(record.destination)
+        file_claim(self._inbox / old_folder, self._inbox / folder, old_stem, str(record.stem), names, status,
                    remove_source=False)
-        (self._inbox / SENT_DIR / status_name(old_stem)).unlink(missing_ok=True)
-        self._journal.record_refiled(record.id, Step.DONE, FAILED_DIR, str(record.stem), status)
-        log.error("%s: failed after it was sent: %s", record.name, status["error"]["message"])
+        (self._inbox / old_folder / status_name(old_stem)).unlink(missing_ok=True)
+        # An item still waiting for its dispatchAt stays followed; anywhere else its story has ended.
+        after = Step.TRACKING if folder == SCHEDULED_DIR else Step.DONE
+        self._journal.record_refiled(record.id, after, folder, str(record.stem), status)
+        if folder == FAILED_DIR and old_folder == SENT_DIR:
+            log.error("%s: failed after it was sent: %s", record.name, status["error"]["message"])
+        elif folder == FAILED_DIR:
+            log.error("%s: failed: %s", record.name, status["error"]["message"])
 
 
 def _with_targets(status: Mapping[str, Any] | None, targets: list[dict[str, Any]]) -> dict[str, Any]:

@@ -148,7 +148,7 @@ class Workers:
         """The startup sweep: settle half-made claims, return orphaned ones to the inbox."""
         if not self._hold_lock():
             return []
-        notes = sweep(self.config.inbox.path, self.journal, self.owner)
+        notes = sweep(self.config.inbox.path, self.journal, self.owner) + self.tracker.recover()
         self.discard_unused_uploads()
         return notes
 
