@@ -743,6 +743,29 @@ def test_cancel_after_it_finished_is_409(clock: FakeClock, api: httpx.Client, vi
     assert (reply.status_code, reply.json()["code"]) == (409, "NOT_CANCELABLE")
 
 
+def test_cancel_once_a_target_is_processing_is_409_and_changes_nothing(
+    clock: FakeClock, api: httpx.Client, video: str, mybrand: str
+) -> None:
+    publish_id = publish(api, publish_body([video], mybrand)).json()["publishId"]
+    clock.advance(STEP)
+    reply = api.delete(f"/v1/content/publish/{publish_id}")
+    assert (reply.status_code, reply.json()["code"]) == (409, "NOT_CANCELABLE")
+    assert "is already processing" in reply.json()["error"]
+    clock.advance(STEP)
+    assert publish_status(api, publish_id)["status"] == "completed"
+
+
+def test_a_repeated_cancel_answers_like_the_first(
+    clock: FakeClock, api: httpx.Client, video: str, mybrand: str
+) -> None:
+    body = publish_body([video], mybrand, dispatchAt=format_instant(START + 3600))
+    publish_id = publish(api, body).json()["publishId"]
+    assert api.delete(f"/v1/content/publish/{publish_id}").status_code == 200
+    clock.advance(10)
+    again = api.delete(f"/v1/content/publish/{publish_id}")
+    assert (again.status_code, again.json()["status"]) == (200, "canceled")
+
+
 def test_unknown_publish_id_is_404(api: httpx.Client) -> None:
     reply = api.get("/v1/content/publish/nope")
     assert (reply.status_code, reply.json()["code"]) == (404, "PUBLISH_NOT_FOUND")

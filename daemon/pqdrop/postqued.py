@@ -225,8 +225,18 @@ class PostQued:
         return parse_publish_state(reply)
 
     def cancel_publish(self, publish_id: str) -> PublishState:
+        """Cancel every target of a pending or scheduled publish; refused (409) once one is processing or done."""
         reply = self._call("delete", "DELETE", f"/v1/content/publish/{publish_id}")
         return parse_publish_state(reply)
+
+    # v1 cannot move a target in time: a new time is a cancel and a new publish (the editor does both,
+    # written ahead). v2 sets this and PATCHes the target (issue 15).
+    can_reschedule = False
+
+    def reschedule_target(self, target_id: str, dispatch_at: str | None) -> TargetState:
+        """Move one scheduled target to `dispatch_at` (None: now); v1 has no such call."""
+        raise ApiRejected(f"target {target_id}: PostQued v1 cannot reschedule; cancel and publish again",
+                          code="NOT_SUPPORTED")
 
     def delete_content(self, content_id: str) -> None:
         self._call("delete", "DELETE", f"/v1/content/{content_id}")

@@ -115,7 +115,7 @@ class Service:
         if now >= self._blocked_until:
             skip = self._retries.waiting(now)
             self.service.start(plan, skip)
-            self.service.tracker.check_due()
+            self.service.follow()
             if now >= self._housekeeping_at:
                 self._housekeeping_at = now + HOUSEKEEPING_SECONDS
                 self.service.discard_unused_uploads()
@@ -195,9 +195,9 @@ class Service:
             timeout = min(timeout, max(0.5, next_retry - time.monotonic()))
         if self._blocked():
             timeout = min(timeout, self._blocked_until - time.monotonic())
-        tracked = self.service.tracker.seconds_until_due()
-        if tracked is not None:
-            timeout = min(timeout, tracked)
+        for due in (self.service.tracker.seconds_until_due(), self.service.editor.seconds_until_due()):
+            if due is not None:
+                timeout = min(timeout, due)
         return max(0.05, timeout)
 
 

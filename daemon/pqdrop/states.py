@@ -46,13 +46,17 @@ class Step(StrEnum):
     RETURNED = "returned"  # given back, or taken back by a twin: a new item next time
     TRACKING = "tracking"  # in scheduled/ or sent/, the tracker follows its scheduled or unconfirmed targets
     REFILING = "refiling"  # a move between the folders (scheduled/ to sent/, to failed/...) is under way
+    REPLACING = "replacing"  # an edit: cancel the scheduled post, then publish the edited one (or PATCH its time)
+    CANCELING = "canceling"  # an edit: cancel the scheduled post, then file the item in canceled/
     DONE = "done"
 
 
 # Nothing more happens to these.
 FINAL_STEPS = frozenset({Step.DONE, Step.RETURNED})
 # Filed in sent/ and the tracker's from here on; the pipeline has finished with them.
-TRACKED_STEPS = frozenset({Step.TRACKING, Step.REFILING})
+TRACKED_STEPS = frozenset({Step.TRACKING, Step.REFILING, Step.REPLACING, Step.CANCELING})
+# An edit of the schedule under way (issue 15): the editor carries these on from their recorded phase.
+EDIT_STEPS = frozenset({Step.REPLACING, Step.CANCELING})
 # Cut short by a crash or a stop: the startup sweep finishes these moves.
 SWEPT_STEPS = frozenset({Step.CLAIMING, Step.RETURNING})
 # The pipeline carries these on from where they stopped (`Pipeline.resume`).

@@ -109,6 +109,10 @@ class Tracker:
         ahead = [moment for moment in moments if moment > now]
         return min(ahead) if ahead else None
 
+    def forget(self, item_id: int) -> None:
+        """Look at an item afresh: its post was changed by an edit."""
+        self._due.pop(item_id, None)
+
     def check_due(self) -> int:
         """Look at every tracked item that is due; returns how many ended."""
         for record in self._journal.in_state(Step.REFILING):

@@ -19,6 +19,7 @@ from pathlib import PurePosixPath
 from pqdrop.arrival import Settling, Truncation
 from pqdrop.claim import OwnerLock, owner_id
 from pqdrop.config import Config
+from pqdrop.editor import Editor
 from pqdrop.errors import (
     EXIT_BLOCKED,
     EXIT_FAILED,
@@ -77,6 +78,7 @@ class Workers:
         self.client = client
         self.notifier = Notifier(config.notify)
         self.tracker = Tracker(config.inbox.path, journal, client, clock, announce=self.notifier.send)
+        self.editor = Editor(config, journal, client, clock, self.tracker)
         self._clock = clock
         self._first_seen: dict[PurePosixPath, float] = {}
         self._settling = Settling()
@@ -119,6 +121,7 @@ class Workers:
         self.config = config
         self._rules = Rules.of(config.inbox)
         self.pipeline.reconfigure(config)
+        self.editor.reconfigure(config)
         return needs_restart
 
     def close(self, grace_seconds: float = 8.0) -> None:
@@ -149,8 +152,14 @@ class Workers:
         if not self._hold_lock():
             return []
         notes = sweep(self.config.inbox.path, self.journal, self.owner) + self.tracker.recover()
+        self.editor.recover()
         self.discard_unused_uploads()
         return notes
+
+    def follow(self) -> int:
+        """Follow the posts filed so far and carry out edits of the schedule; returns how many posts ended."""
+        self.editor.check()
+        return self.tracker.check_due()
 
     def discard_unused_uploads(self) -> int:
         """Delete on PostQued what items given back long ago had uploaded and never came back for.
@@ -329,7 +338,7 @@ class Workers:
 def once(service: Workers) -> tuple[int, Round]:
     """Resume what a crash left, process everything in the inbox now; arrivals get settle_seconds."""
     service.recover()
-    service.tracker.check_due()
+    service.follow()
     total = Round()
     attempted: set[str] = set()
     postponements: dict[str, int] = {}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pqdrop.sandbox.instants import format_instant
-from pqdrop.sandbox.progress import TERMINAL, Timeline
+from pqdrop.sandbox.progress import Timeline
 from pqdrop.sandbox.ratelimit import DEFAULT_RATE_LIMITS, SlidingWindow, Verdict
 from pqdrop.sandbox.records import (
     ACCOUNTS,
@@ -283,18 +283,21 @@ class SandboxState:
             return publish_view(self._owned_publish(api_key, publish_id), self.clock())
 
     def cancel_publish(self, api_key: str, publish_id: str) -> dict[str, Any]:
-        """Cancel every target that has not ended; 409 when all had already ended on their own."""
+        """Cancel a pending or scheduled publish; 409 once a target is processing or done, as PostQued refuses."""
         with self._lock:
             publish = self._owned_publish(api_key, publish_id)
             now = self.clock()
             statuses = [target.timeline.status_at(now) for target in publish.targets]
-            if all(status in TERMINAL for status in statuses):
-                if "canceled" in statuses:
-                    return publish_view(publish, now)
-                raise Refusal(409, "NOT_CANCELABLE", f"publish {publish_id} has already finished")
-            for target, status in zip(publish.targets, statuses, strict=True):
-                if status not in TERMINAL:
-                    target.timeline = dataclasses.replace(target.timeline, canceled_at=now)
+            if all(status == "canceled" for status in statuses):
+                return publish_view(publish, now)  # canceled before: a repeated DELETE is answered alike
+            started = [(target, status) for target, status in zip(publish.targets, statuses, strict=True)
+                       if status not in ("queued", "scheduled", "canceled")]
+            if started:
+                target, status = started[0]
+                raise Refusal(409, "NOT_CANCELABLE",
+                              f"publish {publish_id} cannot be canceled: target {target.target_id} is already {status}")
+            for target in publish.targets:
+                target.timeline = dataclasses.replace(target.timeline, canceled_at=now)
             publish.canceled_at = now
             return publish_view(publish, now)
 

@@ -1,0 +1,376 @@
+"""Carrying out edits of the schedule: a sidecar edited in scheduled/, or `pqdrop cancel`/`reschedule` (issue 15).
+
+Every edit is one path: judge (edits.py decides what it asks for), take the item into an edit step
+written ahead in the journal, then one request at a time, each recorded before the next. A
+replacement is "replacing": cancel the scheduled post, then publish the edited one under its own key;
+a crash between the two is finished on the next start from the recorded phase, so an edit never
+leaves two live posts or none. An edit that can no longer apply changes nothing, and the status
+file says why. The user's sidecar is only ever read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from pqdrop.config import Config
+from pqdrop.edits import EditKind, asks_cancel, content_digest, edit_kind, replacement_key, without_cancel
+from pqdrop.errors import AccountBlocked, ApiRejected, ItemError, TransientError
+from pqdrop.filing import append_status_log, filed_names, write_json_atomically
+from pqdrop.inbox import CANCELED_DIR, SCHEDULED_DIR, STATUS_SUFFIX, is_conflict
+from pqdrop.journal import Edit, Journal, Record
+from pqdrop.postqued import Account, PostQued, PublishState
+from pqdrop.publish import find_account, iso_z, publish_body, result_from_state, status_document, target_body
+from pqdrop.publish import idempotency_key as content_key
+from pqdrop.sidecar import Sidecar, default_sidecar, parse_sidecar_text
+from pqdrop.slots import reserve_slots
+from pqdrop.states import EDIT_STEPS, ItemState, Step
+from pqdrop.tracker import Tracker
+
+log = logging.getLogger("pqdrop")
+
+# How often the sidecars in scheduled/ are looked at (a stat each) when no event says so, and how
+# soon a `pqdrop cancel` or `reschedule` waiting in the journal is picked up.
+LOOK_SECONDS = 2.0
+CANCEL, RESCHEDULE = "cancel", "reschedule"  # the requests the commands leave in the journal
+UNTOUCHABLE = "the post can no longer be changed: target {target} is already {status}"
+
+
+class NotApplicable(Exception):
+    """An edit that cannot apply any more; nothing was changed."""
+
+
+class Editor:
+    """Looks at the scheduled items' sidecars and the queued requests, and carries out what they ask."""
+
+    def __init__(
+        self, config: Config, journal: Journal, client: PostQued, clock: Callable[[], datetime], tracker: Tracker
+    ) -> None:
+        self._config = config
+        self._inbox = config.inbox.path
+        self._journal = journal
+        self._client = client
+        self._clock = clock
+        self._tracker = tracker
+        self._seen: dict[int, tuple[tuple[int, int] | None, float]] = {}  # item -> (sidecar stat, unchanged since)
+        self.held: dict[int, str] = {}  # item -> the conflicted copy holding its edit
+
+    def reconfigure(self, config: Config) -> None:
+        self._config = config
+
+    def seconds_until_due(self) -> float | None:
+        """How long the loop may sleep before a sidecar or a request wants a look; None with nothing scheduled."""
+        if self._journal.pending_requests():
+            return 0.0
+        if not any(record.destination == SCHEDULED_DIR for record in self._journal.tracking()):
+            return None
+        settle = self._config.inbox.settle_seconds
+        waits = [since + settle - time.monotonic() for _, since in self._seen.values()]
+        return max(0.0, min([LOOK_SECONDS, *[wait for wait in waits if wait > 0]]))
+
+    def recover(self) -> None:
+        """At start: carry on every edit a crash or a stop left between its requests."""
+        for step in sorted(EDIT_STEPS):
+            for record in self._journal.in_state(step):
+                self._carry_on(record)
+
+    def check(self) -> None:
+        """One look: edits under way, then queued requests, then every scheduled item's sidecar."""
+        self.recover()
+        for request_id, item_id, kind, dispatch in self._journal.pending_requests():
+            self._request(request_id, self._journal.get(item_id), kind, dispatch)
+        for record in self._journal.tracking():
+            if record.destination == SCHEDULED_DIR:
+                self._look(record)
+
+    # --- judging ---------------------------------------------------------------------------------
+
+    def _look(self, record: Record) -> None:
+        """Judge the sidecar once its content changed and then held still for settle_seconds."""
+        path = filed_sidecar(self._inbox, record)
+        if path is None:
+            return
+        try:
+            stat = path.stat()
+            signature: tuple[int, int] | None = (stat.st_size, stat.st_mtime_ns)
+        except OSError:
+            signature = None
+        now = time.monotonic()
+        seen = self._seen.get(record.id)
+        if seen is None or seen[0] != signature:
+            seen = self._seen[record.id] = (signature, now)
+        if now - seen[1] < self._config.inbox.settle_seconds:
+            return
+        digest = content_digest(path)
+        if digest is None or digest == record.sidecar_digest:
+            return
+        conflict = conflicted_copy(path)
+        if conflict is not None:
+            if self.held.get(record.id) != conflict:
+                self.held[record.id] = conflict
+                self._note(record, f"held by a conflict: {conflict} is another version of {path.name}; keep one")
+            return
+        self.held.pop(record.id, None)
+        self._judge(record, path, digest)
+
+    def _judge(self, record: Record, path: Path, digest: str) -> None:
+        try:
+            if asks_cancel(path):
+                self._apply(record, EditKind.CANCEL, None)
+            else:
+                text = without_cancel(path.read_text(encoding="utf-8-sig"))
+                sidecar = parse_sidecar_text(text, path, self._config.defaults, self._clock(),
+                                             accounts=self._config.accounts, schedule=self._config.schedule)
+                targets, repost = self._targets(record, sidecar), sidecar.repost
+                published = list((record.publish_body or {}).get("targets", []))
+                self._apply(record, edit_kind(published, targets), targets, repost=repost)
+        except (ItemError, ApiRejected) as exc:
+            self._note(record, f"edit not applied: {exc.message}")
+        except (OSError, UnicodeDecodeError) as exc:
+            self._note(record, f"edit not applied: {path.name} cannot be read: {exc}")
+        self._journal.judged(record.id, digest)
+
+    def _request(self, request_id: int, record: Record, kind: str, dispatch: str | None) -> None:
+        """A `pqdrop cancel` or `reschedule`: the same way as an edit of the sidecar."""
+        if record.state != Step.TRACKING or record.destination != SCHEDULED_DIR:
+            where = f"in {record.destination}/" if record.destination else "not filed yet"
+            self._journal.finish_request(request_id, f"not applied: {record.name} is not scheduled any more ({where})")
+            return
+        try:
+            if kind == CANCEL:
+                self._apply(record, EditKind.CANCEL, None, request_id=request_id)
+            else:
+                sidecar = self._current_sidecar(record)
+                moved = dataclasses.replace(sidecar, targets=tuple(self._at(target, str(dispatch), sidecar.path)
+                                                                  for target in sidecar.targets))
+                targets = self._targets(record, moved)
+                published = list((record.publish_body or {}).get("targets", []))
+                self._apply(record, edit_kind(published, targets), targets, repost=sidecar.repost,
+                            request_id=request_id)
+        except (ItemError, ApiRejected) as exc:
+            self._journal.finish_request(request_id, f"not applied: {exc.message}")
+            return
+        path = filed_sidecar(self._inbox, record)
+        # The sidecar still says what it said: judged as it is now, it must not move the post back.
+        self._journal.judged(record.id, content_digest(path) if path else None)
+
+    def _current_sidecar(self, record: Record) -> Sidecar:
+        path = filed_sidecar(self._inbox, record)
+        defaults, accounts, schedule = self._config.defaults, self._config.accounts, self._config.schedule
+        if path is None:
+            return default_sidecar(defaults, accounts=accounts, schedule=schedule)
+        text = without_cancel(path.read_text(encoding="utf-8-sig"))
+        return parse_sidecar_text(text, path, defaults, self._clock(), accounts=accounts, schedule=schedule)
+
+    def _at(self, target: Any, when: str, path: Path | None) -> Any:
+        """The target moved to `when`, read exactly as a sidecar's dispatchAt for its account would be."""
+        text = f"---\naccount: {json.dumps(target.account)}\ndispatchAt: {json.dumps(when)}\n---\n"
+        config = self._config
+        [moved] = parse_sidecar_text(text, path or Path("pqdrop reschedule"), config.defaults, self._clock(),
+                                     accounts=config.accounts, schedule=config.schedule).targets
+        return dataclasses.replace(target, dispatch_at=moved.dispatch_at, next_slot=moved.next_slot)
+
+    def _targets(self, record: Record, sidecar: Sidecar) -> list[dict[str, Any]]:
+        """The publish request's targets for what the sidecar asks; `dispatchAt: next` keeps or takes a slot."""
+        accounts: dict[str, Account] = {}
+        for target in sidecar.targets:
+            accounts[target.account] = find_account(target.account, self._client.platform_accounts(target.platform),
+                                                    sidecar.path or record.name)
+        if any(target.next_slot for target in sidecar.targets):
+            sidecar = reserve_slots(self._journal, record.id, sidecar, accounts, self._config, self._clock())
+        return [target_body(target, accounts[target.account]) for target in sidecar.targets]
+
+    # --- carrying out ----------------------------------------------------------------------------
+
+    def _apply(self, record: Record, kind: EditKind, targets: Sequence[Mapping[str, Any]] | None, *,
+               repost: bool = False, request_id: int | None = None) -> None:
+        old_id = str(record.publish_id)
+        if kind is EditKind.NONE:
+            if request_id is not None:
+                self._journal.finish_request(request_id, "unchanged: the post is already scheduled so")
+            return
+        if kind is EditKind.CANCEL or targets is None:
+            edit, step = Edit(EditKind.CANCEL, "cancel", old_id, request_id=request_id), Step.CANCELING
+        else:
+            body = publish_body((record.publish_body or {}).get("contentIds", []), targets)
+            key = replacement_key(content_key(self._fingerprints(record, body), targets, repost), old_id)
+            patch = kind is EditKind.RESCHEDULE and self._client.can_reschedule
+            edit = Edit(kind, "patch" if patch else "cancel", old_id, key, body, request_id=request_id)
+            step = Step.REPLACING
+        if not self._journal.begin_edit(record.id, step, edit):
+            if request_id is not None:
+                self._journal.finish_request(request_id, f"not applied: {record.name} is not scheduled any more")
+            return
+        log.info("%s: the schedule was edited: %s", record.name, kind)
+        self._carry_on(self._journal.get(record.id))
+
+    def _carry_on(self, record: Record) -> None:
+        """Take an edit step on from its recorded phase; repeatable after a crash at any point."""
+        edit = self._journal.edit_of(record.id)
+        if edit is None:
+            self._journal.end_edit(record.id, record.status or {})
+            return
+        try:
+            if edit.phase == "cancel":
+                self._check_untouched(edit.old_publish_id)
+                canceled = self._client.cancel_publish(edit.old_publish_id)
+                if edit.kind == EditKind.CANCEL:
+                    self._file_canceled(record, edit, canceled)
+                    return
+                self._journal.edit_phase(record.id, "publish")
+                edit = dataclasses.replace(edit, phase="publish")
+            if edit.phase == "patch":
+                self._patch(record, edit)
+                return
+            body = edit.publish_body or {}
+            state = self._client.publish(body["contentIds"], body["targets"], str(edit.idempotency_key))
+            self._finish(record, edit, state)
+        except (TransientError, AccountBlocked) as exc:
+            log.warning("%s: the edit waits for the API: %s", record.name, exc.message)
+        except NotApplicable as exc:
+            self._refuse(record, edit, str(exc))
+        except ApiRejected as exc:
+            if edit.phase == "publish":
+                self._lost(record, edit, exc.message)
+            else:
+                self._refuse(record, edit, exc.message)
+
+    def _check_untouched(self, publish_id: str) -> None:
+        """Only a post whose every target still waits (or was canceled by this edit) can be changed."""
+        for target in self._client.publish_status(publish_id).targets:
+            if target.status not in ("scheduled", "canceled"):
+                raise NotApplicable(UNTOUCHABLE.format(target=target.account_id or target.id, status=target.status))
+
+    def _patch(self, record: Record, edit: Edit) -> None:
+        """v2: move each target of the same publish to its new time."""
+        self._check_untouched(edit.old_publish_id)
+        state = self._client.publish_status(edit.old_publish_id)
+        wanted = (edit.publish_body or {}).get("targets", [])
+        for target, new in zip(state.targets, wanted, strict=False):
+            self._client.reschedule_target(target.id, new.get("dispatchAt"))
+        self._finish(record, dataclasses.replace(edit, idempotency_key=record.idempotency_key),
+                     self._client.publish_status(edit.old_publish_id))
+
+    def _finish(self, record: Record, edit: Edit, state: PublishState) -> None:
+        """The edited post is with PostQued: the journal, the status file and status.log say so."""
+        now = self._clock()
+        result = result_from_state(record.name, state, str(edit.idempotency_key))
+        result.media = list((record.status or {}).get("media", []))
+        before = _times((record.publish_body or {}).get("targets", []))
+        after = _times((edit.publish_body or {}).get("targets", []))
+        change = {"kind": str(edit.kind), "at": iso_z(now), "replaces": edit.old_publish_id, "from": before,
+                  "to": after}
+        if edit.old_publish_id == state.publish_id:
+            del change["replaces"]
+        status = {**status_document(result, now), "edit": change}
+        self._release_unused_slots(record, after)
+        self._journal.end_edit(record.id, status, (state.publish_id, str(edit.idempotency_key), edit.publish_body))
+        self._write_status(record, status)
+        self._tracker.forget(record.id)
+        append_status_log(self._inbox, {"item": record.name, "state": str(edit.kind), "publishId": state.publish_id,
+                                        "from": before, "to": after}, now)
+        self._done_request(edit, f"{edit.kind}: {', '.join(str(t) for t in after) or 'now'}")
+
+    def _file_canceled(self, record: Record, edit: Edit, canceled: PublishState) -> None:
+        now = self._clock()
+        result = result_from_state(record.name, canceled, str(record.idempotency_key))
+        status = {**status_document(result, now), "state": str(ItemState.CANCELED), "canceledAt": iso_z(now),
+                  "media": list((record.status or {}).get("media", []))}
+        status.pop("error", None)
+        self._journal.release_slots(record.id)
+        self._tracker.refile(record, status, CANCELED_DIR)
+        self._tracker.forget(record.id)
+        append_status_log(self._inbox, {"item": record.name, "state": str(ItemState.CANCELED),
+                                        "publishId": record.publish_id}, now)
+        self._done_request(edit, "canceled")
+
+    def _refuse(self, record: Record, edit: Edit, reason: str) -> None:
+        """Nothing changed: back to following the post as it was, and the status file says why."""
+        status = {**(record.status or {}), "edit": {"applied": False, "kind": str(edit.kind), "reason": reason,
+                                                    "at": iso_z(self._clock())}}
+        self._journal.end_edit(record.id, status)
+        self._write_status(record, status)
+        log.warning("%s: edit not applied: %s", record.name, reason)
+        append_status_log(self._inbox, {"item": record.name, "state": str(ItemState.SCHEDULED),
+                                        "edit": "not applied", "reason": reason}, self._clock())
+        self._done_request(edit, f"not applied: {reason}")
+
+    def _lost(self, record: Record, edit: Edit, reason: str) -> None:
+        """PostQued refused the edited post after the old one was canceled: the item fails, saying both."""
+        message = f"the scheduled post was canceled for an edit, and PostQued refused the edited one: {reason}"
+        status = {**(record.status or {}), "state": str(ItemState.FAILED),
+                  "error": {"code": "EDIT_REFUSED", "message": message}}
+        self._journal.end_edit(record.id, status)
+        self._tracker.refile(self._journal.get(record.id), status, "failed")
+        self._done_request(edit, f"failed: {message}")
+
+    def _note(self, record: Record, reason: str) -> None:
+        """Say in the status file why an edit waits or did not apply; the item stays as it was."""
+        status = {**(record.status or {}), "edit": {"applied": False, "reason": reason, "at": iso_z(self._clock())}}
+        self._journal.record_refiled(record.id, record.state, str(record.destination), str(record.stem), status)
+        self._write_status(record, status)
+        log.warning("%s: %s", record.name, reason)
+
+    def _write_status(self, record: Record, status: Mapping[str, Any]) -> None:
+        files = filed_names([str(path) for path in _item_paths(record)], record.name, str(record.stem))
+        path = self._inbox / str(record.destination) / f"{record.stem}{STATUS_SUFFIX}"
+        write_json_atomically(path, {**status, "files": files})
+
+    def _done_request(self, edit: Edit, outcome: str) -> None:
+        if edit.request_id is not None:
+            self._journal.finish_request(edit.request_id, outcome)
+
+    def _fingerprints(self, record: Record, body: Mapping[str, Any]) -> list[str]:
+        by_content = {content_id: print_ for content_id, print_ in self._journal.uploads(record.id).values()}
+        return [by_content.get(content_id, content_id) for content_id in body.get("contentIds", [])]
+
+    def _release_unused_slots(self, record: Record, times: Sequence[str | None]) -> None:
+        """A post moved off its slot gives the slot back; one still on it (`dispatchAt: next`) keeps it."""
+        held = {iso_z(moment) for moment, _, name in self._journal.reserved_slots(self._clock()) if name == record.name}
+        if held and not held & {str(moment) for moment in times}:
+            self._journal.release_slots(record.id)
+
+
+def filed_sidecar(inbox: Path, record: Record) -> Path | None:
+    """Where the item's sidecar lies now that it is filed (scheduled/NAME.md, or inside its folder)."""
+    sidecar, folder = record.item.get("sidecar"), record.item.get("folder")
+    if not sidecar or not (record.destination and record.stem):
+        return None
+    top = str(folder) if folder else PurePosixPath(str(sidecar)).name
+    [filed] = filed_names([top], record.name, record.stem)
+    path = inbox / record.destination / filed
+    if folder:
+        path = path / PurePosixPath(str(sidecar)).relative_to(str(folder))
+    return path if path.is_file() else None
+
+
+def conflicted_copy(sidecar: Path) -> str | None:
+    """A sync tool's conflicted copy of the sidecar beside it: it holds the edit until one version remains."""
+    stem = sidecar.name[: -len(sidecar.suffix)] if sidecar.suffix else sidecar.name
+    try:
+        names = sorted(entry.name for entry in sidecar.parent.iterdir())
+    except OSError:
+        return None
+    for name in names:
+        if name != sidecar.name and name.startswith(stem) and is_conflict(name):
+            return name
+    return None
+
+
+def _item_paths(record: Record) -> list[PurePosixPath]:
+    folder, sidecar = record.item.get("folder"), record.item.get("sidecar")
+    if folder:
+        return [PurePosixPath(str(folder))]
+    media = [PurePosixPath(path) for path in record.item.get("media", [])]
+    return media + ([PurePosixPath(sidecar)] if sidecar else [])
+
+
+def _times(targets: Sequence[Mapping[str, Any]]) -> list[str | None]:
+    return [target.get("dispatchAt") for target in targets]
+

@@ -1,0 +1,265 @@
+"""Editing the schedule in the folder (issue 15): reschedule, cancel and replace, against the real sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.conftest import make_client, sidecar, write_config
+
+from pqdrop.config import load_config
+from pqdrop.edits import EditKind, edit_kind, replacement_key
+from pqdrop.journal import Journal
+from pqdrop.mediagen import make_video
+from pqdrop.sandbox import Sandbox
+from pqdrop.workers import EXIT_OK, Workers, once
+
+LATER = "dispatchAt: 2030-06-01T18:00:00\n"  # Berlin summer time: 16:00 UTC
+
+
+def write_like_a_sync_tool(path: Path, text: str) -> None:
+    """A new version lands as sync tools deliver it: written under a temporary name, then renamed over."""
+    temporary = path.with_name(f".{path.name}.sync-tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def schedule(service: Workers, inbox: Path, name: str = "later", frontmatter: str = LATER,
+             caption: str = "A caption #fyp") -> Path:
+    make_video(inbox / f"{name}.mp4", seconds=1)
+    sidecar(inbox / f"{name}.md", frontmatter, caption)
+    assert once(service)[0] == EXIT_OK
+    assert (inbox / "scheduled" / f"{name}.mp4").exists()
+    return inbox / "scheduled" / f"{name}.md"
+
+
+def status(inbox: Path, folder: str, name: str = "later") -> dict[str, Any]:
+    return dict(json.loads((inbox / folder / f"{name}.status.json").read_text()))
+
+
+def live(sandbox: Sandbox) -> list[dict[str, Any]]:
+    """The publishes PostQued holds that are not canceled."""
+    return [publish for publish in sandbox.state_summary()["publishes"] if publish["status"] != "canceled"]
+
+
+def log_lines(inbox: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (inbox / "status.log").read_text().splitlines()]
+
+
+# --- what an edit asks for: pure -------------------------------------------------------------------
+
+TARGET = {"platform": "tiktok", "accountId": "a1", "intent": "publish", "caption": "Hi", "options": {},
+          "dispatchAt": "2030-06-01T16:00:00Z"}
+
+
+def test_the_same_targets_are_no_edit_whatever_the_key_order() -> None:
+    assert edit_kind([TARGET], [dict(reversed(list(TARGET.items())))]) is EditKind.NONE
+
+
+def test_only_a_new_dispatch_at_is_a_reschedule() -> None:
+    assert edit_kind([TARGET], [{**TARGET, "dispatchAt": "2030-06-02T07:00:00Z"}]) is EditKind.RESCHEDULE
+
+
+def test_a_new_caption_or_another_account_is_a_replacement() -> None:
+    assert edit_kind([TARGET], [{**TARGET, "caption": "Hello"}]) is EditKind.REPLACE
+    assert edit_kind([TARGET], [TARGET, {**TARGET, "accountId": "a2"}]) is EditKind.REPLACE
+
+
+def test_an_edit_back_to_an_earlier_version_gets_a_key_of_its_own() -> None:
+    assert replacement_key("pqdrop-abc", "publish-1") != replacement_key("pqdrop-abc", "publish-2")
+    assert replacement_key("pqdrop-abc", "publish-1") == replacement_key("pqdrop-abc", "publish-1")
+
+
+# --- the three edits -------------------------------------------------------------------------------
+
+
+def test_a_new_dispatch_at_reschedules_with_one_cancel_and_one_new_publish(
+    service: Workers, inbox: Path, sandbox: Sandbox
+) -> None:
+    path = schedule(service, inbox)
+    edited = path.read_text().replace("2030-06-01T18:00:00", "2030-06-02T09:30:00")
+    write_like_a_sync_tool(path, edited)
+    service.follow()
+
+    first, second = sandbox.state_summary()["publishes"]
+    assert (first["status"], [t["status"] for t in first["targets"]]) == ("canceled", ["canceled"])
+    assert [(t["status"], t["dispatchAt"]) for t in second["targets"]] == [("scheduled", "2030-06-02T07:30:00Z")]
+    assert second["idempotencyKey"] != first["idempotencyKey"]
+    document = status(inbox, "scheduled")
+    assert (document["state"], document["publishId"]) == ("scheduled", second["publishId"])
+    assert document["edit"] == {"kind": "rescheduled", "at": document["edit"]["at"], "replaces": first["publishId"],
+                                "from": ["2030-06-01T16:00:00Z"], "to": ["2030-06-02T07:30:00Z"]}
+    assert log_lines(inbox)[-1] == {**log_lines(inbox)[-1], "item": "later", "state": "rescheduled",
+                                    "from": ["2030-06-01T16:00:00Z"], "to": ["2030-06-02T07:30:00Z"]}
+    assert path.read_text() == edited  # the user's sidecar is never rewritten
+    service.follow()
+    assert len(sandbox.state_summary()["publishes"]) == 2  # judged once per content
+
+
+def test_cancel_true_cancels_the_post_and_files_the_item_in_canceled(
+    service: Workers, inbox: Path, sandbox: Sandbox
+) -> None:
+    path = schedule(service, inbox)
+    write_like_a_sync_tool(path, path.read_text().replace("---\n", "---\ncancel: true\n", 1))
+    service.follow()
+
+    [publish] = sandbox.state_summary()["publishes"]
+    assert publish["status"] == "canceled"
+    assert sorted(p.name for p in (inbox / "canceled").iterdir()) == ["later.md", "later.mp4", "later.status.json"]
+    assert sorted(p.name for p in (inbox / "scheduled").iterdir()) == []
+    document = status(inbox, "canceled")
+    assert (document["state"], document["movedFrom"]) == ("canceled", "scheduled/later")
+    assert "cancel: true" in (inbox / "canceled" / "later.md").read_text()
+    assert service.journal.tracking() == []
+
+
+def test_a_caption_edit_replaces_the_post_so_exactly_one_lives(
+    service: Workers, inbox: Path, sandbox: Sandbox
+) -> None:
+    path = schedule(service, inbox)
+    write_like_a_sync_tool(path, path.read_text().replace("A caption #fyp", "The right caption #fyp"))
+    service.follow()
+
+    [alive] = live(sandbox)
+    assert [(t["caption"], t["dispatchAt"]) for t in alive["targets"]] == [
+        ("The right caption #fyp", "2030-06-01T16:00:00Z")]
+    assert len(sandbox.state_summary()["publishes"]) == 2
+    document = status(inbox, "scheduled")
+    assert (document["publishId"], document["edit"]["kind"]) == (alive["publishId"], "replaced")
+
+
+def test_saving_the_sidecar_unchanged_changes_nothing(service: Workers, inbox: Path, sandbox: Sandbox) -> None:
+    path = schedule(service, inbox)
+    write_like_a_sync_tool(path, path.read_text())
+    os.utime(path, (time.time() + 5, time.time() + 5))
+    service.follow()
+    assert [publish["status"] for publish in sandbox.state_summary()["publishes"]] == ["pending"]
+    assert "edit" not in status(inbox, "scheduled")
+
+
+def test_an_invalid_edit_changes_nothing_and_the_status_file_says_why(
+    service: Workers, inbox: Path, sandbox: Sandbox
+) -> None:
+    path = schedule(service, inbox)
+    write_like_a_sync_tool(path, path.read_text().replace("dispatchAt:", "dispatchat:"))
+    service.follow()
+    assert [publish["status"] for publish in sandbox.state_summary()["publishes"]] == ["pending"]
+    edit = status(inbox, "scheduled")["edit"]
+    assert edit["applied"] is False
+    assert "dispatchat: unknown key; did you mean dispatchAt?" in edit["reason"]
+
+
+def test_a_conflicted_copy_of_a_scheduled_sidecar_holds_the_edit(
+    service: Workers, inbox: Path, sandbox: Sandbox
+) -> None:
+    path = schedule(service, inbox)
+    copy = path.with_name("later (Alice's conflicted copy 2026-11-28).md")
+    copy.write_text(path.read_text().replace("A caption", "Alice's caption"))
+    write_like_a_sync_tool(path, path.read_text().replace("A caption", "Bob's caption"))
+    service.follow()
+    assert len(sandbox.state_summary()["publishes"]) == 1
+    assert "held by a conflict: later (Alice's conflicted copy 2026-11-28).md" in status(inbox, "scheduled")["edit"][
+        "reason"]
+    copy.unlink()  # resolved: Bob's version stays
+    service.follow()
+    [alive] = live(sandbox)
+    assert alive["targets"][0]["caption"] == "Bob's caption #fyp"
+
+
+@pytest.fixture
+def slow_sandbox() -> Iterator[Sandbox]:
+    with Sandbox(api_keys=("pq_sandbox",), processing_seconds=4.0) as server:
+        yield server
+
+
+def test_an_edit_after_the_post_went_out_changes_nothing_and_says_so(tmp_path: Path, slow_sandbox: Sandbox) -> None:
+    config = load_config(write_config(tmp_path, slow_sandbox.url))
+    inbox = config.inbox.path
+    inbox.mkdir()
+    soon = (datetime.now(UTC) + timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    journal = Journal(config.state.dir)
+    with make_client(config) as client, Workers(config, client, journal, stop=threading.Event()) as service:
+        path = schedule(service, inbox, frontmatter=f"dispatchAt: {soon}\n")
+        time.sleep(3.0)  # its dispatchAt passed: PostQued has started on it
+        write_like_a_sync_tool(path, path.read_text().replace("A caption", "Too late"))
+        service.follow()
+        [publish] = slow_sandbox.state_summary()["publishes"]
+        assert publish["status"] != "canceled"
+        edit = status(inbox, "scheduled")["edit"]
+        assert edit["applied"] is False
+        assert "the post can no longer be changed: target" in edit["reason"]
+        assert "is already queued" in edit["reason"] or "is already processing" in edit["reason"]
+    journal.close()
+
+
+# --- a crash in the middle of a replacement --------------------------------------------------------
+
+DIE_MID_REPLACEMENT = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pqdrop.commands import main
+    from pqdrop.journal import Journal
+    from pqdrop.postqued import PostQued
+
+    def die():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    moment, config = sys.argv[1], sys.argv[2]
+    if moment == "cancel done, not recorded":
+        real_cancel = PostQued.cancel_publish
+        def cancel_then_die(self, publish_id):
+            real_cancel(self, publish_id)
+            die()
+        PostQued.cancel_publish = cancel_then_die
+    else:
+        real_phase = Journal.edit_phase
+        def record_then_die(self, item_id, phase):
+            real_phase(self, item_id, phase)
+            die()
+        Journal.edit_phase = record_then_die
+    sys.exit(main(["once", "--config", config]))
+    """
+)
+
+
+@pytest.mark.parametrize("moment", ["cancel done, not recorded", "cancel recorded, not published yet"])
+def test_a_sigkill_between_cancel_and_publish_leaves_exactly_one_live_post_after_restart(
+    tmp_path: Path, inbox: Path, sandbox: Sandbox, moment: str
+) -> None:
+    config = write_config(tmp_path, sandbox.url)
+    env = {**os.environ, "POSTQUED_API_KEY": "pq_sandbox"}
+    env.pop("PQDROP_CONFIG", None)
+
+    def pqdrop(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([sys.executable, *args], env=env, cwd=tmp_path, capture_output=True, timeout=60,
+                              check=False)
+
+    make_video(inbox / "later.mp4", seconds=1)
+    sidecar(inbox / "later.md", LATER, "Typo captoin #fyp")
+    assert pqdrop("-m", "pqdrop", "once", "--config", str(config)).returncode == 0
+    path = inbox / "scheduled" / "later.md"
+    write_like_a_sync_tool(path, path.read_text().replace("Typo captoin", "Fixed caption"))
+
+    dying = pqdrop("-c", DIE_MID_REPLACEMENT, moment, str(config))
+    assert dying.returncode == -9, dying.stderr.decode()
+    assert live(sandbox) == []  # killed between the halves: the old post is canceled, the new one not sent
+
+    restarted = pqdrop("-m", "pqdrop", "once", "--config", str(config))
+    assert restarted.returncode == 0, restarted.stderr.decode()
+    [alive] = live(sandbox)
+    assert [target["caption"] for target in alive["targets"]] == ["Fixed caption #fyp"]
+    assert len(sandbox.state_summary()["publishes"]) == 2
+    document = status(inbox, "scheduled")
+    assert (document["publishId"], document["edit"]["kind"]) == (alive["publishId"], "replaced")
+    again = pqdrop("-m", "pqdrop", "once", "--config", str(config))
+    assert again.returncode == 0 and len(sandbox.state_summary()["publishes"]) == 2
