@@ -49,7 +49,8 @@ def test_scheduled_and_in_progress_states() -> None:
     assert outcome_of(state("scheduled")) is ItemState.SCHEDULED
     assert outcome_of(state("queued")) is ItemState.ACCEPTED
     assert ItemState.FAILED.folder == "failed" and ItemState.SCHEDULED.folder == "scheduled"
-    assert (ItemState.CANCELED.folder, ItemState.PUBLISHED.folder, ItemState.ACCEPTED.folder) == ("canceled", "sent", "sent")
+    folders = (ItemState.CANCELED.folder, ItemState.PUBLISHED.folder, ItemState.ACCEPTED.folder)
+    assert folders == ("canceled", "sent", "sent")
 
 
 def test_waits_for_dispatch_only_while_the_moment_is_ahead() -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from pqdrop.config import Config
 from pqdrop.edits import EditKind, asks_cancel, content_digest, edit_kind, replacement_key, without_cancel
-from pqdrop.errors import AccountBlocked, ApiRejected, ItemError, TransientError
+from pqdrop.errors import AccountBlocked, ApiRejected, ItemError, PqdropError, TransientError
 from pqdrop.filing import append_status_log, filed_names, write_json_atomically
 from pqdrop.inbox import CANCELED_DIR, SCHEDULED_DIR, STATUS_SUFFIX, is_conflict
 from pqdrop.journal import Edit, Journal, Record
@@ -60,9 +60,21 @@ class Editor:
         self._tracker = tracker
         self._seen: dict[int, tuple[tuple[int, int] | None, float]] = {}  # item -> (sidecar stat, unchanged since)
         self.held: dict[int, str] = {}  # item -> the conflicted copy holding its edit
+        self._names: dict[str, str] = {}  # accountId -> "@username (platform)", as the sidecars resolved them
 
     def reconfigure(self, config: Config) -> None:
         self._config = config
+
+    def account_name(self, account_id: str, platform: str) -> str:
+        """How SCHEDULE.md names an account: "@username (platform)", from the client's list of accounts."""
+        if account_id not in self._names:
+            try:
+                known = self._client.platform_accounts(platform)  # fetched once per client, at the first publish
+            except PqdropError:
+                return account_id
+            for account in known:
+                self._names[account.id] = f"{account.username} ({platform})"
+        return self._names.get(account_id, account_id)
 
     def seconds_until_due(self) -> float | None:
         """How long the loop may sleep before a sidecar or a request wants a look; None with nothing scheduled."""
@@ -180,8 +192,10 @@ class Editor:
         """The publish request's targets for what the sidecar asks; `dispatchAt: next` keeps or takes a slot."""
         accounts: dict[str, Account] = {}
         for target in sidecar.targets:
-            accounts[target.account] = find_account(target.account, self._client.platform_accounts(target.platform),
-                                                    sidecar.path or record.name)
+            account = find_account(target.account, self._client.platform_accounts(target.platform),
+                                   sidecar.path or record.name)
+            accounts[target.account] = account
+            self._names[account.id] = f"{account.username} ({target.platform})"
         if any(target.next_slot for target in sidecar.targets):
             sidecar = reserve_slots(self._journal, record.id, sidecar, accounts, self._config, self._clock())
         return [target_body(target, accounts[target.account]) for target in sidecar.targets]

@@ -93,7 +93,11 @@ def move(source: Path, target: Path) -> None:
 
 def write_json_atomically(path: Path, payload: Mapping[str, Any]) -> None:
     """Write a JSON file so that readers see the old one or the new one, never half of it."""
-    text = json_text(payload, indent=2) + "\n"
+    write_text_atomically(path, json_text(payload, indent=2) + "\n")
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write a text file so that readers (and sync tools) see the old one or the new one, never half of it."""
     _remove_stale_temporaries(path)
     # A dot-name keeps the half-written file out of the inbox scan.
     handle, temporary = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=TEMPORARY_SUFFIX, dir=path.parent)

@@ -16,6 +16,7 @@ from datetime import timedelta
 from functools import partial
 from pathlib import PurePosixPath
 
+from pqdrop.agenda import Agenda
 from pqdrop.arrival import Settling, Truncation
 from pqdrop.claim import OwnerLock, owner_id
 from pqdrop.config import Config
@@ -79,6 +80,7 @@ class Workers:
         self.notifier = Notifier(config.notify)
         self.tracker = Tracker(config.inbox.path, journal, client, clock, announce=self.notifier.send)
         self.editor = Editor(config, journal, client, clock, self.tracker)
+        self.agenda = Agenda(config.inbox.path, journal, lambda: self.config.defaults.zone)
         self._clock = clock
         self._first_seen: dict[PurePosixPath, float] = {}
         self._settling = Settling()
@@ -159,7 +161,13 @@ class Workers:
     def follow(self) -> int:
         """Follow the posts filed so far and carry out edits of the schedule; returns how many posts ended."""
         self.editor.check()
-        return self.tracker.check_due()
+        ended = self.tracker.check_due()
+        self.write_agenda()
+        return ended
+
+    def write_agenda(self) -> bool:
+        """SCHEDULE.md as the journal has it now; True when it changed."""
+        return self.agenda.update(self.editor.account_name, self.editor.held)
 
     def discard_unused_uploads(self) -> int:
         """Delete on PostQued what items given back long ago had uploaded and never came back for.
@@ -371,6 +379,7 @@ def once(service: Workers) -> tuple[int, Round]:
         else:
             time.sleep(min(0.5, max(0.05, service.config.inbox.settle_seconds / 4)))
         plan = service.look()
+    service.write_agenda()
     return exit_code(total), total
 
 

@@ -1,0 +1,118 @@
+"""SCHEDULE.md in the inbox root: what is coming, by day, in Markdown a phone shows well (issue 15).
+
+`entries_of` and `render` are pure; `Agenda.update` writes the file atomically, and only when its
+content changes, so a sync tool copies it only then. The inbox scan never takes it for an item
+(`inbox.RESERVED_NAMES`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import groupby
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pqdrop.filing import write_text_atomically
+from pqdrop.inbox import SCHEDULE_FILE, SCHEDULED_DIR
+from pqdrop.journal import Journal, Record
+from pqdrop.states import Step, parse_instant
+
+HOW_TO_EDIT = (
+    "To change a post, edit its `scheduled/NAME.md`: a new `dispatchAt` reschedules it, "
+    "`cancel: true` cancels it, any other change replaces it. Or run `pqdrop reschedule NAME WHEN` "
+    "or `pqdrop cancel NAME`."
+)
+STATE_WORDS = {Step.REPLACING: "replacing", Step.CANCELING: "canceling"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of the schedule: when (None: going out now), which item, to which accounts, and its state."""
+
+    at: datetime | None
+    name: str
+    accounts: tuple[str, ...]
+    state: str = "scheduled"
+
+
+def entries_of(
+    records: Iterable[Record], account_name: Callable[[str, str], str], held: Mapping[int, str] | None = None
+) -> list[Entry]:
+    """The schedule's lines from the journal's scheduled items: one per item and distinct dispatch time."""
+    entries = []
+    for record in records:
+        if record.destination != SCHEDULED_DIR:
+            continue
+        state = STATE_WORDS.get(Step(record.state), "scheduled")
+        if held and record.id in held:
+            state = f"held by a conflict ({held[record.id]})"
+        waiting = [target for target in (record.status or {}).get("targets", [])
+                   if target.get("status") in ("scheduled", "queued", "processing")]
+        platforms = {str(target.get("accountId")): str(target.get("platform", "tiktok"))
+                     for target in (record.publish_body or {}).get("targets", [])}
+        for moment, group in groupby(sorted(waiting, key=_time_key), key=lambda target: target.get("dispatchAt")):
+            ids = [str(target.get("accountId")) for target in group]
+            accounts = tuple(account_name(account_id, platforms.get(account_id, "tiktok")) for account_id in ids)
+            at = parse_instant(str(moment)) if moment else None
+            entries.append(Entry(at, str(record.stem or record.name), accounts, state))
+    return entries
+
+
+def render(entries: Sequence[Entry], zone: ZoneInfo) -> str:
+    """The Markdown: a heading per local day, a line per post with its local time and zone abbreviation."""
+    lines = ["# Schedule", "", f"What is coming, by day in {zone.key}.", "", HOW_TO_EDIT, ""]
+    if not entries:
+        return "\n".join([*lines, "Nothing is scheduled.", ""])
+    now = [entry for entry in entries if entry.at is None]
+    timed = sorted((entry for entry in entries if entry.at is not None),
+                   key=lambda entry: (entry.at.timestamp() if entry.at else 0.0, entry.name))
+    if now:
+        lines += ["## Going out now", "", *(_line("now", entry) for entry in sorted(now, key=lambda e: e.name)), ""]
+    local = [(entry.at.astimezone(zone), entry) for entry in timed if entry.at is not None]
+    for day, group in groupby(local, key=lambda pair: pair[0].date()):
+        lines += [f"## {day:%A} {day.day} {day:%B %Y}", ""]
+        lines += [_line(f"{moment:%H:%M %Z}", entry) for moment, entry in group]
+        lines.append("")
+    return "\n".join(lines)
+
+
+class Agenda:
+    """Keeps SCHEDULE.md in step with the journal."""
+
+    def __init__(self, inbox: Path, journal: Journal, zone: Callable[[], ZoneInfo]) -> None:
+        self._path = inbox / SCHEDULE_FILE
+        self._journal = journal
+        self._zone = zone
+        self._written: str | None = None
+
+    def update(self, account_name: Callable[[str, str], str], held: Mapping[int, str] | None = None) -> bool:
+        """Rewrite SCHEDULE.md when its content would change; True when it did.
+
+        An inbox that never had a scheduled post gets no SCHEDULE.md.
+        """
+        records = [record for step in sorted(_SHOWN) for record in self._journal.in_state(step)]
+        text = render(entries_of(records, account_name, held), self._zone())
+        if text == self._written:
+            return False
+        try:
+            current = self._path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            current = None
+        self._written = text
+        if current == text or (current is None and not records):
+            return False
+        write_text_atomically(self._path, text)
+        return True
+
+
+_SHOWN = frozenset({Step.TRACKING, Step.REPLACING, Step.CANCELING})
+
+
+def _time_key(target: Mapping[str, object]) -> str:
+    return str(target.get("dispatchAt") or "")
+
+
+def _line(when: str, entry: Entry) -> str:
+    return f"- **{when}** · {entry.name} · {', '.join(entry.accounts) or 'no account'} · {entry.state}"
