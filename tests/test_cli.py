@@ -34,7 +34,7 @@ from pqdrop.mediagen import make_image, make_video
 from pqdrop.sandbox import Sandbox
 
 PQDROP = [sys.executable, "-m", "pqdrop"]
-COMMANDS = ("run", "once", "demo", "sandbox", "check", "status", "accounts", "retry", "init")
+COMMANDS = ("run", "once", "demo", "sandbox", "check", "status", "accounts", "retry", "init", "cancel", "reschedule")
 # Variables of the test run's own environment that would change what pqdrop does.
 SCRUBBED = ("PQDROP_CONFIG", "POSTQUED_API_KEY", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
             "JOURNAL_STREAM", "CREDENTIALS_DIRECTORY", "XDG_CONFIG_HOME")
@@ -825,3 +825,69 @@ def test_the_api_key_is_in_no_inbox_or_state_file_and_in_no_output(tmp_path: Pat
     files = [p for folder in (inbox, tmp_path / "state") for p in folder.rglob("*") if p.is_file()]
     assert len(files) > 10
     assert [p for p in files if key.encode() in p.read_bytes()] == []
+
+
+# -- cancel and reschedule -------------------------------------------------------------------------
+
+
+def test_reschedule_then_cancel_from_the_shell_go_the_way_of_a_sidecar_edit(
+    config_path: Path, inbox: Path, sandbox: Sandbox, tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    drop_clip(inbox, "later", "dispatchAt: 2030-06-01T18:00:00\n")
+    assert pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path).returncode == 0
+    sidecar_before = (inbox / "scheduled" / "later.md").read_bytes()
+
+    moved = pqdrop("reschedule", "later", "2030-06-02T09:00", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert (moved.returncode, moved.stdout) == (0, "later: rescheduled: 2030-06-02T07:00:00Z\n"), moved.stderr
+    first, second = sandbox.state_summary()["publishes"]
+    assert first["status"] == "canceled"
+    assert [target["dispatchAt"] for target in second["targets"]] == ["2030-06-02T07:00:00Z"]
+    assert (inbox / "scheduled" / "later.md").read_bytes() == sidecar_before  # never rewritten
+    # The unchanged sidecar does not move the post back on the next look.
+    assert pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path).returncode == 0
+    assert len(sandbox.state_summary()["publishes"]) == 2
+    assert "- **09:00 CEST** · later · @mybrand (tiktok) · scheduled" in (inbox / "SCHEDULE.md").read_text()
+
+    gone = pqdrop("cancel", "later", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert (gone.returncode, gone.stdout) == (0, "later: canceled\n"), gone.stderr
+    assert [publish["status"] for publish in sandbox.state_summary()["publishes"]] == ["canceled", "canceled"]
+    assert sorted(path.name for path in (inbox / "canceled").iterdir()) == [
+        "later.md", "later.mp4", "later.status.json"]
+    assert "Nothing is scheduled." in (inbox / "SCHEDULE.md").read_text()
+
+    again = pqdrop("cancel", "later", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert again.returncode == 1
+    assert "later: no such item in scheduled/ (scheduled now: none)" in again.stderr
+
+
+def test_a_reschedule_to_a_bad_time_changes_nothing_and_says_why(
+    config_path: Path, inbox: Path, sandbox: Sandbox, tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    drop_clip(inbox, "later", "dispatchAt: 2030-06-01T18:00:00\n")
+    assert pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path).returncode == 0
+    refused = pqdrop("reschedule", "later", "2020-01-01T10:00:00Z", "--config", str(config_path), env=user_env,
+                     cwd=tmp_path)
+    assert refused.returncode == 1
+    assert refused.stdout.startswith('later: not applied: pqdrop reschedule: dispatchAt: "2020-01-01T10:00:00Z" is ')
+    assert "in the past, more than the 15 minutes allowed" in refused.stdout
+    assert [publish["status"] for publish in sandbox.state_summary()["publishes"]] == ["pending"]
+
+
+def test_reschedule_while_run_runs_is_carried_out_by_the_daemon(
+    config_path: Path, inbox: Path, sandbox: Sandbox, tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    drop_clip(inbox, "later", "dispatchAt: 2030-06-01T18:00:00\n")
+    daemon = subprocess.Popen([*PQDROP, "run", "--config", str(config_path)], env=user_env, cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(lambda: (inbox / "scheduled" / "later.status.json").exists(), 30, "the item to be scheduled")
+        moved = pqdrop("reschedule", "later", "2030-06-03T12:00:00Z", "--config", str(config_path), env=user_env,
+                       cwd=tmp_path)
+        assert (moved.returncode, moved.stdout) == (0, "later: rescheduled: 2030-06-03T12:00:00Z\n"), moved.stderr
+        assert [publish["status"] for publish in sandbox.state_summary()["publishes"]] == ["canceled", "pending"]
+        wait_for(lambda: "14:00 CEST" in (inbox / "SCHEDULE.md").read_text(), 10, "SCHEDULE.md to follow")
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        output = daemon.communicate(timeout=20)[0]
+    assert daemon.returncode == 0, output
+    assert "the schedule was edited: rescheduled" in output

@@ -28,7 +28,7 @@ from pqdrop.journal import Edit, Journal, Record
 from pqdrop.postqued import Account, PostQued, PublishState
 from pqdrop.publish import find_account, iso_z, publish_body, result_from_state, status_document, target_body
 from pqdrop.publish import idempotency_key as content_key
-from pqdrop.sidecar import Sidecar, default_sidecar, parse_sidecar_text
+from pqdrop.sidecar import Sidecar, Target, default_sidecar, parse_sidecar_text
 from pqdrop.slots import reserve_slots
 from pqdrop.states import EDIT_STEPS, ItemState, Step
 from pqdrop.tracker import Tracker
@@ -159,7 +159,7 @@ class Editor:
                 self._apply(record, EditKind.CANCEL, None, request_id=request_id)
             else:
                 sidecar = self._current_sidecar(record)
-                moved = dataclasses.replace(sidecar, targets=tuple(self._at(target, str(dispatch), sidecar.path)
+                moved = dataclasses.replace(sidecar, targets=tuple(self._at(target, str(dispatch))
                                                                   for target in sidecar.targets))
                 targets = self._targets(record, moved)
                 published = list((record.publish_body or {}).get("targets", []))
@@ -180,11 +180,11 @@ class Editor:
         text = without_cancel(path.read_text(encoding="utf-8-sig"))
         return parse_sidecar_text(text, path, defaults, self._clock(), accounts=accounts, schedule=schedule)
 
-    def _at(self, target: Any, when: str, path: Path | None) -> Any:
+    def _at(self, target: Target, when: str) -> Target:
         """The target moved to `when`, read exactly as a sidecar's dispatchAt for its account would be."""
         text = f"---\naccount: {json.dumps(target.account)}\ndispatchAt: {json.dumps(when)}\n---\n"
         config = self._config
-        [moved] = parse_sidecar_text(text, path or Path("pqdrop reschedule"), config.defaults, self._clock(),
+        [moved] = parse_sidecar_text(text, Path("pqdrop reschedule"), config.defaults, self._clock(),
                                      accounts=config.accounts, schedule=config.schedule).targets
         return dataclasses.replace(target, dispatch_at=moved.dispatch_at, next_slot=moved.next_slot)
 

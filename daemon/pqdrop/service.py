@@ -139,6 +139,14 @@ class Service:
         while not self.service.stop.is_set():
             pulse.beat()
             pause = min(look_at - time.monotonic(), WATCH_CHECK_SECONDS, pulse.beat_seconds or WATCH_CHECK_SECONDS)
+            edits = self.service.editor.seconds_until_due()
+            if edits is not None and edits < pause:
+                # The scheduled sidecars and queued requests want a look: that needs no scan of the inbox.
+                if self.wake.wait(max(0.0, edits)):
+                    self.wake.clear()
+                    return self.service.look(self.watcher.take_renamed())
+                self.service.edit()
+                continue
             woke = self.wake.wait(max(0.0, pause))
             self.wake.clear()
             # A SIGHUP between the wait's return and the clear would lose its wake-up: its flag tells.
@@ -195,9 +203,9 @@ class Service:
             timeout = min(timeout, max(0.5, next_retry - time.monotonic()))
         if self._blocked():
             timeout = min(timeout, self._blocked_until - time.monotonic())
-        for due in (self.service.tracker.seconds_until_due(), self.service.editor.seconds_until_due()):
-            if due is not None:
-                timeout = min(timeout, due)
+        tracked = self.service.tracker.seconds_until_due()
+        if tracked is not None:
+            timeout = min(timeout, tracked)
         return max(0.05, timeout)
 
 

@@ -165,6 +165,11 @@ class Workers:
         self.write_agenda()
         return ended
 
+    def edit(self) -> None:
+        """Carry out edits of the schedule only (the loop's look between two scans of the inbox)."""
+        self.editor.check()
+        self.write_agenda()
+
     def write_agenda(self) -> bool:
         """SCHEDULE.md as the journal has it now; True when it changed."""
         return self.agenda.update(self.editor.account_name, self.editor.held)

@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("names", nargs="*", metavar="NAME", help="items in failed/ to retry")
     retry.add_argument("--all", action="store_true", help="retry every item in failed/")
     command("init", "write a commented starter config")
+    cancel = command("cancel", "cancel a scheduled post; its item moves to canceled/")
+    cancel.add_argument("name", metavar="NAME", help="the item in scheduled/")
+    reschedule = command("reschedule", "move a scheduled post to another time (same formats as dispatchAt)")
+    reschedule.add_argument("name", metavar="NAME", help="the item in scheduled/")
+    reschedule.add_argument("when", metavar="WHEN", help="e.g. 2026-12-01T18:00:00+01:00, 2026-12-01T18:00, now, next")
     return parser
 
 
@@ -112,6 +117,14 @@ def _dispatch(args: argparse.Namespace, signals: Signals) -> int:
         from pqdrop.commands.retry import retry_failed
 
         return retry_failed(config, args.names, every=args.all)
+    if command in ("cancel", "reschedule"):
+        from pqdrop.commands.cancel import cancel_item
+        from pqdrop.commands.reschedule import reschedule_item
+        from pqdrop.commands.run import connect
+
+        if command == "cancel":
+            return cancel_item(config, args.name, lambda: connect(config))
+        return reschedule_item(config, args.name, args.when, lambda: connect(config))
     if command == "accounts":
         from pqdrop.commands.accounts import list_accounts
 
