@@ -756,6 +756,12 @@ def test_demo_exits_0_and_shows_published_scheduled_and_the_failed_typo_with_its
     row = table_row(result.stdout, "typo")
     assert "failed" in row and "typo.md: dispatchat: unknown key; did you mean dispatchAt?" in row
     assert "failed/: typo.md, typo.mp4, typo.status.json" in result.stdout.splitlines()
+    assert "scheduled/: tomorrow.md, tomorrow.mov, tomorrow.status.json" in result.stdout.splitlines()
+    before, after = result.stdout.split("SCHEDULE.md before:")[1].split("SCHEDULE.md after:")
+    [old] = [line for line in before.splitlines() if "· tomorrow ·" in line]
+    [new] = [line for line in after.splitlines() if "· tomorrow ·" in line]
+    assert old.strip().endswith("· tomorrow · @mybrand (tiktok) · scheduled") and old != new
+    assert "\npqdrop: rescheduled (publish " in before
 
 
 def test_the_sandbox_command_serves_the_api_at_the_url_it_prints_until_terminated(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import tempfile
 import threading
 from datetime import UTC, datetime, timedelta
@@ -10,13 +12,14 @@ from pathlib import Path
 
 from pqdrop.commands.once import print_table
 from pqdrop.config import Config, parse_config
-from pqdrop.inbox import FAILED_DIR, SENT_DIR
+from pqdrop.inbox import FAILED_DIR, SCHEDULE_FILE, SCHEDULED_DIR, SENT_DIR
 from pqdrop.instants import iso_z
 from pqdrop.journal import Journal
 from pqdrop.mediagen import make_image, make_video
 from pqdrop.postqued import PostQued
 from pqdrop.ratelimit import RateLimiter
 from pqdrop.sandbox import Sandbox
+from pqdrop.states import parse_instant
 from pqdrop.workers import Workers, once
 
 DEMO_KEY = "pq_sandbox"
@@ -69,15 +72,40 @@ def run_demo() -> int:
             config, client, journal, stop=threading.Event()
         ) as service:
             _, round_ = once(service)
+            rows = [(r.name, str(r.state), r.message or r.publish_id or "") for r in round_.results]
+            print()
+            print_table(("item", "state", "publishId / reason"), rows)
+            print()
+            for folder in (SCHEDULED_DIR, SENT_DIR, FAILED_DIR):
+                names = sorted(path.name for path in (root / "inbox" / folder).glob("*"))
+                print(f"{folder}/: {', '.join(names)}")
+            change_your_mind(root / "inbox", service)
         journal.close()
-        rows = [(r.name, str(r.state), r.message or r.publish_id or "") for r in round_.results]
-        print()
-        print_table(("item", "state", "publishId / reason"), rows)
-        print()
-        for folder in (SENT_DIR, FAILED_DIR):
-            names = sorted(path.name for path in (root / "inbox" / folder).glob("*"))
-            print(f"{folder}/: {', '.join(names)}")
     return 0
+
+
+def change_your_mind(inbox: Path, service: Workers) -> None:
+    """Move the scheduled post a day on by editing its sidecar in scheduled/, as a phone would."""
+    schedule = inbox / SCHEDULE_FILE
+    print(f"\n{SCHEDULE_FILE} before:\n")
+    print(_indented(schedule.read_text(encoding="utf-8")))
+    path = inbox / SCHEDULED_DIR / "tomorrow.md"
+    text = path.read_text(encoding="utf-8")
+    old = text.split("dispatchAt: ", 1)[1].split("\n", 1)[0]
+    new = (parse_instant(old) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    temporary = path.with_name(f".{path.name}.sync-tmp")  # the way sync tools deliver a new version
+    temporary.write_text(text.replace(old, new), encoding="utf-8")
+    os.replace(temporary, path)
+    print(f"\nedited {SCHEDULED_DIR}/tomorrow.md: dispatchAt {old} -> {new}")
+    service.follow()
+    edit = json.loads((inbox / SCHEDULED_DIR / "tomorrow.status.json").read_text(encoding="utf-8")).get("edit", {})
+    print(f"pqdrop: {edit.get('kind', 'unchanged')} (publish {edit.get('replaces', '-')} canceled, a new one made)")
+    print(f"\n{SCHEDULE_FILE} after:\n")
+    print(_indented(schedule.read_text(encoding="utf-8")))
+
+
+def _indented(text: str) -> str:
+    return "\n".join(f"    {line}" if line else "" for line in text.splitlines())
 
 
 def _sidecar(path: Path, frontmatter: str, caption: str) -> None:
