@@ -24,7 +24,7 @@ HOW_TO_EDIT = (
     "`cancel: true` cancels it, any other change replaces it. Or run `pqdrop reschedule NAME WHEN` "
     "or `pqdrop cancel NAME`."
 )
-STATE_WORDS = {Step.REPLACING: "replacing", Step.CANCELING: "canceling"}
+STATE_WORDS = {step: str(step) for step in (Step.REPLACING, Step.CANCELING)}  # the words SCHEDULE.md shows
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,103 @@
-"""`pqdrop cancel NAME`: cancel a scheduled post; its item moves to canceled/ (as `cancel: true` in its sidecar)."""
+"""`pqdrop cancel NAME`: cancel a scheduled post; its item moves to canceled/ (as `cancel: true` in its sidecar).
+
+Both `cancel` and `reschedule` leave a request in the journal that goes the same way as an edit of
+the sidecar (editor.py). With a daemon running it is the daemon that carries it out, at its next
+look (within a couple of seconds), so the two never race over an item; with none, the command does
+it itself, holding the daemon's lock meanwhile.
+"""
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from pqdrop.commands.edit import request_edit
+from pqdrop.claim import OwnerLock, owner_id, running_owners
 from pqdrop.config import Config
 from pqdrop.editor import CANCEL
+from pqdrop.errors import ConfigError
+from pqdrop.inbox import SCHEDULED_DIR
+from pqdrop.journal import Journal, Record
 
 if TYPE_CHECKING:
     from pqdrop.postqued import PostQued
+
+WAIT_SECONDS = 60.0  # for a running daemon to carry the request out
+NOT_APPLIED = "not applied"
 
 
 def cancel_item(config: Config, name: str, client: Callable[[], PostQued]) -> int:
     """Exit 0 once canceled; 1 when there is no such scheduled item or the post can no longer be canceled."""
     return request_edit(config, name, CANCEL, None, client)
+
+
+def request_edit(config: Config, name: str, kind: str, when: str | None, client: Callable[[], PostQued]) -> int:
+    """Queue the request, see it carried out, print the outcome; 0 when done, 1 when it could not apply."""
+    inbox = config.inbox.path
+    if not inbox.is_dir():
+        print(f"pqdrop: [inbox].path {inbox} is not a folder", file=sys.stderr)
+        return 2
+    journal = Journal(config.state.dir)
+    try:
+        record = find_scheduled(journal, name)
+        if record is None:
+            names = sorted(str(r.stem or r.name) for r in journal.tracking() if r.destination == SCHEDULED_DIR)
+            print(f"pqdrop: {name}: no such item in {SCHEDULED_DIR}/ (scheduled now: {', '.join(names) or 'none'})",
+                  file=sys.stderr)
+            return 1
+        request_id = journal.add_request(record.id, kind, when)
+        outcome = _carry_out(config, journal, request_id, client)
+    finally:
+        journal.close()
+    if outcome is None:
+        print(f"pqdrop: {name}: the running pqdrop has not taken the request up within {WAIT_SECONDS:g} s; "
+              "it will when it can", file=sys.stderr)
+        return 1
+    print(f"{record.stem or record.name}: {outcome}")
+    return 1 if outcome.startswith(NOT_APPLIED) else 0
+
+
+def find_scheduled(journal: Journal, name: str) -> Record | None:
+    """The item in scheduled/ by its name there (as `ls scheduled/` shows it) or as it was dropped."""
+    wanted = name.removeprefix(f"{SCHEDULED_DIR}/").removesuffix(".md")
+    records = [record for record in journal.tracking() if record.destination == SCHEDULED_DIR]
+    for record in records:
+        if record.stem == wanted:
+            return record
+    matches = [record for record in records if record.name == wanted]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _carry_out(config: Config, journal: Journal, request_id: int, client: Callable[[], PostQued]) -> str | None:
+    inbox, owner = config.inbox.path, owner_id(config.state.dir)
+    if owner not in running_owners(inbox):
+        try:
+            lock = OwnerLock(inbox, owner, wait_seconds=0.0)
+        except ConfigError:
+            lock = None  # a daemon started just now: it carries the request out
+        if lock is not None:  # no daemon: carry it out here, under its lock, so none starts meanwhile
+            try:
+                _edit_here(config, journal, client)
+            finally:
+                lock.close()
+    deadline = time.monotonic() + WAIT_SECONDS
+    while (outcome := journal.request_outcome(request_id)) is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return outcome
+
+
+def _edit_here(config: Config, journal: Journal, client: Callable[[], PostQued]) -> None:
+    from pqdrop.agenda import Agenda
+    from pqdrop.editor import Editor
+    from pqdrop.tracker import Tracker
+
+    def clock() -> datetime:
+        return datetime.now(UTC)
+
+    with client() as api:
+        tracker = Tracker(config.inbox.path, journal, api, clock)
+        editor = Editor(config, journal, api, clock, tracker)
+        editor.check()
+        Agenda(config.inbox.path, journal, lambda: config.defaults.zone).update(editor.account_name, editor.held)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pqdrop.commands.edit import request_edit
+from pqdrop.commands.cancel import request_edit
 from pqdrop.config import Config
 from pqdrop.editor import RESCHEDULE
 
