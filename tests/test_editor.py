@@ -9,13 +9,13 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import make_client, sidecar, write_config
+from tests.conftest import Running, make_client, sidecar, wait_until, write_config
 
 from pqdrop.config import load_config
 from pqdrop.edits import EditKind, edit_kind, replacement_key
@@ -263,3 +263,57 @@ def test_a_sigkill_between_cancel_and_publish_leaves_exactly_one_live_post_after
     assert (document["publishId"], document["edit"]["kind"]) == (alive["publishId"], "replaced")
     again = pqdrop("-m", "pqdrop", "once", "--config", str(config))
     assert again.returncode == 0 and len(sandbox.state_summary()["publishes"]) == 2
+
+
+# --- posting slots -----------------------------------------------------------------------------------
+
+
+def test_a_rescheduled_item_gives_its_slot_back_and_next_in_an_edit_takes_the_next_free_one(
+    tmp_path: Path, inbox: Path, sandbox: Sandbox
+) -> None:
+    from pqdrop.slots import upcoming
+
+    config = load_config(write_config(tmp_path, sandbox.url, schedule={"slots": ["09:00", "18:30"]}))
+    journal = Journal(config.state.dir)
+    with make_client(config) as client, Workers(config, client, journal, stop=threading.Event()) as service:
+        for name, width in (("first", 360), ("second", 362)):
+            make_video(inbox / f"{name}.mp4", width=width, height=640, seconds=1)
+            sidecar(inbox / f"{name}.md", "dispatchAt: next\n")
+            assert once(service)[0] == EXIT_OK
+        now = datetime.now(UTC)
+        slot_of = {item: at for at, _, item in upcoming(journal, now)}
+        assert set(slot_of) == {"first", "second"} and slot_of["first"] < slot_of["second"]
+
+        path = inbox / "scheduled" / "first.md"
+        write_like_a_sync_tool(path, path.read_text().replace("dispatchAt: next", "dispatchAt: 2031-01-01T12:00:00"))
+        service.follow()
+        assert {item for _, _, item in upcoming(journal, now)} == {"second"}  # first's slot is free again
+
+        make_video(inbox / "third.mp4", width=364, height=640, seconds=1)
+        sidecar(inbox / "third.md", "dispatchAt: next\n")
+        assert once(service)[0] == EXIT_OK
+        assert {item: at for at, _, item in upcoming(journal, now)}["third"] == slot_of["first"]
+
+        write_like_a_sync_tool(path, path.read_text().replace("dispatchAt: 2031-01-01T12:00:00", "dispatchAt: next"))
+        service.follow()
+        taken = {item: at for at, _, item in upcoming(journal, now)}
+        assert taken["first"] > slot_of["second"]  # the next slot nobody holds
+        [alive] = [p for p in live(sandbox) if p["targets"][0]["caption"] == "A caption #fyp"
+                   and p["publishId"] == status(inbox, "scheduled", "first")["publishId"]]
+        assert alive["targets"][0]["dispatchAt"] == taken["first"].strftime("%Y-%m-%dT%H:%M:%SZ")
+    journal.close()
+
+
+@pytest.mark.parametrize("watch", ["events", "poll"])
+def test_the_running_daemon_reschedules_when_a_phone_edits_the_sidecar(
+    start: Callable[..., Running], sandbox: Sandbox, watch: str
+) -> None:
+    running = start(watch=watch, settle_seconds=0.5, poll_interval=1.0)
+    make_video(running.inbox / "later.mp4", seconds=1)
+    sidecar(running.inbox / "later.md", LATER)
+    wait_until(lambda: running.filed("later", "scheduled") is not None)
+    path = running.inbox / "scheduled" / "later.md"
+    write_like_a_sync_tool(path, path.read_text().replace("2030-06-01T18:00:00", "2030-06-01T19:15:00"))
+    wait_until(lambda: (running.filed("later", "scheduled") or {}).get("edit", {}).get("kind") == "rescheduled", 10)
+    assert [p["status"] for p in sandbox.state_summary()["publishes"]] == ["canceled", "pending"]
+    wait_until(lambda: "19:15 CEST" in (running.inbox / "SCHEDULE.md").read_text(), 10)
