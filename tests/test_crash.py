@@ -176,13 +176,16 @@ def sha256_of(path: Path) -> str:
 
 
 def user_files(inbox: Path) -> Counter[str]:
-    """sha256 of every file pqdrop may hold a user's bytes in: everything but its own status files."""
+    """sha256 of every file pqdrop may hold a user's bytes in: everything but its own status files and SCHEDULE.md."""
     return Counter(
         sha256_of(path)
         for path in inbox.rglob("*")
-        if path.is_file() and not path.name.startswith(".") and path.name != "status.log"
+        if path.is_file() and not path.name.startswith(".") and path.relative_to(inbox).as_posix() not in OWN_FILES
         and not path.name.endswith(".status.json")
     )
+
+
+OWN_FILES = frozenset({"status.log", "SCHEDULE.md"})  # what pqdrop itself writes in the inbox root
 
 
 def status_files(inbox: Path) -> dict[str, list[tuple[str, dict[str, Any]]]]:
