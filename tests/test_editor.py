@@ -208,7 +208,7 @@ DIE_MID_REPLACEMENT = textwrap.dedent(
     """
     import os, signal, sys
     from pqdrop.commands import main
-    from pqdrop.journal import Journal
+    from pqdrop.edit_log import EditLog
     from pqdrop.postqued import PostQued
 
     def die():
@@ -222,11 +222,11 @@ DIE_MID_REPLACEMENT = textwrap.dedent(
             die()
         PostQued.cancel_publish = cancel_then_die
     else:
-        real_phase = Journal.edit_phase
+        real_phase = EditLog.edit_phase
         def record_then_die(self, item_id, phase):
             real_phase(self, item_id, phase)
             die()
-        Journal.edit_phase = record_then_die
+        EditLog.edit_phase = record_then_die
     sys.exit(main(["once", "--config", config]))
     """
 )

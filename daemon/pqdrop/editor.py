@@ -20,11 +20,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pqdrop.config import Config
+from pqdrop.edit_log import Edit, EditLog
 from pqdrop.edits import EditKind, asks_cancel, content_digest, edit_kind, replacement_key, without_cancel
 from pqdrop.errors import AccountBlocked, ApiRejected, ItemError, PqdropError, TransientError
 from pqdrop.filing import append_status_log, filed_names, write_json_atomically
 from pqdrop.inbox import CANCELED_DIR, SCHEDULED_DIR, STATUS_SUFFIX, is_conflict
-from pqdrop.journal import Edit, Journal, Record
+from pqdrop.journal import Journal, Record
 from pqdrop.postqued import Account, PostQued, PublishState
 from pqdrop.publish import find_account, iso_z, publish_body, result_from_state, status_document, target_body
 from pqdrop.publish import idempotency_key as content_key
@@ -55,6 +56,7 @@ class Editor:
         self._config = config
         self._inbox = config.inbox.path
         self._journal = journal
+        self._log = EditLog(journal)
         self._client = client
         self._clock = clock
         self._tracker = tracker
@@ -78,7 +80,7 @@ class Editor:
 
     def seconds_until_due(self) -> float | None:
         """How long the loop may sleep before a sidecar or a request wants a look; None with nothing scheduled."""
-        if self._journal.pending_requests():
+        if self._log.pending_requests():
             return 0.0
         if not any(record.destination == SCHEDULED_DIR for record in self._journal.tracking()):
             return None
@@ -95,7 +97,7 @@ class Editor:
     def check(self) -> None:
         """One look: edits under way, then queued requests, then every scheduled item's sidecar."""
         self.recover()
-        for request_id, item_id, kind, dispatch in self._journal.pending_requests():
+        for request_id, item_id, kind, dispatch in self._log.pending_requests():
             self._request(request_id, self._journal.get(item_id), kind, dispatch)
         for record in self._journal.tracking():
             if record.destination == SCHEDULED_DIR:
@@ -146,13 +148,13 @@ class Editor:
             self._note(record, f"edit not applied: {exc.message}")
         except (OSError, UnicodeDecodeError) as exc:
             self._note(record, f"edit not applied: {path.name} cannot be read: {exc}")
-        self._journal.judged(record.id, digest)
+        self._log.judged(record.id, digest)
 
     def _request(self, request_id: int, record: Record, kind: str, dispatch: str | None) -> None:
         """A `pqdrop cancel` or `reschedule`: the same way as an edit of the sidecar."""
         if record.state != Step.TRACKING or record.destination != SCHEDULED_DIR:
             where = f"in {record.destination}/" if record.destination else "not filed yet"
-            self._journal.finish_request(request_id, f"not applied: {record.name} is not scheduled any more ({where})")
+            self._log.finish_request(request_id, f"not applied: {record.name} is not scheduled any more ({where})")
             return
         try:
             if kind == CANCEL:
@@ -166,11 +168,11 @@ class Editor:
                 self._apply(record, edit_kind(published, targets), targets, repost=sidecar.repost,
                             request_id=request_id)
         except (ItemError, ApiRejected) as exc:
-            self._journal.finish_request(request_id, f"not applied: {exc.message}")
+            self._log.finish_request(request_id, f"not applied: {exc.message}")
             return
         path = filed_sidecar(self._inbox, record)
         # The sidecar still says what it said: judged as it is now, it must not move the post back.
-        self._journal.judged(record.id, content_digest(path) if path else None)
+        self._log.judged(record.id, content_digest(path) if path else None)
 
     def _current_sidecar(self, record: Record) -> Sidecar:
         path = filed_sidecar(self._inbox, record)
@@ -207,7 +209,7 @@ class Editor:
         old_id = str(record.publish_id)
         if kind is EditKind.NONE:
             if request_id is not None:
-                self._journal.finish_request(request_id, "unchanged: the post is already scheduled so")
+                self._log.finish_request(request_id, "unchanged: the post is already scheduled so")
             return
         if kind is EditKind.CANCEL or targets is None:
             edit, step = Edit(EditKind.CANCEL, "cancel", old_id, request_id=request_id), Step.CANCELING
@@ -217,18 +219,18 @@ class Editor:
             patch = kind is EditKind.RESCHEDULE and self._client.can_reschedule
             edit = Edit(kind, "patch" if patch else "cancel", old_id, key, body, request_id=request_id)
             step = Step.REPLACING
-        if not self._journal.begin_edit(record.id, step, edit):
+        if not self._log.begin_edit(record.id, step, edit):
             if request_id is not None:
-                self._journal.finish_request(request_id, f"not applied: {record.name} is not scheduled any more")
+                self._log.finish_request(request_id, f"not applied: {record.name} is not scheduled any more")
             return
         log.info("%s: the schedule was edited: %s", record.name, kind)
         self._carry_on(self._journal.get(record.id))
 
     def _carry_on(self, record: Record) -> None:
         """Take an edit step on from its recorded phase; repeatable after a crash at any point."""
-        edit = self._journal.edit_of(record.id)
+        edit = self._log.edit_of(record.id)
         if edit is None:
-            self._journal.end_edit(record.id, record.status or {})
+            self._log.end_edit(record.id, record.status or {})
             return
         try:
             if edit.phase == "cancel":
@@ -237,7 +239,7 @@ class Editor:
                 if edit.kind == EditKind.CANCEL:
                     self._file_canceled(record, edit, canceled)
                     return
-                self._journal.edit_phase(record.id, "publish")
+                self._log.edit_phase(record.id, "publish")
                 edit = dataclasses.replace(edit, phase="publish")
             if edit.phase == "patch":
                 self._patch(record, edit)
@@ -284,7 +286,7 @@ class Editor:
             del change["replaces"]
         status = {**status_document(result, now), "edit": change}
         self._release_unused_slots(record, after)
-        self._journal.end_edit(record.id, status, (state.publish_id, str(edit.idempotency_key), edit.publish_body))
+        self._log.end_edit(record.id, status, (state.publish_id, str(edit.idempotency_key), edit.publish_body))
         self._write_status(record, status)
         self._tracker.forget(record.id)
         append_status_log(self._inbox, {"item": record.name, "state": str(edit.kind), "publishId": state.publish_id,
@@ -297,7 +299,7 @@ class Editor:
         status = {**status_document(result, now), "state": str(ItemState.CANCELED), "canceledAt": iso_z(now),
                   "media": list((record.status or {}).get("media", []))}
         status.pop("error", None)
-        self._journal.release_slots(record.id)
+        self._log.release_slots(record.id)
         self._tracker.refile(record, status, CANCELED_DIR)
         self._tracker.forget(record.id)
         append_status_log(self._inbox, {"item": record.name, "state": str(ItemState.CANCELED),
@@ -308,7 +310,7 @@ class Editor:
         """Nothing changed: back to following the post as it was, and the status file says why."""
         status = {**(record.status or {}), "edit": {"applied": False, "kind": str(edit.kind), "reason": reason,
                                                     "at": iso_z(self._clock())}}
-        self._journal.end_edit(record.id, status)
+        self._log.end_edit(record.id, status)
         self._write_status(record, status)
         log.warning("%s: edit not applied: %s", record.name, reason)
         append_status_log(self._inbox, {"item": record.name, "state": str(ItemState.SCHEDULED),
@@ -320,7 +322,7 @@ class Editor:
         message = f"the scheduled post was canceled for an edit, and PostQued refused the edited one: {reason}"
         status = {**(record.status or {}), "state": str(ItemState.FAILED),
                   "error": {"code": "EDIT_REFUSED", "message": message}}
-        self._journal.end_edit(record.id, status)
+        self._log.end_edit(record.id, status)
         self._tracker.refile(self._journal.get(record.id), status, "failed")
         self._done_request(edit, f"failed: {message}")
 
@@ -338,7 +340,7 @@ class Editor:
 
     def _done_request(self, edit: Edit, outcome: str) -> None:
         if edit.request_id is not None:
-            self._journal.finish_request(edit.request_id, outcome)
+            self._log.finish_request(edit.request_id, outcome)
 
     def _fingerprints(self, record: Record, body: Mapping[str, Any]) -> list[str]:
         by_content = {content_id: print_ for content_id, print_ in self._journal.uploads(record.id).values()}
@@ -348,7 +350,7 @@ class Editor:
         """A post moved off its slot gives the slot back; one still on it (`dispatchAt: next`) keeps it."""
         held = {iso_z(moment) for moment, _, name in self._journal.reserved_slots(self._clock()) if name == record.name}
         if held and not held & {str(moment) for moment in times}:
-            self._journal.release_slots(record.id)
+            self._log.release_slots(record.id)
 
 
 def filed_sidecar(inbox: Path, record: Record) -> Path | None:

@@ -120,7 +120,6 @@ def _marks(values: Sequence[object]) -> str:
     """`?, ?, ?` for an SQL IN list of `values`."""
     return ", ".join("?" * len(values))
 
-_EDIT_COLUMNS = ("kind", "phase", "old_publish_id", "idempotency_key", "publish_body", "note", "request_id")
 
 
 @dataclass(frozen=True)
@@ -142,19 +141,6 @@ class Record:
     last_error: str | None
     updated_at: str
     sidecar_digest: str | None = None  # the sidecar content last judged for an edit (issue 15)
-
-
-@dataclass(frozen=True)
-class Edit:
-    """An edit of a scheduled post under way: what it does, how far it got, the publish it replaces."""
-
-    kind: str
-    phase: str
-    old_publish_id: str
-    idempotency_key: str | None = None
-    publish_body: dict[str, Any] | None = None
-    note: str | None = None
-    request_id: int | None = None
 
 
 class Journal:
@@ -201,6 +187,10 @@ class Journal:
             yield
         except sqlite3.Error as exc:
             raise JournalError(f"journal {self._path}: {exc}") from exc
+
+    def rows(self, sql: str, params: Sequence[object] = ()) -> list[Mapping[str, Any]]:
+        """Every row of one read, for the journal's companion tables (edits.py's `EditLog`)."""
+        return [dict(row) for row in self._rows(sql, params)]
 
     def _rows(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
         """Every row of one read."""
@@ -369,77 +359,6 @@ class Journal:
             (iso_z(after), *_RELEASED_PARAMS),
         )
         return [(parse_instant(row[0]), str(row[1]), str(from_column(row[2]))) for row in rows]
-
-    # --- editing the schedule (issue 15) --------------------------------------------------------
-
-    def begin_edit(self, item_id: int, step: str, edit: Edit) -> bool:
-        """Take a tracked item into an edit step, written ahead; False when it is not tracked any more.
-
-        One transaction compares and sets, so a daemon and a command never both take the same item.
-        """
-        with self.atomic() as db:
-            taken = db.execute(
-                "UPDATE items SET state = ?, updated_at = ? WHERE id = ? AND state = ?",
-                (step, _now(), item_id, Step.TRACKING),
-            ).rowcount
-            if taken:
-                body = json.dumps(edit.publish_body) if edit.publish_body is not None else None
-                db.execute(f"INSERT OR REPLACE INTO edits (item_id, {', '.join(_EDIT_COLUMNS)}) VALUES ({'?, ' * 7}?)",
-                           (item_id, edit.kind, edit.phase, edit.old_publish_id, edit.idempotency_key, body, edit.note,
-                            edit.request_id))
-        return bool(taken)
-
-    def edit_of(self, item_id: int) -> Edit | None:
-        row = self._db.execute("SELECT * FROM edits WHERE item_id = ?", (item_id,)).fetchone()
-        body = json.loads(row["publish_body"]) if row and row["publish_body"] else None
-        return Edit(row["kind"], row["phase"], row["old_publish_id"], row["idempotency_key"], body, row["note"],
-                    row["request_id"]) if row else None
-
-    def edit_phase(self, item_id: int, phase: str) -> None:
-        with self.atomic() as db:
-            db.execute("UPDATE edits SET phase = ? WHERE item_id = ?", (phase, item_id))
-
-    def end_edit(self, item_id: int, status: Mapping[str, Any], publish: tuple[str, str, Any] | None = None) -> None:
-        """Back to tracking with the status file's new content, and with (publishId, key, body) of a new publish."""
-        with self.atomic() as db:
-            if publish is not None:
-                db.execute("UPDATE items SET publish_id = ?, idempotency_key = ?, publish_body = ? WHERE id = ?",
-                           (publish[0], publish[1], json.dumps(publish[2], sort_keys=True), item_id))
-            db.execute("UPDATE items SET state = ?, status = ?, updated_at = ? WHERE id = ?",
-                       (Step.TRACKING, json.dumps(status), _now(), item_id))
-            db.execute("DELETE FROM edits WHERE item_id = ?", (item_id,))
-
-    def release_slots(self, item_id: int) -> None:
-        """A rescheduled or canceled item gives its posting slots back."""
-        with self.atomic() as db:
-            db.execute("DELETE FROM slots WHERE item_id = ?", (item_id,))
-
-    def judged(self, item_id: int, digest: str | None) -> None:
-        """The sidecar content an edit was last judged on."""
-        with self.atomic() as db:
-            db.execute("UPDATE items SET sidecar_digest = ? WHERE id = ?", (digest, item_id))
-
-    def add_request(self, item_id: int, kind: str, dispatch: str | None) -> int:
-        """A `pqdrop cancel` or `reschedule` for the daemon (or the command itself) to carry out."""
-        with self.atomic() as db:
-            cursor = db.execute("INSERT INTO requests (item_id, kind, dispatch, created_at) VALUES (?, ?, ?, ?)",
-                                (item_id, kind, dispatch, _now()))
-        return int(cursor.lastrowid or 0)
-
-    def pending_requests(self) -> list[tuple[int, int, str, str | None]]:
-        """(request id, item id, kind, dispatch) of the requests not carried out yet, oldest first."""
-        with self._lock:
-            rows = self._db.execute("SELECT id, item_id, kind, dispatch FROM requests WHERE outcome IS NULL")
-        return [(int(row[0]), int(row[1]), str(row[2]), row[3]) for row in rows]
-
-    def finish_request(self, request_id: int, outcome: str) -> None:
-        with self.atomic() as db:
-            db.execute("UPDATE requests SET outcome = ? WHERE id = ?", (outcome, request_id))
-
-    def request_outcome(self, request_id: int) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT outcome FROM requests WHERE id = ?", (request_id,)).fetchone()
-        return str(row[0]) if row and row[0] is not None else None
 
     # --- reads -----------------------------------------------------------------------------
 

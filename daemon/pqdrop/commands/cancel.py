@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from pqdrop.claim import OwnerLock, owner_id, running_owners
 from pqdrop.config import Config
+from pqdrop.edit_log import EditLog
 from pqdrop.editor import CANCEL
 from pqdrop.errors import ConfigError
 from pqdrop.inbox import SCHEDULED_DIR
@@ -47,7 +48,7 @@ def request_edit(config: Config, name: str, kind: str, when: str | None, client:
             print(f"pqdrop: {name}: no such item in {SCHEDULED_DIR}/ (scheduled now: {', '.join(names) or 'none'})",
                   file=sys.stderr)
             return 1
-        request_id = journal.add_request(record.id, kind, when)
+        request_id = EditLog(journal).add_request(record.id, kind, when)
         outcome = _carry_out(config, journal, request_id, client)
     finally:
         journal.close()
@@ -83,7 +84,7 @@ def _carry_out(config: Config, journal: Journal, request_id: int, client: Callab
             finally:
                 lock.close()
     deadline = time.monotonic() + WAIT_SECONDS
-    while (outcome := journal.request_outcome(request_id)) is None and time.monotonic() < deadline:
+    while (outcome := EditLog(journal).request_outcome(request_id)) is None and time.monotonic() < deadline:
         time.sleep(0.2)
     return outcome
 
