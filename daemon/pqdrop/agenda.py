@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo
 
 from pqdrop.filing import write_text_atomically
 from pqdrop.inbox import SCHEDULE_FILE, SCHEDULED_DIR
+from pqdrop.instants import parse_instant
 from pqdrop.journal import Journal, Record
-from pqdrop.states import Step, parse_instant
+from pqdrop.states import Step
 
 HOW_TO_EDIT = (
     "To change a post, edit its `scheduled/NAME.md`: a new `dispatchAt` reschedules it, "

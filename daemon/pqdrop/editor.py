@@ -25,9 +25,10 @@ from pqdrop.edits import EditKind, asks_cancel, content_digest, edit_kind, repla
 from pqdrop.errors import AccountBlocked, ApiRejected, ItemError, PqdropError, TransientError
 from pqdrop.filing import append_status_log, filed_names, write_json_atomically
 from pqdrop.inbox import CANCELED_DIR, SCHEDULED_DIR, STATUS_SUFFIX, is_conflict
+from pqdrop.instants import iso_z
 from pqdrop.journal import Journal, Record
 from pqdrop.postqued import Account, PostQued, PublishState
-from pqdrop.publish import find_account, iso_z, publish_body, result_from_state, status_document, target_body
+from pqdrop.publish import find_account, publish_body, result_from_state, status_document, target_body
 from pqdrop.publish import idempotency_key as content_key
 from pqdrop.sidecar import Sidecar, Target, default_sidecar, parse_sidecar_text
 from pqdrop.slots import reserve_slots
