@@ -23,8 +23,8 @@ from pqdrop.config import Config
 from pqdrop.edit_log import Edit, EditLog
 from pqdrop.edits import EditKind, asks_cancel, content_digest, edit_kind, replacement_key, without_cancel
 from pqdrop.errors import AccountBlocked, ApiRejected, ItemError, PqdropError, TransientError
-from pqdrop.filing import append_status_log, filed_names, write_json_atomically
-from pqdrop.inbox import CANCELED_DIR, SCHEDULED_DIR, STATUS_SUFFIX, is_conflict
+from pqdrop.filing import append_status_log, filed_names, status_name, write_json_atomically
+from pqdrop.inbox import CANCELED_DIR, SCHEDULED_DIR
 from pqdrop.instants import iso_z
 from pqdrop.journal import Journal, Record
 from pqdrop.postqued import Account, PostQued, PublishState
@@ -33,6 +33,7 @@ from pqdrop.publish import idempotency_key as content_key
 from pqdrop.sidecar import Sidecar, Target, default_sidecar, parse_sidecar_text
 from pqdrop.slots import reserve_slots
 from pqdrop.states import EDIT_STEPS, ItemState, Step
+from pqdrop.synctools import conflict
 from pqdrop.tracker import Tracker
 
 log = logging.getLogger("pqdrop")
@@ -336,7 +337,7 @@ class Editor:
 
     def _write_status(self, record: Record, status: Mapping[str, Any]) -> None:
         files = filed_names([str(path) for path in _item_paths(record)], record.name, str(record.stem))
-        path = self._inbox / str(record.destination) / f"{record.stem}{STATUS_SUFFIX}"
+        path = self._inbox / str(record.destination) / status_name(str(record.stem))
         write_json_atomically(path, {**status, "files": files})
 
     def _done_request(self, edit: Edit, outcome: str) -> None:
@@ -369,13 +370,14 @@ def filed_sidecar(inbox: Path, record: Record) -> Path | None:
 
 def conflicted_copy(sidecar: Path) -> str | None:
     """A sync tool's conflicted copy of the sidecar beside it: it holds the edit until one version remains."""
-    stem = sidecar.name[: -len(sidecar.suffix)] if sidecar.suffix else sidecar.name
     try:
         names = sorted(entry.name for entry in sidecar.parent.iterdir())
     except OSError:
         return None
+    siblings = frozenset(names)
     for name in names:
-        if name != sidecar.name and name.startswith(stem) and is_conflict(name):
+        found = conflict(name, siblings) if name != sidecar.name else None  # ingest's table of sync tools
+        if found is not None and found.name == sidecar.name:
             return name
     return None
 
