@@ -399,7 +399,7 @@ def _duration(seconds: float) -> str:
 def _group_loose_files(entries: Sequence[Entry]) -> dict[str, _Group]:
     """Media and sidecars by the name a person sees: `Café` in NFC and in NFD (macOS) are one name."""
     groups: dict[str, _Group] = defaultdict(_Group)
-    for entry in sorted(entries, key=lambda entry: entry.rel.name):
+    for entry in entries:
         if entry.is_dir or (entry.is_symlink and not entry.rel.suffix):
             continue
         suffix = entry.rel.suffix.lower()
@@ -447,7 +447,7 @@ def _loose_item(group: _Group) -> Item:
         listed = ", ".join(shown(str(path)) for path in media)
         problem = f"{len(media)} media files share the name {shown(name)!r} ({listed}); rename all but one"
     elif len(group.sidecars) > 1:
-        listed = ", ".join(shown(str(entry.rel)) for entry in group.sidecars)
+        listed = ", ".join(sorted(shown(str(entry.rel)) for entry in group.sidecars))
         problem = f"{listed} are one name written two ways (Unicode normalization); keep one sidecar"
     else:
         problem = _common_problem(group.media + group.sidecars)

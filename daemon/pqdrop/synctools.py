@@ -56,6 +56,10 @@ CONFLICTS: tuple[Rule, ...] = (
 )
 # OneDrive keeps both versions as `clip.mp4` and `clip-LAPTOP-7Q2.mp4` (the other computer's name):
 # only the pair tells it from an ordinary name, so this one is checked against the folder's names.
+# Cheap first looks, since a scan asks this of every name (bench/scale.py): a word every CONFLICTS rule
+# holds, and a hyphen followed by an upper-case letter for OneDrive's host names.
+_CONFLICT_HINT = re.compile(r"onflict|safeBackup")
+_HOST_HINT = re.compile(r"-[A-Z0-9-]*[A-Z]")
 ONEDRIVE_HOST = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,14}$")  # a Windows computer name, as OneDrive writes it
 
 
@@ -82,12 +86,13 @@ def conflict(name: str, siblings: frozenset[str] = frozenset()) -> Match | None:
 
     `siblings` are the other names in the same folder (for OneDrive's `NAME-HOSTNAME`).
     """
-    for rule in CONFLICTS:
-        found = rule.pattern.match(name)
-        if found:
-            return Match(rule.tool, found["base"] + (found["ext"] or ""))
+    if _CONFLICT_HINT.search(name):
+        for rule in CONFLICTS:
+            found = rule.pattern.match(name)
+            if found:
+                return Match(rule.tool, found["base"] + (found["ext"] or ""))
     stem, dot, ext = name.rpartition(".")
-    if not dot or not siblings:
+    if not dot or not siblings or not _HOST_HINT.search(stem):
         return None
     # `clip-LAPTOP-7Q2.mp4`: the host name may hold hyphens itself, so try each split.
     for at in (index for index, char in enumerate(stem) if char == "-"):
