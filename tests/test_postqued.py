@@ -306,6 +306,15 @@ def test_cancel_publish_cancels_the_targets_of_a_scheduled_publish(client: PostQ
     assert [t.status for t in client.publish_status(scheduled.publish_id).targets] == ["canceled"]
 
 
+def test_v1_refuses_to_move_a_target_and_leaves_it_scheduled(client: PostQued, video: Path) -> None:
+    later = (datetime.now(UTC) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    scheduled = client.publish([upload_video(client, video)], [target(mybrand(client), dispatch_at=later)], "k-move")
+    with pytest.raises(ApiRejected) as refused:
+        client.reschedule(scheduled.publish_id, scheduled.targets[0].id, None)
+    assert refused.value.code == "NOT_IN_V1"
+    assert [t.status for t in client.publish_status(scheduled.publish_id).targets] == ["scheduled"]
+
+
 def test_delete_content_marks_it_deleted(sandbox: Sandbox, client: PostQued, video: Path) -> None:
     content_id = upload_video(client, video)
     client.delete_content(content_id)

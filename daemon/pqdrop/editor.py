@@ -27,7 +27,7 @@ from pqdrop.filing import append_status_log, filed_names, status_name, write_jso
 from pqdrop.inbox import CANCELED_DIR, SCHEDULED_DIR
 from pqdrop.instants import iso_z
 from pqdrop.journal import Journal, Record
-from pqdrop.postqued import Account, PostQued, PublishState
+from pqdrop.postqued import NOT_IN_V1, Account, PostQued, PublishState
 from pqdrop.publish import find_account, publish_body, result_from_state, status_document, target_body
 from pqdrop.publish import idempotency_key as content_key
 from pqdrop.sidecar import Sidecar, Target, default_sidecar, parse_sidecar_text
@@ -218,7 +218,9 @@ class Editor:
         else:
             body = publish_body((record.publish_body or {}).get("contentIds", []), targets)
             key = replacement_key(content_key(self._fingerprints(record, body), targets, repost), old_id)
-            patch = kind is EditKind.RESCHEDULE and self._client.can_reschedule
+            # A new time is first asked of PostQued as such (v2 PATCHes the target); v1 refuses, and then
+            # it is a cancel and a new publish, as any other change.
+            patch = kind is EditKind.RESCHEDULE
             edit = Edit(kind, "patch" if patch else "cancel", old_id, key, body, request_id=request_id)
             step = Step.REPLACING
         if not self._log.begin_edit(record.id, step, edit):
@@ -266,12 +268,19 @@ class Editor:
                 raise NotApplicable(UNTOUCHABLE.format(target=target.account_id or target.id, status=target.status))
 
     def _patch(self, record: Record, edit: Edit) -> None:
-        """v2: move each target of the same publish to its new time."""
+        """v2: move each target of the same publish to its new time; v1 cannot, so cancel and publish again."""
         self._check_untouched(edit.old_publish_id)
         state = self._client.publish_status(edit.old_publish_id)
         wanted = (edit.publish_body or {}).get("targets", [])
-        for target, new in zip(state.targets, wanted, strict=False):
-            self._client.reschedule_target(target.id, new.get("dispatchAt"))
+        for number, (target, new) in enumerate(zip(state.targets, wanted, strict=False)):
+            try:
+                self._client.reschedule(edit.old_publish_id, target.id, new.get("dispatchAt"))
+            except ApiRejected as exc:
+                if exc.code != NOT_IN_V1 or number:
+                    raise
+                self._log.edit_phase(record.id, "cancel")  # nothing moved: the v1 way, written ahead
+                self._carry_on(self._journal.get(record.id))
+                return
         self._finish(record, dataclasses.replace(edit, idempotency_key=record.idempotency_key),
                      self._client.publish_status(edit.old_publish_id))
 

@@ -31,6 +31,7 @@ from pqdrop.ratelimit import Category, RateLimiter, backoff_delay
 from pqdrop.storage import Progress, Storage
 
 USER_AGENT = "pqdrop/0.1"
+NOT_IN_V1 = "NOT_IN_V1"  # the code of what only the v2 API can do
 TERMINAL_TARGET_STATES = frozenset({"sent", "published", "failed", "canceled"})
 TERMINAL_REQUEST_STATES = frozenset({"completed", "partial_failed", "failed", "canceled"})
 
@@ -229,14 +230,13 @@ class PostQued:
         reply = self._call("delete", "DELETE", f"/v1/content/publish/{publish_id}")
         return parse_publish_state(reply)
 
-    # v1 cannot move a target in time: a new time is a cancel and a new publish (the editor does both,
-    # written ahead). v2 sets this and PATCHes the target (issue 15).
-    can_reschedule = False
+    cancel = cancel_publish
 
-    def reschedule_target(self, target_id: str, dispatch_at: str | None) -> TargetState:
-        """Move one scheduled target to `dispatch_at` (None: now); v1 has no such call."""
-        raise ApiRejected(f"target {target_id}: PostQued v1 cannot reschedule; cancel and publish again",
-                          code="NOT_SUPPORTED")
+    def reschedule(self, publish_id: str, target_id: str, dispatch_at: str | None) -> PublishState:
+        """Move one scheduled target to `dispatch_at` (None: now). v1 has no such call and refuses (NOT_IN_V1);
+        a new time is then a cancel and a new publish, which the editor does, written ahead (issue 15)."""
+        raise ApiRejected(f"publish {publish_id}: PostQued v1 cannot move target {target_id}; cancel and publish "
+                          "again", code=NOT_IN_V1)
 
     def delete_content(self, content_id: str) -> None:
         self._call("delete", "DELETE", f"/v1/content/{content_id}")
