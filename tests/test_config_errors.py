@@ -1,0 +1,38 @@
+"""Bad configs and arguments as a user meets them: `python -m pqdrop` exits 2 with a message, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PQDROP = [sys.executable, "-m", "pqdrop"]
+MINIMAL = '[inbox]\npath = "inbox"\n[state]\ndir = "state"\n'
+
+
+def pqdrop(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("PQDROP_", "POSTQUED_"))}
+    env.update(HOME=str(cwd), XDG_CONFIG_HOME=str(cwd / ".config"), POSTQUED_API_KEY="pq_sandbox")
+    return subprocess.run([*PQDROP, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
+
+
+def config(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "inbox").mkdir(exist_ok=True)
+    path = tmp_path / "config.toml"
+    path.write_text(MINIMAL + text)
+    return path
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf", "[1]", "{a=1}"])
+def test_an_unusable_max_rate_exits_2_at_config_load_naming_the_key(tmp_path: Path, value: str) -> None:
+    path = config(tmp_path, f"[upload]\nmax_rate = {value}\n")
+    for command in ("once", "check"):
+        result = pqdrop(command, "--config", str(path), cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert f"{path}: upload.max_rate:" in result.stderr
+        assert '"40 Mbit/s"' in result.stderr
+        assert "Traceback" not in result.stderr
+
