@@ -36,3 +36,12 @@ def test_an_unusable_max_rate_exits_2_at_config_load_naming_the_key(tmp_path: Pa
         assert '"40 Mbit/s"' in result.stderr
         assert "Traceback" not in result.stderr
 
+
+def test_a_config_that_is_not_utf8_exits_2_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bin.toml"
+    path.write_bytes(b"\xff\xfe")
+    result = pqdrop("once", "--config", str(path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{path}: not a text file in UTF-8" in result.stderr
+    assert "Traceback" not in result.stderr
+

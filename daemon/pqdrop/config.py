@@ -234,6 +234,11 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"{path}: no such config file; write one with `pqdrop init`") from exc
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not a text file in UTF-8 (byte {exc.start} cannot be read); a config is TOML text, "
+            "saved as UTF-8"
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     return parse_config(raw, path)
