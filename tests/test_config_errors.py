@@ -45,3 +45,14 @@ def test_a_config_that_is_not_utf8_exits_2_naming_the_file(tmp_path: Path) -> No
     assert f"{path}: not a text file in UTF-8" in result.stderr
     assert "Traceback" not in result.stderr
 
+
+def test_check_of_an_inbox_path_that_is_a_file_exits_2_as_once_does(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("not a folder")
+    path = tmp_path / "config.toml"
+    path.write_text('[inbox]\npath = "afile"\n[state]\ndir = "state"\n')
+    once = pqdrop("once", "--config", str(path), cwd=tmp_path)
+    check = pqdrop("check", "--config", str(path), cwd=tmp_path)
+    assert once.returncode == check.returncode == 2
+    assert f"[inbox].path {tmp_path / 'afile'} is not a folder" in check.stderr
+    assert check.stderr.strip() == once.stderr.strip().splitlines()[-1]
+    assert "0 with problems" not in check.stdout

@@ -329,6 +329,11 @@ def resolve_api_key(config: Config, environ: Mapping[str, str]) -> str:
     )
 
 
+def inbox_not_a_folder(path: Path) -> str:
+    """What `once`, `run` and `check` say when [inbox].path is missing or a file."""
+    return f"[inbox].path {path} is not a folder; create it (or mount the share) first"
+
+
 def _absolute(path: Path, base: Path) -> Path:
     path = path.expanduser()
     return path if path.is_absolute() else (base / path).resolve()

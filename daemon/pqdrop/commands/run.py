@@ -35,13 +35,14 @@ def serve(config: Config, signals: Signals, body: Callable[[Workers], int], *, d
 
     A worker stuck in a request ends the process at once, with that code.
     """
+    from pqdrop.config import inbox_not_a_folder
     from pqdrop.journal import Journal
     from pqdrop.service import STOP_GRACE_SECONDS
     from pqdrop.systemd import HEARTBEAT_FILE, Pulse
     from pqdrop.workers import Workers
 
     if not daemon and not config.inbox.path.is_dir():
-        raise ConfigError(f"[inbox].path {config.inbox.path} is not a folder; create it (or mount the share) first")
+        raise ConfigError(inbox_not_a_folder(config.inbox.path))
     with connect(config) as client:
         journal = Journal(config.state.dir)
         # The daemon's heartbeat file tells a container's HEALTHCHECK that its loop still turns.
