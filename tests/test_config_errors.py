@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from pqdrop.errors import EXIT_TEMPFAIL
 
 PQDROP = [sys.executable, "-m", "pqdrop"]
 MINIMAL = '[inbox]\npath = "inbox"\n[state]\ndir = "state"\n'
@@ -56,3 +59,23 @@ def test_check_of_an_inbox_path_that_is_a_file_exits_2_as_once_does(tmp_path: Pa
     assert f"[inbox].path {tmp_path / 'afile'} is not a folder" in check.stderr
     assert check.stderr.strip() == once.stderr.strip().splitlines()[-1]
     assert "0 with problems" not in check.stdout
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "http"])
+def test_sandbox_with_a_port_that_is_not_one_exits_2_saying_what_a_port_is(tmp_path: Path, port: str) -> None:
+    result = pqdrop("sandbox", "--port", port, cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"argument --port: '{port}' is not a port; use a number from 1 to 65535, or 0" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_sandbox_on_a_port_in_use_says_so_without_a_traceback(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = pqdrop("sandbox", "--port", str(port), cwd=tmp_path)
+    assert result.returncode == EXIT_TEMPFAIL
+    assert f"pqdrop sandbox: port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "--port 0 picks a free one" in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == ""

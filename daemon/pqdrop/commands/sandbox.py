@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import signal
+import sys
+
+from pqdrop.errors import EXIT_TEMPFAIL, EXIT_USAGE
 
 SANDBOX_KEY = "pq_sandbox"  # the key `pqdrop sandbox` accepts, as the README says
 
@@ -15,7 +19,16 @@ def serve_sandbox(port: int) -> int:
 
     signal.signal(signal.SIGTERM, leave)
     signal.signal(signal.SIGINT, leave)  # set explicitly: a shell's background job inherits SIGINT ignored
-    sandbox = Sandbox(port=port, api_keys=(SANDBOX_KEY,))
+    try:
+        sandbox = Sandbox(port=port, api_keys=(SANDBOX_KEY,)).bind()
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            print(f"pqdrop sandbox: cannot listen on port {port} of 127.0.0.1: {exc.strerror}; pick another with "
+                  "--port N (--port 0 picks a free one)", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"pqdrop sandbox: port {port} on 127.0.0.1 is already in use (another sandbox?); stop that one, "
+              "or pick another with --port N (--port 0 picks a free one)", file=sys.stderr)
+        return EXIT_TEMPFAIL
     print(f"PostQued sandbox on {sandbox.url} (API key {SANDBOX_KEY}); Ctrl-C or SIGTERM stops it", flush=True)
     sandbox.serve_forever()
     return 0
