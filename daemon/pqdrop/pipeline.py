@@ -21,9 +21,8 @@ from pqdrop.filing import append_status_log, file_claim, free_stem
 from pqdrop.inbox import Item, claim_entries, item_from_json, item_to_json
 from pqdrop.journal import Journal, Record
 from pqdrop.media import MediaInfo, fingerprint
-from pqdrop.names import for_api
 from pqdrop.photos import tiktok_photo
-from pqdrop.postqued import Account, PostQued, PublishState, UploadTicket
+from pqdrop.postqued import Account, PostQued, PublishState
 from pqdrop.preparation import prepare_item
 from pqdrop.publish import (
     Result,
@@ -41,7 +40,6 @@ from pqdrop.publish import (
 from pqdrop.sidecar import Sidecar
 from pqdrop.slots import reserve_slots
 from pqdrop.states import UNPUBLISHED_STEPS, ItemState, Step, waits_for_dispatch
-from pqdrop.storage import send_with_fresh_sessions
 
 log = logging.getLogger("pqdrop")
 
@@ -292,29 +290,15 @@ class Pipeline:
         self._check_stop()
         if info.kind == "image":
             with tiktok_photo(info, self._config.state.dir) as photo:  # a PNG goes up as a JPEG
-                return self._client.upload_image(photo.path, photo.mime)
+                return self._client.upload_photo(photo.path, photo.mime, photo.size, width=photo.width,
+                                                 height=photo.height, max_rate=self._config.upload.max_rate)
         if info.duration_ms is None:
             raise MediaError(f"{info.path.name}: the video's duration could not be read")
-        filename = for_api(info.path.name)  # UTF-8 JSON: a Latin-1 `caf\xe9.mp4` goes as `café.mp4`
-        progress = self._upload_progress(info.path.name)
-
-        def send(ticket: UploadTicket, valid_until: float | None) -> None:
-            self._client.put_to_storage(
-                ticket, info.path, info.size, progress, max_rate=self._config.upload.max_rate, valid_until=valid_until
-            )
-
-        # A URL that expired while the item waited (a retry, the bandwidth cap) gets a new session.
-        ticket = send_with_fresh_sessions(lambda: self._client.start_upload(filename, info.mime, info.size), send)
-        self._client.complete_upload(
-            ticket,
-            filename=filename,
-            content_type=info.mime,
-            size=info.size,
-            width=info.width,
-            height=info.height,
-            duration_ms=info.duration_ms,
+        # A URL that expired while the item waited (a retry, the bandwidth cap) gets a new session (in the dialect).
+        return self._client.upload_video(
+            info.path, info.mime, info.size, width=info.width, height=info.height, duration_ms=info.duration_ms,
+            progress=self._upload_progress(info.path.name), max_rate=self._config.upload.max_rate,
         )
-        return ticket.content_id
 
     def _upload_progress(self, name: str) -> Callable[[int, int], None]:
         """Reports progress and, on a stop request, breaks the upload off (it restarts on resume)."""
