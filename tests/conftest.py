@@ -60,7 +60,8 @@ def config(tmp_path: Path, inbox: Path, sandbox: Sandbox) -> Config:
 def make_client(config: Config, key: str = SANDBOX_KEY, attempts: int = 5) -> PostQued:
     limiter = RateLimiter.of(config.postqued.rate_limits)
     retry = RetryPolicy(attempts=attempts, base_seconds=0.05, cap_seconds=0.5)
-    return PostQued(config.postqued.base_url, key, limiter=limiter, retry=retry, timeout_seconds=5.0)
+    return PostQued(config.postqued.base_url, key, limiter=limiter, retry=retry, timeout_seconds=5.0,
+                    api=config.postqued.api, workspace=config.postqued.workspace)
 
 
 @pytest.fixture

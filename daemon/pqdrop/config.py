@@ -57,6 +57,8 @@ class RateLimits(_Section):
 
 class PostquedConfig(_Section):
     base_url: str = DEFAULT_BASE_URL
+    api: Literal["auto", "v1", "v2"] = "auto"  # auto: ask the server once, remember it in the journal
+    workspace: str | None = None  # v2: the workspace id (or name); absent = the only one the key reaches
     api_key_file: Path | None = None
     timeout_seconds: float = Field(30.0, gt=0)
     follow_seconds: float = Field(120.0, ge=0)

@@ -67,7 +67,7 @@ def run_demo() -> int:
         config = demo_config(root, sandbox.url)
         limiter = RateLimiter.of(config.postqued.rate_limits)
         journal = Journal(config.state.dir)
-        with PostQued(config.postqued.base_url, DEMO_KEY, limiter=limiter) as client, Workers(
+        with PostQued(config.postqued.base_url, DEMO_KEY, limiter=limiter, api=config.postqued.api) as client, Workers(
             config, client, journal, stop=threading.Event()
         ) as service:
             _, round_ = once(service)

@@ -95,6 +95,13 @@ class PostQued:
                     self._remember(self._current)
             return self._dialect_for(self._current)
 
+    def connect(self) -> Api:
+        """Settle the dialect and (v2) the workspace now, so a config to fix stops the start (ConfigError)."""
+        dialect = self.dialect()
+        if isinstance(dialect, V2):
+            dialect.workspace_id()
+        return dialect.api
+
     def _dialect_for(self, api: Api) -> Dialect:
         if api not in self._dialects:
             self._dialects[api] = V2(self._transport, self._workspace) if api is Api.V2 else V1(self._transport)
@@ -165,6 +172,10 @@ class PostQued:
     def platform_accounts(self, platform: str = "tiktok") -> tuple[Account, ...]:
         """The accounts of one platform the key can post to, fetched once per client."""
         return self._run(lambda d: d.platform_accounts(platform), route=True)
+
+    def accounts(self) -> tuple[Account, ...]:
+        """Every account the key can post to (v2: of every platform; v1: TikTok's)."""
+        return self._run(lambda d: d.accounts(), route=True)
 
     def creator_info(self, account_id: str) -> Mapping[str, Any]:
         """TikTok's creator info (v2; the raw reply, camelCase or snake_case); empty in v1."""

@@ -21,7 +21,7 @@ class Dialect(ABC):
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._accounts: dict[str, tuple[Account, ...]] = {}
 
     # --- whether the server speaks this dialect ---------------------------------------------
@@ -99,6 +99,10 @@ class Dialect(ABC):
 
     @abstractmethod
     def _fetch_accounts(self, platform: str) -> tuple[Account, ...]: ...
+
+    def accounts(self) -> tuple[Account, ...]:
+        """Every account the key can post to, of any platform the dialect lists (v1: TikTok's)."""
+        return self.platform_accounts("tiktok")
 
     def creator_info(self, account_id: str) -> Mapping[str, Any]:
         """TikTok's creator info for an account as the API gives it; empty where the dialect has none."""

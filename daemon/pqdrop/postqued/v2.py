@@ -91,11 +91,18 @@ class V2(Dialect):
 
     def _fetch_accounts(self, platform: str) -> tuple[Account, ...]:
         """`/v2/integrations` has no platform filter: read all once and filter here."""
+        return tuple(account for account in self._integrations() if account.platform == platform)
+
+    def accounts(self) -> tuple[Account, ...]:
+        with self._lock:
+            return self._integrations()
+
+    def _integrations(self) -> tuple[Account, ...]:
         if self._all_accounts is None:
             reply = self.transport.call("read", "GET", "/v2/integrations", params=self._scope())
             raw = reply.get("accounts") or reply.get("integrations") or reply.get("items") or []
             self._all_accounts = tuple(parse_account(item, "") for item in raw if isinstance(item, dict))
-        return tuple(account for account in self._all_accounts if account.platform == platform)
+        return self._all_accounts
 
     def creator_info(self, account_id: str) -> Mapping[str, Any]:
         reply = self.transport.call("read", "GET", f"/v2/integrations/{account_id}/creator-info", params=self._scope())
