@@ -177,7 +177,7 @@ def test_once_exits_2_without_an_api_key_and_names_where_a_key_can_come_from(
 
 
 def test_once_exits_3_with_a_revoked_key_and_leaves_every_file_in_the_inbox(
-    config_path: Path, inbox: Path, sandbox: Sandbox, tmp_path: Path, user_env: dict[str, str]
+    config_path: Path, inbox: Path, sandbox: Sandbox, tmp_path: Path, user_env: dict[str, str], api_mode: str
 ) -> None:
     drop_clip(inbox, "one")
     drop_clip(inbox, "two")
@@ -185,9 +185,8 @@ def test_once_exits_3_with_a_revoked_key_and_leaves_every_file_in_the_inbox(
     sandbox.set_key(SANDBOX_KEY, "revoked")
     result = pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path)
     assert result.returncode == 3, result.stdout + result.stderr
-    assert result.stdout.splitlines()[0].startswith(
-        "posting paused: GET /v1/platform-accounts: This API key has been revoked"
-    )
+    first = "GET /v1/platform-accounts" if api_mode == "v1" else "GET /v2/mcp/context"  # v2 checks the workspace first
+    assert result.stdout.splitlines()[0].startswith(f"posting paused: {first}: This API key has been revoked")
     assert "waiting  not tried: posting is paused" in table_row(result.stdout, "one")
     assert "waiting  not tried: posting is paused" in table_row(result.stdout, "two")
     assert tree_digest(inbox) == before
@@ -681,15 +680,23 @@ def test_retry_without_names_or_all_exits_2_and_lists_the_failed_items(
 
 
 def test_accounts_lists_the_sandbox_accounts_with_their_ids(
-    config_path: Path, sandbox: Sandbox, tmp_path: Path, user_env: dict[str, str]
+    config_path: Path, sandbox: Sandbox, tmp_path: Path, user_env: dict[str, str], api_mode: str
 ) -> None:
     result = pqdrop("accounts", "--config", str(config_path), env=user_env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines()]
-    expected = [[a["username"], a["id"]] for a in sandbox.state.accounts("tiktok")["accounts"]]
-    assert rows[0] == ["username", "id"]
+    if api_mode == "v1":  # v1 lists TikTok's accounts
+        expected = [[a["username"], a["id"]] for a in sandbox.state.accounts("tiktok")["accounts"]]
+        assert rows[0] == ["username", "id"]
+        assert sorted(rows[1:]) == sorted(expected)
+        assert {row[0] for row in rows[1:]} == {"@mybrand", "@otherbrand", "@failing"}
+        return
+    # v2 lists every platform's, from /v2/integrations
+    expected = [[a["platform"], a["username"], a["id"]] for a in sandbox.v2.accounts()]
+    assert rows[0] == ["platform", "username", "id"]
     assert sorted(rows[1:]) == sorted(expected)
-    assert {row[0] for row in rows[1:]} == {"@mybrand", "@otherbrand", "@failing"}
+    assert {row[1] for row in rows[1:] if row[0] == "tiktok"} == {"@mybrand", "@otherbrand", "@failing"}
+    assert {row[0] for row in rows[1:]} >= {"tiktok", "instagram", "youtube", "reddit", "bluesky"}
 
 
 def test_accounts_with_a_revoked_key_exits_3_and_says_the_key_was_refused(
@@ -813,9 +820,9 @@ def test_top_level_help_lists_all_nine_commands(tmp_path: Path, user_env: dict[s
 
 
 def test_the_api_key_is_in_no_inbox_or_state_file_and_in_no_output(tmp_path: Path, inbox: Path,
-                                                                  user_env: dict[str, str]) -> None:
+                                                                  user_env: dict[str, str], api_mode: str) -> None:
     key = f"pq_live_{uuid.uuid4().hex}"
-    with Sandbox(api_keys=(key,), processing_seconds=0.05) as sandbox:
+    with Sandbox(api_keys=(key,), processing_seconds=0.05, api=api_mode) as sandbox:
         config_path = write_config(tmp_path, sandbox.url)
         drop_clip(inbox, "good")
         drop_clip(inbox, "later", "dispatchAt: 2030-06-01T18:00:00Z\n")

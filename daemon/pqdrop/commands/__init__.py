@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     command("demo", "the whole flow on a throw-away folder against the built-in sandbox")
     sandbox = command("sandbox", "run the built-in PostQued-compatible server on loopback")
     sandbox.add_argument("--port", type=_port, default=8765, help="port on 127.0.0.1 (default 8765; 0 picks one)")
+    sandbox.add_argument("--api", choices=("v1", "v2", "both"), default="both",
+                         help="which PostQued API it speaks (default both; v2 only answers /v1 with 410)")
     check = command("check", "validate sidecars and media without uploading")
     check.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the inbox)")
     status = command("status", "what is waiting, in flight, scheduled, and recently done or failed")
@@ -106,7 +108,7 @@ def _dispatch(args: argparse.Namespace, signals: Signals) -> int:
     if command == "sandbox":
         from pqdrop.commands.sandbox import serve_sandbox
 
-        return serve_sandbox(args.port)
+        return serve_sandbox(args.port, args.api)
     if command == "init":
         from pqdrop.commands.init import starter_path, write_starter_config
 

@@ -5,7 +5,6 @@ parsing), `transport` the requests and their retries, `types` the values handed 
 """
 
 from pqdrop.postqued.client import PostQued, detect
-from pqdrop.postqued.v1 import NOT_IN_V1
 from pqdrop.postqued.replies import (
     error_from_reply,
     parse_account,
@@ -26,6 +25,7 @@ from pqdrop.postqued.types import (
     UploadTicket,
     Workspace,
 )
+from pqdrop.postqued.v1 import NOT_IN_V1
 from pqdrop.storage import storage_reason
 
 __all__ = [

@@ -90,7 +90,7 @@ class PostQued:
         with self._lock:
             if self._current is None:
                 self._current = detect(self._dialect_for(Api.V1), self._dialect_for(Api.V2))
-                log.info("PostQued speaks %s here ([postqued].api = \"auto\")", self._current)
+                log.debug("PostQued speaks %s here ([postqued].api = \"auto\")", self._current)
                 if self._remember is not None:
                     self._remember(self._current)
             return self._dialect_for(self._current)

@@ -33,8 +33,10 @@ def content_view(content: Content) -> dict[str, Any]:
         "size": content.received_size if content.received_size is not None else content.declared_size,
         "createdAt": format_instant(content.created_at),
     }
-    if content.kind == "video" and content.width is not None:
-        view.update(width=content.width, height=content.height, durationMs=content.duration_ms)
+    if content.width is not None:
+        view.update(width=content.width, height=content.height)
+        if content.kind == "video":
+            view["durationMs"] = content.duration_ms
     return view
 
 
