@@ -17,6 +17,9 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from pqdrop.bandwidth import parse_rate
 from pqdrop.errors import ConfigError
+from pqdrop.platforms import PLATFORMS
+from pqdrop.platforms import option_problem as platform_option_problem
+from pqdrop.platforms import platform as platform_table
 from pqdrop.tiktok import OPTION_TYPES, nearest, option_problem
 
 API_KEY_ENV = "POSTQUED_API_KEY"
@@ -139,7 +142,8 @@ class AccountConfig(BaseModel):
     """`[accounts."@name"]`: what every target for that account gets unless its sidecar says otherwise.
 
     Besides the keys below it takes TikTok options by their sidecar names (privacyLevel, disableDuet,
-    ...), checked by `parse_config` with the sidecar's own rules.
+    ...), and a table per other platform of that platform's options (`[accounts."@name".youtube]`
+    visibility = "unlisted"), checked by `parse_config` with the sidecar's own rules.
     """
 
     model_config = ConfigDict(frozen=True, extra="allow")
@@ -156,8 +160,18 @@ class AccountConfig(BaseModel):
 
     @property
     def options(self) -> dict[str, object]:
-        """The TikTok options given for this account."""
-        return dict(self.model_extra or {})
+        """The TikTok options given for this account (flat, or in a `tiktok` table)."""
+        extra = dict(self.model_extra or {})
+        flat = {key: value for key, value in extra.items() if key not in PLATFORMS}
+        nested = extra.get("tiktok")
+        return {**flat, **(nested if isinstance(nested, dict) else {})}
+
+    def platform_options(self, platform: str) -> dict[str, object]:
+        """The options this account's table gives targets of `platform`."""
+        if platform == "tiktok":
+            return self.options
+        table = (self.model_extra or {}).get(platform)
+        return dict(table) if isinstance(table, dict) else {}
 
 
 NO_ACCOUNT_CONFIG = AccountConfig()
@@ -273,11 +287,23 @@ def _check_accounts(config: Config, path: Path) -> None:
         for key, value in settings.options.items():
             where = f"{path}: accounts.{_toml_key(name)}.{key}"
             if key not in OPTION_TYPES:
-                near = nearest(key, [*OPTION_TYPES, *AccountConfig.model_fields])
+                near = nearest(key, [*OPTION_TYPES, *AccountConfig.model_fields, *PLATFORMS])
                 raise ConfigError(f"{where}: unknown key" + (f"; did you mean {near}?" if near else ""))
             problem = option_problem(key, value)
             if problem:
                 raise ConfigError(f"{where}: {problem}")
+        for platform in PLATFORMS[1:]:
+            table = (settings.model_extra or {}).get(platform)
+            if table is None:
+                continue
+            where = f"{path}: accounts.{_toml_key(name)}.{platform}"
+            if not isinstance(table, dict):
+                example = f'[accounts."{name}".{platform}]'
+                raise ConfigError(f"{where}: must be a table of {platform} options, e.g. {example}")
+            for key, value in table.items():
+                problem = platform_option_problem(platform_table(platform), key, value)
+                if problem:
+                    raise ConfigError(f"{where}.{key}: {problem}")
     if config.schedule.auto and not config.schedule.slots:
         without = [name for name, settings in config.accounts.items() if not settings.slots]
         if not config.accounts or without:

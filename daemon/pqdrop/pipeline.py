@@ -22,11 +22,12 @@ from pqdrop.inbox import Item, claim_entries, item_from_json, item_to_json
 from pqdrop.journal import Journal, Record
 from pqdrop.media import MediaInfo, fingerprint
 from pqdrop.photos import tiktok_photo
-from pqdrop.postqued import Account, PostQued, PublishState
+from pqdrop.postqued import Account, Api, PostQued, PublishState
 from pqdrop.preparation import prepare_item
 from pqdrop.publish import (
     Result,
     Uploaded,
+    check_captions,
     find_account,
     idempotency_key,
     media_record,
@@ -175,6 +176,8 @@ class Pipeline:
             schedule=self._config.schedule,
         )
         accounts = self._resolve_accounts(sidecar, record.name)
+        if self._client.api is Api.V2:
+            check_captions(sidecar.targets, sidecar.path or record.name)
         prints = [fingerprint(info.path) for info in media]
         self._refuse_repeat(record, prints, sorted(account.id for account in accounts.values()), sidecar.repost)
         done = self._journal.uploads(record.id)
@@ -189,7 +192,7 @@ class Pipeline:
             uploaded.append(Uploaded(str(rel), *done[str(rel)]))
         # `dispatchAt: next` becomes the reserved slot here, so the recorded body (and every retry) carries it.
         sidecar = reserve_slots(self._journal, record.id, sidecar, accounts, self._config, self._clock())
-        targets = [target_body(target, accounts[target.account]) for target in sidecar.targets]
+        targets = [target_body(target, accounts[target.key]) for target in sidecar.targets]
         key = idempotency_key([media.fingerprint for media in uploaded], targets, sidecar.repost)
         body = publish_body([media.content_id for media in uploaded], targets)
         self._journal.record_publish_intent(record.id, key, body)
@@ -279,10 +282,13 @@ class Pipeline:
     # --- helpers -------------------------------------------------------------------------------
 
     def _resolve_accounts(self, sidecar: Sidecar, name: str) -> dict[str, Account]:
+        """Each target's account among its platform's; one of another platform is named as such."""
         resolved: dict[str, Account] = {}
         for target in sidecar.targets:
             known = self._client.platform_accounts(target.platform)
-            resolved[target.account] = find_account(target.account, known, sidecar.path or name)
+            resolved[target.key] = find_account(
+                target.account, known, sidecar.path or name, platform=target.platform,
+                elsewhere=lambda: self._client.accounts())
         return resolved
 
     def _upload(self, info: MediaInfo) -> str:

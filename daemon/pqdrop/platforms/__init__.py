@@ -27,6 +27,7 @@ from pqdrop.platforms.rules import Option, Platform, normalized, option_problem,
 _MODULES = (tiktok, instagram, facebook, threads, linkedin, youtube, twitter, pinterest, reddit, mastodon, bluesky)
 TABLES: Mapping[str, Platform] = {table.PLATFORM.name: table.PLATFORM for table in _MODULES}
 PLATFORMS: tuple[str, ...] = tuple(TABLES)
+POSTQUED_CAPTION_MAX_CHARS = 63206  # v2's one caption cap, for the platforms beside TikTok (reference A4)
 
 
 def platform(name: str) -> Platform:
@@ -38,5 +39,5 @@ def missing_options(name: str, options: Mapping[str, object]) -> tuple[str, ...]
     return tuple(key for key in TABLES[name].required if options.get(key) in (None, ""))
 
 
-__all__ = ["PLATFORMS", "TABLES", "Option", "Platform", "missing_options", "normalized", "option_problem", "platform",
+__all__ = ["PLATFORMS", "POSTQUED_CAPTION_MAX_CHARS", "TABLES", "Option", "Platform", "missing_options", "normalized", "option_problem", "platform",
            "unknown_option"]

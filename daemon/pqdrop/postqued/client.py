@@ -177,8 +177,8 @@ class PostQued:
         """Every account the key can post to (v2: of every platform; v1: TikTok's)."""
         return self._run(lambda d: d.accounts(), route=True)
 
-    def creator_info(self, account_id: str) -> Mapping[str, Any]:
-        """TikTok's creator info (v2; the raw reply, camelCase or snake_case); empty in v1."""
+    def creator_info(self, account_id: str) -> Mapping[str, Any] | None:
+        """TikTok's creator info (v2; the raw reply, camelCase or snake_case); None in v1, which cannot tell."""
         return self._run(lambda d: d.creator_info(account_id))
 
     # --- publishing ---------------------------------------------------------------------------

@@ -104,9 +104,9 @@ class Dialect(ABC):
         """Every account the key can post to, of any platform the dialect lists (v1: TikTok's)."""
         return self.platform_accounts("tiktok")
 
-    def creator_info(self, account_id: str) -> Mapping[str, Any]:
-        """TikTok's creator info for an account as the API gives it; empty where the dialect has none."""
-        return {}
+    def creator_info(self, account_id: str) -> Mapping[str, Any] | None:
+        """TikTok's creator info for an account as the API gives it; None where the dialect has none (v1)."""
+        return None
 
     # --- publishing ---------------------------------------------------------------------------
 

@@ -104,7 +104,7 @@ class V2(Dialect):
             self._all_accounts = tuple(parse_account(item, "") for item in raw if isinstance(item, dict))
         return self._all_accounts
 
-    def creator_info(self, account_id: str) -> Mapping[str, Any]:
+    def creator_info(self, account_id: str) -> Mapping[str, Any] | None:
         reply = self.transport.call("read", "GET", f"/v2/integrations/{account_id}/creator-info", params=self._scope())
         inner = reply.get("creatorInfo") or reply.get("data")
         return inner if isinstance(inner, dict) else reply

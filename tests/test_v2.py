@@ -1,0 +1,293 @@
+"""PostQued v2 end to end against the sandbox: auto, workspaces, presigned photos, several platforms, 402."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.conftest import SANDBOX_KEY, make_client, sidecar, write_config
+
+from pqdrop.config import Config, load_config
+from pqdrop.errors import ApiAccountBlocked, ApiRejected, ConfigError
+from pqdrop.journal import Journal
+from pqdrop.mediagen import make_image, make_video
+from pqdrop.postqued import Api, error_from_reply
+from pqdrop.sandbox import Sandbox
+from pqdrop.sandbox.v2 import workspace_id
+from pqdrop.workers import EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, Round, Workers, once
+
+
+@pytest.fixture
+def v2_sandbox() -> Iterator[Sandbox]:
+    with Sandbox(api_keys=(SANDBOX_KEY,), processing_seconds=0.05, api="v2") as server:
+        yield server
+
+
+def v2_config(tmp_path: Path, sandbox: Sandbox, **postqued: Any) -> Config:
+    config = load_config(write_config(tmp_path, sandbox.url, postqued=postqued))
+    config.inbox.path.mkdir(exist_ok=True)
+    return config
+
+
+def run_once(config: Config) -> tuple[int, Round]:
+    journal = Journal(config.state.dir)
+    try:
+        with make_client(config) as client, Workers(config, client, journal) as service:
+            return once(service)
+    finally:
+        journal.close()
+
+
+def status(config: Config, folder: str, name: str) -> dict[str, Any]:
+    return dict(json.loads((config.inbox.path / folder / f"{name}.status.json").read_text()))
+
+
+def publish_bodies(sandbox: Sandbox) -> list[dict[str, Any]]:
+    return [publish["body"] for publish in sandbox.state_summary()["publishes"]]
+
+
+# --- auto: which API the server speaks ------------------------------------------------------
+
+
+@pytest.mark.parametrize(("spoken", "picked"), [("v1", Api.V1), ("v2", Api.V2), ("both", Api.V2)])
+def test_auto_picks_the_api_the_server_speaks_and_the_journal_remembers_it(
+    tmp_path: Path, spoken: str, picked: Api
+) -> None:
+    with Sandbox(api_keys=(SANDBOX_KEY,), processing_seconds=0.05, api=spoken) as sandbox:
+        config = load_config(write_config(tmp_path, sandbox.url, postqued={"api": "auto"}))
+        config.inbox.path.mkdir()
+        make_video(config.inbox.path / "clip.mp4", seconds=1)
+        sidecar(config.inbox.path / "clip.md")
+        code, _ = run_once(config)
+        assert code == EXIT_OK
+        assert status(config, "sent", "clip")["state"] == "published"
+        journal = Journal(config.state.dir)
+        assert journal.setting("api") == str(picked)
+        journal.close()
+
+
+def test_auto_speaks_v2_when_a_remembered_v1_server_answers_410(tmp_path: Path, v2_sandbox: Sandbox) -> None:
+    config = v2_config(tmp_path, v2_sandbox, api="auto")
+    journal = Journal(config.state.dir)
+    journal.remember("api", "v1")  # what an earlier start found, before the server retired v1
+    journal.close()
+    make_video(config.inbox.path / "clip.mp4", seconds=1)
+    sidecar(config.inbox.path / "clip.md")
+    code, _ = run_once(config)
+    assert code == EXIT_OK
+    journal = Journal(config.state.dir)
+    assert journal.setting("api") == "v2"
+    journal.close()
+
+
+def test_a_v1_config_against_a_v2_only_server_says_v1_is_gone(tmp_path: Path, v2_sandbox: Sandbox) -> None:
+    config = v2_config(tmp_path, v2_sandbox, api="v1")
+    with make_client(config) as client, pytest.raises(ApiRejected) as caught:
+        client.platform_accounts()
+    assert (caught.value.status, caught.value.code) == (410, "GONE")
+
+
+# --- workspaces -------------------------------------------------------------------------------
+
+
+def test_the_only_workspace_is_used_and_logged(
+    tmp_path: Path, v2_sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = v2_config(tmp_path, v2_sandbox)
+    config = config.model_copy(update={"postqued": config.postqued.model_copy(update={"workspace": None})})
+    with make_client(config) as client, caplog.at_level("INFO", "pqdrop"):
+        assert client.connect() is Api.V2
+        assert [account.platform for account in client.platform_accounts("youtube")] == ["youtube"]
+    assert f"posting in workspace Main ({workspace_id('Main')})" in caplog.text
+
+
+def test_several_workspaces_without_one_configured_stop_with_the_list_and_the_line_to_add(tmp_path: Path) -> None:
+    with Sandbox(api_keys=(SANDBOX_KEY,), api="v2", workspaces=("Brand A", "Brand B")) as sandbox:
+        config = v2_config(tmp_path, sandbox)
+        config = config.model_copy(update={"postqued": config.postqued.model_copy(update={"workspace": None})})
+        with make_client(config) as client, pytest.raises(ConfigError) as caught:
+            client.connect()
+    assert caught.value.message == (
+        "the API key reaches 2 workspaces and pqdrop never guesses between them:\n"
+        f"  Brand A  (id {workspace_id('Brand A')})\n  Brand B  (id {workspace_id('Brand B')})\n"
+        f'add the one to post to under [postqued] in the config, e.g.\n  workspace = "{workspace_id("Brand A")}"')
+
+
+def test_a_workspace_the_key_does_not_reach_is_a_clear_config_error(tmp_path: Path, v2_sandbox: Sandbox) -> None:
+    config = v2_config(tmp_path, v2_sandbox, workspace="4b0c1d2e-0000-4000-8000-000000000000")
+    with make_client(config) as client, pytest.raises(ConfigError) as caught:
+        client.connect()
+    assert caught.value.message == (
+        "[postqued].workspace = '4b0c1d2e-0000-4000-8000-000000000000' is not a workspace this API key reaches; "
+        f"it reaches:\n  Main  (id {workspace_id('Main')})")
+
+
+def test_every_v2_call_names_the_workspace(tmp_path: Path, v2_sandbox: Sandbox) -> None:
+    config = v2_config(tmp_path, v2_sandbox)
+    make_video(config.inbox.path / "clip.mp4", seconds=1)
+    sidecar(config.inbox.path / "clip.md")
+    assert run_once(config)[0] == EXIT_OK
+    [body] = publish_bodies(v2_sandbox)
+    assert body["workspaceId"] == workspace_id("Main")
+
+
+# --- photos and carousels through the presigned flow ----------------------------------------
+
+
+def test_a_carousel_goes_up_through_start_put_complete_with_each_photos_size(
+    tmp_path: Path, v2_sandbox: Sandbox
+) -> None:
+    config = v2_config(tmp_path, v2_sandbox)
+    folder = config.inbox.path / "trip"
+    folder.mkdir()
+    for number, (width, height) in enumerate([(640, 480), (480, 640), (500, 500)], start=1):
+        make_image(folder / f"{number}.jpg", width=width, height=height)
+    make_image(folder / "4.png", width=320, height=240)  # converted to JPEG on the way
+    sidecar(folder / "trip.md", "privacyLevel: SELF_ONLY\n", "Trip #photos")
+    code, _ = run_once(config)
+    assert code == EXIT_OK, status(config, "failed", "trip")
+    [body] = publish_bodies(v2_sandbox)
+    contents = v2_sandbox.state_summary()["contents"]
+    sizes = [(contents[cid]["width"], contents[cid]["height"], contents[cid]["contentType"], contents[cid]["status"])
+             for cid in body["contentIds"]]
+    assert sizes == [(640, 480, "image/jpeg", "ready"), (480, 640, "image/jpeg", "ready"),
+                     (500, 500, "image/jpeg", "ready"), (320, 240, "image/jpeg", "ready")]
+    assert status(config, "sent", "trip")["state"] == "published"
+
+
+def test_one_photo_is_completed_with_its_width_and_height(tmp_path: Path, v2_sandbox: Sandbox) -> None:
+    config = v2_config(tmp_path, v2_sandbox)
+    make_image(config.inbox.path / "photo.webp", width=400, height=300)
+    sidecar(config.inbox.path / "photo.md")
+    assert run_once(config)[0] == EXIT_OK
+    [body] = publish_bodies(v2_sandbox)
+    content = v2_sandbox.state_summary()["contents"][body["contentIds"][0]]
+    assert (content["width"], content["height"], content["contentType"]) == (400, 300, "image/webp")
+
+
+# --- several platforms in one request ---------------------------------------------------------
+
+
+CROSS_POST = """\
+targets:
+  - platform: tiktok
+    privacyLevel: SELF_ONLY
+    disableDuet: true
+  - platform: instagram
+    options:
+      postType: reel
+      collaborators: "@friend"
+  - platform: youtube
+    options:
+      visibility: unlisted
+      title: "Look at this"
+      tags: [shorts, demo]
+"""
+
+
+def test_one_clip_goes_to_tiktok_instagram_and_youtube_in_one_request_with_each_platforms_options(
+    tmp_path: Path, v2_sandbox: Sandbox
+) -> None:
+    config = v2_config(tmp_path, v2_sandbox)
+    make_video(config.inbox.path / "clip.mp4", seconds=1)
+    sidecar(config.inbox.path / "clip.md", CROSS_POST, "Everywhere at once")
+    code, _ = run_once(config)
+    assert code == EXIT_OK, status(config, "failed", "clip")
+    [body] = publish_bodies(v2_sandbox)
+    accounts = {account["platform"] + ":" + account["username"]: account["id"] for account in v2_sandbox.v2.accounts()}
+    assert [(t["platform"], t["accountId"], t["options"]) for t in body["targets"]] == [
+        ("tiktok", accounts["tiktok:@mybrand"], {"privacyLevel": "SELF_ONLY", "disableDuet": True}),
+        ("instagram", accounts["instagram:@mybrand"], {"postType": "reel", "collaborators": ["@friend"]}),
+        ("youtube", accounts["youtube:@mybrand"], {"visibility": "unlisted", "title": "Look at this",
+                                                   "tags": ["shorts", "demo"]}),
+    ]
+    assert len(body["contentIds"]) == 1
+    filed = status(config, "sent", "clip")
+    assert filed["state"] == "published"
+    assert sorted((target["platform"], target["status"]) for target in filed["targets"]) == [
+        ("instagram", "published"), ("tiktok", "published"), ("youtube", "published")]
+    assert next(t for t in filed["targets"] if t["platform"] == "youtube")["url"].startswith(
+        "https://www.youtube.com/shorts/")
+
+
+def test_a_reddit_target_without_subreddit_is_refused_before_any_upload(tmp_path: Path, v2_sandbox: Sandbox) -> None:
+    config = v2_config(tmp_path, v2_sandbox)
+    make_video(config.inbox.path / "clip.mp4", seconds=1)
+    sidecar(config.inbox.path / "clip.md", "platform: reddit\noptions:\n  title: Hi\n")
+    code, _ = run_once(config)
+    assert code == EXIT_FAILED
+    filed = status(config, "failed", "clip")
+    assert filed["error"]["code"] == "SIDECAR_MISSING"
+    assert "clip.md: options.subreddit: required for Reddit" in filed["error"]["message"]
+    assert v2_sandbox.state_summary()["contents"] == {}
+
+
+def test_an_account_of_another_platform_is_named_with_the_platforms_accounts(
+    tmp_path: Path, v2_sandbox: Sandbox
+) -> None:
+    config = v2_config(tmp_path, v2_sandbox)
+    make_video(config.inbox.path / "clip.mp4", seconds=1)
+    sidecar(config.inbox.path / "clip.md", "platform: youtube\naccount: '@otherbrand'\n")
+    assert run_once(config)[0] == EXIT_FAILED
+    error = status(config, "failed", "clip")["error"]
+    assert error["code"] == "ACCOUNT_PLATFORM"
+    assert error["message"] == (
+        "clip.md: account: '@otherbrand' is a tiktok account, and this target posts to youtube; "
+        "its youtube accounts are: @mybrand")
+
+
+def test_a_refusal_of_the_api_is_shown_verbatim_in_the_status_file(tmp_path: Path, v2_sandbox: Sandbox) -> None:
+    config = v2_config(tmp_path, v2_sandbox)
+    make_video(config.inbox.path / "clip.mp4", seconds=1)
+    sidecar(config.inbox.path / "clip.md", "platform: pinterest\noptions:\n  boardId: b1\n")
+    v2_sandbox.faults.fail_next(1, status=422, path_prefix="/v2/publish")
+    assert run_once(config)[0] == EXIT_FAILED
+    error = status(config, "failed", "clip")["error"]
+    assert error["code"] == "UNPROCESSABLE_ENTITY"
+    assert error["message"] == (
+        "POST /v2/publish: Sandbox fault: this request was answered 422 on purpose (UNPROCESSABLE_ENTITY)")
+
+
+# --- 402 --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", ["PAYMENT_REQUIRED", "CAPABILITY_REQUIRED", ""])
+def test_a_402_is_account_blocked_whatever_its_code(code: str) -> None:
+    error = error_from_reply(402, {"error": "Upgrade to post", "code": code} if code else {}, {}, "POST /v2/publish")
+    assert isinstance(error, ApiAccountBlocked)
+    assert error.code == (code or "HTTP_402")
+
+
+def test_a_402_from_any_call_pauses_posting_and_keeps_the_item(tmp_path: Path, v2_sandbox: Sandbox) -> None:
+    config = v2_config(tmp_path, v2_sandbox)
+    make_video(config.inbox.path / "clip.mp4", seconds=1)
+    sidecar(config.inbox.path / "clip.md")
+    v2_sandbox.faults.fail_next(1, status=402, path_prefix="/v2/content/upload")
+    result, round_ = run_once(config)
+    assert result == EXIT_BLOCKED
+    assert (config.inbox.path / "clip.mp4").exists() and not (config.inbox.path / "failed").exists()
+    assert round_.blocked is not None and "(PAYMENT_REQUIRED)" in round_.blocked
+    assert v2_sandbox.state_summary()["publishes"] == []
+
+
+def test_a_key_whose_plan_cannot_post_is_paused_by_the_402(tmp_path: Path, v2_sandbox: Sandbox) -> None:
+    config = v2_config(tmp_path, v2_sandbox)
+    make_video(config.inbox.path / "clip.mp4", seconds=1)
+    sidecar(config.inbox.path / "clip.md")
+    v2_sandbox.set_key(SANDBOX_KEY, "payment_required")
+    assert run_once(config)[0] == EXIT_BLOCKED
+    assert (config.inbox.path / "clip.mp4").exists()
+
+
+def test_a_post_without_a_caption_is_refused_before_upload_in_v2(tmp_path: Path, v2_sandbox: Sandbox) -> None:
+    config = v2_config(tmp_path, v2_sandbox)
+    make_video(config.inbox.path / "clip.mp4", seconds=1)
+    sidecar(config.inbox.path / "clip.md", "privacyLevel: SELF_ONLY\n", "")
+    assert run_once(config)[0] == EXIT_FAILED
+    error = status(config, "failed", "clip")["error"]
+    assert (error["code"], error["message"].split(";")[0]) == (
+        "SIDECAR_MISSING", "clip.md: caption: empty, and PostQued v2 takes no post without a caption")
+    assert v2_sandbox.state_summary()["contents"] == {}
