@@ -771,6 +771,13 @@ def test_demo_exits_0_and_shows_published_scheduled_and_the_failed_typo_with_its
     [new_day] = [line for line in after.splitlines() if line.strip().startswith("## ")]
     assert old_day != new_day  # a day later
     assert "\npqdrop: rescheduled (publish " in before
+    # One clip to TikTok, Instagram (a reel) and YouTube in one request (PostQued v2).
+    assert "published" in table_row(result.stdout, "everywhere")
+    lines = result.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("targets of everywhere, one request"))
+    assert [line.split()[:2] for line in lines[start + 1:start + 4]] == [
+        ["tiktok", "published"], ["instagram", "published"], ["youtube", "published"]]
+    assert "https://www.instagram.com/reel/" in lines[start + 2]
 
 
 def test_the_sandbox_command_serves_the_api_at_the_url_it_prints_until_terminated(

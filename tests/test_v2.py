@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -291,3 +292,88 @@ def test_a_post_without_a_caption_is_refused_before_upload_in_v2(tmp_path: Path,
     assert (error["code"], error["message"].split(";")[0]) == (
         "SIDECAR_MISSING", "clip.md: caption: empty, and PostQued v2 takes no post without a caption")
     assert v2_sandbox.state_summary()["contents"] == {}
+
+
+# --- cancel, reschedule and dryRun through the client ------------------------------------------
+
+
+def scheduled_clip(config: Config, sandbox: Sandbox, targets: list[dict[str, Any]]) -> tuple[Any, str]:
+    """A clip uploaded through the client and published to `targets`; the client and the state."""
+    client = make_client(config)
+    video = make_video(config.inbox.path.parent / "c.mp4", seconds=1)
+    content_id = client.upload_video(video, "video/mp4", video.stat().st_size, width=360, height=640,
+                                     duration_ms=1000)
+    return client, client.publish([content_id], targets, "pqdrop-test-key")
+
+
+def target(sandbox: Sandbox, platform: str, dispatch_at: str | None, **options: Any) -> dict[str, Any]:
+    account = next(a for a in sandbox.v2.accounts() if a["platform"] == platform and a["username"] == "@mybrand")
+    return {"platform": platform, "accountId": account["id"], "intent": "publish", "caption": "Later",
+            "dispatchAt": dispatch_at, "options": options}
+
+
+def test_one_target_is_rescheduled_and_another_cancelled_while_they_wait(tmp_path: Path, v2_sandbox: Sandbox) -> None:
+    config = v2_config(tmp_path, v2_sandbox)
+    later = "2030-06-01T18:00:00Z"
+    client, state = scheduled_clip(config, v2_sandbox, [
+        target(v2_sandbox, "youtube", later, visibility="public"), target(v2_sandbox, "mastodon", later)])
+    with client:
+        youtube, mastodon = state.targets
+        moved = client.reschedule(state.publish_id, youtube.id, "2031-01-02T03:04:05Z")
+        assert [(t.platform, t.status, t.dispatch_at) for t in moved.targets] == [
+            ("youtube", "scheduled", "2031-01-02T03:04:05Z"), ("mastodon", "scheduled", later)]
+        after = client.cancel_target(state.publish_id, mastodon.id)
+        assert [(t.platform, t.status) for t in after.targets] == [("youtube", "scheduled"), ("mastodon", "canceled")]
+        whole = client.cancel(state.publish_id)
+        assert [t.status for t in whole.targets] == ["canceled", "canceled"]
+
+
+def test_a_target_already_processing_cannot_be_cancelled_or_rescheduled(tmp_path: Path) -> None:
+    with Sandbox(api_keys=(SANDBOX_KEY,), processing_seconds=30.0, api="v2") as sandbox:
+        config = v2_config(tmp_path, sandbox)
+        client, state = scheduled_clip(config, sandbox, [target(sandbox, "youtube", None, visibility="public")])
+        with client:
+            sandbox.state.clock = lambda: time.time() + 31  # past the queued step: processing
+            with pytest.raises(ApiRejected) as cancelled:
+                client.cancel_target(state.publish_id, state.targets[0].id)
+            with pytest.raises(ApiRejected) as moved:
+                client.reschedule(state.publish_id, state.targets[0].id, None)
+            with pytest.raises(ApiRejected) as whole:
+                client.cancel(state.publish_id)
+    assert (cancelled.value.status, cancelled.value.code) == (409, "NOT_CANCELLABLE")
+    assert (moved.value.status, moved.value.code) == (409, "NOT_RESCHEDULABLE")
+    assert "only a queued or scheduled target can be rescheduled" in moved.value.message
+    assert (whole.value.status, whole.value.code) == (409, "NOT_CANCELLABLE")
+
+
+def test_a_dry_run_validates_without_publishing_and_needs_no_idempotency_key(
+    tmp_path: Path, v2_sandbox: Sandbox
+) -> None:
+    config = v2_config(tmp_path, v2_sandbox)
+    with make_client(config) as client:
+        video = make_video(tmp_path / "c.mp4", seconds=1)
+        content_id = client.upload_video(video, "video/mp4", video.stat().st_size, width=360, height=640,
+                                         duration_ms=1000)
+        state = client.publish([content_id], [target(v2_sandbox, "youtube", None, visibility="public")], "",
+                               dry_run=True)
+        with pytest.raises(ApiRejected) as caught:
+            client.publish([content_id], [target(v2_sandbox, "reddit", None, title="x")], "", dry_run=True)
+    assert [(t.platform, t.status) for t in state.targets] == [("youtube", "validated")]
+    assert v2_sandbox.state_summary()["publishes"] == []
+    assert caught.value.message.endswith("targets[0].options.subreddit is required for Reddit (VALIDATION_ERROR)")
+
+
+def test_v1_cancels_a_whole_request_and_refuses_to_reschedule(tmp_path: Path) -> None:
+    with Sandbox(api_keys=(SANDBOX_KEY,), processing_seconds=0.05, api="v1") as sandbox:
+        config = load_config(write_config(tmp_path, sandbox.url))
+        config.inbox.path.mkdir()
+        account = sandbox.state.accounts("tiktok")["accounts"][0]["id"]
+        client, state = scheduled_clip(config, sandbox, [
+            {"platform": "tiktok", "accountId": account, "intent": "publish", "caption": "x",
+             "dispatchAt": "2030-06-01T18:00:00Z", "options": {}}])
+        with client:
+            with pytest.raises(ApiRejected) as caught:
+                client.reschedule(state.publish_id, state.targets[0].id, None)
+            cancelled = client.cancel_target(state.publish_id, state.targets[0].id)
+    assert caught.value.code == "NOT_IN_V1"
+    assert [t.status for t in cancelled.targets] == ["canceled"]

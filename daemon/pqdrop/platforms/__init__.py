@@ -39,5 +39,28 @@ def missing_options(name: str, options: Mapping[str, object]) -> tuple[str, ...]
     return tuple(key for key in TABLES[name].required if options.get(key) in (None, ""))
 
 
-__all__ = ["PLATFORMS", "POSTQUED_CAPTION_MAX_CHARS", "TABLES", "Option", "Platform", "missing_options", "normalized", "option_problem", "platform",
-           "unknown_option"]
+__all__ = ["PLATFORMS", "POSTQUED_CAPTION_MAX_CHARS", "TABLES", "Option", "Platform", "describe", "markdown_table",
+           "missing_options", "normalized", "option_problem", "platform", "unknown_option"]
+
+
+def describe(option: Option) -> str:
+    """An option's kind as the README's table shows it."""
+    if option.kind == "choice":
+        return " \\| ".join(option.choices)
+    if option.kind == "texts":
+        return f"list of texts (≤ {option.max_items})" if option.max_items else "list of texts"
+    if option.kind == "object":
+        return "table of " + ", ".join(option.fields)
+    return {"bool": "true/false", "int": "whole number", "text": "text", "comment": "text (or {text})"}[option.kind]
+
+
+def markdown_table() -> str:
+    """The README's table of the options of every platform but TikTok (whose rules have their own table)."""
+    lines = ["| platform | option | value |", "|---|---|---|"]
+    for table in list(TABLES.values())[1:]:
+        if not table.options:
+            lines.append(f"| `{table.name}` | (none) | |")
+        for key, option in table.options.items():
+            required = " **(required)**" if key in table.required else ""
+            lines.append(f"| `{table.name}` | `{key}`{required} | {describe(option)} |")
+    return "\n".join(lines)

@@ -169,11 +169,12 @@ class V2Api:
         with self.state.lock:
             now = self.state.clock()
             statuses = [target.timeline.status_at(now) for target in publish.targets]
-            if not all(status in WAITING for status in statuses):
+            if not all(status in (*WAITING, "canceled") for status in statuses):
                 raise Refusal(409, "NOT_CANCELLABLE", f"publish {publish.publish_id} has targets already "
                               f"processing or done ({', '.join(statuses)}); only pending or scheduled ones cancel")
-            for target in publish.targets:
-                target.timeline = dataclasses.replace(target.timeline, canceled_at=now)
+            for target, status in zip(publish.targets, statuses, strict=True):
+                if status in WAITING:
+                    target.timeline = dataclasses.replace(target.timeline, canceled_at=now)
             publish.canceled_at = now
             return 200, publish_view(publish, now)
 
