@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from tests.conftest import SANDBOX_KEY, make_client, sidecar, write_config
 
@@ -377,3 +381,57 @@ def test_v1_cancels_a_whole_request_and_refuses_to_reschedule(tmp_path: Path) ->
             cancelled = client.cancel_target(state.publish_id, state.targets[0].id)
     assert caught.value.code == "NOT_IN_V1"
     assert [t.status for t in cancelled.targets] == ["canceled"]
+
+
+# --- the command line -------------------------------------------------------------------------
+
+
+def run_pqdrop(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    scrubbed = ("PQDROP_CONFIG", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "CREDENTIALS_DIRECTORY")
+    env = {name: value for name, value in os.environ.items() if name not in scrubbed}
+    env.update(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / ".config"), POSTQUED_API_KEY=SANDBOX_KEY)
+    return subprocess.run([sys.executable, "-m", "pqdrop", *args], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+@pytest.mark.parametrize("command", ["once", "accounts"])
+def test_once_and_accounts_exit_2_listing_the_workspaces_to_choose_from(tmp_path: Path, command: str) -> None:
+    with Sandbox(api_keys=(SANDBOX_KEY,), api="v2", workspaces=("Brand A", "Brand B")) as sandbox:
+        path = write_config(tmp_path, sandbox.url)
+        text = path.read_text().replace(f'workspace = "{workspace_id("Main")}"\n', "")
+        path.write_text(text)
+        (tmp_path / "inbox").mkdir()
+        result = run_pqdrop(command, "--config", str(path), tmp_path=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.splitlines()[-5:] == [
+        "pqdrop: the API key reaches 2 workspaces and pqdrop never guesses between them:",
+        f"  Brand A  (id {workspace_id('Brand A')})",
+        f"  Brand B  (id {workspace_id('Brand B')})",
+        "add the one to post to under [postqued] in the config, e.g.",
+        f'  workspace = "{workspace_id("Brand A")}"',
+    ]
+    assert result.stdout == ""
+
+
+def test_the_sandbox_command_can_speak_v2_only(tmp_path: Path) -> None:
+    env = {**os.environ, "HOME": str(tmp_path)}
+    with subprocess.Popen([sys.executable, "-m", "pqdrop", "sandbox", "--port", "0", "--api", "v2"], env=env,
+                          cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            assert f"v2 only, workspace {workspace_id('Main')}" in line
+            url = next(word for word in line.split() if word.startswith("http://127.0.0.1:")).rstrip(";")
+            headers = {"Authorization": f"Bearer {SANDBOX_KEY}"}
+            gone = httpx.get(f"{url}/v1/platform-accounts", headers=headers)
+            ping = httpx.get(f"{url}/v2/ping")
+            integrations = httpx.get(f"{url}/v2/integrations", params={"workspaceId": workspace_id()},
+                                     headers=headers)
+            unscoped = httpx.get(f"{url}/v2/integrations", headers=headers)
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+    assert (gone.status_code, gone.json()["code"]) == (410, "GONE")
+    assert ping.json() == {"pong": "it worked!"}
+    assert {account["platform"] for account in integrations.json()["accounts"]} >= {"tiktok", "youtube", "reddit"}
+    assert (unscoped.status_code, unscoped.json()["code"]) == (400, "MISSING_WORKSPACE")
