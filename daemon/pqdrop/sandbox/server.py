@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.message import Message
+from functools import partial
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -165,10 +166,8 @@ class _Handler(BaseHTTPRequestHandler):
             message = f"Too many {route.category} requests; retry in {verdict.retry_after} s"
             raise Refusal(429, "RATE_LIMITED", message, limit_headers)
         try:
-            if route.action.startswith("v2_"):
-                reply = self._v2(route.action, match, api_key, query)
-            else:
-                reply = getattr(self, "_" + route.action)(match, api_key, query)
+            run = partial(self._v2, route.action) if route.action[:3] == "v2_" else getattr(self, "_" + route.action)
+            reply: Reply = run(match, api_key, query)
         except Refusal as refusal:
             refusal.headers = {**limit_headers, **refusal.headers}
             raise
@@ -233,13 +232,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _v2(self, action: str, match: re.Match[str], api_key: str, query: str) -> Reply:
         body = self._read_json() if self.command in ("POST", "PATCH") and self._unread else {}
-        ident = match.groupdict().get("id")
+        ident = match.groupdict().get("id") or ""
         call = Call(action, ident, dict(parse_qsl(query)), body, self.headers.get("Idempotency-Key"), self.sandbox.url)
         status, reply = self.sandbox.v2.handle(api_key, call)
         if action == "v2_publish" and not body.get("dryRun") and self.sandbox.faults.take_publish_drop():
             raise _DropReply()
-        if action == "v2_delete_content":
-            remove_stored(self.sandbox.storage_dir, self.sandbox.state.content_key(ident or ""))
+        if action == "v2_delete_content":  # the bytes go with the content, as v1's delete does
+            remove_stored(self.sandbox.storage_dir, self.sandbox.state.content_key(ident))
         return Reply(status, reply)
 
     def _ping(self, match: re.Match[str], api_key: str, query: str) -> Reply:
