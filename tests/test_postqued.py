@@ -312,9 +312,15 @@ def test_cancel_publish_cancels_the_targets_of_a_scheduled_publish(client: PostQ
     assert [t.status for t in client.publish_status(scheduled.publish_id).targets] == ["canceled"]
 
 
-def test_v1_refuses_to_move_a_target_and_leaves_it_scheduled(client: PostQued, video: Path) -> None:
+def test_v1_refuses_to_move_a_target_and_leaves_it_scheduled_and_v2_moves_it(
+    client: PostQued, video: Path, api_mode: str
+) -> None:
     later = (datetime.now(UTC) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
     scheduled = client.publish([upload_video(client, video)], [target(mybrand(client), dispatch_at=later)], "k-move")
+    if api_mode == "v2":  # PATCH /v2/publish/target/{id}
+        moved = client.reschedule(scheduled.publish_id, scheduled.targets[0].id, "2031-01-01T10:00:00Z")
+        assert [(t.status, t.dispatch_at) for t in moved.targets] == [("scheduled", "2031-01-01T10:00:00Z")]
+        return
     with pytest.raises(ApiRejected) as refused:
         client.reschedule(scheduled.publish_id, scheduled.targets[0].id, None)
     assert refused.value.code == "NOT_IN_V1"
