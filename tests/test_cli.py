@@ -668,6 +668,61 @@ def test_retry_refuses_an_item_whose_name_is_taken_in_the_inbox(
     assert log_states(inbox, "typo")[-1] == "failed"
 
 
+def account_id(sandbox: Sandbox, username: str) -> str:
+    [account] = [a for a in sandbox.state.accounts(None)["accounts"] if a["username"] == username]
+    return str(account["id"])
+
+
+@pytest.mark.parametrize("how", ["pqdrop retry", "moved back by hand"])
+def test_a_retried_item_whose_post_the_platform_failed_is_posted_again_for_real(
+    config_path: Path, inbox: Path, sandbox: Sandbox, tmp_path: Path, user_env: dict[str, str], how: str
+) -> None:
+    sandbox.state.refusing.add("@otherbrand")  # the platform refuses the first post, then takes it
+    drop_clip(inbox, "f", "account: '@otherbrand'\n")
+    assert pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path).returncode == 1
+    failed = status_of(inbox, "failed", "f")
+    assert failed["error"]["code"] == "PLATFORM_FAILED"
+    sandbox.state.refusing.clear()
+    if how == "pqdrop retry":
+        assert pqdrop("retry", "f", "--config", str(config_path), env=user_env, cwd=tmp_path).returncode == 0
+    else:
+        for name in ("f.mp4", "f.md"):
+            os.rename(inbox / "failed" / name, inbox / name)
+    sandbox.faults.drop_next_publish_reply()  # the retry's reply is lost: its replay must reuse the retry's key
+    result = pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    first, second = sandbox.state_summary()["publishes"]
+    assert sandbox.state.publish_calls == 2  # the failed post and the retry; the retry's replay made none
+    assert sandbox.state_summary()["faults"]["drop_next_publish_reply"] == 0  # the reply really was lost
+    assert first["publishId"] == failed["publishId"]
+    assert second["idempotencyKey"] != first["idempotencyKey"]
+    sent = status_of(inbox, "sent", "f")
+    assert (sent["state"], sent["publishId"], sent["idempotencyKey"]) == (
+        "published", second["publishId"], second["idempotencyKey"])
+    assert "already posted" not in sent.get("note", "")
+    assert second["publishId"] in table_row(result.stdout, "f")
+
+
+def test_a_retried_two_target_item_posts_only_the_target_that_failed(
+    config_path: Path, inbox: Path, sandbox: Sandbox, tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    sandbox.state.refusing.add("@otherbrand")
+    drop_clip(inbox, "both", "targets:\n  - account: '@mybrand'\n  - account: '@otherbrand'\n")
+    assert pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path).returncode == 1
+    assert {t["status"] for t in status_of(inbox, "failed", "both")["targets"]} == {"published", "failed"}
+    sandbox.state.refusing.clear()
+    assert pqdrop("retry", "both", "--config", str(config_path), env=user_env, cwd=tmp_path).returncode == 0
+    result = pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    first, second = sandbox.state_summary()["publishes"]
+    assert len(first["targets"]) == 2
+    [retried] = second["targets"]  # @mybrand's post is live already: not posted twice
+    assert retried["accountId"] == account_id(sandbox, "@otherbrand")
+    sent = status_of(inbox, "sent", "both")
+    assert (sent["state"], sent["publishId"]) == ("published", second["publishId"])
+    assert [t["accountId"] for t in sent["targets"]] == [account_id(sandbox, "@otherbrand")]
+
+
 def test_retry_without_names_or_all_exits_2_and_lists_the_failed_items(
     config_path: Path, tmp_path: Path, user_env: dict[str, str], two_failed: dict[str, str]
 ) -> None:

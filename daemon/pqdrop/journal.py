@@ -341,6 +341,15 @@ class Journal:
             ).fetchone()
         return _record(row) if row else None
 
+    def failed_under(self, key: str, item_id: int) -> Record | None:
+        """An earlier item filed in failed/ whose publish went under `key`: this one is its retry."""
+        rows = self._rows(
+            f"SELECT * FROM items WHERE idempotency_key = ? AND destination = 'failed' AND id < ? "
+            f"AND state IN ({_marks(_SENT_STEPS)}) ORDER BY id DESC LIMIT 1",
+            (key, item_id, *_SENT_STEPS),
+        )
+        return _record(rows[0]) if rows else None
+
     def forget(self, item_id: int) -> None:
         """Drop an item whose claim never happened."""
         with self.atomic() as db:

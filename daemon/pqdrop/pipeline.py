@@ -35,17 +35,19 @@ from pqdrop.publish import (
     publish_body,
     result_from_state,
     result_from_status,
+    retry_key,
     status_document,
     target_body,
 )
 from pqdrop.sidecar import Sidecar
 from pqdrop.slots import reserve_slots
-from pqdrop.states import UNPUBLISHED_STEPS, ItemState, Step, waits_for_dispatch
+from pqdrop.states import OK_TARGET_STATES, UNPUBLISHED_STEPS, ItemState, Step, waits_for_dispatch
 
 log = logging.getLogger("pqdrop")
 
 Clock = Callable[[], datetime]
 REPOST_WINDOW = timedelta(days=7)
+MAX_RETRY_GENERATIONS = 1000  # earlier failures of one post looked at; a bound, not a limit anyone meets
 # The first look at a new publish's status, then x1.5 each time up to 10 s. (A first look at 0.1 s
 # once made the two-daemon kill storm of tests/test_crash.py file items twice; the races it exposed,
 # in a twin's return of a stopped daemon's claims, are fixed in recovery.py and pipeline.resume.)
@@ -193,11 +195,33 @@ class Pipeline:
         # `dispatchAt: next` becomes the reserved slot here, so the recorded body (and every retry) carries it.
         sidecar = reserve_slots(self._journal, record.id, sidecar, accounts, self._config, self._clock())
         targets = [target_body(target, accounts[target.key]) for target in sidecar.targets]
-        key = idempotency_key([media.fingerprint for media in uploaded], targets, sidecar.repost)
+        content_key = idempotency_key([media.fingerprint for media in uploaded], targets, sidecar.repost)
+        targets, key = self._attempt(record, content_key, targets)
         body = publish_body([media.content_id for media in uploaded], targets)
         self._journal.record_publish_intent(record.id, key, body)
         self._log(record.name, ItemState.PUBLISHING, idempotencyKey=key)
         return self._journal.get(record.id)
+
+    def _attempt(
+        self, record: Record, key: str, targets: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], str]:
+        """The targets and key of this attempt: a retry after a final failure is a new publish, never a replay.
+
+        The content-derived key is what makes a crash-resume or a twin replay the same publish. An
+        item retried (by `pqdrop retry` or moved back) after its publish failed would get the same
+        key, and the API would answer with the failed publish; so each earlier failure under the key
+        leads to a key derived from it, and targets already published then are not posted again.
+        A crash-resume finds the same earlier failures, so it still gets the same key.
+        """
+        for _ in range(MAX_RETRY_GENERATIONS):
+            earlier = self._journal.failed_under(key, record.id)
+            if earlier is None:
+                break
+            done = {t.get("accountId") for t in (earlier.status or {}).get("targets") or []
+                    if t.get("status") in OK_TARGET_STATES}
+            targets = [t for t in targets if t["accountId"] not in done] or targets
+            key = retry_key(key, targets)
+        return targets, key
 
     def _refuse_repeat(self, record: Record, prints: Sequence[str], account_ids: list[str], repost: bool) -> None:
         """The same media to the same accounts: wait while the first copy is in flight, refuse it within 7 days."""

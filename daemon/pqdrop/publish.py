@@ -130,6 +130,12 @@ def idempotency_key(
     return "pqdrop-" + hashlib.sha256(canonical.encode()).hexdigest()[:48]
 
 
+def retry_key(earlier_key: str, targets: Sequence[Mapping[str, Any]]) -> str:
+    """The key of a new attempt after a final failure under `earlier_key`: the API must not replay that one."""
+    canonical = json.dumps({"after": earlier_key, "targets": list(targets)}, sort_keys=True, separators=(",", ":"))
+    return "pqdrop-" + hashlib.sha256(canonical.encode()).hexdigest()[:48]
+
+
 def post_fingerprint(media_fingerprints: Sequence[str], account_ids: Sequence[str]) -> str:
     """What makes two posts the same for re-drop detection: the media (in order) and the accounts."""
     canonical = json.dumps({"media": list(media_fingerprints), "accounts": sorted(account_ids)}, separators=(",", ":"))

@@ -83,6 +83,7 @@ class SandboxState:
         self.clock = clock
         self.presign_seconds = presign_seconds
         self.storage_puts: list[dict[str, Any]] = []  # every presigned PUT as storage saw it
+        self.refusing: set[str] = set()  # usernames whose posts fail for now: a platform's passing refusal
         self.processing_seconds = processing_seconds
         self.publish_calls = 0
         self.rate_limited_count = 0
@@ -400,7 +401,8 @@ class SandboxState:
         targets = []
         for index, wanted in enumerate(request.targets):
             account = _account(wanted.account_id, f"targets[{index}].accountId")
-            outcome = "failed" if account.rejection else ("published" if wanted.intent == "publish" else "sent")
+            refused = account.rejection or account.username in self.refusing
+            outcome = "failed" if refused else ("published" if wanted.intent == "publish" else "sent")
             timeline = Timeline(now, wanted.dispatch_at, self.processing_seconds, outcome)
             targets.append(
                 Target(str(uuid.uuid4()), account, wanted.intent, wanted.caption, dict(wanted.options), timeline)
