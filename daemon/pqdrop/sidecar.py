@@ -26,7 +26,6 @@ from pqdrop.config import AccountConfig, DefaultsConfig, ScheduleConfig, account
 from pqdrop.errors import SidecarError
 from pqdrop.punctuation import check_punctuation
 from pqdrop.tiktok import (
-    CAPTION_MAX_CHARS,
     INTENTS,
     OPTION_TYPES,
     PLATFORMS,
@@ -75,6 +74,7 @@ class Target:
     dispatch_at: datetime | None  # timezone-aware UTC, or None for "now" (or for a slot not reserved yet)
     options: Mapping[str, object]  # TikTok options, camelCase keys as the API wants, only those given
     next_slot: bool = False  # post at the account's next free slot, reserved in the journal before publishing
+    caption_suffix: str = ""  # the account's fixed text, already in `caption`; named when the caption is too long
 
 
 @dataclass(frozen=True)
@@ -297,19 +297,23 @@ def _target(meta: Mapping[str, Any], entry: Mapping[str, Any], prefix: str, capt
     intent = cast(Intent, _choice(*pick("intent", settings.intent or defaults.intent), INTENTS, name))
     if "caption" in entry:
         caption = _caption(entry, "", name, prefix)
-    caption = _with_suffix(caption, settings.caption_suffix, account, prefix, name)
+    caption = _with_suffix(caption, settings.caption_suffix)
+    suffix = settings.caption_suffix
     options = {**settings.options, **_options(meta, name), **_options(entry, name, prefix)}
     given = "dispatchAt" in entry or "dispatchAt" in meta
     value, key = pick("dispatchAt", None)
     if value == NEXT_SLOT or (not given and context.schedule.auto):
         _check_slots(account, settings, context, key, "dispatchAt: next" if given else "[schedule].auto = true")
-        return Target(platform, account, intent, caption, None, MappingProxyType(options), next_slot=True)
+        return Target(platform, account, intent, caption, None, MappingProxyType(options), next_slot=True,
+                      caption_suffix=suffix)
     zone = settings.zone or defaults.zone
     dispatch_at = (
         None if value == RIGHT_NOW
         else _dispatch_at(value, zone, defaults.late_grace_minutes, context.now, name, key)
     )
-    return Target(platform, account, intent, caption, dispatch_at, MappingProxyType(options))
+    return Target(
+        platform, account, intent, caption, dispatch_at, MappingProxyType(options), caption_suffix=suffix
+    )
 
 
 def _check_slots(account: str, settings: AccountConfig, context: _Context, key: str, asked: str) -> None:
@@ -345,19 +349,13 @@ def _account(value: object, key: str, name: str, *, given: bool) -> str:
     return value.strip()
 
 
-def _with_suffix(caption: str, suffix: str, account: str, prefix: str, name: str) -> str:
-    """The caption with the account's fixed text appended; TikTok's limit applies to the whole."""
+def _with_suffix(caption: str, suffix: str) -> str:
+    """The caption with the account's fixed text appended; TikTok's limit (preflight.py) applies to the whole,
+    in UTF-16 units and per kind of post, so it is checked once the media are known."""
     if suffix:
         # A suffix that starts with a line break or a space is kept as written; otherwise a space joins.
         caption = f"{caption}{suffix}" if not caption or suffix[0].isspace() else f"{caption} {suffix}"
         caption = caption.strip()
-    if len(caption) > CAPTION_MAX_CHARS:
-        over = len(caption) - CAPTION_MAX_CHARS
-        with_suffix = f' with the {len(suffix)} of [accounts."{account}"].caption_suffix' if suffix else ""
-        problem = (
-            f"{len(caption)} characters{with_suffix}, TikTok allows at most {CAPTION_MAX_CHARS}; shorten it by {over}"
-        )
-        raise _fail(name, prefix + "caption", problem, "CAPTION_TOO_LONG")
     return caption
 
 
