@@ -113,7 +113,10 @@ def test_branded_content_that_is_private_is_refused(clip: MediaInfo) -> None:
 
 @pytest.mark.parametrize(
     "options",
-    ["brandContentToggle: true\nprivacyLevel: MUTUAL_FOLLOW_FRIENDS", "brandOrganicToggle: true\nprivacyLevel: SELF_ONLY"],
+    [
+        "brandContentToggle: true\nprivacyLevel: MUTUAL_FOLLOW_FRIENDS",
+        "brandOrganicToggle: true\nprivacyLevel: SELF_ONLY",
+    ],
 )
 def test_branded_content_for_friends_and_your_own_brand_kept_private_pass(clip: MediaInfo, options: str) -> None:
     check_post("clip", [clip], parsed(options))
@@ -192,7 +195,9 @@ def test_a_video_longer_than_the_accounts_own_maximum_is_refused(tmp_path: Path)
     inside = probe(make_video(tmp_path / "inside.mp4", seconds=60, fps=1))
     outside = probe(make_video(tmp_path / "outside.mp4", seconds=61, fps=1))
     assert creator_problems(target, [inside], PRIVATE) == []
-    assert creator_problems(target, [outside], PRIVATE) == ["outside.mp4: duration 1:01 is over @mybrand's 1:00 maximum"]
+    assert creator_problems(target, [outside], PRIVATE) == [
+        "outside.mp4: duration 1:01 is over @mybrand's 1:00 maximum"
+    ]
 
 
 def test_switches_the_account_has_off_are_not_switched_on(clip: MediaInfo, photos: list[MediaInfo]) -> None:
