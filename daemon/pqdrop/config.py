@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from pqdrop.bandwidth import parse_rate
 from pqdrop.errors import ConfigError
-from pqdrop.tiktok import OPTION_TYPES, nearest, option_problem
+from pqdrop.tiktok import DAILY_DRAFTS, DAILY_POSTS, OPTION_TYPES, nearest, option_problem
 
 API_KEY_ENV = "POSTQUED_API_KEY"
 CONFIG_ENV = "PQDROP_CONFIG"
@@ -144,9 +144,12 @@ class AccountConfig(BaseModel):
 
     intent: Literal["draft", "publish"] | None = None
     timezone: ZoneName | None = None
-    caption_suffix: str = ""  # appended to every caption; TikTok's 2,200 limit applies to the result
+    caption_suffix: str = ""  # appended to every caption; TikTok's caption limit applies to the result
     slots: SlotTimes | None = None  # replaces [schedule].slots for this account
     days: DayNames | None = None  # replaces [schedule].days for this account
+    # TikTok's caps per rolling 24 h (issue 13): beyond them a post waits for the window, never fails.
+    daily_posts: int = Field(DAILY_POSTS, ge=1)  # direct posts (intent publish)
+    daily_drafts: int = Field(DAILY_DRAFTS, ge=1)  # drafts pending in the TikTok inbox (intent draft)
 
     @property
     def zone(self) -> ZoneInfo | None:

@@ -101,6 +101,19 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE requests (id INTEGER PRIMARY KEY, item_id INTEGER NOT NULL REFERENCES items(id),
         kind TEXT NOT NULL, dispatch TEXT, created_at TEXT NOT NULL, outcome TEXT);
     """,
+    # Each target's posting instant per account and intent, for TikTok's daily caps (issue 13);
+    # `paced` marks one moved later than asked because its window was full.
+    """
+    CREATE TABLE posts (
+        item_id INTEGER NOT NULL REFERENCES items(id),
+        account TEXT NOT NULL,
+        intent TEXT NOT NULL,
+        instant TEXT NOT NULL,
+        paced INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (item_id, account)
+    );
+    CREATE INDEX posts_account ON posts(account, intent, instant);
+    """,
 )
 
 # Items whose slot is free again: given back to the inbox before publishing, or failed (a retry is a new item).
@@ -322,6 +335,7 @@ class Journal:
         with self.atomic() as db:
             db.execute("DELETE FROM uploads WHERE item_id = ?", (item_id,))
             db.execute("DELETE FROM slots WHERE item_id = ?", (item_id,))
+            db.execute("DELETE FROM posts WHERE item_id = ?", (item_id,))
             db.execute("DELETE FROM items WHERE id = ?", (item_id,))
 
     def reserve_slot(
@@ -345,6 +359,42 @@ class Journal:
                 "INSERT INTO slots (account, instant, item_id) VALUES (?, ?, ?)", (account, iso_z(chosen), item_id)
             )
         return chosen
+
+    def take_post(
+        self,
+        item_id: int,
+        account: str,
+        intent: str,
+        pick: Callable[[list[datetime]], datetime],
+        *,
+        asked: datetime,
+    ) -> datetime:
+        """Record when the item posts to `account`: the instant `pick` chooses given the account's other posts.
+
+        One transaction, so of two items deciding at once the second sees the first (issue 13).
+        Items given back to the inbox or failed do not count.
+        """
+        with self.atomic() as db:
+            db.execute("DELETE FROM posts WHERE item_id = ? AND account = ?", (item_id, account))
+            rows = db.execute(
+                f"SELECT instant FROM posts WHERE account = ? AND intent = ? AND item_id NOT IN {_RELEASED}",
+                (account, intent),
+            ).fetchall()
+            chosen = pick([_instant(row["instant"]) for row in rows]).astimezone(UTC)
+            db.execute(
+                "INSERT INTO posts (item_id, account, intent, instant, paced) VALUES (?, ?, ?, ?, ?)",
+                (item_id, account, intent, _iso(chosen), int(chosen > asked)),
+            )
+        return chosen
+
+    def paced_posts(self, item_id: int) -> list[tuple[str, str, datetime]]:
+        """(account, intent, instant) of the item's targets that a full window moved later."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT account, intent, instant FROM posts WHERE item_id = ? AND paced = 1 ORDER BY account",
+                (item_id,),
+            ).fetchall()
+        return [(str(row[0]), str(row[1]), _instant(row[2])) for row in rows]
 
     def slot_of(self, item_id: int, account: str) -> datetime | None:
         """The slot the item holds for `account`, if any."""

@@ -22,6 +22,7 @@ from pqdrop.inbox import Item, claim_entries, item_from_json, item_to_json
 from pqdrop.journal import Journal, Record
 from pqdrop.media import MediaInfo, fingerprint
 from pqdrop.names import for_api
+from pqdrop.pacing import pace_targets, pacing_note
 from pqdrop.photos import tiktok_photo
 from pqdrop.postqued import Account, PostQued, PublishState, UploadTicket
 from pqdrop.preparation import prepare_item
@@ -154,7 +155,9 @@ class Pipeline:
             if record.state is Step.PUBLISHING:
                 record = self._publish_step(record)
             state = self._follow(str(record.publish_id))
-            return result_from_state(record.name, state, str(record.idempotency_key))
+            result = result_from_state(record.name, state, str(record.idempotency_key))
+            result.note = pacing_note(self._journal.paced_posts(record.id), self._config)
+            return result
         except ApiRejected as exc:
             if exc.code == "IDEMPOTENCY_CONFLICT":
                 return Result(record.name, ItemState.ACCEPTED, idempotency_key=record.idempotency_key,
@@ -189,6 +192,8 @@ class Pipeline:
             uploaded.append(Uploaded(str(rel), *done[str(rel)]))
         # `dispatchAt: next` becomes the reserved slot here, so the recorded body (and every retry) carries it.
         sidecar = reserve_slots(self._journal, record.id, sidecar, accounts, self._config, self._clock())
+        # A target beyond its account's daily cap is scheduled for when the window frees (issue 13).
+        sidecar = pace_targets(self._journal, record.id, sidecar, accounts, self._config, self._clock())
         targets = [target_body(target, accounts[target.account]) for target in sidecar.targets]
         key = idempotency_key([media.fingerprint for media in uploaded], targets, sidecar.repost)
         body = publish_body([media.content_id for media in uploaded], targets)

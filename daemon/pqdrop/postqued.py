@@ -29,6 +29,7 @@ from pqdrop.errors import (
 from pqdrop.names import for_api
 from pqdrop.ratelimit import Category, RateLimiter, backoff_delay
 from pqdrop.storage import Progress, Storage
+from pqdrop.tiktok import is_tiktok_code, tiktok_error
 
 USER_AGENT = "pqdrop/0.1"
 NOT_IN_V1 = "NOT_IN_V1"  # the code of what only the v2 API can do
@@ -66,6 +67,7 @@ class TargetState:
     status: str
     dispatch_at: str | None = None
     reason: str | None = None
+    code: str | None = None  # the platform's code for a failure, e.g. TikTok's picture_size_check_failed
     post_id: str | None = None
     url: str | None = None
 
@@ -298,6 +300,8 @@ def error_from_reply(status: int, body: Mapping[str, Any], headers: Mapping[str,
         return RateLimited(message, retry_after=retry_after_seconds(headers), code=code)
     if status >= 500:
         return ApiUnavailable(message, status=status, code=code)
+    if is_tiktok_code(code):  # TikTok's own answer, relayed: a cap waits, a bad post fails, a lost login pauses
+        return tiktok_error(status, code, message)
     if status in (401, 403) or code == "SUBSCRIPTION_REQUIRED":
         return ApiAccountBlocked(message, status=status, code=code)
     return ApiRejected(message, status=status, code=code)
@@ -357,6 +361,7 @@ def parse_target_state(raw: Mapping[str, Any]) -> TargetState:
         status=str(raw.get("status", "")),
         dispatch_at=raw.get("dispatchAt"),
         reason=str(reason) if reason else None,
+        code=_optional_str(error.get("code") if isinstance(error, dict) else raw.get("failReason")),
         post_id=_optional_str(raw.get("postId") or raw.get("platformPostId")),
         url=_optional_str(raw.get("url") or raw.get("postUrl")),
     )

@@ -15,6 +15,7 @@ from pqdrop.errors import ItemError, MediaError
 from pqdrop.instants import iso_z
 from pqdrop.sidecar import Target
 from pqdrop.states import ItemState, failure_reason, outcome_of
+from pqdrop.tiktok import answer_to, is_tiktok_code
 
 if TYPE_CHECKING:  # types only: a reader of results (`pqdrop status`) loads neither PyAV nor httpx
     from pqdrop.media import MediaInfo
@@ -131,6 +132,12 @@ def result_from_state(name: str, state: PublishState, key: str) -> Result:
     if outcome is ItemState.FAILED:
         result.error_code = "PLATFORM_FAILED"
         result.message = failure_reason(state)
+        # TikTok's fail reason (T6) names the rule, and the table says what it means and what to do.
+        reasons = [target.code for target in state.targets if target.code and is_tiktok_code(target.code)]
+        if reasons:
+            result.error_code = reasons[0]
+            meanings = "; ".join(dict.fromkeys(f"{code}: {answer_to(code).meaning}" for code in reasons))
+            result.message = f"{result.message} (TikTok: {meanings})"
     return result
 
 

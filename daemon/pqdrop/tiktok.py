@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from pqdrop.errors import ApiAccountBlocked, ApiError, ApiRejected, PlatformBusy
+
 PLATFORMS: tuple[str, ...] = ("tiktok",)
 
 # PostQued's intent values: "draft" lands in the creator's TikTok inbox, "publish" posts directly.
@@ -325,6 +327,20 @@ def answer_to(code: str) -> Answer:
     return Answer(Reaction.FAIL, f"TikTok answered {code!r}, a code pqdrop does not know")
 
 
+_TIKTOK_CODE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+")
+
+
 def is_tiktok_code(code: str) -> bool:
-    """TikTok's codes are snake_case; PostQued's own are UPPER_CASE."""
-    return code in ANSWERS
+    """TikTok's codes are snake_case (`spam_risk_too_many_posts`); PostQued's own are UPPER_CASE."""
+    return code in ANSWERS or _TIKTOK_CODE.fullmatch(code) is not None
+
+
+def tiktok_error(status: int, code: str, message: str) -> ApiError:
+    """The error of pqdrop's tree for a reply carrying one of TikTok's init codes (T2, T3, T4)."""
+    answer = answer_to(code)
+    text = f"{message}; TikTok: {answer.meaning}"
+    if answer.reaction is Reaction.PAUSE:
+        return ApiAccountBlocked(text, status=status, code=code)
+    if answer.reaction is Reaction.RETRY:
+        return PlatformBusy(text, status=status, code=code)
+    return ApiRejected(text, status=status, code=code)

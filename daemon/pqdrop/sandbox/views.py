@@ -82,8 +82,11 @@ def target_view(target: Target, now: float) -> dict[str, Any]:
     elif status == "sent":
         view["sentAt"] = ended
     elif status == "failed":
-        reason = target.account.rejection or "TikTok rejected the post"
-        view["error"] = {"code": "PLATFORM_REJECTED", "message": reason}
+        if target.fail_reason is not None:
+            view["error"] = {"code": target.fail_reason, "message": f"TikTok failed the post: {target.fail_reason}"}
+        else:
+            reason = target.account.rejection or "TikTok rejected the post"
+            view["error"] = {"code": "PLATFORM_REJECTED", "message": reason}
         view["reason"] = reason
     elif status == "canceled" and target.timeline.canceled_at is not None:
         view["canceledAt"] = format_instant(target.timeline.canceled_at)
