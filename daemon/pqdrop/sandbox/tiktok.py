@@ -135,7 +135,9 @@ class TikTok:
         with self._lock:
             if self._next_init_errors:
                 code = self._next_init_errors.pop(0)
-                raise Refusal(INIT_STATUS.get(code, 400), code, f"TikTok refused the post: {code}")
+                status = INIT_STATUS.get(code, 400)
+                wait = {"Retry-After": "1"} if status == 429 else None
+                raise Refusal(status, code, f"TikTok refused the post: {code}", wait)
             for index, post in enumerate(posts):
                 problem = init_problem(post, media, self.profile(post.account), self._count(post))
                 if problem is not None:
