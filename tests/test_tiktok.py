@@ -253,3 +253,15 @@ def test_the_fire_caption_fails_before_any_upload_and_check_says_so(
     error = json.loads((inbox / "failed" / "hot.status.json").read_text())["error"]
     assert ("3,000 UTF-16 units" in error["message"], error["code"]) == (True, "CAPTION_TOO_LONG")
     assert sandbox.state_summary()["contents"] == {}
+
+
+def test_check_warns_of_a_photo_caption_longer_than_the_title_and_passes_it(
+    config: Config, inbox: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (inbox / "trip").mkdir()
+    make_image(inbox / "trip" / "1.jpg", width=64, height=48)
+    sidecar(inbox / "trip" / "trip.md", body="a" * 91)
+    assert check_paths(config, []) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "ok    trip"
+    assert lines[1].startswith("      warning: @mybrand: caption: 91 UTF-16 units; pqdrop sends it as the photo post's")

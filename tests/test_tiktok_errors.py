@@ -146,3 +146,15 @@ def test_a_photo_above_1080p_sent_as_it_is_fails_with_picture_size_check_failed(
         sandbox.state.clock = lambda: 4_000_000_000.0  # long after processing
         [reported] = api.get(f"/v1/content/publish/{publish_id}").json()["targets"]
     assert (reported["status"], reported["error"]["code"]) == ("failed", "picture_size_check_failed")
+
+
+@pytest.mark.parametrize("reason", ["internal", "video_pull_failed", "spam_risk_too_many_posts"])
+def test_a_passing_fail_reason_says_that_a_retry_posts_it_again(
+    service: Workers, inbox: Path, sandbox: Sandbox, reason: str
+) -> None:
+    drop_clip(inbox)
+    sandbox.state.tiktok.fail_next_post(reason)
+    assert once(service)[0] == EXIT_FAILED
+    error = status_of(inbox, "clip")["error"]
+    assert error["code"] == reason
+    assert error["message"].endswith("this passes, so `pqdrop retry clip` posts it again")

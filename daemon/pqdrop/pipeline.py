@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pqdrop.claim import ClaimName, claim_dir, give_back, take
 from pqdrop.config import Config
-from pqdrop.errors import ApiRejected, Interrupted, ItemError, MediaError, Postponed, PqdropError
+from pqdrop.creators import CreatorInfos, fetcher_of
+from pqdrop.errors import ApiRejected, Interrupted, ItemError, MediaError, Postponed, PqdropError, SidecarError
 from pqdrop.filing import append_status_log, file_claim, free_stem
 from pqdrop.inbox import Item, claim_entries, item_from_json, item_to_json
 from pqdrop.journal import Journal, Record
@@ -25,6 +26,7 @@ from pqdrop.names import for_api
 from pqdrop.pacing import pace_targets, pacing_note
 from pqdrop.photos import tiktok_photo
 from pqdrop.postqued import Account, PostQued, PublishState, UploadTicket
+from pqdrop.preflight import creator_problems
 from pqdrop.preparation import prepare_item
 from pqdrop.publish import (
     Result,
@@ -90,6 +92,8 @@ class Pipeline:
         self._stop = stop or threading.Event()
         self._progress = progress
         self._heartbeat = heartbeat or (lambda: None)
+        # Each account's own TikTok rules, from creator info where the API dialect relays it (v2).
+        self.creators = CreatorInfos(fetcher_of(client), clock)
 
     def reconfigure(self, config: Config) -> None:
         """Take a reloaded config; the inbox and the API client stay as they are."""
@@ -178,6 +182,7 @@ class Pipeline:
             schedule=self._config.schedule,
         )
         accounts = self._resolve_accounts(sidecar, record.name)
+        self._check_accounts(sidecar, media, accounts, record.name)
         prints = [fingerprint(info.path) for info in media]
         self._refuse_repeat(record, prints, sorted(account.id for account in accounts.values()), sidecar.repost)
         done = self._journal.uploads(record.id)
@@ -288,6 +293,19 @@ class Pipeline:
             known = self._client.platform_accounts(target.platform)
             resolved[target.account] = find_account(target.account, known, sidecar.path or name)
         return resolved
+
+    def _check_accounts(
+        self, sidecar: Sidecar, media: Sequence[MediaInfo], accounts: Mapping[str, Account], name: str
+    ) -> None:
+        """The accounts' own rules (creator info): privacy choices, maximum duration, switched-off interactions."""
+        problems = []
+        for target in sidecar.targets:
+            info = self.creators.get(accounts[target.account].id)
+            if info is not None:
+                problems += creator_problems(target, media, info)
+        if problems:
+            where = sidecar.path.name if sidecar.path is not None else name
+            raise SidecarError(f"{where}: {'; '.join(problems)}", code="TIKTOK_ACCOUNT_RULE")
 
     def _upload(self, info: MediaInfo) -> str:
         """Send one media; returns its contentId."""

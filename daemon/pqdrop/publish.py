@@ -15,7 +15,7 @@ from pqdrop.errors import ItemError, MediaError
 from pqdrop.instants import iso_z
 from pqdrop.sidecar import Target
 from pqdrop.states import ItemState, failure_reason, outcome_of
-from pqdrop.tiktok import answer_to, is_tiktok_code
+from pqdrop.tiktok import Reaction, answer_to, is_tiktok_code
 
 if TYPE_CHECKING:  # types only: a reader of results (`pqdrop status`) loads neither PyAV nor httpx
     from pqdrop.media import MediaInfo
@@ -138,6 +138,8 @@ def result_from_state(name: str, state: PublishState, key: str) -> Result:
             result.error_code = reasons[0]
             meanings = "; ".join(dict.fromkeys(f"{code}: {answer_to(code).meaning}" for code in reasons))
             result.message = f"{result.message} (TikTok: {meanings})"
+            if all(answer_to(code).reaction is Reaction.RETRY for code in reasons):
+                result.message += f"; this passes, so `pqdrop retry {name}` posts it again"
     return result
 
 
