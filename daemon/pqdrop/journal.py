@@ -378,7 +378,7 @@ class Journal:
             db.execute("DELETE FROM posts WHERE item_id = ? AND account = ?", (item_id, account))
             rows = db.execute(
                 f"SELECT instant FROM posts WHERE account = ? AND intent = ? AND item_id NOT IN {_RELEASED}",
-                (account, intent),
+                (account, intent, *_RELEASED_PARAMS),
             ).fetchall()
             chosen = pick([_instant(row["instant"]) for row in rows]).astimezone(UTC)
             db.execute(
