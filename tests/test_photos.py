@@ -82,11 +82,20 @@ def test_a_4032x3024_phone_photo_becomes_a_1440x1080_jpeg_without_exif(tmp_path:
 
 def test_the_exif_orientation_is_applied_before_fitting(tmp_path: Path) -> None:
     # Orientation 6: stored landscape, shown turned 90 degrees clockwise, i.e. portrait.
-    copy = downscale_photo(phone_photo(tmp_path / "turned.jpg", orientation=6), tmp_path)
+    (tmp_path / "state").mkdir()
+    copy = downscale_photo(phone_photo(tmp_path / "turned.jpg", orientation=6), tmp_path / "state")
     with Image.open(copy) as picture:
         assert picture.size == (1080, 1440)
         red, green, blue = picture.convert("RGB").getpixel((1080 - 10, 10))  # the blue corner is now top-right
         assert blue > 150 and red < 100
+
+
+def test_the_copy_is_never_written_over_the_photo(tmp_path: Path) -> None:
+    source = phone_photo(tmp_path / "IMG_0002.jpg", width=2000, height=1000)
+    before = source.read_bytes()
+    with pytest.raises(ValueError, match="never over it"):
+        downscale_photo(source, tmp_path)
+    assert source.read_bytes() == before
 
 
 def test_a_1086x1448_photo_just_outside_1080p_is_downscaled_to_1080x1440(tmp_path: Path) -> None:

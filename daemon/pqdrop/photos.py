@@ -138,6 +138,8 @@ def downscale_photo(source: Path, folder: Path, limits: PhotoLimits = PHOTO_LIMI
     if size != picture.size:
         picture = picture.resize(size, Image.Resampling.LANCZOS)
     target = folder / f"{source.stem}.jpg"
+    if target.resolve() == source.resolve():
+        raise ValueError(f"{source}: the copy must go to another folder than the photo, never over it")
     # No `exif=`: Pillow writes none, so GPS, make, model and serial stay behind; the colour profile is kept.
     extra = {"icc_profile": icc} if icc else {}
     picture.save(target, "JPEG", quality=DOWNSCALE_QUALITY, subsampling=0, optimize=True, **extra)
