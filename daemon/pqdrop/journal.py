@@ -380,21 +380,19 @@ class Journal:
                 f"SELECT instant FROM posts WHERE account = ? AND intent = ? AND item_id NOT IN {_RELEASED}",
                 (account, intent, *_RELEASED_PARAMS),
             ).fetchall()
-            chosen = pick([_instant(row["instant"]) for row in rows]).astimezone(UTC)
+            chosen = pick([parse_instant(row["instant"]) for row in rows]).astimezone(UTC)
             db.execute(
                 "INSERT INTO posts (item_id, account, intent, instant, paced) VALUES (?, ?, ?, ?, ?)",
-                (item_id, account, intent, _iso(chosen), int(chosen > asked)),
+                (item_id, account, intent, iso_z(chosen), int(chosen > asked)),
             )
         return chosen
 
     def paced_posts(self, item_id: int) -> list[tuple[str, str, datetime]]:
         """(account, intent, instant) of the item's targets that a full window moved later."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT account, intent, instant FROM posts WHERE item_id = ? AND paced = 1 ORDER BY account",
-                (item_id,),
-            ).fetchall()
-        return [(str(row[0]), str(row[1]), _instant(row[2])) for row in rows]
+        rows = self._rows(
+            "SELECT account, intent, instant FROM posts WHERE item_id = ? AND paced = 1 ORDER BY account", (item_id,)
+        )
+        return [(str(row[0]), str(row[1]), parse_instant(row[2])) for row in rows]
 
     def slot_of(self, item_id: int, account: str) -> datetime | None:
         """The slot the item holds for `account`, if any."""
