@@ -3,8 +3,9 @@
 TikTok's photo posts accept JPEG and WebP only (issue 8), within 1080p and 20 MB (issue 13). A
 PNG is converted at high quality (JPEG q 2, no chroma subsampling, so text in screenshots stays
 sharp); an iPhone's HEIC becomes a JPEG, upright, with its EXIF. A photo above 1080p or 20 MB
-(a HEIC's JPEG too) is downscaled to fit 1080 x 1920 with Lanczos resampling, turned upright by its EXIF orientation, and written without its EXIF, so the copy names neither
-the phone (make, model, serial) nor the place (GPS). The original is read, never altered, and the
+(a HEIC's JPEG too) is downscaled to fit 1080 x 1920 with Lanczos resampling, turned upright by
+its EXIF orientation, and written without its EXIF, so the copy names neither the phone (make,
+model, serial) nor the place (GPS). The original is read, never altered, and the
 copy lives only for its upload. A PNG with transparent pixels is refused instead: JPEG has no
 transparency, and pqdrop does not guess a background colour.
 """
