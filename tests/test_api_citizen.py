@@ -31,10 +31,9 @@ def captions_published(sandbox: Sandbox) -> Counter[str]:
     return Counter(p["targets"][0]["caption"] for p in sandbox.state_summary()["publishes"])
 
 
-def test_fifty_items_with_client_and_server_limits_equal_get_no_429(tmp_path: Path) -> None:
-    with Sandbox(
-        api_keys=(SANDBOX_KEY,), rate_limits=LIMITS, window_seconds=WINDOW, processing_seconds=0.02
-    ) as sandbox:
+def test_fifty_items_with_client_and_server_limits_equal_get_no_429(tmp_path: Path, api_mode: str) -> None:
+    with Sandbox(api_keys=(SANDBOX_KEY,), rate_limits=LIMITS, window_seconds=WINDOW, processing_seconds=0.02,
+                 api=api_mode) as sandbox:
         # Fifty posts to one account are past TikTok's daily cap; this test is about rate limits, not caps.
         sandbox.state.tiktok.set_profile("@mybrand", Profile(daily_posts=100))
         config = load_config(write_config(tmp_path, sandbox.url, postqued={

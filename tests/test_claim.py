@@ -17,19 +17,24 @@ from pqdrop.claim import (
     LOCK_WAIT_SECONDS,
     ClaimName,
     OwnerLock,
+    being_filed,
     claim_dir,
     complete,
     give_back,
     lock_path,
+    mark_filing,
     owner_alive,
     owner_id,
     processing_dir,
+    release,
     running_owners,
     stopped_owner,
     take,
 )
 from pqdrop.errors import ServiceUnavailable
 from pqdrop.inbox import Item
+from pqdrop.journal import Journal
+from pqdrop.recovery import sweep
 
 CLAIM = "clip~own1~0001"
 LOOSE = Item("clip", (PurePosixPath("clip.mp4"),), PurePosixPath("clip.md"))
@@ -312,3 +317,66 @@ def test_running_owners_reads_the_kernel_lock_table_instead_of_trying_the_lock(i
     )
     assert running_owners(inbox, table) == {"me": 4242}
     assert owner_alive(inbox, "me") is False
+
+
+# --- a twin's sweep of a stopped owner's claims ------------------------------------------------------
+
+
+def stopped_twins_claim(inbox: Path, loose: Item) -> str:
+    claim = "clip~twin~0001"
+    assert take(inbox, loose, claim) is True
+    return claim
+
+
+def test_a_sweep_returns_a_stopped_twins_claim_whole_under_its_own_name_first(
+    inbox: Path, loose: Item, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    claim = stopped_twins_claim(inbox, loose)
+    renames: list[tuple[str, str]] = []
+    real_rename = os.rename
+
+    def recording_rename(source: str | Path, target: str | Path) -> None:
+        renames.append((Path(source).name, Path(target).name))
+        real_rename(source, target)
+
+    monkeypatch.setattr(os, "rename", recording_rename)
+    assert sweep(inbox, Journal(tmp_path / "state"), "self") == ["clip: returned to the inbox from an orphaned claim"]
+    (first_source, first_target), *moves = renames
+    adopted = ClaimName.parse(first_target)
+    assert first_source == claim and adopted is not None and (adopted.item, adopted.owner) == ("clip", "self")
+    assert moves == [("clip.md", "clip.md"), ("clip.mp4", "clip.mp4")]  # the files only after the folder
+    assert listing(inbox) == ["clip.md", "clip.mp4", "processing"]
+    assert not claim_dir(inbox, claim).exists() and not claim_dir(inbox, str(adopted)).exists()
+
+
+def test_a_sweep_leaves_a_stopped_twins_claim_under_its_name_when_a_name_is_taken_in_the_inbox(
+    inbox: Path, loose: Item, tmp_path: Path
+) -> None:
+    claim = stopped_twins_claim(inbox, loose)
+    (inbox / "clip.md").write_text("a newcomer")
+    assert sweep(inbox, Journal(tmp_path / "state"), "self") == [
+        "clip: returned to the inbox from an orphaned claim (kept in processing/: clip.md is taken in the inbox)"]
+    assert [path.name for path in processing_dir(inbox).iterdir() if path.is_dir()] == [claim]
+    assert listing(claim_dir(inbox, claim)) == ["clip.md", "clip.mp4"]
+
+
+def test_a_sweep_leaves_a_stopped_twins_claim_it_had_begun_to_file_for_that_twin_to_finish(
+    inbox: Path, loose: Item, tmp_path: Path
+) -> None:
+    claim = stopped_twins_claim(inbox, loose)
+    mark_filing(inbox, claim)
+    assert being_filed(inbox, claim)
+    assert sweep(inbox, Journal(tmp_path / "state"), "self") == [
+        "clip: left in processing/ for the stopped pqdrop twin, which had begun to file it, to finish"]
+    assert listing(claim_dir(inbox, claim)) == [".pqdrop-filing", "clip.md", "clip.mp4"]
+    assert listing(inbox) == ["processing"]
+    release(inbox, claim)
+    assert listing(claim_dir(inbox, claim)) == ["clip.md", "clip.mp4"]
+
+
+def test_give_back_never_moves_the_filing_mark_into_the_inbox(inbox: Path, loose: Item) -> None:
+    assert take(inbox, loose, CLAIM) is True
+    mark_filing(inbox, CLAIM)
+    assert give_back(inbox, CLAIM) == []
+    assert listing(inbox) == ["clip.md", "clip.mp4", "processing"]
+    assert not claim_dir(inbox, CLAIM).exists()

@@ -177,7 +177,7 @@ def test_once_exits_2_without_an_api_key_and_names_where_a_key_can_come_from(
 
 
 def test_once_exits_3_with_a_revoked_key_and_leaves_every_file_in_the_inbox(
-    config_path: Path, inbox: Path, sandbox: Sandbox, tmp_path: Path, user_env: dict[str, str]
+    config_path: Path, inbox: Path, sandbox: Sandbox, tmp_path: Path, user_env: dict[str, str], api_mode: str
 ) -> None:
     drop_clip(inbox, "one")
     drop_clip(inbox, "two")
@@ -185,9 +185,8 @@ def test_once_exits_3_with_a_revoked_key_and_leaves_every_file_in_the_inbox(
     sandbox.set_key(SANDBOX_KEY, "revoked")
     result = pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path)
     assert result.returncode == 3, result.stdout + result.stderr
-    assert result.stdout.splitlines()[0].startswith(
-        "posting paused: GET /v1/platform-accounts: This API key has been revoked"
-    )
+    first = "GET /v1/platform-accounts" if api_mode == "v1" else "GET /v2/mcp/context"  # v2 checks the workspace first
+    assert result.stdout.splitlines()[0].startswith(f"posting paused: {first}: This API key has been revoked")
     assert "waiting  not tried: posting is paused" in table_row(result.stdout, "one")
     assert "waiting  not tried: posting is paused" in table_row(result.stdout, "two")
     assert tree_digest(inbox) == before
@@ -681,15 +680,23 @@ def test_retry_without_names_or_all_exits_2_and_lists_the_failed_items(
 
 
 def test_accounts_lists_the_sandbox_accounts_with_their_ids(
-    config_path: Path, sandbox: Sandbox, tmp_path: Path, user_env: dict[str, str]
+    config_path: Path, sandbox: Sandbox, tmp_path: Path, user_env: dict[str, str], api_mode: str
 ) -> None:
     result = pqdrop("accounts", "--config", str(config_path), env=user_env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines()]
-    expected = [[a["username"], a["id"]] for a in sandbox.state.accounts("tiktok")["accounts"]]
-    assert rows[0] == ["username", "id"]
+    if api_mode == "v1":  # v1 lists TikTok's accounts
+        expected = [[a["username"], a["id"]] for a in sandbox.state.accounts("tiktok")["accounts"]]
+        assert rows[0] == ["username", "id"]
+        assert sorted(rows[1:]) == sorted(expected)
+        assert {row[0] for row in rows[1:]} == {"@mybrand", "@otherbrand", "@failing"}
+        return
+    # v2 lists every platform's, from /v2/integrations
+    expected = [[a["platform"], a["username"], a["id"]] for a in sandbox.v2.accounts()]
+    assert rows[0] == ["platform", "username", "id"]
     assert sorted(rows[1:]) == sorted(expected)
-    assert {row[0] for row in rows[1:]} == {"@mybrand", "@otherbrand", "@failing"}
+    assert {row[1] for row in rows[1:] if row[0] == "tiktok"} == {"@mybrand", "@otherbrand", "@failing"}
+    assert {row[0] for row in rows[1:]} >= {"tiktok", "instagram", "youtube", "reddit", "bluesky"}
 
 
 def test_accounts_with_a_revoked_key_exits_3_and_says_the_key_was_refused(
@@ -764,6 +771,13 @@ def test_demo_exits_0_and_shows_published_scheduled_and_the_failed_typo_with_its
     [new_day] = [line for line in after.splitlines() if line.strip().startswith("## ")]
     assert old_day != new_day  # a day later
     assert "\npqdrop: rescheduled (publish " in before
+    # One clip to TikTok, Instagram (a reel) and YouTube in one request (PostQued v2).
+    assert "published" in table_row(result.stdout, "everywhere")
+    lines = result.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("targets of everywhere, one request"))
+    assert [line.split()[:2] for line in lines[start + 1:start + 4]] == [
+        ["tiktok", "published"], ["instagram", "published"], ["youtube", "published"]]
+    assert "https://www.instagram.com/reel/" in lines[start + 2]
 
 
 def test_the_sandbox_command_serves_the_api_at_the_url_it_prints_until_terminated(
@@ -813,9 +827,9 @@ def test_top_level_help_lists_all_nine_commands(tmp_path: Path, user_env: dict[s
 
 
 def test_the_api_key_is_in_no_inbox_or_state_file_and_in_no_output(tmp_path: Path, inbox: Path,
-                                                                  user_env: dict[str, str]) -> None:
+                                                                  user_env: dict[str, str], api_mode: str) -> None:
     key = f"pq_live_{uuid.uuid4().hex}"
-    with Sandbox(api_keys=(key,), processing_seconds=0.05) as sandbox:
+    with Sandbox(api_keys=(key,), processing_seconds=0.05, api=api_mode) as sandbox:
         config_path = write_config(tmp_path, sandbox.url)
         drop_clip(inbox, "good")
         drop_clip(inbox, "later", "dispatchAt: 2030-06-01T18:00:00Z\n")
@@ -839,7 +853,7 @@ def test_the_api_key_is_in_no_inbox_or_state_file_and_in_no_output(tmp_path: Pat
 
 
 def test_reschedule_then_cancel_from_the_shell_go_the_way_of_a_sidecar_edit(
-    config_path: Path, inbox: Path, sandbox: Sandbox, tmp_path: Path, user_env: dict[str, str]
+    config_path: Path, inbox: Path, sandbox: Sandbox, tmp_path: Path, user_env: dict[str, str], api_mode: str
 ) -> None:
     drop_clip(inbox, "later", "dispatchAt: 2030-06-01T18:00:00\n")
     assert pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path).returncode == 0
@@ -847,18 +861,22 @@ def test_reschedule_then_cancel_from_the_shell_go_the_way_of_a_sidecar_edit(
 
     moved = pqdrop("reschedule", "later", "2030-06-02T09:00", "--config", str(config_path), env=user_env, cwd=tmp_path)
     assert (moved.returncode, moved.stdout) == (0, "later: rescheduled: 2030-06-02T07:00:00Z\n"), moved.stderr
-    first, second = sandbox.state_summary()["publishes"]
-    assert first["status"] == "canceled"
+    publishes = sandbox.state_summary()["publishes"]
+    if api_mode == "v1":  # v1 cannot move a target: the old publish is cancelled and a new one made
+        first, second = publishes
+        assert first["status"] == "canceled"
+    else:  # v2 moves the target itself (PATCH /v2/publish/target/{id})
+        [second] = publishes
     assert [target["dispatchAt"] for target in second["targets"]] == ["2030-06-02T07:00:00Z"]
     assert (inbox / "scheduled" / "later.md").read_bytes() == sidecar_before  # never rewritten
     # The unchanged sidecar does not move the post back on the next look.
     assert pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path).returncode == 0
-    assert len(sandbox.state_summary()["publishes"]) == 2
+    assert len(sandbox.state_summary()["publishes"]) == (2 if api_mode == "v1" else 1)
     assert "- **09:00 CEST** · later · @mybrand (tiktok) · scheduled" in (inbox / "SCHEDULE.md").read_text()
 
     gone = pqdrop("cancel", "later", "--config", str(config_path), env=user_env, cwd=tmp_path)
     assert (gone.returncode, gone.stdout) == (0, "later: canceled\n"), gone.stderr
-    assert [publish["status"] for publish in sandbox.state_summary()["publishes"]] == ["canceled", "canceled"]
+    assert [publish["status"] for publish in sandbox.state_summary()["publishes"]] == ["canceled"] * len(publishes)
     assert sorted(path.name for path in (inbox / "canceled").iterdir()) == [
         "later.md", "later.mp4", "later.status.json"]
     assert "Nothing is scheduled." in (inbox / "SCHEDULE.md").read_text()
@@ -882,7 +900,7 @@ def test_a_reschedule_to_a_bad_time_changes_nothing_and_says_why(
 
 
 def test_reschedule_while_run_runs_is_carried_out_by_the_daemon(
-    config_path: Path, inbox: Path, sandbox: Sandbox, tmp_path: Path, user_env: dict[str, str]
+    config_path: Path, inbox: Path, sandbox: Sandbox, tmp_path: Path, user_env: dict[str, str], api_mode: str
 ) -> None:
     drop_clip(inbox, "later", "dispatchAt: 2030-06-01T18:00:00\n")
     daemon = subprocess.Popen([*PQDROP, "run", "--config", str(config_path)], env=user_env, cwd=tmp_path,
@@ -892,7 +910,8 @@ def test_reschedule_while_run_runs_is_carried_out_by_the_daemon(
         moved = pqdrop("reschedule", "later", "2030-06-03T12:00:00Z", "--config", str(config_path), env=user_env,
                        cwd=tmp_path)
         assert (moved.returncode, moved.stdout) == (0, "later: rescheduled: 2030-06-03T12:00:00Z\n"), moved.stderr
-        assert [publish["status"] for publish in sandbox.state_summary()["publishes"]] == ["canceled", "pending"]
+        expected = ["canceled", "pending"] if api_mode == "v1" else ["pending"]  # v2 moves the target in place
+        assert [publish["status"] for publish in sandbox.state_summary()["publishes"]] == expected
         wait_for(lambda: "14:00 CEST" in (inbox / "SCHEDULE.md").read_text(), 10, "SCHEDULE.md to follow")
     finally:
         daemon.send_signal(signal.SIGTERM)

@@ -518,6 +518,113 @@ def test_a_twin_that_returns_a_dead_daemons_claim_posts_nothing_twice_and_the_de
     assert claim_dirs(inbox) == []
 
 
+# A twin's sweep returns a dead daemon's claim to the inbox, but not once that daemon has begun to
+# file it: the files would be split between sent/ and the inbox, or filed in sent/ twice. The daemon
+# SIGKILLs itself at that exact instant, as in section 7, and its twin sweeps before it is back.
+DIE_IN_THE_PIPELINE = textwrap.dedent(
+    """
+    import os, signal, sys
+    import pqdrop.filing
+    from pqdrop.commands import main
+    from pqdrop.journal import Journal
+
+    def die() -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    moment, config = sys.argv[1], sys.argv[2]
+    if moment == "once its publish is recorded":
+        real_record_publish_id = Journal.record_publish_id
+        def record_publish_id_then_die(self, *args, **kwargs):
+            real_record_publish_id(self, *args, **kwargs)
+            die()
+        Journal.record_publish_id = record_publish_id_then_die
+    elif moment == "once its filing is recorded":
+        real_record_filing = Journal.record_filing
+        def record_filing_then_die(self, *args, **kwargs):
+            real_record_filing(self, *args, **kwargs)
+            die()
+        Journal.record_filing = record_filing_then_die
+    else:
+        real_move = pqdrop.filing.move
+        def move_then_die(source, target):
+            real_move(source, target)
+            die()
+        pqdrop.filing.move = move_then_die
+    sys.exit(main(["once", "--config", config]))
+    """
+)
+
+
+@pytest.mark.parametrize("moment", ["once its filing is recorded", "between the filing moves"])
+def test_a_twin_leaves_a_dead_daemons_claim_it_had_begun_to_file_and_the_item_is_filed_once_whole(
+    tmp_path: Path, inbox: Path, crash_sandbox: Sandbox, base_clip: bytes, moment: str
+) -> None:
+    originals = one_item(inbox, base_clip, "clip", "filed by its own daemon #fyp")
+    a_config = crash_config(tmp_path, crash_sandbox, "a.toml", "state-a")
+    b_config = crash_config(tmp_path, crash_sandbox, "b.toml", "state-b")
+    env = {**os.environ, "POSTQUED_API_KEY": SANDBOX_KEY}
+    dying = subprocess.run([sys.executable, "-c", DIE_IN_THE_PIPELINE, moment, str(b_config)],
+                           cwd=REPO, env=env, capture_output=True, timeout=60)
+    assert dying.returncode == -signal.SIGKILL, dying.stderr.decode()
+    [claim] = claim_dirs(inbox)
+
+    # a sweeps while b is down: b's claim, already being filed, stays where it is for b to finish.
+    twin = subprocess.run([sys.executable, "-m", "pqdrop", "once", "--config", str(a_config)],
+                          cwd=REPO, env=env, capture_output=True, timeout=60)
+    assert twin.returncode == 0, twin.stderr.decode()
+    assert claim_dirs(inbox) == [claim]
+    assert journal_rows(tmp_path / "state-a") == []
+    restarted = subprocess.run([sys.executable, "-m", "pqdrop", "once", "--config", str(b_config)],
+                               cwd=REPO, env=env, capture_output=True, timeout=60)
+    assert restarted.returncode == 0, restarted.stderr.decode()
+
+    assert dict(publishes_per_caption(crash_sandbox)) == {"filed by its own daemon #fyp": 1}
+    assert [(folder, status["state"]) for folder, status in status_files(inbox)["clip"]] == [("sent", "published")]
+    assert sorted(path.name for path in (inbox / "sent").iterdir()) == ["clip.md", "clip.mp4", "clip.status.json"]
+    assert not (inbox / "failed").exists()
+    assert journal_rows(tmp_path / "state-b") == [("clip", "done")]
+    assert_nothing_lost_nothing_doubled(inbox, originals)
+    assert claim_dirs(inbox) == []
+    assert sorted(path.name for path in inbox.iterdir()) == ["sent", "status.log"]
+
+
+def test_a_twin_killed_while_it_returns_a_dead_daemons_claim_leaves_the_item_whole_and_it_is_filed_once(
+    tmp_path: Path, inbox: Path, crash_sandbox: Sandbox, base_clip: bytes
+) -> None:
+    originals = one_item(inbox, base_clip, "clip", "returned by a twin that died #fyp")
+    a_config = crash_config(tmp_path, crash_sandbox, "a.toml", "state-a")
+    b_config = crash_config(tmp_path, crash_sandbox, "b.toml", "state-b")
+    env = {**os.environ, "POSTQUED_API_KEY": SANDBOX_KEY}
+    dying = subprocess.run([sys.executable, "-c", DIE_IN_THE_PIPELINE, "once its publish is recorded", str(b_config)],
+                           cwd=REPO, env=env, capture_output=True, timeout=60)
+    assert dying.returncode == -signal.SIGKILL, dying.stderr.decode()
+    # a finds b stopped and starts returning b's claim; it dies after the first file's move.
+    twin = subprocess.run([sys.executable, "-c", DIE_DURING_GIVE_BACK, "between the renames", str(a_config)],
+                          cwd=REPO, env=env, capture_output=True, timeout=60)
+    assert twin.returncode == -signal.SIGKILL, twin.stderr.decode()
+    assert sorted(path.name for path in inbox.iterdir() if path.is_file()) == ["clip.md", "status.log"]
+
+    # b, back, does not file the half left in processing/ (its claim is gone): it returns the rest to the inbox.
+    restarted = subprocess.run([sys.executable, "-m", "pqdrop", "once", "--config", str(b_config)],
+                               cwd=REPO, env=env, capture_output=True, timeout=60)
+    assert restarted.returncode == 0, restarted.stderr.decode()
+    assert not (inbox / "sent").exists()
+    assert sorted(path.name for path in inbox.iterdir() if path.is_file()) == ["clip.md", "clip.mp4", "status.log"]
+    assert journal_rows(tmp_path / "state-b") == [("clip", "returned")]
+    # a, back, takes the whole item; PostQued knows its content-derived key, so it is not posted again.
+    a_again = subprocess.run([sys.executable, "-m", "pqdrop", "once", "--config", str(a_config)],
+                             cwd=REPO, env=env, capture_output=True, timeout=60)
+    assert a_again.returncode == 0, a_again.stderr.decode()
+    assert dict(publishes_per_caption(crash_sandbox)) == {"returned by a twin that died #fyp": 1}
+    [(folder, status)] = status_files(inbox)["clip"]
+    assert (folder, status["state"]) == ("sent", "accepted") and "already posted" in status["note"]
+    assert sorted(path.name for path in (inbox / "sent").iterdir()) == ["clip.md", "clip.mp4", "clip.status.json"]
+    assert not (inbox / "failed").exists()
+    assert journal_rows(tmp_path / "state-a") == [("clip", "done")]
+    assert_nothing_lost_nothing_doubled(inbox, originals)
+    assert claim_dirs(inbox) == []
+
+
 TWIN_STORM_ITEMS = 10
 TWIN_STORM_SEED = 7
 

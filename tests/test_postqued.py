@@ -22,6 +22,7 @@ from pqdrop.mediagen import make_image, make_video
 from pqdrop.postqued import Account, PostQued, RetryPolicy, UploadTicket
 from pqdrop.ratelimit import Category, RateLimiter
 from pqdrop.sandbox import Sandbox
+from pqdrop.sandbox.v2 import workspace_id
 from pqdrop.storage import storage_reason
 
 API_KEY = "pq_client_test"
@@ -34,13 +35,13 @@ SIGNATURE = "deadbeef" * 8  # the stub's presigned "signature", which must never
 
 
 @pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(api_keys=(API_KEY,), processing_seconds=0.05) as server:
+def sandbox(api_mode: str) -> Iterator[Sandbox]:
+    with Sandbox(api_keys=(API_KEY,), processing_seconds=0.05, api=api_mode) as server:
         yield server
 
 
 @pytest.fixture
-def connect() -> Iterator[Callable[..., PostQued]]:
+def connect(api_mode: str) -> Iterator[Callable[..., PostQued]]:
     """Open clients (closed at teardown): `connect(url, key=..., limiter=..., sleep=...)`."""
     opened: list[PostQued] = []
 
@@ -52,7 +53,8 @@ def connect() -> Iterator[Callable[..., PostQued]]:
         sleep: Callable[[float], None] = time.sleep,
     ) -> PostQued:
         client = PostQued(
-            base_url, key, limiter=limiter or RateLimiter(GENEROUS), retry=FAST_RETRY, timeout_seconds=5.0, sleep=sleep
+            base_url, key, limiter=limiter or RateLimiter(GENEROUS), retry=FAST_RETRY, timeout_seconds=5.0, sleep=sleep,
+            api=api_mode, workspace=workspace_id() if api_mode == "v2" else None,
         )
         opened.append(client)
         return client
@@ -231,8 +233,10 @@ def test_complete_upload_makes_the_video_ready_with_its_measured_properties(
     reply = client.complete_upload(
         ticket, filename=video.name, content_type="video/mp4", size=size, width=320, height=240, duration_ms=400
     )
-    assert (reply["contentId"], reply["status"], reply["size"]) == (ticket.content_id, "ready", size)
-    assert (reply["width"], reply["height"], reply["durationMs"]) == (320, 240, 400)
+    content = reply.get("content", reply)  # v2 answers {content: ContentAsset}
+    assert (content.get("contentId", content.get("id")), content["status"], content["size"]) == (
+        ticket.content_id, "ready", size)
+    assert (content["width"], content["height"], content["durationMs"]) == (320, 240, 400)
     assert sandbox.state.contents[ticket.content_id]["sha256"] == sha256_of(video)
 
 
@@ -256,13 +260,15 @@ def test_platform_accounts_lists_the_connected_tiktok_accounts(client: PostQued)
     assert all(account.id.startswith("acc_") and account.platform == "tiktok" for account in client.platform_accounts())
 
 
-def test_platform_accounts_are_fetched_once_per_client(sandbox: Sandbox, client: PostQued) -> None:
+def test_platform_accounts_are_fetched_once_per_client(sandbox: Sandbox, client: PostQued, api_mode: str) -> None:
     first = client.platform_accounts()
     assert client.platform_accounts() is first
-    # The read quota counts every read request the key made: the two calls above and this one.
-    reply = httpx.get(f"{sandbox.url}/v1/platform-accounts", headers={"Authorization": f"Bearer {API_KEY}"})
+    # The read quota counts every read request the key made: one list (v2: after the workspace check) and this one.
+    path = "/v1/platform-accounts" if api_mode == "v1" else f"/v2/integrations?workspaceId={workspace_id()}"
+    reply = httpx.get(f"{sandbox.url}{path}", headers={"Authorization": f"Bearer {API_KEY}"})
     assert reply.headers["X-RateLimit-Limit"] == "30"
-    assert reply.headers["X-RateLimit-Remaining"] == str(30 - 2)
+    reads = {"v1": 2, "v2": 3}[api_mode]  # v1: the list and this; v2: context, integrations and this
+    assert reply.headers["X-RateLimit-Remaining"] == str(30 - reads)
 
 
 # --- publishing ------------------------------------------------------------------------
@@ -306,9 +312,15 @@ def test_cancel_publish_cancels_the_targets_of_a_scheduled_publish(client: PostQ
     assert [t.status for t in client.publish_status(scheduled.publish_id).targets] == ["canceled"]
 
 
-def test_v1_refuses_to_move_a_target_and_leaves_it_scheduled(client: PostQued, video: Path) -> None:
+def test_v1_refuses_to_move_a_target_and_leaves_it_scheduled_and_v2_moves_it(
+    client: PostQued, video: Path, api_mode: str
+) -> None:
     later = (datetime.now(UTC) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
     scheduled = client.publish([upload_video(client, video)], [target(mybrand(client), dispatch_at=later)], "k-move")
+    if api_mode == "v2":  # PATCH /v2/publish/target/{id}
+        moved = client.reschedule(scheduled.publish_id, scheduled.targets[0].id, "2031-01-01T10:00:00Z")
+        assert [(t.status, t.dispatch_at) for t in moved.targets] == [("scheduled", "2031-01-01T10:00:00Z")]
+        return
     with pytest.raises(ApiRejected) as refused:
         client.reschedule(scheduled.publish_id, scheduled.targets[0].id, None)
     assert refused.value.code == "NOT_IN_V1"
@@ -349,12 +361,12 @@ def test_subscription_required_is_account_blocked(sandbox: Sandbox, client: Post
     assert "subscription" in str(caught.value)
 
 
-def test_a_validation_error_is_rejected_with_the_apis_code_and_message(client: PostQued) -> None:
+def test_a_validation_error_is_rejected_with_the_apis_code_and_message(client: PostQued, api_mode: str) -> None:
     with pytest.raises(ApiRejected) as caught:
         client.start_upload("clip.avi", "video/x-msvideo", 10)
     assert (caught.value.status, caught.value.code) == (400, "VALIDATION_ERROR")
     assert "contentType is 'video/x-msvideo'; expected one of video/mp4" in caught.value.message
-    assert caught.value.message.startswith("POST /v1/content/upload: ")
+    assert caught.value.message.startswith(f"POST /{api_mode}/content/upload: ")
 
 
 def test_an_unknown_publish_is_rejected_as_not_found(client: PostQued) -> None:
@@ -397,11 +409,12 @@ def test_more_5xx_than_attempts_is_unavailable(sandbox: Sandbox, client: PostQue
     assert caught.value.status == 502
 
 
-def test_a_refused_connection_is_unavailable(connect: Callable[..., PostQued]) -> None:
+def test_a_refused_connection_is_unavailable(connect: Callable[..., PostQued], api_mode: str) -> None:
     port = free_port()
     with pytest.raises(ApiUnavailable) as caught:
         connect(f"http://127.0.0.1:{port}").platform_accounts()
-    assert str(caught.value).startswith(f"GET /v1/platform-accounts: cannot reach http://127.0.0.1:{port}")
+    first = "GET /v1/platform-accounts" if api_mode == "v1" else "GET /v2/mcp/context"  # v2 checks the workspace first
+    assert str(caught.value).startswith(f"{first}: cannot reach http://127.0.0.1:{port}")
     assert "ConnectError" in str(caught.value)
     assert API_KEY not in str(caught.value)
 
@@ -409,16 +422,23 @@ def test_a_refused_connection_is_unavailable(connect: Callable[..., PostQued]) -
 # --- rate limits -----------------------------------------------------------------------
 
 
+def one_read(client: PostQued, number: int) -> int:
+    """One read request that goes out every time (no cache): the status of a publish that is not there."""
+    with pytest.raises(ApiRejected) as caught:
+        client.publish_status(f"none-{number}")
+    return caught.value.status or 0
+
+
 def test_a_429_from_the_server_holds_the_category_then_the_call_succeeds(
-    connect: Callable[..., PostQued],
+    connect: Callable[..., PostQued], api_mode: str,
 ) -> None:
     sleep = RecordingSleep()
     limiter = RateLimiter({**GENEROUS, "read": 100}, 1.0, sleep=sleep)
-    with Sandbox(api_keys=(API_KEY,), rate_limits={"read": 2}, window_seconds=1.0) as server:
+    with Sandbox(api_keys=(API_KEY,), rate_limits={"read": 2}, window_seconds=1.0, api=api_mode) as server:
         client = connect(server.url, limiter=limiter)
         started = time.monotonic()
         for call in range(3):
-            client.platform_accounts(platform=f"p{call}")  # a new platform each time defeats the cache
+            one_read(client, call)
         elapsed = time.monotonic() - started
         assert server.state.rate_limited_count == 1
     # Retry-After: 1 put the read bucket on hold for a second before the retry.
@@ -426,17 +446,17 @@ def test_a_429_from_the_server_holds_the_category_then_the_call_succeeds(
     assert elapsed >= 0.9
 
 
-def test_the_clients_buckets_keep_it_under_the_servers_limits(connect: Callable[..., PostQued]) -> None:
+def test_the_clients_buckets_keep_it_under_the_servers_limits(connect: Callable[..., PostQued], api_mode: str) -> None:
     # A continuously refilled token bucket would send a 4th read ~0.33 s in and meet a 429.
     window, limit, calls = 1.0, 3, 7
     limiter = RateLimiter({**GENEROUS, "read": limit}, window)
-    with Sandbox(api_keys=(API_KEY,), rate_limits={"read": limit}, window_seconds=window) as server:
+    with Sandbox(api_keys=(API_KEY,), rate_limits={"read": limit}, window_seconds=window, api=api_mode) as server:
         client = connect(server.url, limiter=limiter)
         started = time.monotonic()
-        answers = [client.platform_accounts(platform=f"p{call}") for call in range(calls)]
+        answers = [one_read(client, call) for call in range(calls)]
         elapsed = time.monotonic() - started
         assert server.state.rate_limited_count == 0
-    assert answers == [()] * calls  # no account is on platform "pN"; each call did go out
+    assert answers == [404] * calls  # each call did go out
     assert elapsed >= 2 * window  # 7 reads at 3 per window need two full windows
 
 

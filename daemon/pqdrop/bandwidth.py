@@ -8,6 +8,7 @@ no idle time is banked, so the link never sees a multi-second burst (issue 16).
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -70,6 +71,12 @@ def parse_rate(value: str | float | int) -> float:
         raise ValueError("a rate is a number or a string such as \"40 Mbit/s\", not true/false")
     if isinstance(value, int | float):
         number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(f"{value!r} is not a rate; write a finite number of bytes per second, a string such as "
+                             "\"40 Mbit/s\", or 0 for no cap")
+    elif not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a rate; write a string such as \"40 Mbit/s\" or \"5 MB/s\", "
+                         "or bytes per second as a number (0 = no cap)")
     else:
         found = RATE.fullmatch(value)
         if found is None or found.group(2) not in UNITS:

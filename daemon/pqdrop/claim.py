@@ -2,7 +2,9 @@
 
 A rename is atomic, so of two pqdrop processes on one inbox exactly one wins an item; the
 other sees the file gone. A claim's folder name carries its owner, and each running owner
-holds a lock file, so a sweep can tell a dead owner's claims from a live twin's.
+holds a lock file, so a sweep can tell a dead owner's claims from a live twin's. An owner marks
+a claim before it starts filing it; a twin's sweep leaves a marked claim alone, since returning
+its files then would split the item between sent/ and the inbox, or have it filed twice.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pqdrop.names import fit_with
 
 SEPARATOR = "~"
 OWNER_FILE = "owner"
+FILING_MARK = ".pqdrop-filing"  # inside a claim folder: its owner has begun to file it (hidden names are never items)
 LOCK_WAIT_SECONDS = 5.0  # how long a starting pqdrop waits for its owner lock
 LOCK_POLL_SECONDS = 0.05
 
@@ -106,15 +109,39 @@ def give_back(inbox: Path, claim: str) -> list[str]:
     after a crash moves the rest.
     """
     folder = claim_dir(inbox, claim)
-    entries = sorted(folder.iterdir()) if folder.is_dir() else []
+    entries = sorted(entry for entry in folder.iterdir() if entry.name != FILING_MARK) if folder.is_dir() else []
     taken = [entry.name for entry in entries if (inbox / entry.name).exists() or (inbox / entry.name).is_symlink()]
     if taken:
         return taken
     for entry in entries:
         move(entry, inbox / entry.name)
-    if folder.is_dir():
-        folder.rmdir()
+    release(inbox, claim)
     return []
+
+
+def mark_filing(inbox: Path, claim: str) -> None:
+    """Say in the claim folder that its owner begins to file it; written before the journal says so."""
+    folder = claim_dir(inbox, claim)
+    (folder / FILING_MARK).touch()
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def being_filed(inbox: Path, claim: str) -> bool:
+    """True when the claim's owner has begun to file it: only that owner may carry it on."""
+    return (claim_dir(inbox, claim) / FILING_MARK).exists()
+
+
+def release(inbox: Path, claim: str) -> None:
+    """Remove an emptied claim folder, with its filing mark; one still holding files stays."""
+    folder = claim_dir(inbox, claim)
+    (folder / FILING_MARK).unlink(missing_ok=True)
+    with suppress(FileNotFoundError):
+        if not any(folder.iterdir()):
+            folder.rmdir()
 
 
 class OwnerLock:

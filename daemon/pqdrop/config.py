@@ -17,6 +17,9 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from pqdrop.bandwidth import parse_rate
 from pqdrop.errors import ConfigError
+from pqdrop.platforms import PLATFORMS
+from pqdrop.platforms import option_problem as platform_option_problem
+from pqdrop.platforms import platform as platform_table
 from pqdrop.tiktok import DAILY_DRAFTS, DAILY_POSTS, OPTION_TYPES, nearest, option_problem
 
 API_KEY_ENV = "POSTQUED_API_KEY"
@@ -57,6 +60,8 @@ class RateLimits(_Section):
 
 class PostquedConfig(_Section):
     base_url: str = DEFAULT_BASE_URL
+    api: Literal["auto", "v1", "v2"] = "auto"  # auto: ask the server once, remember it in the journal
+    workspace: str | None = None  # v2: the workspace id (or name); absent = the only one the key reaches
     api_key_file: Path | None = None
     timeout_seconds: float = Field(30.0, gt=0)
     follow_seconds: float = Field(120.0, ge=0)
@@ -137,7 +142,8 @@ class AccountConfig(BaseModel):
     """`[accounts."@name"]`: what every target for that account gets unless its sidecar says otherwise.
 
     Besides the keys below it takes TikTok options by their sidecar names (privacyLevel, disableDuet,
-    ...), checked by `parse_config` with the sidecar's own rules.
+    ...), and a table per other platform of that platform's options (`[accounts."@name".youtube]`
+    visibility = "unlisted"), checked by `parse_config` with the sidecar's own rules.
     """
 
     model_config = ConfigDict(frozen=True, extra="allow")
@@ -157,8 +163,18 @@ class AccountConfig(BaseModel):
 
     @property
     def options(self) -> dict[str, object]:
-        """The TikTok options given for this account."""
-        return dict(self.model_extra or {})
+        """The TikTok options given for this account (flat, or in a `tiktok` table)."""
+        extra = dict(self.model_extra or {})
+        flat = {key: value for key, value in extra.items() if key not in PLATFORMS}
+        nested = extra.get("tiktok")
+        return {**flat, **(nested if isinstance(nested, dict) else {})}
+
+    def platform_options(self, platform: str) -> dict[str, object]:
+        """The options this account's table gives targets of `platform`."""
+        if platform == "tiktok":
+            return self.options
+        table = (self.model_extra or {}).get(platform)
+        return dict(table) if isinstance(table, dict) else {}
 
 
 NO_ACCOUNT_CONFIG = AccountConfig()
@@ -237,6 +253,11 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"{path}: no such config file; write one with `pqdrop init`") from exc
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not a text file in UTF-8 (byte {exc.start} cannot be read); a config is TOML text, "
+            "saved as UTF-8"
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     return parse_config(raw, path)
@@ -269,11 +290,23 @@ def _check_accounts(config: Config, path: Path) -> None:
         for key, value in settings.options.items():
             where = f"{path}: accounts.{_toml_key(name)}.{key}"
             if key not in OPTION_TYPES:
-                near = nearest(key, [*OPTION_TYPES, *AccountConfig.model_fields])
+                near = nearest(key, [*OPTION_TYPES, *AccountConfig.model_fields, *PLATFORMS])
                 raise ConfigError(f"{where}: unknown key" + (f"; did you mean {near}?" if near else ""))
             problem = option_problem(key, value)
             if problem:
                 raise ConfigError(f"{where}: {problem}")
+        for platform in PLATFORMS[1:]:
+            table = (settings.model_extra or {}).get(platform)
+            if table is None:
+                continue
+            where = f"{path}: accounts.{_toml_key(name)}.{platform}"
+            if not isinstance(table, dict):
+                example = f'[accounts."{name}".{platform}]'
+                raise ConfigError(f"{where}: must be a table of {platform} options, e.g. {example}")
+            for key, value in table.items():
+                problem = platform_option_problem(platform_table(platform), key, value)
+                if problem:
+                    raise ConfigError(f"{where}.{key}: {problem}")
     if config.schedule.auto and not config.schedule.slots:
         without = [name for name, settings in config.accounts.items() if not settings.slots]
         if not config.accounts or without:
@@ -325,6 +358,11 @@ def resolve_api_key(config: Config, environ: Mapping[str, str]) -> str:
         f"no API key: set {API_KEY_ENV}, or api_key_file in [postqued], "
         f"or a systemd credential named {CREDENTIAL_NAME}"
     )
+
+
+def inbox_not_a_folder(path: Path) -> str:
+    """What `once`, `run` and `check` say when [inbox].path is missing or a file."""
+    return f"[inbox].path {path} is not a folder; create it (or mount the share) first"
 
 
 def _absolute(path: Path, base: Path) -> Path:

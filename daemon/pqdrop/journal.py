@@ -101,6 +101,14 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE requests (id INTEGER PRIMARY KEY, item_id INTEGER NOT NULL REFERENCES items(id),
         kind TEXT NOT NULL, dispatch TEXT, created_at TEXT NOT NULL, outcome TEXT);
     """,
+    # What pqdrop learnt about the server and keeps across starts, e.g. the API dialect `auto` found (issue 14).
+    """
+    CREATE TABLE settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    """,
     # Each target's posting instant per account and intent, for TikTok's daily caps (issue 13);
     # `paced` marks one moved later than asked because its window was full.
     """
@@ -217,6 +225,22 @@ class Journal:
                 for statement in filter(str.strip, script.split(";")):
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version = {number}")
+
+    def setting(self, name: str) -> str | None:
+        """A remembered fact about the server (None when never learnt, or read from an older journal)."""
+        try:
+            row = self._db.execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return None if row is None else str(row[0])
+
+    def remember(self, name: str, value: str) -> None:
+        with self.atomic() as db:
+            db.execute(
+                "INSERT INTO settings (name, value, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                (name, value, _now()),
+            )
 
     # --- writes, in the order an item lives them ----------------------------------------
 

@@ -58,7 +58,11 @@ def pace_targets(
     """The sidecar with every target beyond its account's cap scheduled for when the window allows."""
     targets = []
     for target in sidecar.targets:
-        targets.append(_paced(journal, item_id, target, accounts[target.account], config, now))
+        # The caps are TikTok's (reference B7); other platforms' limits are left to PostQued.
+        if target.platform != "tiktok":
+            targets.append(target)
+            continue
+        targets.append(_paced(journal, item_id, target, accounts[target.key], config, now))
     return dataclasses.replace(sidecar, targets=tuple(targets))
 
 

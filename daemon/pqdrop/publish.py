@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -70,17 +70,41 @@ def check_media_set(name: str, media: Sequence[MediaInfo]) -> None:
         raise MediaError(f"{name}: holds {len(videos)} videos; a post carries exactly one video")
 
 
-def find_account(wanted: str, known: Sequence[Account], where: Any) -> Account:
-    """The account named by username (with or without @, any case) or by id."""
+def find_account(
+    wanted: str, known: Sequence[Account], where: Any, *, platform: str = "tiktok",
+    elsewhere: Callable[[], Sequence[Account]] | None = None,
+) -> Account:
+    """The account of `platform` named by username (with or without @, any case) or by id.
+
+    `elsewhere` lists every platform's accounts, so an account of another platform is named as such.
+    """
     bare = fold_account(wanted)
+
+    def named(account: Account) -> bool:
+        return account.id == wanted or fold_account(account.username) == bare
+
     for account in known:
-        if account.id == wanted or fold_account(account.username) == bare:
+        if named(account):
             return account
     names = ", ".join(account.username for account in known) or "none"
+    other = next((account for account in (elsewhere() if elsewhere else ()) if named(account)), None)
+    if other is not None and other.platform != platform:
+        raise ItemError(
+            f"{_display(where)}: account: {wanted!r} is a {other.platform} account, and this target posts to "
+            f"{platform}; its {platform} accounts are: {names}", code="ACCOUNT_PLATFORM")
     raise ItemError(
         f"{_display(where)}: account: {wanted!r} is not an account this API key can post to (available: {names})",
         code="ACCOUNT_UNKNOWN",
     )
+
+
+def check_captions(targets: Sequence[Target], where: Any) -> None:
+    """PostQued v2 takes no target without a caption (caption minLength 1, reference A4): refused before upload."""
+    for number, target in enumerate(targets, start=1):
+        if not target.caption:
+            key = "caption" if len(targets) == 1 else f"targets[{number}].caption"
+            raise ItemError(f"{_display(where)}: {key}: empty, and PostQued v2 takes no post without a caption; "
+                            "write one below the frontmatter (or caption: in the sidecar)", code="SIDECAR_MISSING")
 
 
 def target_body(target: Target, account: Account) -> dict[str, Any]:
@@ -123,9 +147,13 @@ def result_from_state(name: str, state: PublishState, key: str) -> Result:
             "accountId": target.account_id,
             "status": target.status,
             "dispatchAt": target.dispatch_at,
+            **({"platform": target.platform} if target.platform else {}),
             **({"reason": target.reason} if target.reason else {}),
+            **({"errorCode": target.error_code} if target.error_code else {}),
             **({"postId": target.post_id} if target.post_id else {}),
             **({"url": target.url} if target.url else {}),
+            # What the API said that pqdrop does not read (v2's target fields are undocumented): kept, not lost.
+            **({"api": dict(target.extra)} if target.extra else {}),
         }
         for target in state.targets
     ]
@@ -133,7 +161,8 @@ def result_from_state(name: str, state: PublishState, key: str) -> Result:
         result.error_code = "PLATFORM_FAILED"
         result.message = failure_reason(state)
         # TikTok's fail reason (T6) names the rule, and the table says what it means and what to do.
-        reasons = [target.code for target in state.targets if target.code and is_tiktok_code(target.code)]
+        codes = [target.error_code for target in state.targets if target.error_code]
+        reasons = [code for code in codes if is_tiktok_code(code)]
         if reasons:
             result.error_code = reasons[0]
             meanings = "; ".join(dict.fromkeys(f"{code}: {answer_to(code).meaning}" for code in reasons))

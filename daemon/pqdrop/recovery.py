@@ -1,16 +1,18 @@
 """The startup sweep: reconcile the journal with what is on disk after a crash or a stop.
 
 A claim cut short is finished, and so is a give-back; a claim no journal knows (the journal
-was lost) or whose owner is gone goes back to the inbox, where it is taken afresh. Items the
+was lost) or whose owner is gone goes back to the inbox, where it is taken afresh, unless that
+owner had begun to file it: then it waits in processing/ for its owner to finish. Items the
 journal knows mid-way are left for the pipeline to resume at their recorded step.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
-from pqdrop.claim import ClaimName, claim_dir, complete, give_back, processing_dir, stopped_owner
+from pqdrop.claim import ClaimName, being_filed, claim_dir, complete, give_back, processing_dir, stopped_owner
 from pqdrop.inbox import item_from_json
 from pqdrop.journal import Journal, Record
 from pqdrop.states import Step
@@ -46,15 +48,38 @@ def sweep(inbox: Path, journal: Journal, owner: str) -> list[str]:
             notes.append(_return_orphan(inbox, claimed.name, name.item))
             continue
         with stopped_owner(inbox, name.owner) as stopped:  # it cannot start while its claim is moved
-            if stopped:
-                notes.append(_return_orphan(inbox, claimed.name, name.item))
+            if not stopped or not claimed.is_dir():
+                continue  # its owner runs, or a third pqdrop returned it meanwhile
+            if being_filed(inbox, claimed.name):
+                # Published and maybe half filed: returning the rest would file it twice or split it.
+                notes.append(f"{name.item}: left in processing/ for the stopped pqdrop {name.owner}, "
+                             "which had begun to file it, to finish")
+            else:
+                notes.append(_return_twins_orphan(inbox, claimed.name, name.item, owner))
     for note in notes:
         log.warning(note)
     return notes
 
 
 def _return_orphan(inbox: Path, claim: str, item: str) -> str:
-    kept = give_back(inbox, claim)
+    return _returned(item, give_back(inbox, claim))
+
+
+def _return_twins_orphan(inbox: Path, claim: str, item: str, owner: str) -> str:
+    """Return a stopped twin's claim, first renamed to this pqdrop's name, so a crash mid-way never splits it.
+
+    Back, the twin finds its claim gone and leaves the item; the half returned, under this owner's
+    name and in no journal, is an orphan the next sweep (this pqdrop's or the twin's) returns whole.
+    """
+    adopted = str(ClaimName.new(item, owner))
+    os.rename(claim_dir(inbox, claim), claim_dir(inbox, adopted))
+    kept = give_back(inbox, adopted)
+    if kept:  # nothing moved: the claim stays its owner's, to resume as it was
+        os.rename(claim_dir(inbox, adopted), claim_dir(inbox, claim))
+    return _returned(item, kept)
+
+
+def _returned(item: str, kept: list[str]) -> str:
     return f"{item}: returned to the inbox from an orphaned claim" + (
         f" (kept in processing/: {', '.join(kept)} is taken in the inbox)" if kept else "")
 

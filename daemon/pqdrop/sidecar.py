@@ -24,16 +24,11 @@ from frontmatter.default_handlers import YAMLHandler
 
 from pqdrop.config import AccountConfig, DefaultsConfig, ScheduleConfig, account_config, fold_account
 from pqdrop.errors import SidecarError
+from pqdrop.platforms import PLATFORMS, POSTQUED_CAPTION_MAX_CHARS
+from pqdrop.platforms import platform as platform_of
+from pqdrop.platforms.options import OptionProblem, target_options
 from pqdrop.punctuation import check_punctuation
-from pqdrop.tiktok import (
-    INTENTS,
-    OPTION_TYPES,
-    PLATFORMS,
-    choice_problem,
-    nearest,
-    option_problem,
-    show,
-)
+from pqdrop.tiktok import INTENTS, OPTION_TYPES, choice_problem, nearest, show
 
 Intent = Literal["draft", "publish"]
 
@@ -72,9 +67,14 @@ class Target:
     intent: Intent
     caption: str
     dispatch_at: datetime | None  # timezone-aware UTC, or None for "now" (or for a slot not reserved yet)
-    options: Mapping[str, object]  # TikTok options, camelCase keys as the API wants, only those given
+    options: Mapping[str, object]  # the platform's options, camelCase keys as the API wants, only those given
     next_slot: bool = False  # post at the account's next free slot, reserved in the journal before publishing
     caption_suffix: str = ""  # the account's fixed text, already in `caption`; named when the caption is too long
+
+    @property
+    def key(self) -> str:
+        """The account as one platform knows it: "@mybrand" on TikTok and on YouTube are two accounts."""
+        return self.account if self.platform == "tiktok" else f"{self.platform}:{self.account}"
 
 
 @dataclass(frozen=True)
@@ -174,7 +174,10 @@ def parse_sidecar_text(
     repost = _boolean(meta.get("repost", False), "repost", path.name)
     top_caption = _caption(meta, body, path.name)
     entries = _entries(meta, path.name)
-    targets = tuple(_target(meta, entry, prefix, top_caption, context) for prefix, entry in entries)
+    platforms = _item_platforms(meta, entries, context)
+    targets = tuple(_target(meta, entry, prefix, top_caption, context, platforms) for prefix, entry in entries)
+    if "tiktok" not in platforms and (flat := [key for key in OPTION_TYPES if key in meta]):
+        raise _fail(path.name, flat[0], "is a TikTok option, and this item posts to no TikTok account")
     _check_distinct_accounts(targets, [prefix for prefix, _ in entries], path.name)
     return Sidecar(path=path, targets=targets, repost=repost)
 
@@ -194,7 +197,7 @@ def default_sidecar(
         )
     # No dispatchAt to judge, so the moment is never read.
     context = _Context(defaults, accounts, schedule or ScheduleConfig(), datetime.now(UTC), "(no sidecar)")
-    return Sidecar(path=None, targets=(_target({}, {}, "", "", context),))
+    return Sidecar(path=None, targets=(_target({}, {}, "", "", context, (defaults.platform,)),))
 
 
 def _split_frontmatter(text: str, name: str) -> tuple[dict[str, Any], str]:
@@ -281,7 +284,21 @@ def _entries(meta: Mapping[str, Any], name: str) -> list[tuple[str, Mapping[str,
     return entries
 
 
-def _target(meta: Mapping[str, Any], entry: Mapping[str, Any], prefix: str, caption: str, context: _Context) -> Target:
+def _item_platforms(meta: Mapping[str, Any], entries: Sequence[tuple[str, Mapping[str, Any]]],
+                    context: _Context) -> tuple[str, ...]:
+    """The platforms an item's targets go to, each checked: top-level options are shared among them."""
+    found = []
+    for prefix, entry in entries:
+        key = prefix + "platform" if "platform" in entry else "platform"
+        value = entry.get("platform", meta.get("platform", context.defaults.platform))
+        found.append(_choice(value, key, PLATFORMS, context.name))
+    return tuple(dict.fromkeys(found))
+
+
+def _target(
+    meta: Mapping[str, Any], entry: Mapping[str, Any], prefix: str, caption: str, context: _Context,
+    platforms: Sequence[str],
+) -> Target:
     """One target: each key from the entry, else the sidecar's top level, else the account's table, else [defaults]."""
     name, defaults = context.name, context.defaults
 
@@ -297,9 +314,16 @@ def _target(meta: Mapping[str, Any], entry: Mapping[str, Any], prefix: str, capt
     intent = cast(Intent, _choice(*pick("intent", settings.intent or defaults.intent), INTENTS, name))
     if "caption" in entry:
         caption = _caption(entry, "", name, prefix)
-    caption = _with_suffix(caption, settings.caption_suffix)
+    caption = _with_suffix(caption, settings.caption_suffix, account, prefix, name, platform)
     suffix = settings.caption_suffix
-    options = {**settings.options, **_options(meta, name), **_options(entry, name, prefix)}
+    elsewhere = f"not a {platform_of(platform).label} option; write it at the top level, not under options:"
+    try:
+        options = target_options(
+            platform_of(platform), account=settings.platform_options(platform), top=meta, entry=entry, prefix=prefix,
+            item_tables=[platform_of(other) for other in platforms], misplaced=dict.fromkeys(TOP_LEVEL_KEYS, elsewhere),
+        )
+    except OptionProblem as exc:
+        raise _fail(name, exc.key, exc.problem, exc.code) from exc
     given = "dispatchAt" in entry or "dispatchAt" in meta
     value, key = pick("dispatchAt", None)
     if value == NEXT_SLOT or (not given and context.schedule.auto):
@@ -329,9 +353,9 @@ def _check_slots(account: str, settings: AccountConfig, context: _Context, key: 
 
 def _check_distinct_accounts(targets: Sequence[Target], prefixes: Sequence[str], name: str) -> None:
     """One item posts once per account: two targets naming the same account are an error, not a double post."""
-    seen: dict[str, str] = {}
+    seen: dict[tuple[str, str], str] = {}
     for target, prefix in zip(targets, prefixes, strict=False):
-        folded = fold_account(target.account)
+        folded = (target.platform, fold_account(target.account))
         if folded in seen:
             problem = f"{show(target.account)} is already the account of {seen[folded]}; an item posts once per account"
             raise _fail(name, prefix + "account", problem, "SIDECAR_DUPLICATE_ACCOUNT")
@@ -349,13 +373,21 @@ def _account(value: object, key: str, name: str, *, given: bool) -> str:
     return value.strip()
 
 
-def _with_suffix(caption: str, suffix: str) -> str:
-    """The caption with the account's fixed text appended; TikTok's limit (preflight.py) applies to the whole,
-    in UTF-16 units and per kind of post, so it is checked once the media are known."""
+def _with_suffix(caption: str, suffix: str, account: str, prefix: str, name: str, platform: str = "tiktok") -> str:
+    """The caption with the account's fixed text appended. TikTok's limit (preflight.py) applies to the whole, in
+    UTF-16 units and per kind of post, so it is checked once the media are known; other platforms get PostQued's."""
     if suffix:
         # A suffix that starts with a line break or a space is kept as written; otherwise a space joins.
         caption = f"{caption}{suffix}" if not caption or suffix[0].isspace() else f"{caption} {suffix}"
         caption = caption.strip()
+    limit, label = POSTQUED_CAPTION_MAX_CHARS, "PostQued"
+    if platform != "tiktok" and len(caption) > limit:
+        over = len(caption) - limit
+        with_suffix = f' with the {len(suffix)} of [accounts."{account}"].caption_suffix' if suffix else ""
+        problem = (
+            f"{len(caption)} characters{with_suffix}, {label} allows at most {limit}; shorten it by {over}"
+        )
+        raise _fail(name, prefix + "caption", problem, "CAPTION_TOO_LONG")
     return caption
 
 
@@ -389,30 +421,6 @@ def _boolean(value: object, key: str, name: str) -> bool:
         return value
     advice = f"write {key}: true or {key}: false, without quotes"
     raise _fail(name, key, f"{show(value)} is not true or false; {advice}")
-
-
-def _options(meta: Mapping[str, Any], name: str, prefix: str = "") -> dict[str, object]:
-    """TikTok options from a mapping's own keys and from its `options:`, each given in one place only."""
-    nested = meta.get("options", {})
-    if nested is None:  # an `options:` line with nothing under it
-        nested = {}
-    if not isinstance(nested, dict):
-        raise _fail(name, prefix + "options", "must be `option: value` lines indented under options:")
-    elsewhere = "not a TikTok option; write it at the top level, not under options:"
-    _check_keys(nested, OPTION_TYPES, name, prefix + "options.", misplaced=dict.fromkeys(TOP_LEVEL_KEYS, elsewhere))
-    for key in nested:
-        if key in meta:
-            problem = "given both at the top level and under options:; keep one"
-            raise _fail(name, prefix + key, problem, "SIDECAR_DUPLICATE_KEY")
-    given = {**{key: meta[key] for key in OPTION_TYPES if key in meta}, **nested}
-    options = {}
-    for key in OPTION_TYPES:
-        if key in given:
-            wrong = option_problem(key, given[key])
-            if wrong:
-                raise _fail(name, prefix + key, wrong)
-            options[key] = given[key]
-    return options
 
 
 def _dispatch_at(

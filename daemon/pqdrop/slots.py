@@ -98,7 +98,7 @@ def reserve_slots(
     targets = []
     for target in sidecar.targets:
         if target.next_slot:
-            target = _with_slot(journal, item_id, target, accounts[target.account], config, now)
+            target = _with_slot(journal, item_id, target, accounts[target.key], config, now)
         targets.append(target)
     return dataclasses.replace(sidecar, targets=tuple(targets))
 

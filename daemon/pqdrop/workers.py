@@ -39,7 +39,7 @@ from pqdrop.journal import Journal
 from pqdrop.names import shown
 from pqdrop.notifier import Notifier, event_of
 from pqdrop.pipeline import Clock, Pipeline, now_utc
-from pqdrop.postqued import PostQued
+from pqdrop.postqued import Api, PostQued
 from pqdrop.publish import Result, Round
 from pqdrop.recovery import sweep
 from pqdrop.states import ItemState, Step
@@ -77,6 +77,10 @@ class Workers:
             clock=clock, stop=self.stop, progress=self.pulse.progress, heartbeat=self.pulse.beat,
         )
         self.client = client
+        # `[postqued].api = "auto"` asks the server once; the answer outlives the process in the journal.
+        remembered = journal.setting("api")
+        client.remember_with(Api(remembered) if remembered in (Api.V1, Api.V2) else None,
+                             lambda api: journal.remember("api", str(api)))
         self.notifier = Notifier(config.notify)
         self.tracker = Tracker(config.inbox.path, journal, client, clock, announce=self.notifier.send)
         self.editor = Editor(config, journal, client, clock, self.tracker)

@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     command("once", "process everything in the inbox now, then exit")
     command("demo", "the whole flow on a throw-away folder against the built-in sandbox")
     sandbox = command("sandbox", "run the built-in PostQued-compatible server on loopback")
-    sandbox.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0 picks one)")
+    sandbox.add_argument("--port", type=_port, default=8765, help="port on 127.0.0.1 (default 8765; 0 picks one)")
+    sandbox.add_argument("--api", choices=("v1", "v2", "both"), default="both",
+                         help="which PostQued API it speaks (default both; v2 only answers /v1 with 410)")
     check = command("check", "validate sidecars and media without uploading")
     check.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the inbox)")
     status = command("status", "what is waiting, in flight, scheduled, and recently done or failed")
@@ -60,6 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     reschedule.add_argument("name", metavar="NAME", help="the item in scheduled/")
     reschedule.add_argument("when", metavar="WHEN", help="e.g. 2026-12-01T18:00:00+01:00, 2026-12-01T18:00, now, next")
     return parser
+
+
+def _port(text: str) -> int:
+    """A TCP port for --port: 0 to 65535; argparse turns the refusal into a usage error (exit 2)."""
+    if not text.strip().isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a port; use a number from 1 to 65535, or 0 to pick a free one"
+        )
+    return int(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -97,7 +108,7 @@ def _dispatch(args: argparse.Namespace, signals: Signals) -> int:
     if command == "sandbox":
         from pqdrop.commands.sandbox import serve_sandbox
 
-        return serve_sandbox(args.port)
+        return serve_sandbox(args.port, args.api)
     if command == "init":
         from pqdrop.commands.init import starter_path, write_starter_config
 

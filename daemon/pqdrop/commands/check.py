@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pqdrop.config import Config, DefaultsConfig
-from pqdrop.errors import ItemError
+from pqdrop.config import Config, DefaultsConfig, inbox_not_a_folder
+from pqdrop.errors import ConfigError, ItemError
 from pqdrop.inbox import SIDECAR_SUFFIX, Item, Rules, look, scan_entries
 from pqdrop.names import pairing_key, shown
 
@@ -21,6 +21,8 @@ def check_paths(config: Config | None, paths: Sequence[Path]) -> int:
             print("pqdrop check: no config found; name files or folders to check (pqdrop check clip.mp4), "
                   "or write a config with `pqdrop init`", file=sys.stderr)
             return 2
+        if config.inbox.path.exists() and not config.inbox.path.is_dir():
+            raise ConfigError(inbox_not_a_folder(config.inbox.path))  # as `once` and `run` say it
         paths = [config.inbox.path]
     missing = [path for path in paths if not path.exists()]
     if missing:

@@ -22,10 +22,25 @@ from pqdrop.sandbox import Sandbox
 from pqdrop.workers import Workers, once
 
 DEMO_KEY = "pq_sandbox"
+# One request to three platforms, each with its own options (PostQued v2).
+CROSS_POST = """\
+intent: publish
+targets:
+  - platform: tiktok
+    privacyLevel: PUBLIC_TO_EVERYONE
+  - platform: instagram
+    options:
+      postType: reel
+  - platform: youtube
+    options:
+      visibility: public
+      title: One clip everywhere
+"""
 
 
 def make_demo_inbox(inbox: Path, now: datetime) -> None:
-    """A phone clip, a scheduled .mov, a WebM draft, one clip to two accounts, a carousel, and a broken sidecar."""
+    """A phone clip, a scheduled .mov, a WebM draft, one clip to two accounts, one to three platforms, a carousel,
+    and a broken sidecar."""
     make_video(inbox / "phone-clip.mp4", width=640, height=360, seconds=2, fps=30, rotation=90)
     _sidecar(inbox / "phone-clip.md", "intent: publish\nprivacyLevel: PUBLIC_TO_EVERYONE\n", "Made on a phone #fyp")
     make_video(inbox / "tomorrow.mov", width=720, height=1280, seconds=2, fps=30)
@@ -36,6 +51,8 @@ def make_demo_inbox(inbox: Path, now: datetime) -> None:
     make_video(inbox / "two-accounts.mp4", width=1080, height=1920, seconds=2, fps=30)
     targets = "intent: publish\ntargets:\n  - account: '@mybrand'\n  - account: '@otherbrand'\n    intent: draft\n"
     _sidecar(inbox / "two-accounts.md", targets, "One clip, two accounts")
+    make_video(inbox / "everywhere.mp4", width=1080, height=1920, seconds=2, fps=30)
+    _sidecar(inbox / "everywhere.md", CROSS_POST, "One clip: TikTok, Reels and Shorts")
     carousel = inbox / "carousel"
     carousel.mkdir()
     for number in (1, 2, 3):
@@ -67,13 +84,15 @@ def run_demo() -> int:
         config = demo_config(root, sandbox.url)
         limiter = RateLimiter.of(config.postqued.rate_limits)
         journal = Journal(config.state.dir)
-        with PostQued(config.postqued.base_url, DEMO_KEY, limiter=limiter) as client, Workers(
+        with PostQued(config.postqued.base_url, DEMO_KEY, limiter=limiter, api=config.postqued.api) as client, Workers(
             config, client, journal, stop=threading.Event()
         ) as service:
             _, round_ = once(service)
             rows = [(r.name, str(r.state), r.message or r.publish_id or "") for r in round_.results]
             print()
             print_table(("item", "state", "publishId / reason"), rows)
+            print()
+            _print_targets(root / "inbox" / SENT_DIR / "everywhere.status.json")
             print()
             for folder in (SCHEDULED_DIR, SENT_DIR, FAILED_DIR):
                 names = sorted(path.name for path in (root / "inbox" / folder).glob("*"))
@@ -105,6 +124,16 @@ def change_your_mind(inbox: Path, service: Workers) -> None:
 
 def _indented(text: str) -> str:
     return "\n".join(f"    {line}" if line else "" for line in text.splitlines())
+
+
+def _print_targets(status_file: Path) -> None:
+    """Where the cross-platform item went: one line per platform, with its post's link."""
+    if not status_file.is_file():
+        return
+    status = json.loads(status_file.read_text(encoding="utf-8"))
+    print(f"targets of everywhere, one request (publish {status.get('publishId')}):")
+    for target in status.get("targets", []):
+        print(f"  {target.get('platform', '?'):<10} {target.get('status', '?'):<10} {target.get('url', '')}")
 
 
 def _sidecar(path: Path, frontmatter: str, caption: str) -> None:

@@ -23,6 +23,8 @@ STARTER: tuple[tuple[str, str, Any, str], ...] = (
     ("inbox", "require_sidecar", True, "false: post a lonely media with [defaults] once the wait is over"),
     ("inbox", "ignore", ["*.lock"], "extra glob patterns that are never items"),
     ("postqued", "base_url", "https://api.postqued.com", "the API; `pqdrop sandbox` serves a local stand-in"),
+    ("postqued", "api", "auto", "v1, v2, or auto: ask the server once and remember it in the journal"),
+    ("postqued", "workspace", None, "v2: the workspace id; left out = the only one the key reaches"),
     ("postqued", "api_key_file", None, "or set POSTQUED_API_KEY, or a systemd credential postqued_api_key"),
     ("postqued", "timeout_seconds", 30.0, "per request"),
     ("postqued", "follow_seconds", 120.0, "how long `once` follows a post until the platform confirms it"),

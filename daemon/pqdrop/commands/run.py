@@ -27,7 +27,22 @@ def connect(config: Config) -> PostQued:
     key = resolve_api_key(config, os.environ)
     # Every pqdrop on this machine using this key draws from one budget (issue 17: one inbox per client).
     limiter = RateLimiter.of(config.postqued.rate_limits, budget=budget_path(key, config.postqued.base_url))
-    return PostQued(config.postqued.base_url, key, limiter=limiter, timeout_seconds=config.postqued.timeout_seconds)
+    return PostQued(config.postqued.base_url, key, limiter=limiter, timeout_seconds=config.postqued.timeout_seconds,
+                    api=config.postqued.api, workspace=config.postqued.workspace)
+
+
+def settle(client: PostQued) -> None:
+    """Which dialect, which workspace: settled before the first item, so a config to fix exits 2 at once.
+
+    A server that cannot be reached now (or refuses the key) is asked again by the first call that
+    needs it, which then says why.
+    """
+    from pqdrop.errors import AccountBlocked, TransientError
+
+    try:
+        client.connect()
+    except (TransientError, AccountBlocked) as exc:
+        logging.getLogger("pqdrop").debug("cannot ask PostQued yet: %s", exc.message)
 
 
 def serve(config: Config, signals: Signals, body: Callable[[Workers], int], *, daemon: bool) -> int:
@@ -35,14 +50,16 @@ def serve(config: Config, signals: Signals, body: Callable[[Workers], int], *, d
 
     A worker stuck in a request ends the process at once, with that code.
     """
+    from pqdrop.config import inbox_not_a_folder
     from pqdrop.journal import Journal
     from pqdrop.service import STOP_GRACE_SECONDS
     from pqdrop.systemd import HEARTBEAT_FILE, Pulse
     from pqdrop.workers import Workers
 
     if not daemon and not config.inbox.path.is_dir():
-        raise ConfigError(f"[inbox].path {config.inbox.path} is not a folder; create it (or mount the share) first")
+        raise ConfigError(inbox_not_a_folder(config.inbox.path))
     with connect(config) as client:
+        settle(client)
         journal = Journal(config.state.dir)
         # The daemon's heartbeat file tells a container's HEALTHCHECK that its loop still turns.
         pulse = Pulse.from_environment(heartbeat=config.state.dir / HEARTBEAT_FILE if daemon else None)

@@ -41,7 +41,7 @@ from pqdrop.states import TERMINAL_TARGET_STATES, ItemState
 RECENT_LINES = 10
 # status.log only grows; the tail holds the story that matters now.
 LOG_TAIL_BYTES = 256 * 1024
-# The API codes of a key or subscription that cannot post at all; error_from_reply (postqued.py)
+# The API codes of a key or subscription that cannot post at all; error_from_reply (postqued/replies.py)
 # ends its message with the code in parentheses, and the give-back logs that message as the reason.
 ACCOUNT_REFUSED = re.compile(r"\((UNAUTHORIZED|FORBIDDEN|SUBSCRIPTION_REQUIRED|ACCOUNT_BLOCKED|HTTP_40[13])\)$")
 # status.log states an item only reaches when the API took the key: posting works again.

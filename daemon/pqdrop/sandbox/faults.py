@@ -26,8 +26,8 @@ class Faults:
         self._failures: list[_Failure] = []
         self._drops = 0
 
-    def fail_next(self, n: int, status: int = 503, path_prefix: str = "/v1/", *, after: int = 0) -> None:
-        """Answer `n` requests under `path_prefix` with `status` instead of serving them, once `after` were served."""
+    def fail_next(self, n: int, status: int = 503, path_prefix: str = "/v", *, after: int = 0) -> None:
+        """Answer `n` API requests (v1 and v2) under `path_prefix` with `status`, once `after` were served."""
         if n < 1 or not 400 <= status <= 599 or after < 0:
             raise ValueError("fail_next needs n >= 1, after >= 0 and an error status between 400 and 599")
         with self._lock:

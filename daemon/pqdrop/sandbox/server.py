@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.message import Message
+from functools import partial
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -32,9 +33,10 @@ from pqdrop.sandbox.openapi import OPENAPI
 from pqdrop.sandbox.ratelimit import DEFAULT_RATE_LIMITS
 from pqdrop.sandbox.records import KeyStatus
 from pqdrop.sandbox.refusal import Refusal, invalid
-from pqdrop.sandbox.routes import find_route
+from pqdrop.sandbox.routes import checked_api, find_route
 from pqdrop.sandbox.state import PRESIGN_SECONDS, STORAGE_PREFIX, SandboxState
 from pqdrop.sandbox.storage import BodySink, remove_stored
+from pqdrop.sandbox.v2 import Call, V2Api
 from pqdrop.sandbox.validation import MAX_IMAGE_BYTES
 
 CHUNK_BYTES = 1024 * 1024
@@ -152,7 +154,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, path: str, query: str) -> Reply:
         """Find the route, check key and quota, run the action."""
-        route, match = find_route(self.command, path)
+        route, match = find_route(self.command, path, self.sandbox.api)
         if route.category is None:
             action: Callable[[re.Match[str], str, str], Reply] = getattr(self, "_" + route.action)
             return action(match, "", query)
@@ -164,7 +166,8 @@ class _Handler(BaseHTTPRequestHandler):
             message = f"Too many {route.category} requests; retry in {verdict.retry_after} s"
             raise Refusal(429, "RATE_LIMITED", message, limit_headers)
         try:
-            reply: Reply = getattr(self, "_" + route.action)(match, api_key, query)
+            run = partial(self._v2, route.action) if route.action[:3] == "v2_" else getattr(self, "_" + route.action)
+            reply: Reply = run(match, api_key, query)
         except Refusal as refusal:
             refusal.headers = {**limit_headers, **refusal.headers}
             raise
@@ -227,6 +230,20 @@ class _Handler(BaseHTTPRequestHandler):
         remove_stored(self.sandbox.storage_dir, reply["key"])
         return Reply(200, reply)
 
+    def _v2(self, action: str, match: re.Match[str], api_key: str, query: str) -> Reply:
+        body = self._read_json() if self.command in ("POST", "PATCH") and self._unread else {}
+        ident = match.groupdict().get("id") or ""
+        call = Call(action, ident, dict(parse_qsl(query)), body, self.headers.get("Idempotency-Key"), self.sandbox.url)
+        status, reply = self.sandbox.v2.handle(api_key, call)
+        if action == "v2_publish" and not body.get("dryRun") and self.sandbox.faults.take_publish_drop():
+            raise _DropReply()
+        if action == "v2_delete_content":  # the bytes go with the content, as v1's delete does
+            remove_stored(self.sandbox.storage_dir, self.sandbox.state.content_key(ident))
+        return Reply(status, reply)
+
+    def _ping(self, match: re.Match[str], api_key: str, query: str) -> Reply:
+        return Reply(200, {"pong": "it worked!"})
+
     def _openapi(self, match: re.Match[str], api_key: str, query: str) -> Reply:
         return Reply(200, OPENAPI)
 
@@ -252,7 +269,7 @@ class _Handler(BaseHTTPRequestHandler):
             sink.keep(content.key)
         finally:
             sink.discard()
-        self.sandbox.state.record_upload(content.content_id, sink.size, sink.sha256)
+        self.sandbox.state.record_upload(content.content_id, sink.size, sink.sha256, sink.head)
         # Headers in to last body byte in: the PUT's wire time as storage saw it (bench/upload.py).
         self.sandbox.state.finish_storage_put(
             index, contentId=content.content_id, receivedSize=sink.size, wireSeconds=time.perf_counter() - started
@@ -387,7 +404,10 @@ class Sandbox:
         log_requests: bool = False,
         presign_seconds: int = PRESIGN_SECONDS,
         tls: ssl.SSLContext | None = None,
+        api: str = "both",
+        workspaces: tuple[str, ...] = ("Main",),
     ) -> None:
+        self.api = checked_api(api)
         self.host = host
         self.port = port
         self.tls = tls  # a server-side context: serve HTTPS (bench/upload.py makes a self-signed one)
@@ -401,6 +421,7 @@ class Sandbox:
             presign_seconds=presign_seconds,
             clock=clock,
         )
+        self.v2 = V2Api(self.state, workspaces)
         self.faults = Faults()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -419,7 +440,7 @@ class Sandbox:
 
     def state_summary(self) -> dict[str, Any]:
         """What GET /_sandbox/state returns: publishes, contents, counters and the armed faults."""
-        return {**self.state.summary(), "faults": self.faults.snapshot()}
+        return {**self.state.summary(), "faults": self.faults.snapshot(), "api": self.api}
 
     def bind(self) -> Sandbox:
         """Open the listening socket (so `url` is known) without serving yet."""

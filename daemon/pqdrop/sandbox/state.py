@@ -15,6 +15,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -38,6 +39,7 @@ from pqdrop.sandbox.validation import (
     IMAGE_TYPES,
     MAX_IMAGES,
     VIDEO_TYPES,
+    CompleteRequest,
     PublishRequest,
     check_complete_request,
     check_publish_request,
@@ -118,6 +120,8 @@ class SandboxState:
             raise Refusal(401, "UNAUTHORIZED", "This API key has been revoked; create a new one in the console")
         if status == "subscription_required":
             raise Refusal(403, "SUBSCRIPTION_REQUIRED", "An active subscription is required to use the PostQued API")
+        if status == "payment_required":
+            raise Refusal(402, "PAYMENT_REQUIRED", "Your plan does not include posting through the API")
         return key
 
     def take_quota(self, api_key: str, category: str) -> Verdict:
@@ -135,10 +139,16 @@ class SandboxState:
     def begin_upload(self, api_key: str, body: Mapping[str, Any], base_url: str) -> dict[str, Any]:
         """Open a video upload session and presign the storage URL the bytes go to."""
         request = check_upload_request(body)
+        return self.open_upload(api_key, "video", request.filename, request.content_type, request.file_size, base_url)
+
+    def open_upload(
+        self, api_key: str, kind: Literal["video", "image"], filename: str, content_type: str, size: int, base_url: str
+    ) -> dict[str, Any]:
+        """A presigned upload session for a checked request (v1 videos; v2 videos and images)."""
         now = self.clock()
-        content = self._new_content(api_key, "video", request.filename, request.content_type, request.file_size)
+        content = self._new_content(api_key, kind, filename, content_type, size)
         path = STORAGE_PREFIX + content.key
-        query = self._signer.query(path, request.content_type, request.file_size, now, self.presign_seconds)
+        query = self._signer.query(path, content_type, size, now, self.presign_seconds)
         expiry = int(now) + self.presign_seconds
         return {
             "contentId": content.content_id,
@@ -146,7 +156,7 @@ class SandboxState:
             "upload": {
                 "url": f"{base_url}{path}?{query}",
                 "method": "PUT",
-                "headers": {"Content-Type": request.content_type},
+                "headers": {"Content-Type": content_type},
                 "key": content.key,
                 "expiresAt": format_instant(expiry),
             },
@@ -202,20 +212,23 @@ class SandboxState:
         with self._lock:
             self.storage_puts[index] = {**self.storage_puts[index], **fields}
 
-    def record_upload(self, content_id: str, size: int, sha256: str) -> None:
-        """Remember the bytes a presigned PUT delivered."""
+    def record_upload(self, content_id: str, size: int, sha256: str, head: bytes = b"") -> None:
+        """Remember the bytes a presigned PUT delivered (and their first bytes, the file signature)."""
         with self._lock:
             content = self._contents[content_id]
-            content.received_size, content.sha256 = size, sha256
+            content.received_size, content.sha256, content.head = size, sha256, head
             if content.status == "awaiting_upload":
                 content.status = "uploaded"
 
     def complete_upload(self, api_key: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """Mark an uploaded video ready; completing twice is harmless."""
-        request = check_complete_request(body)
+        return self.finish_upload(api_key, check_complete_request(body), images=False)
+
+    def finish_upload(self, api_key: str, request: CompleteRequest, *, images: bool) -> dict[str, Any]:
+        """Mark checked uploaded bytes ready; v2 completes images too (`images`)."""
         with self._lock:
             content = self._owned_content(api_key, request.content_id)
-            if content.kind != "video":
+            if content.kind != "video" and not images:
                 raise invalid(f"contentId {content.content_id} is an image; images are ready after upload-image")
             if request.key != content.key:
                 raise invalid(
@@ -255,11 +268,14 @@ class SandboxState:
     # -- accounts and publishes ------------------------------------------------------
 
     def accounts(self, platform: str | None) -> dict[str, Any]:
-        """The connected accounts, optionally of one platform."""
-        chosen = [account for account in ACCOUNTS if platform in (None, "", account.platform)]
+        """The connected TikTok accounts v1 lists (v2 lists every platform's: v2.py)."""
+        chosen = [account for account in ACCOUNTS if account.platform == "tiktok" and platform in (None, "", "tiktok")]
         return {"accounts": [account_view(account) for account in chosen]}
 
-    def publish(self, api_key: str, idempotency_key: str | None, body: Mapping[str, Any]) -> PublishOutcome:
+    def publish(
+        self, api_key: str, idempotency_key: str | None, body: Mapping[str, Any],
+        check: Callable[[Mapping[str, Any], float], PublishRequest] = check_publish_request,
+    ) -> PublishOutcome:
         """Accept a publish, or replay the first reply to the same Idempotency-Key and body."""
         if not idempotency_key:
             raise Refusal(
@@ -277,7 +293,7 @@ class SandboxState:
                         f"Idempotency-Key {idempotency_key!r} was used with a different body; use a new key",
                     )
                 return PublishOutcome(earlier.status, copy.deepcopy(earlier.reply), replayed=True)
-            publish = self._new_publish(api_key, idempotency_key, body, check_publish_request(body, now), now)
+            publish = self._new_publish(api_key, idempotency_key, body, check(body, now), now)
             reply = initial_publish_view(publish)
             self._idempotency[(api_key, idempotency_key)] = IdempotencyRecord(
                 fingerprint, 201, copy.deepcopy(reply), now
@@ -307,6 +323,40 @@ class SandboxState:
                 target.timeline = dataclasses.replace(target.timeline, canceled_at=now)
             publish.canceled_at = now
             return publish_view(publish, now)
+
+    def check_contents(self, api_key: str, content_ids: tuple[str, ...]) -> None:
+        """What a publish checks of its contents, for a v2 dry run."""
+        with self._lock:
+            self._check_contents(api_key, content_ids)
+
+    def content(self, api_key: str, content_id: str) -> Content:
+        """A content of this key, or a 404 refusal."""
+        with self._lock:
+            return self._owned_content(api_key, content_id)
+
+    def content_key(self, content_id: str) -> str:
+        """The storage key of a content ("" when there is none)."""
+        with self._lock:
+            content = self._contents.get(content_id)
+            return content.key if content else ""
+
+    def owned_publish(self, api_key: str, publish_id: str) -> Publish:
+        """A publish of this key, or a 404 refusal; change it only under `lock`."""
+        return self._owned_publish(api_key, publish_id)
+
+    def find_target(self, api_key: str, target_id: str) -> tuple[Publish, Target]:
+        """The publish and target of a target id of this key's publishes, or a 404 refusal."""
+        with self._lock:
+            for publish in self._publishes.values():
+                for target in publish.targets:
+                    if target.target_id == target_id and publish.owner == owner_of(api_key):
+                        return publish, target
+        raise Refusal(404, "TARGET_NOT_FOUND", f"Target not found: {target_id!r}")
+
+    @property
+    def lock(self) -> AbstractContextManager[bool]:
+        """The lock every change of a record happens under."""
+        return self._lock
 
     # -- inspection for tests --------------------------------------------------------
 

@@ -33,8 +33,10 @@ def content_view(content: Content) -> dict[str, Any]:
         "size": content.received_size if content.received_size is not None else content.declared_size,
         "createdAt": format_instant(content.created_at),
     }
-    if content.kind == "video" and content.width is not None:
-        view.update(width=content.width, height=content.height, durationMs=content.duration_ms)
+    if content.width is not None:
+        view.update(width=content.width, height=content.height)
+        if content.kind == "video":
+            view["durationMs"] = content.duration_ms
     return view
 
 
@@ -77,7 +79,7 @@ def target_view(target: Target, now: float) -> dict[str, Any]:
     ended = format_instant(target.timeline.ends_at)
     if status == "published":
         post_id = _post_id(target.target_id)
-        view.update(postId=post_id, url=f"https://www.tiktok.com/{target.account.username}/video/{post_id}")
+        view.update(postId=post_id, url=post_url(target, post_id))
         view["publishedAt"] = ended
     elif status == "sent":
         view["sentAt"] = ended
@@ -92,6 +94,22 @@ def target_view(target: Target, now: float) -> dict[str, Any]:
     elif status == "canceled" and target.timeline.canceled_at is not None:
         view["canceledAt"] = format_instant(target.timeline.canceled_at)
     return view
+
+
+POST_URLS = {
+    "tiktok": "https://www.tiktok.com/{user}/video/{id}",
+    "instagram": "https://www.instagram.com/reel/{id}/",
+    "youtube": "https://www.youtube.com/shorts/{id}",
+    "facebook": "https://www.facebook.com/{bare}/posts/{id}",
+    "twitter": "https://x.com/{bare}/status/{id}",
+}
+
+
+def post_url(target: Target, post_id: str) -> str:
+    """Where a published post can be seen (a made-up but platform-shaped link)."""
+    pattern = POST_URLS.get(target.platform, "https://{platform}.example/{bare}/{id}")
+    user = target.account.username
+    return pattern.format(user=user, bare=user.lstrip("@"), id=post_id, platform=target.platform)
 
 
 def _publish_base(publish: Publish) -> dict[str, Any]:

@@ -1,0 +1,66 @@
+"""The platforms PostQued posts to, one option table each (reference A8), checked the same strict way.
+
+An unknown option gets the nearest valid one named; a wrong type or value gets the allowed
+ones; a required option (Reddit's `subreddit`, Pinterest's `boardId`) is demanded before any
+upload. Media rules the sources do not give are left to the API, whose refusal is shown verbatim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pqdrop.platforms import (
+    bluesky,
+    facebook,
+    instagram,
+    linkedin,
+    mastodon,
+    pinterest,
+    reddit,
+    threads,
+    tiktok,
+    twitter,
+    youtube,
+)
+from pqdrop.platforms.rules import Option, Platform, normalized, option_problem, unknown_option
+
+_MODULES = (tiktok, instagram, facebook, threads, linkedin, youtube, twitter, pinterest, reddit, mastodon, bluesky)
+TABLES: Mapping[str, Platform] = {table.PLATFORM.name: table.PLATFORM for table in _MODULES}
+PLATFORMS: tuple[str, ...] = tuple(TABLES)
+POSTQUED_CAPTION_MAX_CHARS = 63206  # v2's one caption cap, for the platforms beside TikTok (reference A4)
+
+
+def platform(name: str) -> Platform:
+    return TABLES[name]
+
+
+def missing_options(name: str, options: Mapping[str, object]) -> tuple[str, ...]:
+    """The required options of `name` that `options` lacks."""
+    return tuple(key for key in TABLES[name].required if options.get(key) in (None, ""))
+
+
+__all__ = ["PLATFORMS", "POSTQUED_CAPTION_MAX_CHARS", "TABLES", "Option", "Platform", "describe", "markdown_table",
+           "missing_options", "normalized", "option_problem", "platform", "unknown_option"]
+
+
+def describe(option: Option) -> str:
+    """An option's kind as the README's table shows it."""
+    if option.kind == "choice":
+        return " \\| ".join(option.choices)
+    if option.kind == "texts":
+        return f"list of texts (≤ {option.max_items})" if option.max_items else "list of texts"
+    if option.kind == "object":
+        return "table of " + ", ".join(option.fields)
+    return {"bool": "true/false", "int": "whole number", "text": "text", "comment": "text (or {text})"}[option.kind]
+
+
+def markdown_table() -> str:
+    """The README's table of the options of every platform but TikTok (whose rules have their own table)."""
+    lines = ["| platform | option | value |", "|---|---|---|"]
+    for table in list(TABLES.values())[1:]:
+        if not table.options:
+            lines.append(f"| `{table.name}` | (none) | |")
+        for key, option in table.options.items():
+            required = " **(required)**" if key in table.required else ""
+            lines.append(f"| `{table.name}` | `{key}`{required} | {describe(option)} |")
+    return "\n".join(lines)

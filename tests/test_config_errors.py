@@ -1,0 +1,81 @@
+"""Bad configs and arguments as a user meets them: `python -m pqdrop` exits 2 with a message, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pqdrop.errors import EXIT_TEMPFAIL
+
+PQDROP = [sys.executable, "-m", "pqdrop"]
+MINIMAL = '[inbox]\npath = "inbox"\n[state]\ndir = "state"\n'
+
+
+def pqdrop(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("PQDROP_", "POSTQUED_"))}
+    env.update(HOME=str(cwd), XDG_CONFIG_HOME=str(cwd / ".config"), POSTQUED_API_KEY="pq_sandbox")
+    return subprocess.run([*PQDROP, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
+
+
+def config(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "inbox").mkdir(exist_ok=True)
+    path = tmp_path / "config.toml"
+    path.write_text(MINIMAL + text)
+    return path
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf", "[1]", "{a=1}"])
+def test_an_unusable_max_rate_exits_2_at_config_load_naming_the_key(tmp_path: Path, value: str) -> None:
+    path = config(tmp_path, f"[upload]\nmax_rate = {value}\n")
+    for command in ("once", "check"):
+        result = pqdrop(command, "--config", str(path), cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert f"{path}: upload.max_rate:" in result.stderr
+        assert '"40 Mbit/s"' in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_a_config_that_is_not_utf8_exits_2_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bin.toml"
+    path.write_bytes(b"\xff\xfe")
+    result = pqdrop("once", "--config", str(path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{path}: not a text file in UTF-8" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_check_of_an_inbox_path_that_is_a_file_exits_2_as_once_does(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("not a folder")
+    path = tmp_path / "config.toml"
+    path.write_text('[inbox]\npath = "afile"\n[state]\ndir = "state"\n')
+    once = pqdrop("once", "--config", str(path), cwd=tmp_path)
+    check = pqdrop("check", "--config", str(path), cwd=tmp_path)
+    assert once.returncode == check.returncode == 2
+    assert f"[inbox].path {tmp_path / 'afile'} is not a folder" in check.stderr
+    assert check.stderr.strip() == once.stderr.strip().splitlines()[-1]
+    assert "0 with problems" not in check.stdout
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "http"])
+def test_sandbox_with_a_port_that_is_not_one_exits_2_saying_what_a_port_is(tmp_path: Path, port: str) -> None:
+    result = pqdrop("sandbox", "--port", port, cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"argument --port: '{port}' is not a port; use a number from 1 to 65535, or 0" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_sandbox_on_a_port_in_use_says_so_without_a_traceback(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = pqdrop("sandbox", "--port", str(port), cwd=tmp_path)
+    assert result.returncode == EXIT_TEMPFAIL
+    assert f"pqdrop sandbox: port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "--port 0 picks a free one" in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == ""
