@@ -406,11 +406,15 @@ class SandboxState:
         publish_id = str(uuid.uuid4())
         accounts = [_account(wanted.account_id, f"targets[{index}].accountId") for index, wanted in
                     enumerate(request.targets)]
+        # TikTok's rules and caps apply to its own targets; other platforms' are left to their APIs.
+        on_tiktok = [index for index, account in enumerate(accounts) if account.platform == "tiktok"]
         posts = [
-            Post(account.username, wanted.intent, wanted.caption, wanted.options, wanted.dispatch_at or now)
-            for account, wanted in zip(accounts, request.targets, strict=True)
+            Post(accounts[index].username, wanted.intent, wanted.caption, wanted.options, wanted.dispatch_at or now)
+            for index, wanted in ((index, request.targets[index]) for index in on_tiktok)
         ]
-        reasons = self.tiktok.accept(posts, [_media(self._contents[cid]) for cid in request.content_ids])
+        media = [_media(self._contents[cid]) for cid in request.content_ids]
+        tiktok_reasons = dict(zip(on_tiktok, self.tiktok.accept(posts, media) if posts else [], strict=True))
+        reasons = [tiktok_reasons.get(index) for index in range(len(accounts))]
         targets = []
         for account, wanted, reason in zip(accounts, request.targets, reasons, strict=True):
             failed = account.rejection or reason
