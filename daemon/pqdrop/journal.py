@@ -125,9 +125,9 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 # Items whose slot is free again: given back to the inbox before publishing, or failed (a retry is a new item).
-# The step goes in as a parameter: `_RELEASED_PARAMS`, in the place of the subquery's `?`.
-_RELEASED = "(SELECT id FROM items WHERE state = ? OR destination IN ('failed', 'canceled'))"
-_RELEASED_PARAMS = (Step.RETURNED,)
+# The step goes in as a parameter: `RELEASED_PARAMS`, in the place of the subquery's `?`.
+RELEASED_ITEMS = "(SELECT id FROM items WHERE state = ? OR destination IN ('failed', 'canceled'))"
+RELEASED_PARAMS = (Step.RETURNED,)
 
 # Steps in which the pipeline has nothing left to do; tracked items sit in sent/ while the
 # tracker follows their scheduled or unconfirmed targets to the end.
@@ -375,7 +375,9 @@ class Journal:
             held = self.slot_of(item_id, account)
             if held is not None and held > now:
                 return held
-            db.execute(f"DELETE FROM slots WHERE account = ? AND item_id IN {_RELEASED}", (account, *_RELEASED_PARAMS))
+            db.execute(
+                f"DELETE FROM slots WHERE account = ? AND item_id IN {RELEASED_ITEMS}", (account, *RELEASED_PARAMS)
+            )
             db.execute("DELETE FROM slots WHERE account = ? AND item_id = ?", (account, item_id))
             rows = db.execute("SELECT instant FROM slots WHERE account = ?", (account,)).fetchall()
             chosen = pick(frozenset(parse_instant(row["instant"]) for row in rows)).astimezone(UTC)
@@ -383,40 +385,6 @@ class Journal:
                 "INSERT INTO slots (account, instant, item_id) VALUES (?, ?, ?)", (account, iso_z(chosen), item_id)
             )
         return chosen
-
-    def take_post(
-        self,
-        item_id: int,
-        account: str,
-        intent: str,
-        pick: Callable[[list[datetime]], datetime],
-        *,
-        asked: datetime,
-    ) -> datetime:
-        """Record when the item posts to `account`: the instant `pick` chooses given the account's other posts.
-
-        One transaction, so of two items deciding at once the second sees the first (issue 13).
-        Items given back to the inbox or failed do not count.
-        """
-        with self.atomic() as db:
-            db.execute("DELETE FROM posts WHERE item_id = ? AND account = ?", (item_id, account))
-            rows = db.execute(
-                f"SELECT instant FROM posts WHERE account = ? AND intent = ? AND item_id NOT IN {_RELEASED}",
-                (account, intent, *_RELEASED_PARAMS),
-            ).fetchall()
-            chosen = pick([parse_instant(row["instant"]) for row in rows]).astimezone(UTC)
-            db.execute(
-                "INSERT INTO posts (item_id, account, intent, instant, paced) VALUES (?, ?, ?, ?, ?)",
-                (item_id, account, intent, iso_z(chosen), int(chosen > asked)),
-            )
-        return chosen
-
-    def paced_posts(self, item_id: int) -> list[tuple[str, str, datetime]]:
-        """(account, intent, instant) of the item's targets that a full window moved later."""
-        rows = self._rows(
-            "SELECT account, intent, instant FROM posts WHERE item_id = ? AND paced = 1 ORDER BY account", (item_id,)
-        )
-        return [(str(row[0]), str(row[1]), parse_instant(row[2])) for row in rows]
 
     def slot_of(self, item_id: int, account: str) -> datetime | None:
         """The slot the item holds for `account`, if any."""
@@ -427,8 +395,8 @@ class Journal:
         """(instant, account, item name) of the slots held after `after`, soonest first."""
         rows = self._rows(
             "SELECT slots.instant, slots.account, items.name FROM slots JOIN items ON items.id = slots.item_id "
-            f"WHERE slots.instant > ? AND slots.item_id NOT IN {_RELEASED} ORDER BY slots.instant, slots.account",
-            (iso_z(after), *_RELEASED_PARAMS),
+            f"WHERE slots.instant > ? AND slots.item_id NOT IN {RELEASED_ITEMS} ORDER BY slots.instant, slots.account",
+            (iso_z(after), *RELEASED_PARAMS),
         )
         return [(parse_instant(row[0]), str(row[1]), str(from_column(row[2]))) for row in rows]
 

@@ -22,7 +22,7 @@ from pqdrop.filing import append_status_log, file_claim, free_stem
 from pqdrop.inbox import Item, claim_entries, item_from_json, item_to_json
 from pqdrop.journal import Journal, Record
 from pqdrop.media import MediaInfo, fingerprint
-from pqdrop.pacing import pace_targets, pacing_note
+from pqdrop.pacing import pace_targets, paced_posts, pacing_note
 from pqdrop.photos import tiktok_photo
 from pqdrop.postqued import Account, Api, PostQued, PublishState
 from pqdrop.preflight import creator_problems
@@ -161,7 +161,7 @@ class Pipeline:
                 record = self._publish_step(record)
             state = self._follow(str(record.publish_id))
             result = result_from_state(record.name, state, str(record.idempotency_key))
-            result.note = pacing_note(self._journal.paced_posts(record.id), self._config)
+            result.note = pacing_note(paced_posts(self._journal, record.id), self._config)
             return result
         except ApiRejected as exc:
             if exc.code == "IDEMPOTENCY_CONFLICT":

@@ -312,10 +312,9 @@ def _target(
     settings = account_config(context.accounts, account)
     platform = _choice(*pick("platform", defaults.platform), PLATFORMS, name)
     intent = cast(Intent, _choice(*pick("intent", settings.intent or defaults.intent), INTENTS, name))
-    if "caption" in entry:
-        caption = _caption(entry, "", name, prefix)
-    caption = _with_suffix(caption, settings.caption_suffix, account, prefix, name, platform)
+    caption = _caption(entry, "", name, prefix) if "caption" in entry else caption
     suffix = settings.caption_suffix
+    caption = _with_suffix(caption, suffix, account, prefix, name, platform)
     elsewhere = f"not a {platform_of(platform).label} option; write it at the top level, not under options:"
     try:
         options = target_options(
@@ -335,9 +334,7 @@ def _target(
         None if value == RIGHT_NOW
         else _dispatch_at(value, zone, defaults.late_grace_minutes, context.now, name, key)
     )
-    return Target(
-        platform, account, intent, caption, dispatch_at, MappingProxyType(options), caption_suffix=suffix
-    )
+    return Target(platform, account, intent, caption, dispatch_at, MappingProxyType(options), caption_suffix=suffix)
 
 
 def _check_slots(account: str, settings: AccountConfig, context: _Context, key: str, asked: str) -> None:
@@ -380,14 +377,11 @@ def _with_suffix(caption: str, suffix: str, account: str, prefix: str, name: str
         # A suffix that starts with a line break or a space is kept as written; otherwise a space joins.
         caption = f"{caption}{suffix}" if not caption or suffix[0].isspace() else f"{caption} {suffix}"
         caption = caption.strip()
-    limit, label = POSTQUED_CAPTION_MAX_CHARS, "PostQued"
+    limit = POSTQUED_CAPTION_MAX_CHARS
     if platform != "tiktok" and len(caption) > limit:
-        over = len(caption) - limit
         with_suffix = f' with the {len(suffix)} of [accounts."{account}"].caption_suffix' if suffix else ""
-        problem = (
-            f"{len(caption)} characters{with_suffix}, {label} allows at most {limit}; shorten it by {over}"
-        )
-        raise _fail(name, prefix + "caption", problem, "CAPTION_TOO_LONG")
+        problem = f"{len(caption)} characters{with_suffix}, PostQued allows at most {limit}; shorten it by "
+        raise _fail(name, prefix + "caption", problem + str(len(caption) - limit), "CAPTION_TOO_LONG")
     return caption
 
 
