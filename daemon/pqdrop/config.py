@@ -20,7 +20,7 @@ from pqdrop.errors import ConfigError
 from pqdrop.platforms import PLATFORMS
 from pqdrop.platforms import option_problem as platform_option_problem
 from pqdrop.platforms import platform as platform_table
-from pqdrop.tiktok import OPTION_TYPES, nearest, option_problem
+from pqdrop.tiktok import OPTION_TYPES, choice_problem, nearest, option_problem
 
 API_KEY_ENV = "POSTQUED_API_KEY"
 CONFIG_ENV = "PQDROP_CONFIG"
@@ -119,6 +119,14 @@ class DefaultsConfig(_Section):
     platform: str = "tiktok"
     timezone: ZoneName = "UTC"
     late_grace_minutes: float = Field(15.0, ge=0)
+
+    @field_validator("platform")
+    @classmethod
+    def _known_platform(cls, value: str) -> str:
+        problem = choice_problem(value, PLATFORMS)
+        if problem:
+            raise ValueError(f"{problem}; [defaults].platform is for sidecars that leave platform out")
+        return value
 
     @property
     def zone(self) -> ZoneInfo:
