@@ -111,3 +111,12 @@ def test_a_default_account_the_key_cannot_reach_fails_naming_defaults_not_the_si
     message = status["error"]["message"]
     assert message.startswith("clip.md: [defaults].account: '@nobody' is not an account this API key can post to")
     assert "set [defaults].account in the config to one of them" in message
+
+
+def test_a_mistyped_config_key_gets_a_suggestion(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[inbox]\npath = "inbox"\nsetle_seconds = 3\n[state]\ndir = "state"\n')
+    (tmp_path / "inbox").mkdir()
+    result = pqdrop("once", "--config", str(path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{path}: inbox.setle_seconds: unknown key; did you mean settle_seconds?" in result.stderr

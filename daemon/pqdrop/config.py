@@ -328,13 +328,26 @@ def describe_validation_error(exc: ValidationError) -> str:
         key = ".".join(_toml_key(str(part)) for part in problem["loc"])
         message = problem["msg"]
         if problem["type"] == "extra_forbidden":
-            message = "unknown key"
+            near = nearest(str(problem["loc"][-1]), _keys_beside(problem["loc"]))
+            message = "unknown key" + (f"; did you mean {near}?" if near else "")
         elif problem["type"] == "missing":
             message = "required key is missing"
         elif problem["type"] == "value_error":
             message = str(problem.get("ctx", {}).get("error", message))
         lines.append(f"{key}: {message}")
     return "; ".join(lines)
+
+
+def _keys_beside(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the table holding `loc`'s last key accepts, for a suggestion."""
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return [name for name in model.model_fields if name != "source"]
 
 
 def _toml_key(part: str) -> str:
