@@ -20,7 +20,7 @@ from pqdrop.errors import ConfigError
 from pqdrop.platforms import PLATFORMS
 from pqdrop.platforms import option_problem as platform_option_problem
 from pqdrop.platforms import platform as platform_table
-from pqdrop.tiktok import DAILY_DRAFTS, DAILY_POSTS, OPTION_TYPES, nearest, option_problem
+from pqdrop.tiktok import DAILY_DRAFTS, DAILY_POSTS, OPTION_TYPES, choice_problem, nearest, option_problem
 
 API_KEY_ENV = "POSTQUED_API_KEY"
 CONFIG_ENV = "PQDROP_CONFIG"
@@ -119,6 +119,14 @@ class DefaultsConfig(_Section):
     platform: str = "tiktok"
     timezone: ZoneName = "UTC"
     late_grace_minutes: float = Field(15.0, ge=0)
+
+    @field_validator("platform")
+    @classmethod
+    def _known_platform(cls, value: str) -> str:
+        problem = choice_problem(value, PLATFORMS)
+        if problem:
+            raise ValueError(f"{problem}; [defaults].platform is for sidecars that leave platform out")
+        return value
 
     @property
     def zone(self) -> ZoneInfo:
@@ -323,13 +331,26 @@ def describe_validation_error(exc: ValidationError) -> str:
         key = ".".join(_toml_key(str(part)) for part in problem["loc"])
         message = problem["msg"]
         if problem["type"] == "extra_forbidden":
-            message = "unknown key"
+            near = nearest(str(problem["loc"][-1]), _keys_beside(problem["loc"]))
+            message = "unknown key" + (f"; did you mean {near}?" if near else "")
         elif problem["type"] == "missing":
             message = "required key is missing"
         elif problem["type"] == "value_error":
             message = str(problem.get("ctx", {}).get("error", message))
         lines.append(f"{key}: {message}")
     return "; ".join(lines)
+
+
+def _keys_beside(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the table holding `loc`'s last key accepts, for a suggestion."""
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return [name for name in model.model_fields if name != "source"]
 
 
 def _toml_key(part: str) -> str:

@@ -297,7 +297,7 @@ class Pipeline:
         for target in sidecar.targets:
             known = self._client.platform_accounts(target.platform)
             resolved[target.key] = find_account(
-                target.account, known, sidecar.path or name, platform=target.platform,
+                target.account, known, sidecar.path or name, target.account_key, platform=target.platform,
                 elsewhere=lambda: self._client.accounts())
         return resolved
 

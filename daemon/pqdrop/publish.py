@@ -71,10 +71,11 @@ def check_media_set(name: str, media: Sequence[MediaInfo]) -> None:
 
 
 def find_account(
-    wanted: str, known: Sequence[Account], where: Any, *, platform: str = "tiktok",
+    wanted: str, known: Sequence[Account], where: Any, key: str = "account", *, platform: str = "tiktok",
     elsewhere: Callable[[], Sequence[Account]] | None = None,
 ) -> Account:
-    """The account of `platform` named by username (with or without @, any case) or by id.
+    """The account of `platform` named by username (with or without @, any case) or by id; `key` is where
+    it was written ("account", "targets[2].account", "[defaults].account").
 
     `elsewhere` lists every platform's accounts, so an account of another platform is named as such.
     """
@@ -90,10 +91,12 @@ def find_account(
     other = next((account for account in (elsewhere() if elsewhere else ()) if named(account)), None)
     if other is not None and other.platform != platform:
         raise ItemError(
-            f"{_display(where)}: account: {wanted!r} is a {other.platform} account, and this target posts to "
+            f"{_display(where)}: {key}: {wanted!r} is a {other.platform} account, and this target posts to "
             f"{platform}; its {platform} accounts are: {names}", code="ACCOUNT_PLATFORM")
     raise ItemError(
-        f"{_display(where)}: account: {wanted!r} is not an account this API key can post to (available: {names})",
+        f"{_display(where)}: {key}: {wanted!r} is not an account this API key can post to (available: {names})"
+        + ("; set [defaults].account in the config to one of them, or write account: in the sidecar"
+           if key.startswith("[defaults]") else ""),
         code="ACCOUNT_UNKNOWN",
     )
 
