@@ -180,6 +180,17 @@ def toml_value(value: Any) -> str:
     raise TypeError(f"no TOML for {value!r}")
 
 
+UNCAPPED = 1_000_000
+
+
+def uncapped(sandbox: Any) -> Any:
+    """The sandbox with @mybrand's TikTok caps out of the way, as the configs written here have them."""
+    from pqdrop.sandbox.tiktok import Profile
+
+    sandbox.state.tiktok.set_profile("@mybrand", Profile(daily_posts=UNCAPPED, daily_drafts=UNCAPPED))
+    return sandbox
+
+
 def write_config(folder: Path, base_url: str, **sections: Mapping[str, Any]) -> Path:
     """config.toml in `folder`: inbox `inbox`, state `state`, account @mybrand; `sections` add or override."""
     document: dict[str, dict[str, Any]] = {
@@ -187,6 +198,8 @@ def write_config(folder: Path, base_url: str, **sections: Mapping[str, Any]) -> 
         "postqued": {"base_url": base_url},
         "defaults": {"account": "@mybrand", "intent": "publish"},
         "state": {"dir": "state"},
+        # The benches measure speed, not TikTok's daily caps (15 posts a day would pace the rest).
+        "accounts": {'"@mybrand"': {"daily_posts": UNCAPPED, "daily_drafts": UNCAPPED}},
     }
     for name, values in sections.items():
         document[name] = {**document.get(name, {}), **values}

@@ -28,6 +28,7 @@ from harness import (
     median,
     percentile,
     stop_process,
+    uncapped,
     write_config,
 )
 
@@ -103,6 +104,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="pqdrop-latency-") as temporary, \
             Sandbox(api_keys=(API_KEY,), rate_limits=UNPACED, processing_seconds=0.05) as sandbox:
         work = Path(temporary)
+        uncapped(sandbox)
         log = RequestLog(sandbox)
         base = make_video(work / "base.mp4", seconds=1.0).read_bytes()
         gaps = random.Random(GAP_SEED)

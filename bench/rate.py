@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness import BIN, goal_line, load_average, spawn, write_config
+from harness import BIN, goal_line, load_average, spawn, uncapped, write_config
 from latency import API_KEY, RequestLog
 
 GOALS = {"efficiency": 0.95, "rate_limited": 0}
@@ -36,6 +36,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             Sandbox(api_keys=(API_KEY,), rate_limits=LIMITS, window_seconds=window,
                     processing_seconds=processing) as sandbox:
         folder = Path(temporary)
+        uncapped(sandbox)
         inbox = folder / "inbox"
         inbox.mkdir()
         print(f"making {args.photos} photos ...", flush=True)

@@ -20,6 +20,7 @@ from pqdrop.config import load_config
 from pqdrop.journal import Journal
 from pqdrop.mediagen import make_image, make_video
 from pqdrop.sandbox import Sandbox
+from pqdrop.sandbox.tiktok import Profile
 from pqdrop.workers import EXIT_OK, Workers, once
 
 LIMITS = {"upload": 20, "read": 30, "publish": 10, "delete": 20}
@@ -33,8 +34,11 @@ def captions_published(sandbox: Sandbox) -> Counter[str]:
 def test_fifty_items_with_client_and_server_limits_equal_get_no_429(tmp_path: Path, api_mode: str) -> None:
     with Sandbox(api_keys=(SANDBOX_KEY,), rate_limits=LIMITS, window_seconds=WINDOW, processing_seconds=0.02,
                  api=api_mode) as sandbox:
+        # Fifty posts to one account are past TikTok's daily cap; this test is about rate limits, not caps.
+        sandbox.state.tiktok.set_profile("@mybrand", Profile(daily_posts=100))
         config = load_config(write_config(tmp_path, sandbox.url, postqued={
-            "rate_limits": {**LIMITS, "window_seconds": WINDOW}, "workers": 4, "follow_seconds": 30.0}))
+            "rate_limits": {**LIMITS, "window_seconds": WINDOW}, "workers": 4, "follow_seconds": 30.0},
+            accounts={"@mybrand": {"daily_posts": 100}}))
         inbox = config.inbox.path
         inbox.mkdir()
         for number in range(50):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -9,8 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.conftest import sidecar, write_config
 
 from pqdrop.errors import EXIT_TEMPFAIL
+from pqdrop.mediagen import make_video
+from pqdrop.sandbox import Sandbox
 
 PQDROP = [sys.executable, "-m", "pqdrop"]
 MINIMAL = '[inbox]\npath = "inbox"\n[state]\ndir = "state"\n'
@@ -79,3 +83,40 @@ def test_sandbox_on_a_port_in_use_says_so_without_a_traceback(tmp_path: Path) ->
     assert f"pqdrop sandbox: port {port} on 127.0.0.1 is already in use" in result.stderr
     assert "--port 0 picks a free one" in result.stderr and "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(("line", "key"), [('platform = "myspace"', "platform"), ('intent = "drafts"', "intent")])
+def test_a_bad_static_default_exits_2_at_config_load_naming_it(tmp_path: Path, line: str, key: str) -> None:
+    path = config(tmp_path, f"[defaults]\n{line}\n")
+    for command in ("once", "check"):
+        result = pqdrop(command, "--config", str(path), cwd=tmp_path)
+        assert result.returncode == 2
+        assert f"{path}: defaults.{key}:" in result.stderr and "Traceback" not in result.stderr
+    if key == "platform":
+        assert '"myspace" is not one of tiktok, instagram' in result.stderr
+        assert "; [defaults].platform is for sidecars that leave platform out" in result.stderr
+    else:
+        assert "'draft' or 'publish'" in result.stderr
+
+
+def test_a_default_account_the_key_cannot_reach_fails_naming_defaults_not_the_sidecar(
+    tmp_path: Path, inbox: Path, sandbox: Sandbox
+) -> None:
+    path = write_config(tmp_path, sandbox.url, defaults={"account": "@nobody"})
+    make_video(inbox / "clip.mp4", width=360, height=640, seconds=1)
+    sidecar(inbox / "clip.md", "intent: draft\n")
+    result = pqdrop("once", "--config", str(path), cwd=tmp_path)
+    assert result.returncode == 1
+    status = json.loads((inbox / "failed" / "clip.status.json").read_text())
+    message = status["error"]["message"]
+    assert message.startswith("clip.md: [defaults].account: '@nobody' is not an account this API key can post to")
+    assert "set [defaults].account in the config to one of them" in message
+
+
+def test_a_mistyped_config_key_gets_a_suggestion(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[inbox]\npath = "inbox"\nsetle_seconds = 3\n[state]\ndir = "state"\n')
+    (tmp_path / "inbox").mkdir()
+    result = pqdrop("once", "--config", str(path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{path}: inbox.setle_seconds: unknown key; did you mean settle_seconds?" in result.stderr

@@ -34,6 +34,7 @@ from tests.conftest import SANDBOX_KEY, write_config
 from pqdrop.journal import JOURNAL_FILE
 from pqdrop.mediagen import make_image, make_video
 from pqdrop.sandbox import Sandbox
+from pqdrop.sandbox.tiktok import Profile
 
 REPO = Path(__file__).resolve().parent.parent
 # Plenty of quota on both sides: these tests are about crashes, not pacing (test_ratelimit covers that).
@@ -117,6 +118,8 @@ def daemons() -> Iterator[list[Daemon]]:
 def crash_sandbox() -> Iterator[Sandbox]:
     """A sandbox whose targets take 0.5 s per step, so following spans several polls."""
     with Sandbox(api_keys=(SANDBOX_KEY,), processing_seconds=0.5, rate_limits=GENEROUS_LIMITS) as server:
+        # Twenty posts to one account pass TikTok's daily cap of 15; these tests are about crashes, not caps.
+        server.state.tiktok.set_profile("@mybrand", Profile(daily_posts=100))
         yield server
 
 
@@ -124,7 +127,7 @@ def crash_config(tmp_path: Path, sandbox: Sandbox, name: str = "config.toml", st
     path = write_config(
         tmp_path, sandbox.url,
         postqued={"follow_seconds": 20.0, "timeout_seconds": 10.0, "rate_limits": GENEROUS_LIMITS},
-        state={"dir": state},
+        state={"dir": state}, accounts={"@mybrand": {"daily_posts": 100}},
     )
     return path if path.name == name else path.rename(path.with_name(name))
 

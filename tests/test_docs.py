@@ -19,6 +19,7 @@ from tests.test_systemd_units import MAX_EXPOSURE
 from pqdrop.commands import _JournalFormatter, build_parser
 from pqdrop.commands.status import Overview, render_text
 from pqdrop.config import Config, parse_config
+from pqdrop.tiktok import RULES, rules_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"
@@ -124,3 +125,10 @@ def test_the_readme_gives_every_install_command_the_service_tests_run() -> None:
 
     text = README.read_text(encoding="utf-8")
     assert [command for command in readme_forms() if command not in text] == []
+
+
+def test_the_readme_rules_table_is_the_rules_table() -> None:
+    text = README.read_text(encoding="utf-8")
+    table = text.split("<!-- rules:start", 1)[1].split("-->", 1)[1].split("<!-- rules:end -->", 1)[0]
+    assert table.strip() == rules_markdown()
+    assert len(RULES) == table.count("\n| ") - 1  # one row per rule, below the header

@@ -126,7 +126,7 @@ BAD_INPUTS = [
     ("bad-privacy", "privacyLevel: EVERYONE\n", "SIDECAR_VALUE", "privacyLevel"),
     ("unknown-account", "account: '@nobody'\n", "ACCOUNT_UNKNOWN", "@nobody"),
     ("long-ago", "dispatchAt: 2020-01-01T10:00:00Z\n", "SIDECAR_DISPATCH_PAST", "dispatchAt"),
-    ("too-long", "", "CAPTION_TOO_LONG", "2201"),
+    ("too-long", "", "CAPTION_TOO_LONG", "2,201 UTF-16 units"),
 ]
 
 

@@ -159,7 +159,7 @@ def upload_video(client: PostQued, path: Path) -> str:
     ticket = client.start_upload(path.name, "video/mp4", size)
     client.put_to_storage(ticket, path, size)
     client.complete_upload(
-        ticket, filename=path.name, content_type="video/mp4", size=size, width=320, height=240, duration_ms=400
+        ticket, filename=path.name, content_type="video/mp4", size=size, width=360, height=640, duration_ms=400
     )
     return ticket.content_id
 

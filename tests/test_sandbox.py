@@ -614,7 +614,8 @@ BAD_TARGETS: list[tuple[dict[str, Any], str, str]] = [
     ({"accountId": "@mybrand"}, "ACCOUNT_NOT_FOUND", "targets[0].accountId"),
     ({"platform": "instagram"}, "VALIDATION_ERROR", "targets[0].platform"),
     ({"intent": "post"}, "VALIDATION_ERROR", "targets[0].intent"),
-    ({"caption": "x" * 2201}, "VALIDATION_ERROR", "targets[0].caption"),
+    ({"caption": "x" * 2201}, "invalid_param", "targets[0].caption"),  # TikTok's init refuses it (issue 13)
+    ({"caption": "x" * 63207}, "VALIDATION_ERROR", "targets[0].caption"),
     ({"options": {"privacyLevel": "EVERYONE"}}, "VALIDATION_ERROR", "targets[0].options.privacyLevel"),
     ({"options": {"disableDuet": "yes"}}, "VALIDATION_ERROR", "targets[0].options.disableDuet"),
     ({"options": {"videoCoverTimestampMs": -1}}, "VALIDATION_ERROR", "targets[0].options.videoCoverTimestampMs"),

@@ -20,7 +20,7 @@ from pqdrop.errors import ConfigError
 from pqdrop.platforms import PLATFORMS
 from pqdrop.platforms import option_problem as platform_option_problem
 from pqdrop.platforms import platform as platform_table
-from pqdrop.tiktok import OPTION_TYPES, nearest, option_problem
+from pqdrop.tiktok import DAILY_DRAFTS, DAILY_POSTS, OPTION_TYPES, choice_problem, nearest, option_problem
 
 API_KEY_ENV = "POSTQUED_API_KEY"
 CONFIG_ENV = "PQDROP_CONFIG"
@@ -120,6 +120,14 @@ class DefaultsConfig(_Section):
     timezone: ZoneName = "UTC"
     late_grace_minutes: float = Field(15.0, ge=0)
 
+    @field_validator("platform")
+    @classmethod
+    def _known_platform(cls, value: str) -> str:
+        problem = choice_problem(value, PLATFORMS)
+        if problem:
+            raise ValueError(f"{problem}; [defaults].platform is for sidecars that leave platform out")
+        return value
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -150,9 +158,12 @@ class AccountConfig(BaseModel):
 
     intent: Literal["draft", "publish"] | None = None
     timezone: ZoneName | None = None
-    caption_suffix: str = ""  # appended to every caption; TikTok's 2,200 limit applies to the result
+    caption_suffix: str = ""  # appended to every caption; TikTok's caption limit applies to the result
     slots: SlotTimes | None = None  # replaces [schedule].slots for this account
     days: DayNames | None = None  # replaces [schedule].days for this account
+    # TikTok's caps per rolling 24 h (issue 13): beyond them a post waits for the window, never fails.
+    daily_posts: int = Field(DAILY_POSTS, ge=1)  # direct posts (intent publish)
+    daily_drafts: int = Field(DAILY_DRAFTS, ge=1)  # drafts pending in the TikTok inbox (intent draft)
 
     @property
     def zone(self) -> ZoneInfo | None:
@@ -320,13 +331,26 @@ def describe_validation_error(exc: ValidationError) -> str:
         key = ".".join(_toml_key(str(part)) for part in problem["loc"])
         message = problem["msg"]
         if problem["type"] == "extra_forbidden":
-            message = "unknown key"
+            near = nearest(str(problem["loc"][-1]), _keys_beside(problem["loc"]))
+            message = "unknown key" + (f"; did you mean {near}?" if near else "")
         elif problem["type"] == "missing":
             message = "required key is missing"
         elif problem["type"] == "value_error":
             message = str(problem.get("ctx", {}).get("error", message))
         lines.append(f"{key}: {message}")
     return "; ".join(lines)
+
+
+def _keys_beside(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the table holding `loc`'s last key accepts, for a suggestion."""
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return [name for name in model.model_fields if name != "source"]
 
 
 def _toml_key(part: str) -> str:

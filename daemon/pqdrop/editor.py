@@ -197,7 +197,7 @@ class Editor:
         accounts: dict[str, Account] = {}
         for target in sidecar.targets:
             account = find_account(target.account, self._client.platform_accounts(target.platform),
-                                   sidecar.path or record.name)
+                                   sidecar.path or record.name, target.account_key)
             accounts[target.account] = account
             self._names[account.id] = f"{account.username} ({target.platform})"
         if any(target.next_slot for target in sidecar.targets):

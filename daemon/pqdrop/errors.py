@@ -12,6 +12,7 @@
     │   ├── ApiUnavailable     timeout, connection loss, 5xx
     │   ├── RateLimited        429; carries the server's Retry-After
     │   ├── Postponed          waits for another item (the same post is in flight)
+    │   ├── PlatformBusy       TikTok turned the post away for now (a daily cap, its client quota)
     │   └── JournalError       SQLite failed under an open journal (disk full, I/O error)
     ├── ServiceUnavailable     stop now, start again later: the journal cannot be opened, or another
     │                          pqdrop holds the owner lock (exit 75; systemd restarts the unit)
@@ -135,6 +136,12 @@ class ApiUnavailable(ApiError, TransientError):
     """The API could not be reached, timed out or answered 5xx."""
 
     code = "API_UNAVAILABLE"
+
+
+class PlatformBusy(ApiError, TransientError):
+    """TikTok turned the post away for now (a daily cap, its client's quota); the item waits and is tried later."""
+
+    code = "PLATFORM_BUSY"
 
 
 class RateLimited(ApiError, TransientError):

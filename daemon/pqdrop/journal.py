@@ -109,12 +109,25 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at TEXT NOT NULL
     );
     """,
+    # Each target's posting instant per account and intent, for TikTok's daily caps (issue 13);
+    # `paced` marks one moved later than asked because its window was full.
+    """
+    CREATE TABLE posts (
+        item_id INTEGER NOT NULL REFERENCES items(id),
+        account TEXT NOT NULL,
+        intent TEXT NOT NULL,
+        instant TEXT NOT NULL,
+        paced INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (item_id, account)
+    );
+    CREATE INDEX posts_account ON posts(account, intent, instant);
+    """,
 )
 
 # Items whose slot is free again: given back to the inbox before publishing, or failed (a retry is a new item).
-# The step goes in as a parameter: `_RELEASED_PARAMS`, in the place of the subquery's `?`.
-_RELEASED = "(SELECT id FROM items WHERE state = ? OR destination IN ('failed', 'canceled'))"
-_RELEASED_PARAMS = (Step.RETURNED,)
+# The step goes in as a parameter: `RELEASED_PARAMS`, in the place of the subquery's `?`.
+RELEASED_ITEMS = "(SELECT id FROM items WHERE state = ? OR destination IN ('failed', 'canceled'))"
+RELEASED_PARAMS = (Step.RETURNED,)
 
 # Steps in which the pipeline has nothing left to do; tracked items sit in sent/ while the
 # tracker follows their scheduled or unconfirmed targets to the end.
@@ -355,6 +368,7 @@ class Journal:
         with self.atomic() as db:
             db.execute("DELETE FROM uploads WHERE item_id = ?", (item_id,))
             db.execute("DELETE FROM slots WHERE item_id = ?", (item_id,))
+            db.execute("DELETE FROM posts WHERE item_id = ?", (item_id,))
             db.execute("DELETE FROM items WHERE id = ?", (item_id,))
 
     def reserve_slot(
@@ -370,7 +384,9 @@ class Journal:
             held = self.slot_of(item_id, account)
             if held is not None and held > now:
                 return held
-            db.execute(f"DELETE FROM slots WHERE account = ? AND item_id IN {_RELEASED}", (account, *_RELEASED_PARAMS))
+            db.execute(
+                f"DELETE FROM slots WHERE account = ? AND item_id IN {RELEASED_ITEMS}", (account, *RELEASED_PARAMS)
+            )
             db.execute("DELETE FROM slots WHERE account = ? AND item_id = ?", (account, item_id))
             rows = db.execute("SELECT instant FROM slots WHERE account = ?", (account,)).fetchall()
             chosen = pick(frozenset(parse_instant(row["instant"]) for row in rows)).astimezone(UTC)
@@ -388,8 +404,8 @@ class Journal:
         """(instant, account, item name) of the slots held after `after`, soonest first."""
         rows = self._rows(
             "SELECT slots.instant, slots.account, items.name FROM slots JOIN items ON items.id = slots.item_id "
-            f"WHERE slots.instant > ? AND slots.item_id NOT IN {_RELEASED} ORDER BY slots.instant, slots.account",
-            (iso_z(after), *_RELEASED_PARAMS),
+            f"WHERE slots.instant > ? AND slots.item_id NOT IN {RELEASED_ITEMS} ORDER BY slots.instant, slots.account",
+            (iso_z(after), *RELEASED_PARAMS),
         )
         return [(parse_instant(row[0]), str(row[1]), str(from_column(row[2]))) for row in rows]
 

@@ -1,9 +1,13 @@
-"""PNG and HEIC photos turned into the JPEG that TikTok takes, in a scratch folder outside the inbox.
+"""Photos turned into what TikTok takes, in a scratch folder outside the inbox.
 
-TikTok's photo posts accept JPEG and WebP only (issue 8). A PNG is converted at high quality
-(JPEG q 2, no chroma subsampling, so text in screenshots stays sharp); the original is read,
-never altered, and the JPEG lives only for its upload. A PNG with transparent pixels is refused
-instead: JPEG has no transparency, and pqdrop does not guess a background colour.
+TikTok's photo posts accept JPEG and WebP only (issue 8), within 1080p and 20 MB (issue 13). A
+PNG is converted at high quality (JPEG q 2, no chroma subsampling, so text in screenshots stays
+sharp); an iPhone's HEIC becomes a JPEG, upright, with its EXIF. A photo above 1080p or 20 MB
+(a HEIC's JPEG too) is downscaled to fit 1080 x 1920 with Lanczos resampling, turned upright by
+its EXIF orientation, and written without its EXIF, so the copy names neither the phone (make,
+model, serial) nor the place (GPS). The original is read, never altered, and the
+copy lives only for its upload. A PNG with transparent pixels is refused instead: JPEG has no
+transparency, and pqdrop does not guess a background colour.
 """
 
 from __future__ import annotations
@@ -18,14 +22,18 @@ from pathlib import Path
 import av
 from av.video.codeccontext import VideoCodecContext
 from av.video.frame import VideoFrame
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pqdrop.errors import MediaError
 from pqdrop.media import MediaInfo
-from pqdrop.preflight import PREFLIGHT, photo_problems
+from pqdrop.preflight import PREFLIGHT, fits_1080p, needs_downscale, photo_problems
+from pqdrop.tiktok import PHOTO_LIMITS, PhotoLimits
 
 JPEG_PIXEL_FORMAT = "yuvj444p"
 # FFmpeg's MJPEG quantiser scale: 2 is `ffmpeg -q:v 2`, visually lossless for photos.
 JPEG_QUALITY = {"qmin": "1", "qmax": "2"}
+# Pillow's JPEG quality for a downscaled photo: visually lossless, a few MB at 1080p, never 20.
+DOWNSCALE_QUALITY = 92
 # Pixel formats FFmpeg's PNG decoder gives for pictures without an alpha channel or palette.
 OPAQUE_FORMATS = frozenset({"gray", "gray16be", "rgb24", "rgb48be", "monob", "monow"})
 
@@ -78,22 +86,71 @@ def check_conversions(media: Sequence[MediaInfo]) -> None:
 
 @contextmanager
 def tiktok_photo(info: MediaInfo, scratch: Path) -> Iterator[MediaInfo]:
-    """The photo to upload: `info` itself, or a JPEG converted from it that lives until the block ends.
+    """The photo to upload: `info` itself, or a fixed JPEG copy that lives until the block ends.
 
-    The JPEG is written in a fresh folder under `scratch` (the state folder, never the inbox), and
-    checked against TikTok's photo limits, since a PNG's size says little about its JPEG's.
+    The copy is written in a fresh folder under `scratch` (the state folder, never the inbox), and
+    checked against every photo limit, since a PNG's size says little about its JPEG's.
     """
-    if not needs_conversion(info.mime):
+    downscale = needs_downscale(info)
+    if not downscale and not needs_conversion(info.mime):
         yield info
         return
     with tempfile.TemporaryDirectory(prefix="photo-", dir=scratch) as folder:
-        convert = convert_heif_to_jpeg if info.mime == HEIF_MIME else convert_to_jpeg
-        jpeg = convert(info.path, Path(folder))
-        converted = dataclasses.replace(info, path=jpeg, mime="image/jpeg", size=jpeg.stat().st_size, codec="mjpeg")
-        problems = photo_problems(converted)
+        work = Path(folder)
+        source = info.path
+        if info.mime == HEIF_MIME:  # an iPhone photo: JPEG first, then fitted like any other
+            source = convert_heif_to_jpeg(source, work)
+            too_large = source.stat().st_size > PHOTO_LIMITS.max_bytes
+            downscale = downscale or too_large or not fits_1080p(*picture_size(source))
+        if downscale:
+            (work / "fitted").mkdir()
+            jpeg = downscale_photo(source, work / "fitted")
+        elif source is not info.path:
+            jpeg = source
+        else:
+            jpeg = convert_to_jpeg(source, work)
+        width, height = picture_size(jpeg)
+        converted = dataclasses.replace(
+            info, path=jpeg, mime="image/jpeg", size=jpeg.stat().st_size, codec="mjpeg", width=width, height=height
+        )
+        problems = photo_problems(converted, as_sent=True)
         if problems:
             raise MediaError(f"{info.path.name} (as JPEG): {'; '.join(problems)}", code=PREFLIGHT)
         yield converted
+
+
+def downscale_photo(source: Path, folder: Path, limits: PhotoLimits = PHOTO_LIMITS) -> Path:
+    """Write `folder/<stem>.jpg`: `source` upright, within 1080p, without EXIF; `source` is only read.
+
+    Pillow rather than PyAV: FFmpeg's image decoders neither apply EXIF orientation nor let the
+    metadata be read and dropped selectively.
+    """
+    try:
+        with Image.open(source) as opened:
+            picture = ImageOps.exif_transpose(opened)
+            icc = opened.info.get("icc_profile")
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise MediaError(f"{source.name}: the photo cannot be decoded to fit TikTok's 1080p: {exc}") from exc
+    if picture.mode not in ("RGB", "L"):
+        picture = picture.convert("RGB")
+    width, height = picture.size
+    scale = min(1.0, limits.max_short_side_px / min(width, height), limits.max_long_side_px / max(width, height))
+    size = (max(1, int(width * scale)), max(1, int(height * scale)))
+    if size != picture.size:
+        picture = picture.resize(size, Image.Resampling.LANCZOS)
+    target = folder / f"{source.stem}.jpg"
+    if target.resolve() == source.resolve():
+        raise ValueError(f"{source}: the copy must go to another folder than the photo, never over it")
+    # No `exif=`: Pillow writes none, so GPS, make, model and serial stay behind; the colour profile is kept.
+    extra = {"icc_profile": icc} if icc else {}
+    picture.save(target, "JPEG", quality=DOWNSCALE_QUALITY, subsampling=0, optimize=True, **extra)
+    return target
+
+
+def picture_size(path: Path) -> tuple[int, int]:
+    """Width and height of a picture file, as stored."""
+    with Image.open(path) as picture:
+        return picture.size
 
 
 def convert_to_jpeg(source: Path, folder: Path) -> Path:

@@ -10,19 +10,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pqdrop.claim import ClaimName, claim_dir, give_back, mark_filing, release, take
 from pqdrop.config import Config
-from pqdrop.errors import ApiRejected, Interrupted, ItemError, MediaError, Postponed, PqdropError
+from pqdrop.creators import CreatorInfos, fetcher_of
+from pqdrop.errors import ApiRejected, Interrupted, ItemError, MediaError, Postponed, PqdropError, SidecarError
 from pqdrop.filing import append_status_log, file_claim, free_stem
 from pqdrop.inbox import Item, claim_entries, item_from_json, item_to_json
 from pqdrop.journal import Journal, Record
 from pqdrop.media import MediaInfo, fingerprint
+from pqdrop.pacing import pace_targets, paced_posts, pacing_note
 from pqdrop.photos import tiktok_photo
 from pqdrop.postqued import Account, Api, PostQued, PublishState
+from pqdrop.preflight import creator_problems
 from pqdrop.preparation import prepare_item
 from pqdrop.publish import (
     Result,
@@ -90,6 +93,8 @@ class Pipeline:
         self._stop = stop or threading.Event()
         self._progress = progress
         self._heartbeat = heartbeat or (lambda: None)
+        # Each account's own TikTok rules, from creator info where the API dialect relays it (v2).
+        self.creators = CreatorInfos(fetcher_of(client), clock)
 
     def reconfigure(self, config: Config) -> None:
         """Take a reloaded config; the inbox and the API client stay as they are."""
@@ -157,7 +162,9 @@ class Pipeline:
             if record.state is Step.PUBLISHING:
                 record = self._publish_step(record)
             state = self._follow(str(record.publish_id))
-            return result_from_state(record.name, state, str(record.idempotency_key))
+            result = result_from_state(record.name, state, str(record.idempotency_key))
+            result.note = pacing_note(paced_posts(self._journal, record.id), self._config)
+            return result
         except ApiRejected as exc:
             if exc.code == "IDEMPOTENCY_CONFLICT":
                 return Result(record.name, ItemState.ACCEPTED, idempotency_key=record.idempotency_key,
@@ -178,6 +185,7 @@ class Pipeline:
             schedule=self._config.schedule,
         )
         accounts = self._resolve_accounts(sidecar, record.name)
+        self._check_accounts(sidecar, media, accounts, record.name)
         if self._client.api is Api.V2:
             check_captions(sidecar.targets, sidecar.path or record.name)
         prints = [fingerprint(info.path) for info in media]
@@ -194,6 +202,8 @@ class Pipeline:
             uploaded.append(Uploaded(str(rel), *done[str(rel)]))
         # `dispatchAt: next` becomes the reserved slot here, so the recorded body (and every retry) carries it.
         sidecar = reserve_slots(self._journal, record.id, sidecar, accounts, self._config, self._clock())
+        # A TikTok target beyond its account's daily cap is scheduled for when the window frees (issue 13).
+        sidecar = pace_targets(self._journal, record.id, sidecar, accounts, self._config, self._clock())
         targets = [target_body(target, accounts[target.key]) for target in sidecar.targets]
         content_key = idempotency_key([media.fingerprint for media in uploaded], targets, sidecar.repost)
         targets, key = self._attempt(record, content_key, targets)
@@ -311,9 +321,24 @@ class Pipeline:
         for target in sidecar.targets:
             known = self._client.platform_accounts(target.platform)
             resolved[target.key] = find_account(
-                target.account, known, sidecar.path or name, platform=target.platform,
+                target.account, known, sidecar.path or name, target.account_key, platform=target.platform,
                 elsewhere=lambda: self._client.accounts())
         return resolved
+
+    def _check_accounts(
+        self, sidecar: Sidecar, media: Sequence[MediaInfo], accounts: Mapping[str, Account], name: str
+    ) -> None:
+        """The accounts' own rules (creator info): privacy choices, maximum duration, switched-off interactions."""
+        problems = []
+        for target in sidecar.targets:
+            if target.platform != "tiktok":
+                continue
+            info = self.creators.get(accounts[target.key].id)
+            if info is not None:
+                problems += creator_problems(target, media, info)
+        if problems:
+            where = sidecar.path.name if sidecar.path is not None else name
+            raise SidecarError(f"{where}: {'; '.join(problems)}", code="TIKTOK_ACCOUNT_RULE")
 
     def _upload(self, info: MediaInfo) -> str:
         """Send one media; returns its contentId."""

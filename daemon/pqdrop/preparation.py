@@ -15,7 +15,7 @@ from pqdrop.errors import InboxError, MediaError
 from pqdrop.inbox import Item
 from pqdrop.media import MediaInfo, probe
 from pqdrop.photos import check_conversions
-from pqdrop.preflight import check_post
+from pqdrop.preflight import applicable, check_post
 from pqdrop.publish import check_media_set
 from pqdrop.sidecar import NO_ACCOUNTS, Sidecar, default_sidecar, parse_sidecar
 
@@ -38,9 +38,9 @@ def prepare_item(
         sidecar = default_sidecar(defaults, accounts=accounts, schedule=schedule)
     media = tuple(probe_inside(root, rel) for rel in item.media)
     check_media_set(item.name, media)
-    check_post(item.name, media)  # TikTok's rules, before any upload (issue 8)
+    check_post(item.name, media, sidecar)  # TikTok's rules, before any upload (issues 8, 13)
     check_conversions(media)
-    return sidecar, media
+    return applicable(sidecar, media), media
 
 
 def probe_inside(root: Path, rel: PurePosixPath) -> MediaInfo:

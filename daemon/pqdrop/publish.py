@@ -15,6 +15,7 @@ from pqdrop.errors import ItemError, MediaError
 from pqdrop.instants import iso_z
 from pqdrop.sidecar import Target
 from pqdrop.states import ItemState, failure_reason, outcome_of
+from pqdrop.tiktok import Reaction, answer_to, is_tiktok_code
 
 if TYPE_CHECKING:  # types only: a reader of results (`pqdrop status`) loads neither PyAV nor httpx
     from pqdrop.media import MediaInfo
@@ -70,10 +71,11 @@ def check_media_set(name: str, media: Sequence[MediaInfo]) -> None:
 
 
 def find_account(
-    wanted: str, known: Sequence[Account], where: Any, *, platform: str = "tiktok",
+    wanted: str, known: Sequence[Account], where: Any, key: str = "account", *, platform: str = "tiktok",
     elsewhere: Callable[[], Sequence[Account]] | None = None,
 ) -> Account:
-    """The account of `platform` named by username (with or without @, any case) or by id.
+    """The account of `platform` named by username (with or without @, any case) or by id; `key` is where
+    it was written ("account", "targets[2].account", "[defaults].account").
 
     `elsewhere` lists every platform's accounts, so an account of another platform is named as such.
     """
@@ -89,10 +91,12 @@ def find_account(
     other = next((account for account in (elsewhere() if elsewhere else ()) if named(account)), None)
     if other is not None and other.platform != platform:
         raise ItemError(
-            f"{_display(where)}: account: {wanted!r} is a {other.platform} account, and this target posts to "
+            f"{_display(where)}: {key}: {wanted!r} is a {other.platform} account, and this target posts to "
             f"{platform}; its {platform} accounts are: {names}", code="ACCOUNT_PLATFORM")
     raise ItemError(
-        f"{_display(where)}: account: {wanted!r} is not an account this API key can post to (available: {names})",
+        f"{_display(where)}: {key}: {wanted!r} is not an account this API key can post to (available: {names})"
+        + ("; set [defaults].account in the config to one of them, or write account: in the sidecar"
+           if key.startswith("[defaults]") else ""),
         code="ACCOUNT_UNKNOWN",
     )
 
@@ -165,6 +169,15 @@ def result_from_state(name: str, state: PublishState, key: str) -> Result:
     if outcome is ItemState.FAILED:
         result.error_code = "PLATFORM_FAILED"
         result.message = failure_reason(state)
+        # TikTok's fail reason (T6) names the rule, and the table says what it means and what to do.
+        codes = [target.error_code for target in state.targets if target.error_code]
+        reasons = [code for code in codes if is_tiktok_code(code)]
+        if reasons:
+            result.error_code = reasons[0]
+            meanings = "; ".join(dict.fromkeys(f"{code}: {answer_to(code).meaning}" for code in reasons))
+            result.message = f"{result.message} (TikTok: {meanings})"
+            if all(answer_to(code).reaction is Reaction.RETRY for code in reasons):
+                result.message += f"; this passes, so `pqdrop retry {name}` posts it again"
     return result
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -28,7 +28,8 @@ from pqdrop.platforms import PLATFORMS, POSTQUED_CAPTION_MAX_CHARS
 from pqdrop.platforms import platform as platform_of
 from pqdrop.platforms.options import OptionProblem, target_options
 from pqdrop.punctuation import check_punctuation
-from pqdrop.tiktok import CAPTION_MAX_CHARS, INTENTS, OPTION_TYPES, choice_problem, nearest, show
+from pqdrop.sidecar_yaml import DuplicateKey, SidecarLoader
+from pqdrop.tiktok import INTENTS, OPTION_TYPES, choice_problem, nearest, show
 
 Intent = Literal["draft", "publish"]
 
@@ -69,6 +70,9 @@ class Target:
     dispatch_at: datetime | None  # timezone-aware UTC, or None for "now" (or for a slot not reserved yet)
     options: Mapping[str, object]  # the platform's options, camelCase keys as the API wants, only those given
     next_slot: bool = False  # post at the account's next free slot, reserved in the journal before publishing
+    caption_suffix: str = ""  # the account's fixed text, already in `caption`; named when the caption is too long
+    # Where the account came from, for messages: "account", "targets[2].account" or "[defaults].account".
+    account_key: str = field(default="account", compare=False)
 
     @property
     def key(self) -> str:
@@ -83,42 +87,6 @@ class Sidecar:
     path: Path | None  # None when the item has no sidecar and the defaults apply
     targets: tuple[Target, ...]
     repost: bool = False
-
-
-class _DuplicateKey(yaml.YAMLError):
-    """A mapping names the same key twice."""
-
-    def __init__(self, key: str, line: int) -> None:
-        super().__init__(key)
-        self.key = key
-        self.line = line
-
-
-class _SidecarLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, stricter where its silent choices could post at the wrong time."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        """Keys as written (`on:` stays "on"), and a repeated key is an error, not last-one-wins."""
-        mapping: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise yaml.constructor.ConstructorError(
-                    None, None, "a key must be a plain word such as caption", key_node.start_mark
-                )
-            key = str(key_node.value)
-            if key in mapping:
-                raise _DuplicateKey(key, key_node.start_mark.line + 1)
-            mapping[key] = self.construct_object(value_node, deep=deep)
-        return mapping
-
-
-def _timestamp_as_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
-    # PyYAML's own timestamps differ by version (5.3 made offsets aware, older ones gave naive
-    # UTC) and turn "2026-12-01" into a date; keeping the text gives bare and quoted one parser.
-    return str(loader.construct_scalar(node))
-
-
-_SidecarLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
 
 
 @dataclass(frozen=True)
@@ -213,8 +181,8 @@ def _split_frontmatter(text: str, name: str) -> tuple[dict[str, Any], str]:
             code="SIDECAR_YAML",
         ) from None
     try:
-        meta = yaml.load(raw, Loader=_SidecarLoader)  # noqa: S506 - a SafeLoader subclass
-    except _DuplicateKey as exc:
+        meta = yaml.load(raw, Loader=SidecarLoader)  # noqa: S506 - a SafeLoader subclass
+    except DuplicateKey as exc:
         problem = f"given twice (again on line {exc.line}); keep one"
         raise _fail(name, exc.key, problem, "SIDECAR_DUPLICATE_KEY") from exc
     except yaml.YAMLError as exc:
@@ -307,13 +275,15 @@ def _target(
             return entry[key], prefix + key
         return meta.get(key, fallback), key
 
-    account = _account(*pick("account", defaults.account), name, given="account" in entry or "account" in meta)
+    given = "account" in entry or "account" in meta
+    account = _account(*pick("account", defaults.account), name, given=given)
+    account_key = pick("account", None)[1] if given else "[defaults].account"
     settings = account_config(context.accounts, account)
     platform = _choice(*pick("platform", defaults.platform), PLATFORMS, name)
     intent = cast(Intent, _choice(*pick("intent", settings.intent or defaults.intent), INTENTS, name))
-    if "caption" in entry:
-        caption = _caption(entry, "", name, prefix)
-    caption = _with_suffix(caption, settings.caption_suffix, account, prefix, name, platform)
+    caption = _caption(entry, "", name, prefix) if "caption" in entry else caption
+    suffix = settings.caption_suffix
+    caption = _with_suffix(caption, suffix, account, prefix, name, platform)
     elsewhere = f"not a {platform_of(platform).label} option; write it at the top level, not under options:"
     try:
         options = target_options(
@@ -326,13 +296,15 @@ def _target(
     value, key = pick("dispatchAt", None)
     if value == NEXT_SLOT or (not given and context.schedule.auto):
         _check_slots(account, settings, context, key, "dispatchAt: next" if given else "[schedule].auto = true")
-        return Target(platform, account, intent, caption, None, MappingProxyType(options), next_slot=True)
+        return Target(platform, account, intent, caption, None, MappingProxyType(options), True,
+                      caption_suffix=suffix, account_key=account_key)
     zone = settings.zone or defaults.zone
     dispatch_at = (
         None if value == RIGHT_NOW
         else _dispatch_at(value, zone, defaults.late_grace_minutes, context.now, name, key)
     )
-    return Target(platform, account, intent, caption, dispatch_at, MappingProxyType(options))
+    return Target(platform, account, intent, caption, dispatch_at, MappingProxyType(options),
+                  caption_suffix=suffix, account_key=account_key)
 
 
 def _check_slots(account: str, settings: AccountConfig, context: _Context, key: str, asked: str) -> None:
@@ -369,19 +341,17 @@ def _account(value: object, key: str, name: str, *, given: bool) -> str:
 
 
 def _with_suffix(caption: str, suffix: str, account: str, prefix: str, name: str, platform: str = "tiktok") -> str:
-    """The caption with the account's fixed text appended; the platform's limit applies to the whole."""
+    """The caption with the account's fixed text appended. TikTok's limit (preflight.py) applies to the whole, in
+    UTF-16 units and per kind of post, so it is checked once the media are known; other platforms get PostQued's."""
     if suffix:
         # A suffix that starts with a line break or a space is kept as written; otherwise a space joins.
         caption = f"{caption}{suffix}" if not caption or suffix[0].isspace() else f"{caption} {suffix}"
         caption = caption.strip()
-    limit, label = (CAPTION_MAX_CHARS, "TikTok") if platform == "tiktok" else (POSTQUED_CAPTION_MAX_CHARS, "PostQued")
-    if len(caption) > limit:
-        over = len(caption) - limit
+    limit = POSTQUED_CAPTION_MAX_CHARS
+    if platform != "tiktok" and len(caption) > limit:
         with_suffix = f' with the {len(suffix)} of [accounts."{account}"].caption_suffix' if suffix else ""
-        problem = (
-            f"{len(caption)} characters{with_suffix}, {label} allows at most {limit}; shorten it by {over}"
-        )
-        raise _fail(name, prefix + "caption", problem, "CAPTION_TOO_LONG")
+        problem = f"{len(caption)} characters{with_suffix}, PostQued allows at most {limit}; shorten it by "
+        raise _fail(name, prefix + "caption", problem + str(len(caption) - limit), "CAPTION_TOO_LONG")
     return caption
 
 

@@ -41,8 +41,11 @@ def check_paths(config: Config | None, paths: Sequence[Path]) -> int:
             continue
         for folder, item in found:
             checked += 1
-            problem = check_item(folder, item, defaults, config)
+            warnings: list[str] = []
+            problem = check_item(folder, item, defaults, config, warnings)
             print(f"{'FAIL' if problem else 'ok  '}  {shown(item.name)}" + (f": {shown(problem)}" if problem else ""))
+            for warning in warnings:
+                print(f"      warning: {shown(warning)}")
             problems += bool(problem)
     if checked == 0:
         print("nothing to check: no media or sidecar found")
@@ -50,21 +53,32 @@ def check_paths(config: Config | None, paths: Sequence[Path]) -> int:
     return 1 if problems else 0
 
 
-def check_item(folder: Path, item: Item, defaults: DefaultsConfig, config: Config | None = None) -> str | None:
-    """The problem that would fail this item, or None; with a config, its accounts and schedule count too."""
+def check_item(
+    folder: Path, item: Item, defaults: DefaultsConfig, config: Config | None = None, warnings: list[str] | None = None
+) -> str | None:
+    """The problem that would fail this item, or None; with a config, its accounts and schedule count too.
+
+    What goes out as it is but may not look as meant (a photo caption longer than TikTok's title) is
+    added to `warnings`.
+    """
     if item.problem:
         return item.problem
     if item.sidecar is None:
         return f"no sidecar: add {shown(item.name)}.md beside the media"
-    from pqdrop.preparation import prepare_item  # PyAV loads only when there is media to probe
+    from pqdrop.preflight import post_warnings  # PyAV loads only when there is media to probe
+    from pqdrop.preparation import prepare_item
 
     try:
         if config is None:
-            prepare_item(folder, item, defaults, datetime.now(UTC))
+            sidecar, media = prepare_item(folder, item, defaults, datetime.now(UTC))
         else:
-            prepare_item(folder, item, defaults, datetime.now(UTC), accounts=config.accounts, schedule=config.schedule)
+            sidecar, media = prepare_item(
+                folder, item, defaults, datetime.now(UTC), accounts=config.accounts, schedule=config.schedule
+            )
     except ItemError as exc:
         return exc.message
+    if warnings is not None:
+        warnings += post_warnings(sidecar, media)
     return None
 
 

@@ -12,11 +12,12 @@ from typing import Any
 
 from pqdrop.errors import ApiAccountBlocked, ApiError, ApiRejected, ApiUnavailable, RateLimited
 from pqdrop.postqued.types import Account, PublishState, TargetState, UploadTicket, Workspace
+from pqdrop.tiktok import is_tiktok_code, tiktok_error
 
 # Target fields read into TargetState; the rest go to `extra` and on into the status file.
 _KNOWN_TARGET_FIELDS = frozenset({
     "id", "targetId", "accountId", "status", "dispatchAt", "reason", "error", "errorCode", "errorMessage",
-    "postId", "platformPostId", "url", "postUrl", "platform",
+    "postId", "platformPostId", "url", "postUrl", "platform", "failReason",
 })
 
 
@@ -31,6 +32,9 @@ def error_from_reply(status: int, body: Mapping[str, Any], headers: Mapping[str,
         return RateLimited(message, retry_after=retry_after_seconds(headers), code=code)
     if status >= 500:
         return ApiUnavailable(message, status=status, code=code)
+    # TikTok's answer, relayed: a cap waits, a bad post fails, a lost login pauses (tiktok.py's table).
+    if status != 402 and is_tiktok_code(code):
+        return tiktok_error(status, code, message)
     if status in (401, 402, 403) or code == "SUBSCRIPTION_REQUIRED":
         return ApiAccountBlocked(message, status=status, code=code)
     return ApiRejected(message, status=status, code=code)
@@ -109,7 +113,7 @@ def parse_target_state(raw: Mapping[str, Any]) -> TargetState:
     error_map = _mapping(error)
     reason = raw.get("reason") or raw.get("errorMessage") or (
         error_map.get("message") or error_map.get("error") if error_map else error)
-    code = raw.get("errorCode") or error_map.get("code")
+    code = raw.get("errorCode") or error_map.get("code") or raw.get("failReason")
     return TargetState(
         id=str(raw.get("id") or raw.get("targetId") or ""),
         account_id=str(raw.get("accountId") or ""),

@@ -3,6 +3,7 @@
 state.py       what the sandbox knows and decides (pure, clock injected)
 server.py      the HTTP shell and the Sandbox class
 validation.py  request bodies checked field by field
+tiktok.py      TikTok behind the publishes: its rules, account settings, daily caps and errors
 progress.py    how publish and target statuses move with time
 views.py       the JSON shapes of records
 records.py     accounts, contents, publishes, idempotency records

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
 
 from pqdrop.sandbox.multipart import MultipartError, PartInfo, PartWriter
 from pqdrop.sandbox.refusal import Refusal, invalid
@@ -13,6 +16,8 @@ from pqdrop.sandbox.validation import IMAGE_TYPES, MAX_IMAGE_BYTES, sniff_image_
 
 FILE_FIELD = "file"
 GENERIC_TYPES = ("application/octet-stream",)
+# Enough of the start of an image to find its width and height after the EXIF and colour profile.
+HEADER_BYTES = 512 * 1024
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,7 @@ class ReceivedImage:
     filename: str
     content_type: str
     sink: BodySink
+    picture: tuple[int, int] | None  # width and height, as TikTok measures them
 
 
 class ImageReceiver:
@@ -31,6 +37,7 @@ class ImageReceiver:
         self._storage_dir = storage_dir
         self._info: PartInfo | None = None
         self._sink: BodySink | None = None
+        self._header = b""
 
     def open_part(self, info: PartInfo) -> PartWriter:
         """The writer for one form part."""
@@ -54,7 +61,8 @@ class ImageReceiver:
         if declared and declared not in GENERIC_TYPES and declared != sniffed:
             raise Refusal(415, "UNSUPPORTED_MEDIA_TYPE", f"file: declared as {declared} but the bytes are {sniffed}")
         filename = posixpath.basename((self._info.filename or "").replace("\\", "/"))
-        return ReceivedImage(filename or f"image.{IMAGE_TYPES[sniffed]}", sniffed, self._sink)
+        name = filename or f"image.{IMAGE_TYPES[sniffed]}"
+        return ReceivedImage(name, sniffed, self._sink, picture_size(self._header))
 
     def discard(self) -> None:
         """Drop any bytes not kept."""
@@ -66,7 +74,18 @@ class ImageReceiver:
         if self._sink.size + len(chunk) > MAX_IMAGE_BYTES:
             raise Refusal(413, "PAYLOAD_TOO_LARGE", f"file: images may be at most {MAX_IMAGE_BYTES} bytes (20 MB)")
         self._sink.write(chunk)
+        if len(self._header) < HEADER_BYTES:
+            self._header += chunk[: HEADER_BYTES - len(self._header)]
 
 
 def _ignore(chunk: bytes) -> None:
     """Fields other than `file` are accepted and dropped."""
+
+
+def picture_size(header: bytes) -> tuple[int, int] | None:
+    """Width and height from the start of an image file; None when they are not in it."""
+    try:
+        with Image.open(io.BytesIO(header)) as picture:
+            return picture.size
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        return None

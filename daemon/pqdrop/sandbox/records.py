@@ -80,6 +80,7 @@ class Target:
     caption: str
     options: dict[str, Any]
     timeline: Timeline
+    fail_reason: str | None = None  # TikTok's reason when it fails the post after accepting it (T6)
 
     @property
     def platform(self) -> str:

@@ -198,7 +198,7 @@ class _Handler(BaseHTTPRequestHandler):
             parser.close()
             image = receiver.finish()
             reply = self.sandbox.state.add_image(
-                api_key, image.filename, image.content_type, image.sink.size, image.sink.sha256
+                api_key, image.filename, image.content_type, image.sink.size, image.sink.sha256, image.picture
             )
             image.sink.keep(reply["key"])
         except MultipartError as exc:

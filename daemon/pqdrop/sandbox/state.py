@@ -34,6 +34,7 @@ from pqdrop.sandbox.records import (
 )
 from pqdrop.sandbox.refusal import Refusal, invalid
 from pqdrop.sandbox.signing import DATE_PARAM, EXPIRES_PARAM, SIGNATURE_PARAM, UrlSigner, expires_at, lifetime_problem
+from pqdrop.sandbox.tiktok import Media, Post, TikTok
 from pqdrop.sandbox.validation import (
     IMAGE_TYPES,
     MAX_IMAGES,
@@ -95,6 +96,7 @@ class SandboxState:
         self._content_by_key: dict[str, str] = {}
         self._publishes: dict[str, Publish] = {}
         self._idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
+        self.tiktok = TikTok()  # TikTok's rules, account settings and caps behind the publishes (issue 13)
 
     # -- keys and quotas -------------------------------------------------------------
 
@@ -245,11 +247,16 @@ class SandboxState:
             content.status = "ready"
             return content_view(content)
 
-    def add_image(self, api_key: str, filename: str, content_type: str, size: int, sha256: str) -> dict[str, Any]:
-        """Store a received image as ready content."""
+    def add_image(
+        self, api_key: str, filename: str, content_type: str, size: int, sha256: str,
+        picture: tuple[int, int] | None = None,
+    ) -> dict[str, Any]:
+        """Store a received image (with its width and height when known) as ready content."""
         with self._lock:
             content = self._new_content(api_key, "image", filename, content_type, size)
             content.received_size, content.sha256, content.status = size, sha256, "ready"
+            if picture is not None:
+                content.width, content.height = picture
             return content_view(content)
 
     def delete_content(self, api_key: str, content_id: str) -> dict[str, Any]:
@@ -398,14 +405,25 @@ class SandboxState:
     ) -> Publish:
         self._check_contents(api_key, request.content_ids)
         publish_id = str(uuid.uuid4())
+        accounts = [_account(wanted.account_id, f"targets[{index}].accountId") for index, wanted in
+                    enumerate(request.targets)]
+        # TikTok's rules and caps apply to its own targets; other platforms' are left to their APIs.
+        on_tiktok = [index for index, account in enumerate(accounts) if account.platform == "tiktok"]
+        posts = [
+            Post(accounts[index].username, wanted.intent, wanted.caption, wanted.options, wanted.dispatch_at or now)
+            for index, wanted in ((index, request.targets[index]) for index in on_tiktok)
+        ]
+        media = [_media(self._contents[cid]) for cid in request.content_ids]
+        tiktok_reasons = dict(zip(on_tiktok, self.tiktok.accept(posts, media) if posts else [], strict=True))
+        reasons = [tiktok_reasons.get(index) for index in range(len(accounts))]
         targets = []
-        for index, wanted in enumerate(request.targets):
-            account = _account(wanted.account_id, f"targets[{index}].accountId")
-            refused = account.rejection or account.username in self.refusing
-            outcome = "failed" if refused else ("published" if wanted.intent == "publish" else "sent")
+        for account, wanted, reason in zip(accounts, request.targets, reasons, strict=True):
+            failed = account.rejection or reason or account.username in self.refusing
+            outcome = "failed" if failed else ("published" if wanted.intent == "publish" else "sent")
             timeline = Timeline(now, wanted.dispatch_at, self.processing_seconds, outcome)
             targets.append(
-                Target(str(uuid.uuid4()), account, wanted.intent, wanted.caption, dict(wanted.options), timeline)
+                Target(str(uuid.uuid4()), account, wanted.intent, wanted.caption, dict(wanted.options), timeline,
+                       fail_reason=reason)
             )
         publish = Publish(
             publish_id, owner_of(api_key), idempotency_key, copy.deepcopy(dict(body)), request.content_ids, targets, now
@@ -455,6 +473,12 @@ class SandboxState:
         if content_type != content.content_type:
             return f"{base}: Content-Type {content_type!r} is not the signed {content.content_type!r}"
         return f"{base}: Content-Length {length} is not the signed fileSize {content.declared_size}"
+
+
+def _media(content: Content) -> Media:
+    """What TikTok learns of a content."""
+    size = content.received_size if content.received_size is not None else content.declared_size
+    return Media(content.kind, content.content_type, size, content.width, content.height, content.duration_ms)
 
 
 def owner_of(api_key: str) -> str:

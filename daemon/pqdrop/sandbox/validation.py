@@ -14,7 +14,7 @@ IMAGE_TYPES: Mapping[str, str] = {"image/jpeg": "jpg", "image/png": "png", "imag
 MAX_VIDEO_BYTES = 4 * 1024**3
 MAX_IMAGE_BYTES = 20 * 1024**2
 MAX_IMAGES = 35
-MAX_CAPTION_CHARS = 2200  # TikTok's caption limit
+MAX_CAPTION_CHARS = 63206  # PostQued's own caption limit; TikTok's, per kind of post, is in tiktok.py
 MAX_FILENAME_CHARS = 255
 DISPATCH_GRACE_SECONDS = 60.0  # clock skew between client and server
 PLATFORMS = ("tiktok",)
@@ -141,7 +141,7 @@ def _target(raw: Any, where: str, now: float) -> TargetRequest:
     if not isinstance(caption, str):
         raise invalid(f"{where}.caption must be a string")
     if len(caption) > MAX_CAPTION_CHARS:
-        raise invalid(f"{where}.caption is {len(caption)} characters; TikTok allows {MAX_CAPTION_CHARS}")
+        raise invalid(f"{where}.caption is {len(caption)} characters; PostQued allows {MAX_CAPTION_CHARS}")
     return TargetRequest(
         platform=_choice(raw, "platform", PLATFORMS, f"{where}.platform"),
         account_id=_string(raw, "accountId", f"{where}.accountId"),
@@ -171,7 +171,7 @@ def _options(raw: Any, where: str) -> Mapping[str, Any]:
         return {}
     if not isinstance(raw, dict):
         raise invalid(f"{where} must be an object of TikTok options")
-    _known_fields(raw, ("privacyLevel", "videoCoverTimestampMs", *BOOLEAN_OPTIONS), where)
+    _known_fields(raw, ("privacyLevel", "videoCoverTimestampMs", "photoCoverIndex", *BOOLEAN_OPTIONS), where)
     if "privacyLevel" in raw:
         _choice(raw, "privacyLevel", PRIVACY_LEVELS, f"{where}.privacyLevel")
     for name in BOOLEAN_OPTIONS:
@@ -180,6 +180,9 @@ def _options(raw: Any, where: str) -> Mapping[str, Any]:
     cover = raw.get("videoCoverTimestampMs", 0)
     if not _is_int(cover) or cover < 0:
         raise invalid(f"{where}.videoCoverTimestampMs must be an integer of milliseconds >= 0")
+    index = raw.get("photoCoverIndex", 0)
+    if not _is_int(index) or index < 0:
+        raise invalid(f"{where}.photoCoverIndex must be an integer >= 0 (the 0-based index of the cover photo)")
     return dict(raw)
 
 

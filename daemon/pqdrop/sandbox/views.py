@@ -84,8 +84,12 @@ def target_view(target: Target, now: float) -> dict[str, Any]:
     elif status == "sent":
         view["sentAt"] = ended
     elif status == "failed":
-        reason = target.account.rejection or "TikTok rejected the post"
-        view["error"] = {"code": "PLATFORM_REJECTED", "message": reason}
+        if target.fail_reason is not None:  # TikTok's own reason (T6)
+            reason = f"TikTok failed the post: {target.fail_reason}"
+            view["error"] = {"code": target.fail_reason, "message": reason}
+        else:
+            reason = target.account.rejection or "TikTok rejected the post"
+            view["error"] = {"code": "PLATFORM_REJECTED", "message": reason}
         view["reason"] = reason
     elif status == "canceled" and target.timeline.canceled_at is not None:
         view["canceledAt"] = format_instant(target.timeline.canceled_at)
