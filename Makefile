@@ -24,11 +24,18 @@ test: lint
 # The units under a real systemd (systemd-box) and the container image (podman-here); both need
 # root and a few minutes, so plain `make test` leaves them out. The box and the base image are
 # built once per machine and reused.
-TOOLS ?= /work/shared/tools
+# The workplace's tools (systemd-box, podman-here) sit beside the checkout, in ../shared/tools; a clone
+# made elsewhere (CI's fresh clone) finds them beside the repository it was cloned from.
+ORIGIN := $(patsubst %/.git,%,$(patsubst %/.,%,$(shell git config --get remote.origin.url 2>/dev/null)))
+TOOLS ?= $(firstword $(wildcard $(CURDIR)/../shared/tools $(ORIGIN)/../shared/tools))
+NO_TOOLS = echo "$@: systemd-box and podman-here not found in ../shared/tools beside the checkout; set TOOLS=DIR" >&2; exit 1
+
 service-test: $(VENV)
+	@test -n "$(TOOLS)" || { $(NO_TOOLS); }
 	PQDROP_TOOLS=$(TOOLS) $(BIN)/python -m pytest -q -p no:cacheprovider tests/service
 
 image-test: $(VENV)
+	@test -n "$(TOOLS)" || { $(NO_TOOLS); }
 	PQDROP_TOOLS=$(TOOLS) $(BIN)/python -m pytest -q -p no:cacheprovider tests/image
 
 bench: $(VENV)

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-TOOLS = Path(os.environ.get("PQDROP_TOOLS", "/work/shared/tools"))
+TOOLS = Path(os.environ.get("PQDROP_TOOLS") or ROOT.parent / "shared" / "tools")  # the Makefile sets it
 SYSTEMD_BOX = Path(os.environ.get("SYSTEMD_BOX", TOOLS / "systemd-box"))
 # Inside the box: no index of its own, the host's wheelhouse stands in for PyPI.
 BOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
