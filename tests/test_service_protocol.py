@@ -176,3 +176,56 @@ def test_an_unreadable_inbox_is_reported_once_in_the_log_and_in_status_not_read_
     log = err.read_text()
     assert log.count(f"cannot read the inbox {inbox}: Permission denied") == 1, log
     assert log.count("the inbox can be read again") == 1, log
+
+
+
+HANDLER_UNDER_A_HELD_LOCK = """
+import os, signal, sys
+from pqdrop.service import Signals, install_signal_handlers
+
+signals = Signals()
+install_signal_handlers(signals)
+for event in (signals.wake, signals.reload, signals.stop):
+    # What the loop's own thread holds for a few bytecodes inside Event.wait() or Event.clear():
+    with event._cond:
+        os.kill(os.getpid(), signal.SIGHUP)
+        for _ in range(1000):  # the handler runs between two of these bytecodes, under the lock
+            pass
+print("reload" if signals.reload.wait(5) and signals.wake.wait(5) else "lost", flush=True)
+with signals.stop._cond:
+    os.kill(os.getpid(), signal.SIGTERM)
+    for _ in range(1000):
+        pass
+print("stop" if signals.stop.wait(5) and signals.wake.wait(5) else "lost", flush=True)
+"""
+
+
+def test_a_signal_landing_while_the_loop_holds_an_events_lock_neither_hangs_nor_is_lost() -> None:
+    """Python runs a handler in the main thread between two bytecodes: had the handler set an Event,
+    and the loop been inside that Event's `wait()` or `clear()`, it would wait forever on the lock its
+    own thread holds — the loop silent, the watchdog's kill the only way out (seen once in CI: one
+    beat after READY, then nothing). Here the lock is held on purpose while the signal lands."""
+    result = subprocess.run([sys.executable, "-c", HANDLER_UNDER_A_HELD_LOCK],
+                            capture_output=True, text=True, timeout=30)
+    assert result.stdout.split() == ["reload", "stop"], result.stderr
+
+
+def test_a_burst_of_signals_never_stalls_the_loop(tmp_path: Path, sandbox: Sandbox, manager: Manager) -> None:
+    """400 SIGHUPs a few milliseconds apart land in every corner of the loop; it keeps beating and stops cleanly."""
+    process, _, err = start(tmp_path, sandbox, manager)
+    try:
+        manager.read_until("READY=1", 20)
+        for _ in range(400):
+            process.send_signal(signal.SIGHUP)
+            time.sleep(0.002)
+        manager.messages.clear()
+        manager.drain(2.0)
+        beats = [line for _, line in manager.messages if line == "WATCHDOG=1"]
+        assert len(beats) >= 2, (manager.messages[-10:], err.read_text()[-2000:])
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert err.read_text().count("config reloaded") >= 1

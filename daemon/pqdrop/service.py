@@ -8,6 +8,7 @@ imports nothing heavy at the top, so the handlers go in before PyAV, httpx or py
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -281,19 +282,30 @@ class Signals:
 def install_signal_handlers(signals: Signals) -> None:
     """First SIGTERM/SIGINT: finish or checkpoint the step at hand and leave; a second: leave now.
 
-    SIGHUP asks for a config reload. Handlers only set events (gunicorn's arbiter, uvicorn's handle_exit).
+    SIGHUP asks for a config reload. A handler takes no lock: Python runs it in the main thread
+    between two bytecodes, and had it set an Event while the loop was inside that Event's `wait()` or
+    `clear()`, it would wait forever on a lock its own thread holds. So it only writes the signal's
+    number to a pipe, and a relay thread sets the events (the self-pipe trick; CPython's own
+    `signal.set_wakeup_fd` and asyncio's signal handling work the same way).
     """
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    stopping = [False]  # a plain flag: the handler must know of the first stop at once, without a lock
 
-    def handle_exit(signum: int, _frame: object) -> None:
-        if signals.stop.is_set():
-            os._exit(128 + signum)
-        signals.stop.set()
-        signals.wake.set()
+    def handle(signum: int, _frame: object) -> None:
+        if signum != signal.SIGHUP:
+            if stopping[0]:
+                os._exit(128 + signum)
+            stopping[0] = True
+        with contextlib.suppress(BlockingIOError):  # a full pipe: the same signals are already on their way
+            os.write(write_end, bytes([signum]))
 
-    def handle_reload(_signum: int, _frame: object) -> None:
-        signals.reload.set()
-        signals.wake.set()
+    def relay() -> None:
+        while True:
+            for signum in os.read(read_end, 64):
+                (signals.reload if signum == signal.SIGHUP else signals.stop).set()
+                signals.wake.set()
 
-    signal.signal(signal.SIGTERM, handle_exit)
-    signal.signal(signal.SIGINT, handle_exit)
-    signal.signal(signal.SIGHUP, handle_reload)
+    threading.Thread(target=relay, name="signals", daemon=True).start()
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, handle)
