@@ -58,6 +58,36 @@ def test_the_limiter_sleeps_until_a_slot_is_free() -> None:
     assert slept == [61.0]
 
 
+def test_a_slot_counts_from_its_reply_not_its_send() -> None:
+    """The server counts a request on arrival, between our send and its reply: a slow request frees its slot later."""
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    limiter = RateLimiter({"read": 2}, 60.0, clock=lambda: now[0], sleep=sleep)
+    with limiter.slot("read"):
+        now[0] += 5.0  # the first request took 5 s to be answered
+    with limiter.slot("read"):
+        pass
+    with limiter.slot("read"):
+        pass
+    assert slept == [61.0]  # the first slot frees at 5 + 60 + the 1 s margin, not at 0 + 61: at 66 the second frees too
+    assert now[0] == 66.0
+
+
+def test_a_restamp_after_a_pause_respread_the_window_leaves_the_pause_as_it_is() -> None:
+    window = RequestWindow(capacity=2, window_seconds=60)
+    assert window.wait_time(0.5) == 0.0
+    window.pause(1.0, 30.0)
+    spread = list(window.sent)
+    assert spread == [-30.0, 0.0]
+    window.restamp(0.5, 2.0)
+    assert list(window.sent) == spread
+
+
 def test_backoff_grows_and_is_capped() -> None:
     rng = random.Random(7)
     delays = [backoff_delay(attempt, base=1.0, cap=8.0, rng=rng) for attempt in range(6)]

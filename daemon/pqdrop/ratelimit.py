@@ -69,6 +69,15 @@ class RequestWindow:
             return 0.0
         return self.sent[0] + span - now
 
+    def restamp(self, stamp: float, now: float) -> None:
+        """The request taken at `stamp` has its reply by `now`: the server counted it no later, so count it from then.
+
+        A slot gone meanwhile (a 429's pause respread the window) is left as the pause made it.
+        """
+        if stamp in self.sent:
+            self.sent.remove(stamp)
+            self.sent = deque(sorted((*self.sent, now)))
+
     def pause(self, now: float, seconds: float) -> None:
         """After a 429: send nothing for `seconds`, then one request per `window_seconds / capacity`.
 
@@ -113,12 +122,32 @@ class RateLimiter:
 
     def acquire(self, category: Category) -> float:
         """Block until a request of `category` may go out; returns the seconds waited."""
+        return self._take(category)[0]
+
+    @contextlib.contextmanager
+    def slot(self, category: Category) -> Iterator[None]:
+        """One request of `category`, sent inside the block: a slot taken before it, restamped after the reply.
+
+        The server counts a request when it arrives, somewhere between our send and its reply; a stamp
+        from before the send alone would let the next window open early by however long the request
+        took to arrive, and a slow moment (a loaded machine, a long route) would meet a 429.
+        """
+        stamp = self._take(category)[1]
+        try:
+            yield
+        finally:
+            with self._held() as windows:
+                windows[category].restamp(stamp, self._clock())
+
+    def _take(self, category: Category) -> tuple[float, float]:
+        """(seconds waited, the slot's stamp) once a request of `category` may go out."""
         waited = 0.0
         while True:
             with self._held() as windows:
-                delay = windows[category].wait_time(self._clock())
+                now = self._clock()
+                delay = windows[category].wait_time(now)
             if delay <= 0.0:
-                return waited
+                return waited, now
             self._sleep(delay)
             waited += delay
 

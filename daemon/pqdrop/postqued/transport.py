@@ -74,9 +74,9 @@ class Transport:
         """Send one API request under its rate bucket, retrying passing failures."""
 
         def once() -> dict[str, Any]:
-            self._limiter.acquire(category)
             try:
-                reply = self._api.request(method, path, json=json_body, params=params, headers=headers, files=files)
+                with self._limiter.slot(category):
+                    reply = self._api.request(method, path, json=json_body, params=params, headers=headers, files=files)
             except httpx.TransportError as exc:
                 raise ApiUnavailable(f"{method} {path}: cannot reach {self._api.base_url}: {_describe(exc)}") from exc
             return _decode(reply, method, path)
