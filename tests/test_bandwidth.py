@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from pqdrop.bandwidth import MIN_PIECE_BYTES, Bandwidth, parse_rate
@@ -97,3 +100,15 @@ def test_rates_read_as_people_write_them(text: str | int, bytes_per_second: floa
 def test_a_rate_that_is_not_one_says_how_to_write_it(text: str) -> None:
     with pytest.raises(ValueError, match=r'write "40 Mbit/s", "5 MB/s", "512 KiB/s"|cannot be negative'):
         parse_rate(text)
+
+
+def test_a_stop_cuts_short_the_wait_for_a_slot_at_a_low_cap() -> None:
+    # At 1000 B/s the second 16 KiB piece waits 16 s for its slot; the stop event ends that wait.
+    bandwidth = Bandwidth(1000)
+    stop = threading.Event()
+    assert bandwidth.take(10**6, stop) == MIN_PIECE_BYTES  # the first piece goes at once
+    threading.Timer(0.2, stop.set).start()
+    began = time.monotonic()
+    assert bandwidth.take(10**6, stop) == MIN_PIECE_BYTES
+    assert time.monotonic() - began < 5.0
+    assert stop.is_set()

@@ -789,6 +789,44 @@ def test_sigterm_during_an_upload_exits_0_within_10_s_and_the_restart_posts_it_o
     assert_nothing_lost_nothing_doubled(inbox, originals)
 
 
+def test_sigterm_while_a_low_bandwidth_cap_paces_the_upload_ends_once_promptly_and_the_next_once_posts_it(
+    tmp_path: Path, inbox: Path, crash_sandbox: Sandbox, base_clip: bytes, daemons: list[Daemon]
+) -> None:
+    # At 1000 B/s each 16 KiB piece of the upload is a 16 s wait for the cap: the stop must cut it short.
+    originals = one_item(inbox, base_clip, "slow", "a paced upload #fyp")
+    assert (inbox / "slow.mp4").stat().st_size > 16 * 1024  # two pieces at least: SIGTERM lands mid-upload
+    config = write_config(
+        tmp_path, crash_sandbox.url,
+        postqued={"follow_seconds": 20.0, "timeout_seconds": 10.0, "rate_limits": GENEROUS_LIMITS},
+        upload={"max_rate": 1000},
+    )
+    once = Daemon(config, tmp_path / "once.log", "once").start()
+    daemons.append(once)
+    wait_for("the upload to start",
+             lambda: last_state(inbox) == "uploading" and video_contents(crash_sandbox, "slow.mp4"), 30)
+    time.sleep(1.0)  # well inside the second piece's wait
+    once.terminate()
+    stopped_at = time.monotonic()
+    assert once.wait(timeout=10) == 0, once.output()
+    took = time.monotonic() - stopped_at
+    assert took < 4, f"once took {took:.1f} s to end after SIGTERM"
+    printed = once.output()
+    assert "nothing to do" not in printed
+    assert "slow" in printed and "stopped at step uploading; resumes there on the next start" in printed
+    assert journal_rows(tmp_path / "state") == [("slow", "uploading")]
+    assert crash_sandbox.state.publish_calls == 0
+
+    write_config(tmp_path, crash_sandbox.url,
+                 postqued={"follow_seconds": 20.0, "timeout_seconds": 10.0, "rate_limits": GENEROUS_LIMITS})
+    again = Daemon(config, tmp_path / "once.log", "once").start()
+    daemons.append(again)
+    assert again.wait(timeout=60) == 0, again.output()
+    [publish] = crash_sandbox.state_summary()["publishes"]
+    [(folder, status)] = status_files(inbox)["slow"]
+    assert (folder, status["state"], status["publishId"]) == ("sent", "published", publish["publishId"])
+    assert_nothing_lost_nothing_doubled(inbox, originals)
+
+
 # --- 7. a crash while an item is given back to the inbox -----------------------------------------------
 
 # A SIGKILL cannot be aimed between two renames from outside, so the daemon aims it at itself:

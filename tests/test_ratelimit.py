@@ -7,13 +7,16 @@ import os
 import random
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import pytest
 from tests.conftest import SANDBOX_KEY, sidecar, wait_until, write_config
 
+from pqdrop.errors import Interrupted
 from pqdrop.mediagen import make_image
-from pqdrop.ratelimit import RateLimiter, RequestWindow, backoff_delay, budget_path
+from pqdrop.ratelimit import RateLimiter, RequestWindow, backoff_delay, budget_path, pause
 from pqdrop.sandbox import Sandbox
 
 
@@ -184,3 +187,15 @@ def test_three_daemons_on_one_key_post_everything_without_a_single_429(tmp_path:
     # Twelve publishes at three per window take at least three more windows after the first.
     assert elapsed >= 3 * window
     assert len(list((tmp_path / "run" / "pqdrop").glob("budget-*.json"))) == 1
+
+
+def test_a_retrys_pause_ends_at_once_with_interrupted_when_the_stop_comes() -> None:
+    stop = threading.Event()
+    threading.Timer(0.2, stop.set).start()
+    began = time.monotonic()
+    with pytest.raises(Interrupted, match="resumes at its recorded step"):
+        pause(30.0, time.sleep, stop)
+    assert 0.1 < time.monotonic() - began < 5.0
+    slept: list[float] = []
+    pause(7.5, slept.append, None)  # no stop event: the injected sleep, as the tests' fake clocks need
+    assert slept == [7.5]

@@ -50,8 +50,12 @@ class Bandwidth:
         with self._lock:
             self._rate = float(bytes_per_second)
 
-    def take(self, want: int) -> int:
-        """Reserve the next slot on the shared timeline, wait for it, and return the piece's size."""
+    def take(self, want: int, stop: threading.Event | None = None) -> int:
+        """Reserve the next slot on the shared timeline, wait for it, and return the piece's size.
+
+        With `stop`, the wait ends as soon as it is set (at a low cap one piece is seconds long); the
+        caller sees the stop and breaks the upload off.
+        """
         with self._lock:
             rate = self._rate
             if rate <= 0:
@@ -61,7 +65,10 @@ class Bandwidth:
             start = max(now, self._next_free)
             self._next_free = start + piece / rate
         if start > now:
-            self._sleep(start - now)
+            if stop is None:
+                self._sleep(start - now)
+            else:
+                stop.wait(start - now)
         return piece
 
 

@@ -164,3 +164,6 @@ class Interrupted(PqdropError):
     """The process is stopping; the item keeps its recorded step and resumes on the next start."""
 
     code = "INTERRUPTED"
+
+    def __init__(self, message: str = "stopping; the item resumes at its recorded step on the next start") -> None:
+        super().__init__(message)

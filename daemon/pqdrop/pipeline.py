@@ -368,7 +368,7 @@ class Pipeline:
 
     def _check_stop(self) -> None:
         if self._stop.is_set():
-            raise Interrupted("stopping; the item resumes at its recorded step on the next start")
+            raise Interrupted
 
     def _log(self, name: str, state: ItemState, **fields: Any) -> None:
         record = {"item": name, "state": str(state), **{k: v for k, v in fields.items() if v is not None}}

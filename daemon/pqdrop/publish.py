@@ -55,6 +55,7 @@ class Round:
     deferred: dict[str, str] = field(default_factory=dict)  # item name -> why it waits for the next round
     local: dict[str, str] = field(default_factory=dict)  # item name -> the local file trouble it waits out
     postponed: set[str] = field(default_factory=set)  # waiting for another item of this round, not for the API
+    interrupted: dict[str, str] = field(default_factory=dict)  # item name -> the step a stop request left it at
     blocked: str | None = None
 
 

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
+from pqdrop.errors import Interrupted
+
 if TYPE_CHECKING:
     from pqdrop.config import RateLimits
 
@@ -220,6 +222,14 @@ def _load(windows: Mapping[Category, RequestWindow], raw: bytes, now: float) -> 
         fresh = until <= now + MAX_PAUSE_SECONDS and all(stamp <= max(now, until) for stamp in stamps)
         window.sent = deque(sorted(stamps) if fresh else ())
         window.paused_until = until if fresh else 0.0
+
+
+def pause(seconds: float, sleep: Callable[[float], None], stop: threading.Event | None) -> None:
+    """Wait `seconds` before a retry: with `sleep`, or on `stop`, whose setting ends the wait at once (Interrupted)."""
+    if stop is None:
+        sleep(seconds)
+    elif stop.wait(seconds) or stop.is_set():
+        raise Interrupted
 
 
 def backoff_delay(attempt: int, *, base: float = 0.5, cap: float = 30.0, rng: random.Random | None = None) -> float:

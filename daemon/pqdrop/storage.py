@@ -19,6 +19,7 @@ import random
 import re
 import socket
 import ssl
+import threading
 import time
 import urllib.request
 from base64 import b64encode
@@ -31,8 +32,8 @@ from typing import BinaryIO, Protocol, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pqdrop.bandwidth import Bandwidth
-from pqdrop.errors import ApiRejected, ApiUnavailable, RateLimited, TransientError, UploadUrlStale
-from pqdrop.ratelimit import backoff_delay
+from pqdrop.errors import ApiRejected, ApiUnavailable, Interrupted, RateLimited, TransientError, UploadUrlStale
+from pqdrop.ratelimit import backoff_delay, pause
 
 USER_AGENT = "pqdrop/0.1"
 PIECE_BYTES = 1024 * 1024  # one sendfile call, one TLS write and one progress report (and stop check) each
@@ -70,7 +71,10 @@ class Storage:
         rng: random.Random | None = None,
         bandwidth: Bandwidth | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        stop: threading.Event | None = None,
     ) -> None:
+        """`stop`, once set, breaks an upload off at its next piece (even mid-wait for the cap) or its backoff."""
+        self._stop = stop
         self._timeout = timeout_seconds
         self._attempts = attempts
         self._base_seconds = base_seconds
@@ -133,7 +137,7 @@ class Storage:
                 else:
                     error = ApiUnavailable(f"storage answered HTTP {status} for {path.name}", status=status)
             if attempt + 1 < self._attempts:
-                self._sleep(wait)
+                pause(wait, self._sleep, self._stop)
         assert error is not None
         raise error
 
@@ -177,7 +181,9 @@ class Storage:
             os.posix_fadvise(stream.fileno(), 0, size, os.POSIX_FADV_SEQUENTIAL)
         sent = 0
         while sent < size:
-            piece = self.bandwidth.take(min(PIECE_BYTES, size - sent))
+            piece = self.bandwidth.take(min(PIECE_BYTES, size - sent), self._stop)
+            if self._stop is not None and self._stop.is_set():
+                raise Interrupted
             if buffer is None:
                 done = sock.sendfile(stream, sent, piece)
                 if done == 0:

@@ -306,6 +306,9 @@ class Workers:
         try:
             result = future.result()
         except Interrupted:
+            record = next((record for record in self.journal.unfinished() if record.name == name), None)
+            step = f" at step {record.state}" if record is not None else ""
+            round_.interrupted[name] = f"stopped{step}; resumes there on the next start"
             return
         except AccountBlocked as exc:
             if round_.blocked is None:
@@ -380,6 +383,7 @@ def once(service: Workers) -> tuple[int, Round]:
             total.results += round_.results
             total.deferred.update(round_.deferred)
             total.local.update(round_.local)
+            total.interrupted.update(round_.interrupted)
             if round_.blocked:
                 total.blocked = round_.blocked
                 break

@@ -12,14 +12,19 @@ from typing import TYPE_CHECKING
 from pqdrop.errors import ConfigError
 
 if TYPE_CHECKING:
+    import threading
+
     from pqdrop.config import Config
     from pqdrop.postqued import PostQued
     from pqdrop.service import Signals
     from pqdrop.workers import Workers
 
 
-def connect(config: Config) -> PostQued:
-    """The API client for `config`, drawing on the machine-wide rate budget of its key."""
+def connect(config: Config, stop: threading.Event | None = None) -> PostQued:
+    """The API client for `config`, drawing on the machine-wide rate budget of its key.
+
+    `stop`, once set, breaks off its waits (the bandwidth cap, a retry's backoff) with Interrupted.
+    """
     from pqdrop.config import resolve_api_key
     from pqdrop.postqued import PostQued
     from pqdrop.ratelimit import RateLimiter, budget_path
@@ -28,7 +33,7 @@ def connect(config: Config) -> PostQued:
     # Every pqdrop on this machine using this key draws from one budget (issue 17: one inbox per client).
     limiter = RateLimiter.of(config.postqued.rate_limits, budget=budget_path(key, config.postqued.base_url))
     return PostQued(config.postqued.base_url, key, limiter=limiter, timeout_seconds=config.postqued.timeout_seconds,
-                    api=config.postqued.api, workspace=config.postqued.workspace)
+                    api=config.postqued.api, workspace=config.postqued.workspace, stop=stop)
 
 
 def settle(client: PostQued) -> None:
@@ -58,7 +63,7 @@ def serve(config: Config, signals: Signals, body: Callable[[Workers], int], *, d
 
     if not daemon and not config.inbox.path.is_dir():
         raise ConfigError(inbox_not_a_folder(config.inbox.path))
-    with connect(config) as client:
+    with connect(config, signals.stop) as client:
         settle(client)
         journal = Journal(config.state.dir)
         # The daemon's heartbeat file tells a container's HEALTHCHECK that its loop still turns.

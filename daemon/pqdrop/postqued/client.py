@@ -53,9 +53,10 @@ class PostQued:
         rng: random.Random | None = None,
         api: Api | str = Api.V1,
         workspace: str | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self._transport = Transport(base_url, api_key, limiter=limiter, timeout_seconds=timeout_seconds, retry=retry,
-                                    sleep=sleep, rng=rng)
+                                    sleep=sleep, rng=rng, stop=stop)
         self.setting = Api(api)
         self._workspace = workspace
         self._lock = threading.Lock()

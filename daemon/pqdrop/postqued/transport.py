@@ -8,6 +8,7 @@ storage upload goes through `pqdrop.storage`, which carries no credentials.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,7 +19,7 @@ import httpx
 from pqdrop.errors import ApiUnavailable, ConfigError, RateLimited, TransientError
 from pqdrop.postqued.replies import decode_json, error_from_reply
 from pqdrop.postqued.types import DEFAULT_RETRY, Progress, RetryPolicy, UploadTicket
-from pqdrop.ratelimit import Category, RateLimiter, backoff_delay
+from pqdrop.ratelimit import Category, RateLimiter, backoff_delay, pause
 from pqdrop.storage import Storage
 
 USER_AGENT = "pqdrop/0.1"
@@ -39,7 +40,9 @@ class Transport:
         retry: RetryPolicy = DEFAULT_RETRY,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
+        """`stop`, once set, ends a retry's backoff and the bandwidth cap's wait at once with Interrupted."""
         timeout = httpx.Timeout(timeout_seconds, connect=min(10.0, timeout_seconds))
         common = {"User-Agent": USER_AGENT}
         try:
@@ -50,10 +53,12 @@ class Transport:
             raise ConfigError(f"postqued.base_url {base_url!r} is not a usable URL: {exc}") from exc
         # Presigned URLs are signed by the URL itself; the key must never reach storage.
         self._storage = Storage(timeout_seconds=timeout_seconds, attempts=retry.attempts,
-                                base_seconds=retry.base_seconds, cap_seconds=retry.cap_seconds, sleep=sleep, rng=rng)
+                                base_seconds=retry.base_seconds, cap_seconds=retry.cap_seconds, sleep=sleep, rng=rng,
+                                stop=stop)
         self._limiter = limiter
         self._retry = retry
         self._sleep = sleep
+        self._stop = stop
         self._rng = rng or random.Random()
 
     def close(self) -> None:
@@ -114,13 +119,16 @@ class Transport:
                 if category is not None:
                     self._limiter.back_off(category, exc.retry_after)
                 elif number + 1 < self._retry.attempts:
-                    self._sleep(self._backoff(number))
+                    self._pause(self._backoff(number))
             except ApiUnavailable as exc:
                 error = exc
                 if number + 1 < self._retry.attempts:
-                    self._sleep(self._backoff(number))
+                    self._pause(self._backoff(number))
         assert error is not None, "RetryPolicy.attempts must be at least 1"
         raise error
+
+    def _pause(self, seconds: float) -> None:
+        pause(seconds, self._sleep, self._stop)
 
     def _backoff(self, attempt: int) -> float:
         return backoff_delay(attempt, base=self._retry.base_seconds, cap=self._retry.cap_seconds, rng=self._rng)
