@@ -717,3 +717,28 @@ def test_a_value_in_curly_quotes_is_refused_with_how_to_turn_them_off(quoted: st
 def test_dashes_and_curly_quotes_in_a_caption_are_just_text() -> None:
     assert target(front('caption: "He said “hi” — twice"')).caption == "He said “hi” — twice"
     assert target("Sunset — again\n—\n“quoted”").caption == "Sunset — again\n—\n“quoted”"
+
+
+# --- YAML 1.1's base-60 numbers ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("written", "advice"), [
+    ("18:00", "2026-12-01T18:00"), ("9:30", "2026-12-01T09:30"), ("18:00:30", "2026-12-01T18:00:30"),
+])
+def test_a_bare_time_of_day_as_dispatch_at_asks_for_its_date_not_read_as_a_number(written: str, advice: str) -> None:
+    # YAML 1.1 reads 18:00 as 1080 (base 60); the user wrote a time.
+    error = refused(front(f"dispatchAt: {written}"))
+    assert str(error) == (f'clip.md: dispatchAt: "{written}" needs its date; write e.g. {advice}, '
+                          "or dispatchAt: next for the account's next free slot")
+
+
+@pytest.mark.parametrize("written", ["12:30", "1:30:00", "190:20:30.15", "3:45"])
+def test_a_caption_that_looks_like_a_base_60_number_is_posted_as_written(written: str) -> None:
+    assert target(front(f"caption: {written}")).caption == written
+
+
+def test_plain_numbers_are_still_numbers() -> None:
+    assert dict(target(front("videoCoverTimestampMs: 1500")).options) == {"videoCoverTimestampMs": 1500}
+    assert str(refused(front("caption: 1.5"))) == 'clip.md: caption: 1.5 is not text; put it in quotes: caption: "1.5"'
+    error = refused(front("videoCoverTimestampMs: 1:30"))
+    assert str(error).startswith('clip.md: videoCoverTimestampMs: "1:30" is not a whole number of 0 or more')

@@ -51,6 +51,7 @@ MAX_SCHEDULE_AHEAD = timedelta(days=5 * 366)
 
 # YAML allows "2026-12-01 18:00:00 +01:00" and a lowercase t/z; fromisoformat does not.
 _SPACE_BEFORE_OFFSET = re.compile(r"\s+(?=(?:[zZ]|[+-]\d\d(?::?\d\d)?)$)")
+_TIME_OF_DAY = re.compile(r"\d\d?:\d\d(?::\d\d)?")  # no date: YAML 1.1 would have read 18:00 as 1080
 _YAML_HINTS = {
     "'@'": 'quote a value that starts with @, e.g. account: "@mybrand"',
     "'`'": "quote a value that starts with `",
@@ -419,6 +420,9 @@ def _parse_time(value: object, zone: ZoneInfo, name: str, key: str = "dispatchAt
     if _is_date_only(text):
         advice = f"write e.g. {text}T18:00:00 or {DISPATCH_EXAMPLE}"
         raise _fail(name, key, f"{show(value)} needs a time of day; {advice}")
+    if _TIME_OF_DAY.fullmatch(text):
+        raise _fail(name, key, f"{show(value)} needs its date; write e.g. {DISPATCH_EXAMPLE[:11]}{text:0>5}, "
+                               "or dispatchAt: next for the account's next free slot")
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:

@@ -41,3 +41,18 @@ def _timestamp_as_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
 
 
 SidecarLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
+
+
+def _sexagesimal_as_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    # YAML 1.1 reads 18:00 as the base-60 number 1080 and 1:30 as 90: a time of day or a caption
+    # would reach the post as a number nobody wrote. YAML 1.2 dropped that; so does pqdrop.
+    text = str(loader.construct_scalar(node))
+    if ":" in text:
+        return text
+    if node.tag.endswith(":int"):
+        return loader.construct_yaml_int(node)
+    return loader.construct_yaml_float(node)
+
+
+SidecarLoader.add_constructor("tag:yaml.org,2002:int", _sexagesimal_as_text)
+SidecarLoader.add_constructor("tag:yaml.org,2002:float", _sexagesimal_as_text)
