@@ -63,7 +63,7 @@ def test_broken_toml_names_the_file(tmp_path: Path) -> None:
 
 
 def test_a_missing_required_section_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="state: required key is missing"):
+    with pytest.raises(ConfigError, match=r"state: the \[state\] table is missing"):
         load_config(write(tmp_path, '[inbox]\npath = "inbox"\n'))
 
 

@@ -120,3 +120,35 @@ def test_a_mistyped_config_key_gets_a_suggestion(tmp_path: Path) -> None:
     result = pqdrop("once", "--config", str(path), cwd=tmp_path)
     assert result.returncode == 2
     assert f"{path}: inbox.setle_seconds: unknown key; did you mean settle_seconds?" in result.stderr
+
+
+@pytest.mark.parametrize(("line", "said"), [
+    ("[inbox]\npath = 5", 'inbox.path: 5 is not a path; write it in quotes, e.g. path = "/srv/pqdrop/inbox"'),
+    ("[inbox]\npath = \"inbox\"\nsettle_seconds = \"fast\"",
+     'inbox.settle_seconds: "fast" is not a number; write e.g. settle_seconds = 5'),
+    ("[inbox]\npath = \"inbox\"\nrequire_sidecar = \"maybe\"",
+     'inbox.require_sidecar: "maybe" is not true or false; write require_sidecar = true or require_sidecar = false'),
+    ("[inbox]\npath = \"inbox\"\n[defaults]\naccount = 5",
+     'defaults.account: 5 is not text; put it in quotes: account = "5"'),
+    ("inbox = 5", "inbox: 5 is not a table; write it as a [inbox] table"),
+])
+def test_a_value_of_the_wrong_kind_is_said_in_tomls_words_with_the_line_to_write(
+    tmp_path: Path, line: str, said: str
+) -> None:
+    (tmp_path / "inbox").mkdir()
+    path = tmp_path / "config.toml"
+    path.write_text(line + '\n[state]\ndir = "state"\n' if not line.startswith("inbox = ") else line + "\n")
+    result = pqdrop("check", "--config", str(path), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert f"{path}: {said}" in result.stderr
+    assert "Input should" not in result.stderr and "<class" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_missing_table_is_named_as_a_table(tmp_path: Path) -> None:
+    (tmp_path / "inbox").mkdir()
+    path = tmp_path / "config.toml"
+    path.write_text('[inbox]\npath = "inbox"\n')
+    result = pqdrop("check", "--config", str(path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"pqdrop: {path}: state: the [state] table is missing; "
+                                     "add it (config.example.toml shows each table)")

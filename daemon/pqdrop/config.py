@@ -5,6 +5,7 @@ Nothing else reads settings; the loaded `Config` is passed explicitly.
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Mapping
@@ -335,10 +336,47 @@ def describe_validation_error(exc: ValidationError) -> str:
             message = "unknown key" + (f"; did you mean {near}?" if near else "")
         elif problem["type"] == "missing":
             message = "required key is missing"
+            if _is_table(problem["loc"]):
+                message = f"the [{key}] table is missing; add it (config.example.toml shows each table)"
         elif problem["type"] == "value_error":
             message = str(problem.get("ctx", {}).get("error", message))
+        else:
+            message = _kind_advice(problem["type"], problem["loc"], problem.get("input")) or message
         lines.append(f"{key}: {message}")
     return "; ".join(lines)
+
+
+def _kind_advice(kind: str, loc: tuple[int | str, ...], given: object) -> str | None:
+    """A value of the wrong kind, said in TOML's words with the line to write; None for other problems."""
+    name = next((str(part) for part in reversed(loc) if isinstance(part, str)), "key")
+    shown = json.dumps(given, ensure_ascii=False, default=str)
+    advice = {
+        "path_type": f"{shown} is not a path; write it in quotes, e.g. {name} = \"/srv/pqdrop/{loc[0]}\"",
+        "float_parsing": f"{shown} is not a number; write e.g. {name} = 5",
+        "float_type": f"{shown} is not a number; write e.g. {name} = 5",
+        "int_parsing": f"{shown} is not a whole number; write e.g. {name} = 2",
+        "int_type": f"{shown} is not a whole number; write e.g. {name} = 2",
+        "int_from_float": f"{shown} is not a whole number; write e.g. {name} = 2",
+        "bool_parsing": f"{shown} is not true or false; write {name} = true or {name} = false",
+        "bool_type": f"{shown} is not true or false; write {name} = true or {name} = false",
+        "string_type": f"{shown} is not text; put it in quotes: {name} = \"{given}\"",
+        "list_type": f"{shown} is not a list; write it in brackets: {name} = [{shown}]",
+        "dict_type": f"{shown} is not a table; write it as a [{'.'.join(str(part) for part in loc)}] table",
+        "model_type": f"{shown} is not a table; write it as a [{'.'.join(str(part) for part in loc)}] table",
+    }
+    return advice.get(kind)
+
+
+def _is_table(loc: tuple[int | str, ...]) -> bool:
+    """Whether `loc` names a table of the config (a model), not a key."""
+    model: type[BaseModel] = Config
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return False
+        model = annotation
+    return True
 
 
 def _keys_beside(loc: tuple[int | str, ...]) -> list[str]:
