@@ -139,7 +139,7 @@ def test_once_exits_2_on_a_bad_config_naming_the_file_and_the_key_on_stderr(
     result = pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path)
     assert result.returncode == 2
     assert str(config_path) in result.stderr and "inbox.watch" in result.stderr
-    assert "'auto', 'events' or 'poll'" in result.stderr
+    assert 'inbox.watch: "sometimes" is not one of "auto", "events" or "poll"' in result.stderr
     assert result.stdout == ""
     assert tree_digest(inbox) == before and not (inbox / "sent").exists()
 

@@ -47,7 +47,7 @@ def test_an_unknown_key_names_the_file_and_the_key(tmp_path: Path) -> None:
 
 
 def test_a_bad_value_names_the_key_and_what_is_expected(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"inbox.watch: Input should be 'auto', 'events' or 'poll'"):
+    with pytest.raises(ConfigError, match=r'inbox.watch: "inotify" is not one of "auto", "events" or "poll"'):
         load_config(write(tmp_path, '[inbox]\npath = "i"\nwatch = "inotify"\n[state]\ndir = "s"\n'))
 
 

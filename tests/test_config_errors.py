@@ -96,7 +96,7 @@ def test_a_bad_static_default_exits_2_at_config_load_naming_it(tmp_path: Path, l
         assert '"myspace" is not one of tiktok, instagram' in result.stderr
         assert "; [defaults].platform is for sidecars that leave platform out" in result.stderr
     else:
-        assert "'draft' or 'publish'" in result.stderr
+        assert 'is not one of "draft" or "publish"' in result.stderr
 
 
 def test_a_default_account_the_key_cannot_reach_fails_naming_defaults_not_the_sidecar(

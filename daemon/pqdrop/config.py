@@ -341,12 +341,13 @@ def describe_validation_error(exc: ValidationError) -> str:
         elif problem["type"] == "value_error":
             message = str(problem.get("ctx", {}).get("error", message))
         else:
-            message = _kind_advice(problem["type"], problem["loc"], problem.get("input")) or message
+            expected = str(problem.get("ctx", {}).get("expected", ""))
+            message = _kind_advice(problem["type"], problem["loc"], problem.get("input"), expected) or message
         lines.append(f"{key}: {message}")
     return "; ".join(lines)
 
 
-def _kind_advice(kind: str, loc: tuple[int | str, ...], given: object) -> str | None:
+def _kind_advice(kind: str, loc: tuple[int | str, ...], given: object, expected: str) -> str | None:
     """A value of the wrong kind, said in TOML's words with the line to write; None for other problems."""
     name = next((str(part) for part in reversed(loc) if isinstance(part, str)), "key")
     shown = json.dumps(given, ensure_ascii=False, default=str)
@@ -362,6 +363,7 @@ def _kind_advice(kind: str, loc: tuple[int | str, ...], given: object) -> str | 
         "string_type": f"{shown} is not text; put it in quotes: {name} = \"{given}\"",
         "list_type": f"{shown} is not a list; write it in brackets: {name} = [{shown}]",
         "dict_type": f"{shown} is not a table; write it as a [{'.'.join(str(part) for part in loc)}] table",
+        "literal_error": f"{shown} is not one of {expected.replace(chr(39), chr(34))}",
         "model_type": f"{shown} is not a table; write it as a [{'.'.join(str(part) for part in loc)}] table",
     }
     return advice.get(kind)
