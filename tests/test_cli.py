@@ -432,7 +432,8 @@ def test_status_after_once_tells_what_waits_why_what_is_scheduled_sent_and_faile
     ]
     assert sections["in flight"] == []
     later_id = status_of(inbox, "scheduled", "later")["publishId"]
-    assert sections["scheduled"] == [f"later @mybrand, @otherbrand 2030-06-01 20:00 CEST (18:00 UTC) {later_id}"]
+    assert sections["scheduled"] == [
+        f"later @mybrand, @otherbrand 2030-06-01 20:00 CEST (18:00 UTC) scheduled {later_id}"]
     good = status_of(inbox, "sent", "good")
     [good_url] = [target["url"] for target in good["targets"]]
     assert sorted(sections["recently sent"]) == [f"good published {good['publishId']} {good_url}"]
@@ -455,7 +456,7 @@ def test_status_json_gives_the_same_look_for_scripts(
     assert document["daemon"] == {"running": False, "pids": []}
     assert document["scheduled"] == [{
         "name": "later", "accounts": ["@mybrand"], "dispatchAt": ["2030-06-01T18:00:00Z"],
-        "dispatchAtLocal": ["2030-06-01T20:00:00+02:00"], "publishId": later_id}]
+        "dispatchAtLocal": ["2030-06-01T20:00:00+02:00"], "state": "scheduled", "publishId": later_id}]
     assert document["recentlySent"] == []
     assert [(f["name"], f["code"]) for f in document["failed"]] == [("typo", "SIDECAR_UNKNOWN_KEY")]
     assert (document["waiting"], document["inFlight"], document["postingPaused"]) == ([], [], None)

@@ -12,6 +12,7 @@ from typing import Any, cast
 import pytest
 from tests.conftest import make_client, sidecar, write_config
 
+from pqdrop.commands.status import gather
 from pqdrop.config import Config, load_config
 from pqdrop.journal import Journal
 from pqdrop.mediagen import make_video
@@ -104,6 +105,12 @@ def test_seven_drafts_to_one_account_five_now_two_when_the_window_frees_none_fai
             assert started + WINDOW < when <= clock.now() + WINDOW + MARGIN + timedelta(seconds=2)
             assert status["note"].startswith("paced: @mybrand has had 5 drafts pending in its TikTok inbox in 24 h")
             assert "until" in status["note"]
+        agenda = (inbox / "SCHEDULE.md").read_text()
+        for name in waiting:
+            assert f" · {name} · @mybrand (tiktok) · waiting for a cap window\n" in agenda, agenda
+        assert agenda.count("waiting for a cap window") == 2
+        shown = {row.name: row.state for row in gather(paced_config, clock.now()).scheduled}
+        assert shown == dict.fromkeys(waiting, "waiting for a cap window")  # pqdrop status says the same
         # A day later the window allows them, and they go out.
         clock.offset += (WINDOW + MARGIN + timedelta(minutes=1)).total_seconds()
         service.tracker.check_due()

@@ -121,19 +121,19 @@ def test_an_in_flight_row_gives_step_local_time_attempts_and_last_error() -> Non
 def test_a_scheduled_row_shows_the_accounts_and_the_time_in_the_configured_zone_and_in_utc() -> None:
     row = ScheduledRow("later", ("@mybrand", "@otherbrand"), (datetime(2030, 6, 1, 18, tzinfo=UTC),), "pub-1")
     assert section(render_text(view(scheduled=[row])), "scheduled") == [
-        "later @mybrand, @otherbrand 2030-06-01 20:00 CEST (18:00 UTC) pub-1"]
+        "later @mybrand, @otherbrand 2030-06-01 20:00 CEST (18:00 UTC) scheduled pub-1"]
 
 
 def test_a_scheduled_time_on_another_day_in_utc_gives_the_utc_date_too() -> None:
     row = ScheduledRow("late", ("@mybrand",), (datetime(2030, 6, 1, 2, 30, tzinfo=UTC),), "pub-2")
     text = render_text(view(zone=ZoneInfo("America/New_York"), scheduled=[row]))
-    assert section(text, "scheduled") == ["late @mybrand 2030-05-31 22:30 EDT (2030-06-01 02:30 UTC) pub-2"]
+    assert section(text, "scheduled") == ["late @mybrand 2030-05-31 22:30 EDT (2030-06-01 02:30 UTC) scheduled pub-2"]
 
 
 def test_a_scheduled_row_without_a_time_waits_for_postqued_to_confirm() -> None:
     row = ScheduledRow("clip", ("acc_1",), (), "pub-3")
     assert section(render_text(view(scheduled=[row])), "scheduled") == [
-        "clip acc_1 waiting for PostQued to confirm pub-3"]
+        "clip acc_1 waiting for PostQued to confirm scheduled pub-3"]
 
 
 def test_the_json_gives_instants_in_utc_and_the_local_time_beside_them() -> None:
@@ -142,7 +142,7 @@ def test_the_json_gives_instants_in_utc_and_the_local_time_beside_them() -> None
     assert document["daemon"] == {"running": True, "pids": [4242]}
     assert document["scheduled"] == [{
         "name": "later", "accounts": ["@mybrand"], "dispatchAt": ["2030-06-01T18:00:00Z"],
-        "dispatchAtLocal": ["2030-06-01T20:00:00+02:00"], "publishId": "pub-1"}]
+        "dispatchAtLocal": ["2030-06-01T20:00:00+02:00"], "state": "scheduled", "publishId": "pub-1"}]
     assert document["timezone"] == "Europe/Berlin" and document["postingPaused"] is None
 
 

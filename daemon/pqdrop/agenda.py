@@ -7,7 +7,7 @@ content changes, so a sync tool copies it only then. The inbox scan never takes 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
@@ -26,6 +26,7 @@ HOW_TO_EDIT = (
     "or `pqdrop cancel NAME`."
 )
 STATE_WORDS = {step: str(step) for step in (Step.REPLACING, Step.CANCELING)}  # the words SCHEDULE.md shows
+CAP_WINDOW = "waiting for a cap window"  # a TikTok daily cap moved the post to when the 24 h window frees
 
 
 @dataclass(frozen=True)
@@ -39,16 +40,19 @@ class Entry:
 
 
 def entries_of(
-    records: Iterable[Record], account_name: Callable[[str, str], str], held: Mapping[int, str] | None = None
+    records: Iterable[Record], account_name: Callable[[str, str], str], held: Mapping[int, str] | None = None,
+    paced: Mapping[int, Collection[datetime]] | None = None,
 ) -> list[Entry]:
-    """The schedule's lines from the journal's scheduled items: one per item and distinct dispatch time."""
+    """The schedule's lines from the journal's scheduled items: one per item and distinct dispatch time.
+
+    `held` maps an item's journal id to the conflicted copy holding its edit; `paced` to the instants
+    a TikTok daily cap moved its targets to (pacing.py): those lines wait for a cap window.
+    """
     entries = []
     for record in records:
         if record.destination != SCHEDULED_DIR:
             continue
-        state = STATE_WORDS.get(Step(record.state), "scheduled")
-        if held and record.id in held:
-            state = f"held by a conflict ({held[record.id]})"
+        conflict = (held or {}).get(record.id)
         waiting = [target for target in (record.status or {}).get("targets", [])
                    if target.get("status") in ("scheduled", "queued", "processing")]
         platforms = {str(target.get("accountId")): str(target.get("platform", "tiktok"))
@@ -57,8 +61,19 @@ def entries_of(
             ids = [str(target.get("accountId")) for target in group]
             accounts = tuple(account_name(account_id, platforms.get(account_id, "tiktok")) for account_id in ids)
             at = parse_instant(str(moment)) if moment else None
+            state = f"held by a conflict ({conflict})" if conflict else state_word(
+                record, (at,) if at else (), (paced or {}).get(record.id, ()))
             entries.append(Entry(at, str(record.stem or record.name), accounts, state))
     return entries
+
+
+def state_word(record: Record, moments: Iterable[datetime], paced: Collection[datetime]) -> str:
+    """What the schedule says of an item going out at `moments`: replacing, canceling, waiting for a cap window
+    (one of them is where a daily cap moved a target, `paced`), or scheduled."""
+    state = STATE_WORDS.get(Step(record.state), "scheduled")
+    if state == "scheduled" and any(_same_second(moment, paced) for moment in moments):
+        return CAP_WINDOW
+    return state
 
 
 def render(entries: Sequence[Entry], zone: ZoneInfo) -> str:
@@ -94,7 +109,7 @@ class Agenda:
         An inbox that never had a scheduled post gets no SCHEDULE.md.
         """
         records = [record for step in sorted(_SHOWN) for record in self._journal.in_state(step)]
-        text = render(entries_of(records, account_name, held), self._zone())
+        text = render(entries_of(records, account_name, held, paced_instants(self._journal)), self._zone())
         if text == self._written:
             return False
         try:
@@ -109,6 +124,19 @@ class Agenda:
 
 
 _SHOWN = frozenset({Step.TRACKING, Step.REPLACING, Step.CANCELING})
+
+
+def paced_instants(journal: Journal) -> dict[int, list[datetime]]:
+    """Journal id -> the instants a daily cap moved the item's targets to (the posts table pacing.py keeps)."""
+    paced: dict[int, list[datetime]] = {}
+    for row in journal.rows("SELECT item_id, instant FROM posts WHERE paced = 1"):
+        paced.setdefault(int(row["item_id"]), []).append(parse_instant(str(row["instant"])))
+    return paced
+
+
+def _same_second(at: datetime, instants: Iterable[datetime]) -> bool:
+    # The journal keeps whole seconds; the status file holds what PostQued echoed of the same instant.
+    return any(abs((at - instant).total_seconds()) < 1 for instant in instants)
 
 
 def _time_key(target: Mapping[str, object]) -> str:

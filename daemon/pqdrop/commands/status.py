@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pqdrop.agenda import paced_instants, state_word
 from pqdrop.claim import running_owners
 from pqdrop.config import Config
 from pqdrop.errors import ServiceUnavailable, SidecarError
@@ -95,6 +96,7 @@ class ScheduledRow:
     accounts: tuple[str, ...]
     dispatch_at: tuple[datetime, ...]  # UTC; empty while PostQued has not confirmed the post
     publish_id: str | None
+    state: str = "scheduled"  # as SCHEDULE.md says it: scheduled, waiting for a cap window, replacing, canceling
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,7 @@ def gather(config: Config, now: datetime) -> Overview:
     unfinished: list[Record] = []
     tracking: list[Record] = []
     slots: list[SlotRow] = []
+    paced: dict[int, list[datetime]] = {}
     problem = None
     try:
         journal = Journal(config.state.dir, read_only=True)
@@ -158,7 +161,7 @@ def gather(config: Config, now: datetime) -> Overview:
             problem = exc.message
     else:
         try:
-            unfinished, tracking = journal.unfinished(), journal.tracking()
+            unfinished, tracking, paced = journal.unfinished(), journal.tracking(), paced_instants(journal)
             slots = [SlotRow(at, account, name) for at, account, name in upcoming(journal, now)][:RECENT_LINES]
         finally:
             journal.close()
@@ -172,7 +175,7 @@ def gather(config: Config, now: datetime) -> Overview:
         paused=pause_from_log(log),
         waiting=waiting_rows(plan, log),
         in_flight=in_flight_rows(unfinished),
-        scheduled=scheduled_rows(tracking, accounts),
+        scheduled=scheduled_rows(tracking, accounts, paced),
         slots=slots,
         sent=sent_rows(filed_items(inbox, SENT_DIR)[:RECENT_LINES]),
         failed=failed_rows(filed_items(inbox, FAILED_DIR)[:RECENT_LINES]),
@@ -284,8 +287,14 @@ def in_flight_rows(records: Iterable[Record]) -> list[InFlightRow]:
     ]
 
 
-def scheduled_rows(records: Iterable[Record], names: Mapping[int, Mapping[str, str]]) -> list[ScheduledRow]:
-    """Items in sent/ the tracker still follows, soonest first; accounts by name where the sidecar tells."""
+def scheduled_rows(
+    records: Iterable[Record], names: Mapping[int, Mapping[str, str]],
+    paced: Mapping[int, Collection[datetime]] | None = None,
+) -> list[ScheduledRow]:
+    """Items the tracker still follows, soonest first; accounts by name where the sidecar tells.
+
+    `paced` (journal id -> instants a TikTok daily cap moved targets to) marks those waiting for a cap window.
+    """
     rows = []
     for record in records:
         status = record.status or {}
@@ -294,7 +303,8 @@ def scheduled_rows(records: Iterable[Record], names: Mapping[int, Mapping[str, s
         accounts = tuple(known.get(str(t.get("accountId")), str(t.get("accountId"))) for t in targets)
         pending = [t for t in targets if t.get("status") not in TERMINAL_TARGET_STATES and t.get("dispatchAt")]
         moments = tuple(sorted({parse_instant(str(t["dispatchAt"])) for t in pending}))
-        rows.append(ScheduledRow(record.stem or record.name, accounts, moments, record.publish_id))
+        state = state_word(record, moments, (paced or {}).get(record.id, ()))
+        rows.append(ScheduledRow(record.stem or record.name, accounts, moments, record.publish_id, state))
     far = datetime.max.replace(tzinfo=UTC)
     return sorted(rows, key=lambda row: (row.dispatch_at[0] if row.dispatch_at else far, row.name))
 
@@ -375,7 +385,7 @@ def render_json(view: Overview) -> str:
         "scheduled": [
             {"name": row.name, "accounts": list(row.accounts), "dispatchAt": [_iso_auto(m) for m in row.dispatch_at],
              "dispatchAtLocal": [m.astimezone(view.zone).isoformat() for m in row.dispatch_at],
-             "publishId": row.publish_id}
+             "state": row.state, "publishId": row.publish_id}
             for row in view.scheduled
         ],
         "upcomingSlots": [
@@ -406,7 +416,7 @@ def _in_flight(row: InFlightRow, view: Overview) -> str:
 
 def _scheduled(row: ScheduledRow, zone: ZoneInfo) -> tuple[str, ...]:
     times = ", ".join(_dispatch(moment, zone) for moment in row.dispatch_at) or "waiting for PostQued to confirm"
-    return (row.name, ", ".join(row.accounts) or "?", times, row.publish_id or "")
+    return (row.name, ", ".join(row.accounts) or "?", times, row.state, row.publish_id or "")
 
 
 def _dispatch(moment: datetime, zone: ZoneInfo) -> str:
