@@ -276,6 +276,30 @@ def test_a_twelve_photo_carousel_goes_out_in_reading_order_and_its_status_lists_
         f"dozen/{number}.jpg" for number in range(1, 13)]
 
 
+def test_a_subfolder_in_a_carousel_folder_is_said_by_check_and_the_status_and_filed_untouched(
+    config_path: Path, inbox: Path, tmp_path: Path, env: dict[str, str], sandbox: Sandbox
+) -> None:
+    folder = inbox / "trip"
+    (folder / "raw").mkdir(parents=True)
+    (folder / ".thumbnails").mkdir()  # a hidden folder (a gallery app's) is nobody's business
+    make_image(folder / "01.jpg", width=720, height=960)
+    make_image(folder / "02.jpg", width=736, height=960)
+    make_image(folder / "raw" / "03.jpg", width=752, height=960)
+    sidecar(folder / "trip.md")
+    said = ("raw/ inside the folder not posted: a folder item posts the media at its top level only; "
+            "the subfolder is filed with the folder, untouched")
+    checked = pqdrop("check", "--config", str(config_path), env=env, cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout
+    assert f"ok    trip\n      warning: trip/{said}\n" in checked.stdout.decode()
+    raw_before = (folder / "raw" / "03.jpg").read_bytes()
+    assert pqdrop("once", "--config", str(config_path), env=env, cwd=tmp_path).returncode == 0
+    [publish] = sandbox.state_summary()["publishes"]
+    assert len(publish["contentIds"]) == 2
+    assert status(inbox, "trip")["note"] == f"trip/{said}"
+    assert (inbox / "sent" / "trip" / "raw" / "03.jpg").read_bytes() == raw_before
+    assert (inbox / "sent" / "trip" / ".thumbnails").is_dir()
+
+
 # --- resource limits ----------------------------------------------------------------------------
 
 

@@ -75,6 +75,7 @@ class Item:
     sidecar: PurePosixPath | None
     folder: PurePosixPath | None = None
     problem: str | None = None
+    subfolders: tuple[PurePosixPath, ...] = ()  # inside a bundle folder: never posted, filed with the folder
 
     @property
     def paths(self) -> tuple[PurePosixPath, ...]:
@@ -92,6 +93,7 @@ def item_to_json(item: Item) -> dict[str, Any]:
         "sidecar": str(item.sidecar) if item.sidecar else None,
         "folder": str(item.folder) if item.folder else None,
         "problem": item.problem,
+        "subfolders": [str(path) for path in item.subfolders],
     }
 
 
@@ -102,6 +104,7 @@ def item_from_json(data: Mapping[str, Any]) -> Item:
         sidecar=PurePosixPath(data["sidecar"]) if data.get("sidecar") else None,
         folder=PurePosixPath(data["folder"]) if data.get("folder") else None,
         problem=data.get("problem"),
+        subfolders=tuple(PurePosixPath(path) for path in data.get("subfolders") or ()),
     )
 
 
@@ -244,8 +247,10 @@ def plan_items(
         inside = by_parent.get(folder.rel.parts, [])
         group = _group_of([entry for entry in inside if not (entry.is_dir or entry.temporary or entry.rel in copies)])
         held = [hold for key, holds in context.held.items() if key[0] == folder.rel.parts for hold in holds]
+        subfolders = tuple(entry.rel for entry in inside
+                           if entry.is_dir and not entry.is_symlink and not entry.rel.name.startswith("."))
         # The folder itself must hold still too: a carousel filling file by file changes its mtime.
-        context.decide(_bundle_item(folder.rel, group), group, (folder,), held, in_folder=True)
+        context.decide(_bundle_item(folder.rel, group, subfolders), group, (folder,), held, in_folder=True)
     return Plan(tuple(context.ready), tuple(context.waiting), tuple(sorted(context.conflicts)))
 
 
@@ -454,7 +459,7 @@ def _loose_item(group: _Group) -> Item:
     return Item(name, media, sidecar, None, problem)
 
 
-def _bundle_item(folder: PurePosixPath, group: _Group) -> Item | None:
+def _bundle_item(folder: PurePosixPath, group: _Group, subfolders: tuple[PurePosixPath, ...] = ()) -> Item | None:
     if not group.media and not group.sidecars:
         return None
     media = tuple(entry.rel for entry in group.media)
@@ -467,7 +472,7 @@ def _bundle_item(folder: PurePosixPath, group: _Group) -> Item | None:
         problem = _common_problem(group.media + group.sidecars)
         if problem and "symbolic link" in problem:
             problem = problem.replace("into the inbox", "into the folder")
-    return Item(folder.name, media, sidecar, folder, problem)
+    return Item(folder.name, media, sidecar, folder, problem, tuple(sorted(subfolders)))
 
 
 def _expected_sidecar(item: Item) -> str:

@@ -26,7 +26,7 @@ from pqdrop.pacing import pace_targets, paced_posts, pacing_note
 from pqdrop.photos import tiktok_photo
 from pqdrop.postqued import Account, Api, PostQued, PublishState
 from pqdrop.preflight import creator_problems
-from pqdrop.preparation import prepare_item
+from pqdrop.preparation import left_out, prepare_item
 from pqdrop.publish import (
     Result,
     Uploaded,
@@ -163,7 +163,9 @@ class Pipeline:
                 record = self._publish_step(record)
             state = self._follow(str(record.publish_id))
             result = result_from_state(record.name, state, str(record.idempotency_key))
-            result.note = pacing_note(paced_posts(self._journal, record.id), self._config)
+            notes = (pacing_note(paced_posts(self._journal, record.id), self._config),
+                     left_out(item_from_json(record.item)))
+            result.note = "; ".join(note for note in notes if note) or None
             return result
         except ApiRejected as exc:
             if exc.code == "IDEMPOTENCY_CONFLICT":

@@ -14,6 +14,7 @@ from pqdrop.config import AccountConfig, DefaultsConfig, ScheduleConfig
 from pqdrop.errors import InboxError, MediaError
 from pqdrop.inbox import Item
 from pqdrop.media import MediaInfo, probe
+from pqdrop.names import shown
 from pqdrop.photos import check_conversions
 from pqdrop.preflight import applicable, check_post
 from pqdrop.publish import check_media_set
@@ -53,3 +54,12 @@ def probe_inside(root: Path, rel: PurePosixPath) -> MediaInfo:
     except MediaError as exc:
         # Name the file as the user dropped it, not by its place in processing/.
         raise MediaError(exc.message.replace(str(path), str(rel)), code=exc.code) from exc
+
+
+def left_out(item: Item) -> str | None:
+    """What the status file and `check` say of the subfolders a bundle folder holds, or None."""
+    if not item.subfolders:
+        return None
+    names = ", ".join(f"{shown(str(path))}/" for path in item.subfolders)
+    return (f"{names} inside the folder not posted: a folder item posts the media at its top level only; "
+            "the subfolder is filed with the folder, untouched")

@@ -66,7 +66,7 @@ def check_item(
     if item.sidecar is None:
         return f"no sidecar: add {shown(item.name)}.md beside the media"
     from pqdrop.preflight import post_warnings  # PyAV loads only when there is media to probe
-    from pqdrop.preparation import prepare_item
+    from pqdrop.preparation import left_out, prepare_item
 
     try:
         if config is None:
@@ -78,7 +78,7 @@ def check_item(
     except ItemError as exc:
         return exc.message
     if warnings is not None:
-        warnings += post_warnings(sidecar, media)
+        warnings += post_warnings(sidecar, media) + [note for note in (left_out(item),) if note]
     return None
 
 
