@@ -826,7 +826,7 @@ def test_demo_exits_0_and_shows_published_scheduled_and_the_failed_typo_with_its
     [old_day] = [line for line in before.splitlines() if line.strip().startswith("## ")]
     [new_day] = [line for line in after.splitlines() if line.strip().startswith("## ")]
     assert old_day != new_day  # a day later
-    assert "\npqdrop: rescheduled (publish " in before
+    assert re.search(r"\npqdrop: rescheduled \(publish [0-9a-f-]{36} moved in place; \S+Z -> \S+Z\)\n", before)
     # One clip to TikTok, Instagram (a reel) and YouTube in one request (PostQued v2).
     assert "published" in table_row(result.stdout, "everywhere")
     lines = result.stdout.splitlines()

@@ -116,8 +116,14 @@ def change_your_mind(inbox: Path, service: Workers) -> None:
     os.replace(temporary, path)
     print(f"\nedited {SCHEDULED_DIR}/tomorrow.md: dispatchAt {old} -> {new}")
     service.follow()
-    edit = json.loads((inbox / SCHEDULED_DIR / "tomorrow.status.json").read_text(encoding="utf-8")).get("edit", {})
-    print(f"pqdrop: {edit.get('kind', 'unchanged')} (publish {edit.get('replaces', '-')} canceled, a new one made)")
+    status = json.loads((inbox / SCHEDULED_DIR / "tomorrow.status.json").read_text(encoding="utf-8"))
+    edit, publish_id = status.get("edit", {}), status.get("publishId")
+    if "replaces" in edit:  # v1 moves no target: the old post is canceled and the edited one published
+        how = f"publish {edit['replaces']} canceled, {publish_id} made in its place"
+    else:  # v2: PATCH /v2/publish/target/{id} moves it in place
+        how = f"publish {publish_id} moved in place"
+    print(f"pqdrop: {edit.get('kind', 'unchanged')} ({how}; {', '.join(edit.get('from', []))} -> "
+          f"{', '.join(edit.get('to', []))})")
     print(f"\n{SCHEDULE_FILE} after:\n")
     print(_indented(schedule.read_text(encoding="utf-8")))
 
