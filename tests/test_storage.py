@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import make_client, sidecar, write_config
 
 from pqdrop.config import load_config
-from pqdrop.errors import EXIT_OK, ApiRejected, ApiUnavailable, UploadUrlStale
+from pqdrop.errors import EXIT_OK, ApiRejected, ApiUnavailable, MediaError, UploadUrlStale
 from pqdrop.journal import Journal
 from pqdrop.mediagen import make_video
 from pqdrop.postqued import PostQued, RetryPolicy, UploadTicket
@@ -89,6 +89,20 @@ def test_the_put_reaches_storage_with_a_content_length_never_chunked_and_without
     assert headers["content-type"] == "video/mp4"
     assert API_KEY not in repr(put)
     assert (put["contentId"], put["receivedSize"]) == (ticket.content_id, size)
+
+
+def test_a_file_gone_before_its_put_fails_its_item_without_a_request_or_a_retry(
+    sandbox: Sandbox, client: PostQued, tmp_path: Path
+) -> None:
+    # Removed from processing/ while its item was posted (a carousel's next photo, in v2): the item's
+    # trouble, never "storage unreachable" (which retried five times and made `once` exit 3).
+    path = blob(tmp_path / "gone.mp4", 4096)
+    ticket = client.start_upload(path.name, "video/mp4", 4096)
+    path.unlink()
+    with pytest.raises(MediaError) as caught:
+        client.put_to_storage(ticket, path, 4096)
+    assert caught.value.message == "gone.mp4 is gone: it was removed while its item was being posted"
+    assert video_puts(sandbox) == []
 
 
 def test_an_upload_capped_at_40_mb_s_takes_at_least_4_75_s_for_200_mb_at_the_server(

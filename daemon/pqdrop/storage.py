@@ -11,6 +11,7 @@ with large writes from one reused buffer (issue 16: the PUT cost 2-2.5x curl's C
 
 from __future__ import annotations
 
+import contextlib
 import html
 import http.client
 import json
@@ -32,7 +33,15 @@ from typing import BinaryIO, Protocol, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pqdrop.bandwidth import Bandwidth
-from pqdrop.errors import ApiRejected, ApiUnavailable, Interrupted, RateLimited, TransientError, UploadUrlStale
+from pqdrop.errors import (
+    ApiRejected,
+    ApiUnavailable,
+    Interrupted,
+    MediaError,
+    RateLimited,
+    TransientError,
+    UploadUrlStale,
+)
 from pqdrop.ratelimit import backoff_delay, pause
 
 USER_AGENT = "pqdrop/0.1"
@@ -112,8 +121,14 @@ class Storage:
                     f"the presigned URL for {path.name} outlived its stated lifetime before the upload",
                     first_attempt=attempt == 0, unsent=True,
                 )
+            # Opened before connecting: a file gone or unreadable here is the item's trouble, not storage's.
             try:
-                status, reason_body, reply_headers = self._send(method, url, headers, path, size, progress)
+                stream = path.open("rb", buffering=0)
+            except FileNotFoundError:
+                raise MediaError(f"{path.name} is gone: it was removed while its item was being posted") from None
+            try:
+                with stream:
+                    status, reason_body, reply_headers = self._send(method, url, headers, stream, size, progress)
             except (OSError, http.client.HTTPException) as exc:
                 error = ApiUnavailable(f"upload of {path.name} to storage broke off: {_describe(exc)}")
                 wait = self._backoff(attempt)
@@ -145,9 +160,9 @@ class Storage:
         return backoff_delay(attempt, base=self._base_seconds, cap=self._cap_seconds, rng=self._rng)
 
     def _send(
-        self, method: str, url: str, headers: Mapping[str, str], path: Path, size: int, progress: Progress | None
+        self, method: str, url: str, headers: Mapping[str, str], stream: BinaryIO, size: int, progress: Progress | None
     ) -> tuple[int, str, Mapping[str, str]]:
-        """One PUT on a new connection: status, the start of the reply body, reply headers."""
+        """One PUT of the open file on a new connection: status, the start of the reply body, reply headers."""
         connection, target = self._connect(url)
         try:
             connection.putrequest(method, target, skip_host="host" in _lower(headers), skip_accept_encoding=True)
@@ -160,13 +175,10 @@ class Storage:
             connection.endheaders()
             sock = connection.sock
             assert sock is not None
-            try:
-                with path.open("rb", buffering=0) as stream:
-                    self._send_body(sock, stream, size, progress)
-            except (BrokenPipeError, ConnectionResetError):
-                # Storage may answer before the body is in (S3 does for a bad signature) and close;
-                # that early answer says more than the broken pipe.
-                pass
+            # Storage may answer before the body is in (S3 does for a bad signature) and close;
+            # that early answer says more than the broken pipe.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self._send_body(sock, stream, size, progress)
             reply = connection.getresponse()
             body = reply.read(REPLY_BYTES).decode("utf-8", "replace")
             return reply.status, body, dict(reply.getheaders())
