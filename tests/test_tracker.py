@@ -101,6 +101,29 @@ def test_a_target_that_fails_late_moves_the_item_from_scheduled_to_failed(
     assert states[-2:] == ["scheduled", "failed"]
 
 
+def test_a_scheduled_post_deleted_in_postqued_moves_the_item_to_failed_saying_so(
+    service: Workers, inbox: Path, sandbox: Sandbox
+) -> None:
+    make_video(inbox / "gone.mp4", seconds=1)
+    sidecar(inbox / "gone.md", f"dispatchAt: {soon(3600)}\n")
+    assert once(service)[0] == EXIT_OK
+    publish_id = json.loads((inbox / "scheduled" / "gone.status.json").read_text())["publishId"]
+    sandbox.state.delete_publish(publish_id)
+    assert fast_tracker(service).check_due() == 1
+    assert sorted(p.name for p in (inbox / "failed").iterdir()) == ["gone.md", "gone.mp4", "gone.status.json"]
+    assert sorted(p.name for p in (inbox / "scheduled").iterdir()) == []
+    status = json.loads((inbox / "failed" / "gone.status.json").read_text())
+    assert (status["state"], status["publishId"]) == ("failed", publish_id)
+    assert status["error"]["code"] == "PUBLISH_NOT_FOUND"
+    assert status["error"]["message"].startswith(f"publish {publish_id} can no longer be checked: ")
+    assert "may have been deleted in PostQued" in status["error"]["message"]
+    assert service.journal.tracking() == []
+    service.write_agenda()
+    assert "gone" not in (inbox / "SCHEDULE.md").read_text()
+    states = [json.loads(line)["state"] for line in (inbox / "status.log").read_text().splitlines()]
+    assert states[-2:] == ["scheduled", "failed"]
+
+
 def test_the_status_line_names_the_next_scheduled_post(service: Workers, inbox: Path) -> None:
     from pqdrop.inbox import Plan
     from pqdrop.service import status_line

@@ -30,7 +30,7 @@ from pqdrop.instants import parse_instant
 from pqdrop.journal import Journal, Record
 from pqdrop.notifier import event_of
 from pqdrop.postqued import PostQued, PublishState
-from pqdrop.publish import result_from_state, status_document
+from pqdrop.publish import Result, result_from_state, status_document
 from pqdrop.states import ItemState, Step, waits_for_dispatch
 
 log = logging.getLogger("pqdrop")
@@ -130,8 +130,12 @@ class Tracker:
                 self._due[record.id] = next_check(record.status or {}, self._clock(), quiet, self._timing)
                 continue
             except ApiRejected as exc:
-                log.error("%s: publish %s can no longer be checked: %s", record.name, record.publish_id, exc.message)
-                self._journal.set_state(record.id, Step.DONE, error=exc.message)
+                # Deleted in PostQued's dashboard, or the key lost the workspace: nothing says it went out,
+                # so the item leaves scheduled/ or sent/ for failed/, where `pqdrop retry` finds it.
+                message = (f"publish {record.publish_id} can no longer be checked: {exc.message}; it may have been "
+                           "deleted in PostQued, so whether it went out is unknown (pqdrop retry posts the item again)")
+                ended += self._end(record, Result(record.name, ItemState.FAILED, record.publish_id,
+                                                  record.idempotency_key, exc.code or "PUBLISH_GONE", message))
                 continue
             ended += self._update(record, state, due)
         return ended
@@ -143,6 +147,11 @@ class Tracker:
             status = _with_targets(record.status, result.targets)
             self._due[record.id] = next_check(status, now, due.quiet_checks if due else 0, self._timing)
             return 0
+        return self._end(record, result)
+
+    def _end(self, record: Record, result: Result) -> int:
+        """The item's post is final (or can no longer be followed): file it where its state says; returns 1."""
+        now = self._clock()
         old = record.status or {}
         result.media = list(old.get("media", []))
         status = status_document(result, now)

@@ -306,6 +306,11 @@ class SandboxState:
         with self._lock:
             return publish_view(self._owned_publish(api_key, publish_id), self.clock())
 
+    def delete_publish(self, publish_id: str) -> None:
+        """What deleting the post in PostQued's dashboard does: its id is unknown from now on (404)."""
+        with self._lock:
+            del self._publishes[publish_id]
+
     def cancel_publish(self, api_key: str, publish_id: str) -> dict[str, Any]:
         """Cancel a pending or scheduled publish; 409 once a target is processing or done, as PostQued refuses."""
         with self._lock:
