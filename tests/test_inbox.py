@@ -55,6 +55,16 @@ def test_media_without_sidecar_is_posted_with_defaults_after_the_wait_when_allow
     assert [(i.name, i.sidecar) for i in ready] == [("clip", None)]
 
 
+def test_a_lone_media_waits_from_when_it_came_into_the_folder_not_from_its_kept_mtime() -> None:
+    rules = Rules(settle_seconds=5, sidecar_wait_seconds=30, require_sidecar=False)
+    arrived_now = Entry(PurePosixPath("clip.mp4"), 10, OLD, ctime=NOW - 10)  # an old mtime a sync tool kept
+    assert plan_items([arrived_now], NOW, rules).ready == ()
+    arrived_long_ago = Entry(PurePosixPath("clip.mp4"), 10, OLD, ctime=NOW - 31)
+    # A first look just now (a new `once`) does not start the wait over.
+    ready = plan_items([arrived_long_ago], NOW, rules, {PurePosixPath("clip.mp4"): NOW}).ready
+    assert [(i.name, i.sidecar) for i in ready] == [("clip", None)]
+
+
 def test_a_sidecar_without_media_waits_for_it() -> None:
     plan = plan_items([entry("clip.md")], NOW, RULES)
     assert [(w.name, w.kind) for w in plan.waiting] == [("clip", "media")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -305,3 +306,54 @@ def test_the_same_video_dropped_twice_at_once_is_posted_once_and_the_copy_fails_
     assert sorted((r.name, str(r.state)) for r in round_.results) in (
         [("clip", "published"), ("copy", "failed")], [("clip", "failed"), ("copy", "published")])
     assert len(publishes(sandbox)) == 1
+
+
+def lone_media_config(tmp_path: Path, sandbox: Sandbox, caption: str) -> Config:
+    path = write_config(tmp_path, sandbox.url, inbox={"require_sidecar": False, "sidecar_wait_seconds": 1.0},
+                        defaults={"caption": caption})
+    return load_config(path)
+
+
+def test_a_media_without_a_sidecar_waits_from_its_arrival_then_goes_with_the_default_caption(
+    tmp_path: Path, inbox: Path, sandbox: Sandbox
+) -> None:
+    make_video(inbox / "lone.mp4", seconds=1)
+    day_ago = os.stat(inbox / "lone.mp4").st_mtime - 86400
+    os.utime(inbox / "lone.mp4", (day_ago, day_ago))  # a sync tool keeps the source's mtime: it says nothing of arrival
+    config = lone_media_config(tmp_path, sandbox, "From the folder #fyp")
+    journal = Journal(config.state.dir)
+    with make_client(config) as client:
+        with Workers(config, client, journal) as service:
+            code, round_ = once(service)
+        assert (code, round_.results, publishes(sandbox)) == (EXIT_OK, [], [])  # arrived just now: its sidecar may come
+        time.sleep(1.2)
+        # A new process (`once` again) must not start the wait over: the file's arrival counts, not the first look.
+        with Workers(config, client, journal) as service:
+            code, round_ = once(service)
+    journal.close()
+    assert code == EXIT_OK
+    assert [(r.name, str(r.state)) for r in round_.results] == [("lone", "published")]
+    [publish] = publishes(sandbox)
+    assert publish["targets"][0]["caption"] == "From the folder #fyp"
+    assert sorted(p.name for p in (inbox / "sent").iterdir()) == ["lone.mp4", "lone.status.json"]
+
+
+def test_a_media_without_a_sidecar_and_no_default_caption_is_refused_by_v2_saying_what_to_set(
+    tmp_path: Path, inbox: Path, sandbox: Sandbox, api_mode: str
+) -> None:
+    make_video(inbox / "bare.mp4", seconds=1)
+    config = lone_media_config(tmp_path, sandbox, "")
+    time.sleep(1.2)
+    journal = Journal(config.state.dir)
+    with make_client(config) as client, Workers(config, client, journal) as service:
+        code, round_ = once(service)
+    journal.close()
+    if api_mode == "v1":  # v1 takes an empty caption
+        assert [(r.name, str(r.state)) for r in round_.results] == [("bare", "published")]
+        return
+    assert code == EXIT_FAILED
+    [result] = round_.results
+    assert (result.state, result.error_code) == ("failed", "SIDECAR_MISSING")
+    assert result.message == ("bare: no sidecar, and [defaults].caption is empty: PostQued v2 takes no post "
+                              "without a caption; add bare.md, or set caption in [defaults]")
+    assert publishes(sandbox) == [] and sandbox.state_summary()["contents"] == {}

@@ -117,6 +117,7 @@ DayNames = Annotated[tuple[str, ...], AfterValidator(_day_names)]
 class DefaultsConfig(_Section):
     account: str | None = None
     intent: Literal["draft", "publish"] = "draft"
+    caption: str = ""  # for a media without a sidecar ([inbox].require_sidecar = false); v2 needs one
     platform: str = "tiktok"
     timezone: ZoneName = "UTC"
     late_grace_minutes: float = Field(15.0, ge=0)

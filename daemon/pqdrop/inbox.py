@@ -64,6 +64,7 @@ class Entry:
     is_symlink: bool = False
     is_file: bool = True  # a regular file (or a directory or link, told by the flags above); False for a FIFO, a socket
     temporary: bool = False  # a sync tool's or browser's file still being written (synctools.TEMPORARIES)
+    ctime: float = 0.0  # the inode's last change: when the file came into this folder (a sync tool keeps mtime)
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,8 @@ def _list_dir(
         except OSError:
             continue  # vanished between listing and stat: the next scan will tell
         entries.append(Entry(rel / entry.name, stat.st_size, stat.st_mtime, is_dir=is_dir, is_symlink=is_symlink,
-                             is_file=is_dir or is_symlink or S_ISREG(stat.st_mode), temporary=temporary))
+                             is_file=is_dir or is_symlink or S_ISREG(stat.st_mode), temporary=temporary,
+                             ctime=stat.st_ctime))
     return entries
 
 
@@ -332,7 +334,9 @@ class _Context:
             reason = f"{shown(str(group.sidecars[0].rel))} has no media beside it yet"
             self.waiting.append(Waiting(item.name, reason, "media"))
         elif not group.sidecars:
-            arrived = min(self.first_seen.get(entry.rel, entry.mtime) for entry in group.media)
+            # Its arrival here, not its mtime (kept from the source by sync tools), nor this process's first look.
+            arrived = min(min(self.first_seen.get(entry.rel, entry.ctime), entry.ctime) if entry.ctime
+                          else self.first_seen.get(entry.rel, entry.mtime) for entry in group.media)
             if rules.require_sidecar or now - arrived < rules.sidecar_wait_seconds:
                 reason = f"waiting for its sidecar {shown(_expected_sidecar(item))}"
                 self.waiting.append(Waiting(item.name, reason, "sidecar"))

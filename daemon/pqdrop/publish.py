@@ -105,6 +105,10 @@ def find_account(
 def check_captions(targets: Sequence[Target], where: Any) -> None:
     """PostQued v2 takes no target without a caption (caption minLength 1, reference A4): refused before upload."""
     for number, target in enumerate(targets, start=1):
+        if not target.caption and not isinstance(where, Path):
+            raise ItemError(f"{_display(where)}: no sidecar, and [defaults].caption is empty: PostQued v2 takes no "
+                            f"post without a caption; add {_display(where)}.md, or set caption in [defaults]",
+                            code="SIDECAR_MISSING")
         if not target.caption:
             key = "caption" if len(targets) == 1 else f"targets[{number}].caption"
             raise ItemError(f"{_display(where)}: {key}: empty, and PostQued v2 takes no post without a caption; "

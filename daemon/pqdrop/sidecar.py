@@ -156,7 +156,7 @@ def default_sidecar(
     accounts: Mapping[str, AccountConfig] = NO_ACCOUNTS,
     schedule: ScheduleConfig | None = None,
 ) -> Sidecar:
-    """The sidecar a media file without one gets: the configured defaults and no caption of its own."""
+    """The sidecar a media file without one gets: the configured defaults, [defaults].caption as its caption."""
     if not defaults.account:
         raise SidecarError(
             "no sidecar and no [defaults].account to post to; add a NAME.md with account:, "
@@ -165,7 +165,7 @@ def default_sidecar(
         )
     # No dispatchAt to judge, so the moment is never read.
     context = _Context(defaults, accounts, schedule or ScheduleConfig(), datetime.now(UTC), "(no sidecar)")
-    return Sidecar(path=None, targets=(_target({}, {}, "", "", context, (defaults.platform,)),))
+    return Sidecar(path=None, targets=(_target({}, {}, "", defaults.caption, context, (defaults.platform,)),))
 
 
 def _split_frontmatter(text: str, name: str) -> tuple[dict[str, Any], str]:
