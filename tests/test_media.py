@@ -54,8 +54,9 @@ def with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
 
 
 def test_media_suffixes_are_the_contract_suffixes() -> None:
-    # CONTRACT "An item in the inbox", plus iPhone photos (HEIC/HEIF), which pqdrop converts.
-    assert {".mp4", ".mov", ".webm", ".jpg", ".jpeg", ".webp", ".png", ".heic", ".heif"} == MEDIA_SUFFIXES
+    # CONTRACT "An item in the inbox", plus iPhone photos (HEIC/HEIF), which pqdrop converts, and
+    # `.m4v`, Apple's name for an MP4, which goes up as one.
+    assert {".mp4", ".m4v", ".mov", ".webm", ".jpg", ".jpeg", ".webp", ".png", ".heic", ".heif"} == MEDIA_SUFFIXES
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""What the inbox remembers between two scans: since when each file has held still, and which videos are whole.
+"""What the inbox remembers between two scans: since when each file has held still, and which media files are whole.
 
 Both are asked of every scan, so both remember what they found and look again only at a file that changed.
 """
@@ -46,19 +46,20 @@ class Settling:
 
 
 class Truncation:
-    """Which videos are cut short: their container says the data runs past the end of the file.
+    """Which media files are cut short: their structure says the end of the file has not arrived.
 
-    A copy that stalled longer than settle_seconds holds still like a finished one; only the
-    container's own box sizes tell (issue 12). Each file is read again only when it changed.
+    A copy that stalled longer than settle_seconds holds still like a finished one; only the file's
+    own structure tells (`containers.container_shortfall`: box sizes, a missing `moov`, a JPEG's end
+    marker, a PNG's IEND; issue 12). Each file is read again only when it changed.
     """
 
     def __init__(self) -> None:
         self._known: dict[PurePosixPath, tuple[int, float, str | None]] = {}
 
-    def check(self, root: Path, videos: Iterable[tuple[PurePosixPath, int, float]]) -> dict[PurePosixPath, str]:
-        """The cut ones among `videos` (path under `root`, size, mtime), with what their container says is missing."""
+    def check(self, root: Path, media: Iterable[tuple[PurePosixPath, int, float]]) -> dict[PurePosixPath, str]:
+        """The cut ones among `media` (path under `root`, size, mtime), with what tells that their end is missing."""
         known: dict[PurePosixPath, tuple[int, float, str | None]] = {}
-        for rel, size, mtime in videos:
+        for rel, size, mtime in media:
             previous = self._known.get(rel)
             if previous is not None and previous[:2] == (size, mtime):
                 known[rel] = previous

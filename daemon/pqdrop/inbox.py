@@ -1,6 +1,6 @@
 """What files in the inbox form an item, and when an item is ready to be posted.
 
-`scan_entries` (and `arrival.Truncation`, for videos) are the only parts that touch the disk; `plan_items` is a
+`scan_entries` (and `arrival.Truncation`, for media files) are the only parts that touch the disk; `plan_items` is a
 pure function of what the scan saw, the time and the rules. `look` is the one way `check`,
 `status`, `once` and `run` all see the inbox, so they agree on every name (issue 12).
 """
@@ -20,20 +20,10 @@ if TYPE_CHECKING:
 
 from pqdrop import synctools
 from pqdrop.arrival import Truncation
+from pqdrop.formats import MEDIA_SUFFIXES, REFUSED_SUFFIXES, refusal
 from pqdrop.names import natural_key, pairing_key, shown
 from pqdrop.synctools import any_of, is_clutter
 
-# What the inbox takes as media (CONTRACT); the probe then reads what each file really holds.
-VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".mov", ".webm"})
-# HEIC/HEIF (iPhone photos) and PNG are converted to JPEG before upload (photos.py).
-IMAGE_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg", ".webp", ".png", ".heic", ".heif"})
-MEDIA_SUFFIXES: frozenset[str] = VIDEO_SUFFIXES | IMAGE_SUFFIXES
-# Photos a camera or an editor writes that TikTok does not take and pqdrop does not convert:
-# refused at once by name, never left "waiting for media" (issue 12).
-UNCONVERTIBLE_PHOTO_SUFFIXES: frozenset[str] = frozenset(
-    {".gif", ".tif", ".tiff", ".bmp", ".avif", ".jxl", ".psd", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf",
-     ".orf", ".rw2", ".svg"}
-)
 SIDECAR_SUFFIX = ".md"
 SENT_DIR = "sent"
 FAILED_DIR = "failed"
@@ -227,7 +217,7 @@ def plan_items(
 
     `still_since` comes from `Settling`; without it a file counts as still when its mtime is
     older than settle_seconds (good enough for a one-off look such as `pqdrop check`).
-    `truncated` names the videos whose container runs past the end of the file (`Truncation`).
+    `truncated` names the media files whose end has not arrived (`Truncation`).
     """
     context = _Context(now, rules, first_seen or {}, still_since, truncated or {})
     # Keyed by the parent's parts: `rel.parent` would build a path object per entry, each look.
@@ -414,7 +404,7 @@ def _group_loose_files(entries: Sequence[Entry]) -> dict[str, _Group]:
         suffix = entry.rel.suffix.lower()
         if suffix == SIDECAR_SUFFIX:
             groups[pairing_key(entry.rel.stem)].sidecars.append(entry)
-        elif suffix in MEDIA_SUFFIXES or suffix in UNCONVERTIBLE_PHOTO_SUFFIXES:
+        elif suffix in MEDIA_SUFFIXES or suffix in REFUSED_SUFFIXES:
             groups[pairing_key(entry.rel.stem)].media.append(entry)
     return groups
 
@@ -426,25 +416,20 @@ def _group_of(entries: Sequence[Entry]) -> _Group:
         suffix = entry.rel.suffix.lower()
         if suffix == SIDECAR_SUFFIX:
             group.sidecars.append(entry)
-        elif suffix in MEDIA_SUFFIXES or suffix in UNCONVERTIBLE_PHOTO_SUFFIXES:
+        elif suffix in MEDIA_SUFFIXES or suffix in REFUSED_SUFFIXES:
             group.media.append(entry)
     return group
 
 
 def _common_problem(entries: Sequence[Entry]) -> str | None:
-    """What makes a file unpostable whatever else: a link, not a regular file, a format pqdrop cannot convert."""
+    """What makes a file unpostable whatever else: a link, not a regular file, a format pqdrop does not take."""
     for entry in entries:
         if entry.is_symlink:
             return f"{shown(str(entry.rel))} is a symbolic link; put the file itself into the inbox"
         if not entry.is_file:
             return f"{shown(str(entry.rel))} is not a regular file (a pipe, socket or device); remove it"
-    for entry in entries:
-        suffix = entry.rel.suffix.lower()
-        if suffix in UNCONVERTIBLE_PHOTO_SUFFIXES:
-            kind = suffix.lstrip(".").upper()
-            return (f"{shown(str(entry.rel))}: pqdrop cannot post {kind} files; TikTok takes JPEG and WebP photos "
-                    "(pqdrop converts PNG and HEIC itself): export it as JPEG")
-    return None
+    refusals = (refusal(shown(str(entry.rel)), entry.rel.suffix.lower()) for entry in entries)
+    return next((refused for refused in refusals if refused), None)
 
 
 def _loose_item(group: _Group) -> Item:
@@ -485,14 +470,14 @@ def _expected_sidecar(item: Item) -> str:
     return f"{item.name}{SIDECAR_SUFFIX}"
 
 
-def videos(entries: Sequence[Entry]) -> list[tuple[PurePosixPath, int, float]]:
-    """(path, size, mtime) of the regular, non-empty video files a scan saw: what `Truncation` reads."""
+def media_files(entries: Sequence[Entry]) -> list[tuple[PurePosixPath, int, float]]:
+    """(path, size, mtime) of the regular, non-empty media files a scan saw: what `Truncation` reads."""
     return [(entry.rel, entry.size, entry.mtime) for entry in entries
             if entry.is_file and not (entry.temporary or entry.is_symlink or entry.is_dir) and entry.size > 0
-            and entry.rel.suffix.lower() in VIDEO_SUFFIXES]
+            and entry.rel.suffix.lower() in MEDIA_SUFFIXES]
 
 
 def look(root: Path, rules: Rules, now: float) -> Plan:
     """One look at a folder, as `pqdrop check` and `pqdrop status` take it (no history of earlier scans)."""
     entries = scan_entries(root, rules.ignore)
-    return plan_items(entries, now, rules, truncated=Truncation().check(root, videos(entries)))
+    return plan_items(entries, now, rules, truncated=Truncation().check(root, media_files(entries)))

@@ -18,6 +18,7 @@ from av.container import InputContainer
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
+from pqdrop.containers import HEIF_BRANDS
 from pqdrop.errors import MediaError
 
 # Enough for every container signature below: ftyp brand at 8..12, EBML DocType in the
@@ -121,10 +122,6 @@ def rotate_tag(metadata: dict[str, str]) -> int:
 def display_size(width: int, height: int, rotation: int) -> tuple[int, int]:
     """Return the size a player shows: a quarter turn swaps width and height."""
     return (height, width) if rotation in (90, 270) else (width, height)
-
-
-# ISO base media brands of HEIF still images (ISO/IEC 23008-12): iPhones write `heic`.
-HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
 
 
 def is_heif(head: bytes) -> bool:

@@ -34,7 +34,7 @@ from pqdrop.errors import (
     TransientError,
 )
 from pqdrop.filing import append_status_log
-from pqdrop.inbox import Plan, Rules, arriving, plan_items, scan_entries, videos
+from pqdrop.inbox import Plan, Rules, arriving, media_files, plan_items, scan_entries
 from pqdrop.journal import Journal
 from pqdrop.names import shown
 from pqdrop.notifier import Notifier, event_of
@@ -221,7 +221,7 @@ class Workers:
         present = {entry.rel for entry in entries}
         self._first_seen = {rel: self._first_seen.get(rel, now) for rel in present}
         still_since = self._settling.update(entries, now, renamed)
-        truncated = self._truncation.check(inbox, videos(entries))
+        truncated = self._truncation.check(inbox, media_files(entries))
         plan = plan_items(entries, now, self._rules, self._first_seen, still_since, truncated)
         self._report_conflicts(plan)
         return plan
