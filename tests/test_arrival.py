@@ -22,7 +22,7 @@ from av.video.stream import VideoStream
 from tests.conftest import SANDBOX_KEY, Running, make_heic, sidecar, tree_digest, wait_until, write_config
 from tests.test_containers import camera_mp4, cut_after_mdat, recording
 
-from pqdrop.inbox import Item, Rules, plan_items, scan_entries
+from pqdrop.inbox import Entry, Item, Rules, plan_items, scan_entries
 from pqdrop.mediagen import make_image, make_video
 from pqdrop.sandbox import Sandbox
 from pqdrop.workers import EXIT_FAILED
@@ -228,3 +228,14 @@ def test_every_video_format_tiktok_does_not_take_is_refused_by_name_not_ignored(
     assert item == Item("clip", (PurePosixPath(name),), PurePosixPath("clip.md"), problem=(
         f"{name}: pqdrop cannot post {kind} files; TikTok takes MP4, MOV and WebM videos: convert it to MP4 with "
         "H.264 video and AAC sound (ffmpeg -i IN -c:v libx264 -c:a aac OUT.mp4)"))
+
+
+def test_a_carousel_holding_an_avi_is_refused_naming_it() -> None:
+    entries = [Entry(PurePosixPath("trip"), 0, 0.0, is_dir=True), Entry(PurePosixPath("trip/01.jpg"), 9, 0.0),
+               Entry(PurePosixPath("trip/02.AVI"), 9, 0.0), Entry(PurePosixPath("trip/trip.md"), 9, 0.0)]
+    [item] = plan_items(entries, 1000.0, Rules(settle_seconds=0)).ready
+    assert (item.folder, item.media) == (PurePosixPath("trip"), tuple(PurePosixPath(f"trip/{name}")
+                                                                      for name in ("01.jpg", "02.AVI")))
+    assert item.problem == (
+        "trip/02.AVI: pqdrop cannot post AVI files; TikTok takes MP4, MOV and WebM videos: "
+        "convert it to MP4 with H.264 video and AAC sound (ffmpeg -i IN -c:v libx264 -c:a aac OUT.mp4)")

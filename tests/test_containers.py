@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from tests.conftest import make_heic
 
-from pqdrop.containers import container_shortfall
+from pqdrop.containers import _jpeg_shortfall, _next_jpeg_marker, container_shortfall
 from pqdrop.errors import MediaError
 from pqdrop.media import probe
 from pqdrop.mediagen import make_image, make_video
@@ -186,3 +186,18 @@ def test_a_heic_photo_cut_short_or_missing_its_pictures_is_not_whole(tmp_path: P
         "no mdat box (the pictures) yet: the end of the file has not arrived")
     (tmp_path / "IMG_0001.HEIC").write_bytes(whole[:boxes[b"meta"][0]])
     assert container_shortfall(tmp_path / "IMG_0001.HEIC") == NO_MOOV.replace("moov", "meta")
+
+
+def test_a_marker_split_between_two_reads_is_found_where_it_stands() -> None:
+    mib = 1024 * 1024
+    assert _next_jpeg_marker(io.BytesIO(bytes(mib - 1) + b"\xff\xd9"), 0) == mib - 1
+    stuffed = bytes(mib - 1) + b"\xff\x00\xff\xd0" + b"\xff\xd9"  # a stuffed 0xFF and a restart marker are data
+    assert _next_jpeg_marker(io.BytesIO(stuffed), 0) == mib + 3
+    assert _next_jpeg_marker(io.BytesIO(bytes(mib) + b"\xff"), 0) is None  # the copy stopped inside the marker
+
+
+def test_a_jpeg_shortened_while_it_is_read_ends_the_read_as_still_arriving(tmp_path: Path) -> None:
+    whole = make_image(tmp_path / "photo.jpg", width=640, height=480).read_bytes()
+    # The size was taken before a writer truncated the file in place (`head -c … > photo.jpg`): reads come up short.
+    assert _jpeg_shortfall(io.BytesIO(whole[:5000]), len(whole)) == NO_EOI
+    assert _jpeg_shortfall(io.BytesIO(whole[:3]), len(whole)) == NO_EOI

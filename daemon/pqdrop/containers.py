@@ -5,12 +5,11 @@ first frame may still succeed; only the file's own structure tells that bytes ar
 Each format says where it ends: MP4/MOV/HEIC box sizes and the index box (`moov`, `meta`) that is
 written last when the index sits at the end, the WebM Segment's size, the JPEG end marker, the PNG
 `IEND` chunk, the WebP RIFF size. The walks read headers, never a frame: a JPEG's entropy-coded data
-is searched for its next marker through a memory map, at the speed of a byte search.
+is searched for its next marker a MiB at a time, at the speed of a byte search.
 """
 
 from __future__ import annotations
 
-import mmap
 import os
 import re
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ JPEG_SOI = b"\xff\xd8"
 # else is the next marker (ITU T.81, B.1.1.5). 0xFF 0xFF is fill before a marker.
 JPEG_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 JPEG_EOI, JPEG_SOS = 0xD9, 0xDA
+JPEG_END = "JPEG end marker (FFD9)"
 JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # markers without a length field
 
 
@@ -201,39 +201,60 @@ def _jpeg_shortfall(stream: BinaryIO, size: int) -> str | None:
 
     The segments before the picture's data are stepped over by their lengths, so an EXIF
     thumbnail's own EOI is never taken for the photo's. A file ending in EOI (give or take zero or
-    fill padding) is whole; otherwise the data is searched for its EOI, after which may follow what
-    is not the photo's (a phone's trailer, a motion photo's clip). The memory map reads only the
-    pages the walk touches: the headers and the last page, for a whole photo.
+    fill padding) is whole, read from its headers and its last bytes; otherwise the data is
+    searched for its EOI, after which may follow what is not the photo's (a phone's trailer, a
+    motion photo's clip). Plain reads, never a memory map: a file truncated in place while it is
+    read (`head -c … > photo.jpg`) must end a read, not the process (SIGBUS).
     """
-    with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        offset, in_data = 2, False
-        while True:
-            if offset + 2 > size:
-                return _not_yet("JPEG end marker (FFD9)")
-            if data[offset] != 0xFF:
-                return None  # not a marker where one must be: a broken file, for probe to name
-            marker = data[offset + 1]
-            if marker == 0xFF:  # fill bytes before a marker
-                offset += 1
-                continue
-            if marker == JPEG_EOI:
+    offset, first_scan = 2, True
+    while True:
+        stream.seek(offset)
+        header = stream.read(4)
+        if len(header) < 2:
+            return _not_yet(JPEG_END)
+        if header[0] != 0xFF:
+            return None  # not a marker where one must be: a broken file, for probe to name
+        marker = header[1]
+        if marker == 0xFF:  # fill bytes before a marker
+            offset += 1
+            continue
+        if marker == JPEG_EOI:
+            return None
+        if marker in JPEG_STANDALONE:
+            offset += 2
+            continue
+        if len(header) < 4:
+            return _not_yet(JPEG_END)
+        offset += 2 + int.from_bytes(header[2:4], "big")
+        if marker == JPEG_SOS:  # the entropy-coded data runs to the next marker
+            if offset > size:
+                return _not_yet(JPEG_END)
+            if first_scan and _ends_with_eoi(stream, max(offset, size - 4096)):
                 return None
-            if marker in JPEG_STANDALONE:
-                offset += 2
-                continue
-            if offset + 4 > size:
-                return _not_yet("JPEG end marker (FFD9)")
-            offset += 2 + int.from_bytes(data[offset + 2:offset + 4], "big")
-            if marker == JPEG_SOS:  # the entropy-coded data runs to the next marker
-                if offset > size:
-                    return _not_yet("JPEG end marker (FFD9)")
-                if not in_data and data[max(offset, size - 4096):].rstrip(b"\x00\xff").endswith(b"\xff\xd9"):
-                    return None
-                in_data = True
-                found = JPEG_NEXT_MARKER.search(data, offset)
-                if found is None:
-                    return _not_yet("JPEG end marker (FFD9)")
-                offset = found.start()
+            first_scan = False
+            found = _next_jpeg_marker(stream, offset)
+            if found is None:
+                return _not_yet(JPEG_END)
+            offset = found
+
+
+def _ends_with_eoi(stream: BinaryIO, start: int) -> bool:
+    stream.seek(start)
+    return stream.read().rstrip(b"\x00\xff").endswith(b"\xff\xd9")
+
+
+def _next_jpeg_marker(stream: BinaryIO, offset: int) -> int | None:
+    """Where the first marker at or after `offset` stands, reading a MiB at a time; None when the file ends first."""
+    stream.seek(offset)
+    carry = b""  # the last byte of the previous chunk: a marker's 0xFF may end one chunk and its code start the next
+    while chunk := stream.read(1024 * 1024):
+        data = carry + chunk
+        found = JPEG_NEXT_MARKER.search(data)
+        if found is not None:
+            return offset - len(carry) + found.start()
+        offset += len(chunk)
+        carry = data[-1:]
+    return None
 
 
 def _png_shortfall(stream: BinaryIO, size: int) -> str | None:
