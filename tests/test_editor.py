@@ -317,3 +317,121 @@ def test_the_running_daemon_reschedules_when_a_phone_edits_the_sidecar(
     wait_until(lambda: (running.filed("later", "scheduled") or {}).get("edit", {}).get("kind") == "rescheduled", 10)
     assert [p["status"] for p in sandbox.state_summary()["publishes"]] == ["canceled", "pending"]
     wait_until(lambda: "19:15 CEST" in (running.inbox / "SCHEDULE.md").read_text(), 10)
+
+
+# --- what an edit did not touch stays as it is live -------------------------------------------------
+
+
+def test_a_post_a_daily_cap_paced_is_not_taken_for_an_edit_and_keeps_its_paced_time(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    config = load_config(write_config(tmp_path, sandbox.url, accounts={"@mybrand": {"daily_drafts": 1}}))
+    inbox = config.inbox.path
+    inbox.mkdir()
+    for name in ("first", "second"):
+        make_video(inbox / f"{name}.mp4", seconds=0.5 if name == "first" else 0.6)
+        sidecar(inbox / f"{name}.md", "intent: draft\n", f"{name} #fyp")
+    journal = Journal(config.state.dir)
+    with make_client(config) as client, Workers(config, client, journal, stop=threading.Event()) as service:
+        assert once(service)[0] == EXIT_OK
+        [paced] = [path.stem for path in (inbox / "scheduled").glob("*.md")]
+        before = status(inbox, "scheduled", paced)
+        for _ in range(3):
+            service.follow()  # the daemon's looks: the untouched sidecar says nothing new
+        after = status(inbox, "scheduled", paced)
+    journal.close()
+    assert "edit" not in after and after["note"] == before["note"] and after["note"].startswith("paced: ")
+    assert after["targets"][0]["dispatchAt"] == before["targets"][0]["dispatchAt"]
+    assert len(sandbox.state_summary()["publishes"]) == 2  # nothing canceled, nothing published again
+    assert not any(line.get("state") == "rescheduled" for line in log_lines(inbox))
+
+
+def test_a_caption_edit_after_pqdrop_reschedule_keeps_the_rescheduled_time(
+    service: Workers, inbox: Path, sandbox: Sandbox
+) -> None:
+    from pqdrop.edit_log import EditLog
+    from pqdrop.editor import RESCHEDULE
+
+    path = schedule(service, inbox)
+    [record] = service.journal.tracking()
+    EditLog(service.journal).add_request(record.id, RESCHEDULE, "2031-11-30T18:00:00")  # what the command leaves
+    service.follow()
+    assert status(inbox, "scheduled")["targets"][0]["dispatchAt"] == "2031-11-30T17:00:00Z"
+    write_like_a_sync_tool(path, path.read_text().replace("A caption #fyp", "Better caption #fyp"))
+    service.follow()
+    [alive] = live(sandbox)
+    assert [(t["caption"], t["dispatchAt"]) for t in alive["targets"]] == [("Better caption #fyp",
+                                                                           "2031-11-30T17:00:00Z")]
+    assert status(inbox, "scheduled")["edit"]["to"] == ["2031-11-30T17:00:00Z"]
+
+
+def test_an_edit_that_breaks_tiktoks_rules_changes_nothing_and_the_live_post_stays(
+    service: Workers, inbox: Path, sandbox: Sandbox
+) -> None:
+    path = schedule(service, inbox)
+    write_like_a_sync_tool(path, path.read_text().replace("A caption #fyp", "🔥" * 1150))  # 2,300 UTF-16 units
+    service.follow()
+    assert [publish["status"] for publish in sandbox.state_summary()["publishes"]] == ["pending"]
+    edit = status(inbox, "scheduled")["edit"]
+    assert edit["applied"] is False
+    assert "2,300 UTF-16 units" in edit["reason"] and "2,200" in edit["reason"]
+
+
+def test_once_applies_an_edit_made_while_no_pqdrop_ran(tmp_path: Path, sandbox: Sandbox) -> None:
+    config = load_config(write_config(tmp_path, sandbox.url, inbox={"settle_seconds": 2.0}))
+    inbox = config.inbox.path
+    inbox.mkdir()
+    journal = Journal(config.state.dir)
+    with make_client(config) as client:
+        with Workers(config, client, journal, stop=threading.Event()) as service:
+            make_video(inbox / "later.mp4", seconds=1)
+            sidecar(inbox / "later.md", LATER)
+            old = time.time() - 10
+            os.utime(inbox / "later.mp4", (old, old))
+            os.utime(inbox / "later.md", (old, old))
+            assert once(service)[0] == EXIT_OK
+        path = inbox / "scheduled" / "later.md"
+        write_like_a_sync_tool(path, path.read_text().replace("A caption", "Edited overnight"))
+        os.utime(path, (old, old))  # saved a while ago: it has held still longer than settle_seconds
+        with Workers(config, client, journal, stop=threading.Event()) as service:
+            assert once(service)[0] == EXIT_OK
+    journal.close()
+    [alive] = live(sandbox)
+    assert alive["targets"][0]["caption"] == "Edited overnight #fyp"
+
+
+@pytest.mark.parametrize(("frontmatter", "said"), [
+    ("cancel: false\ncancel: true\n", "cancel: given twice (again on line 3); keep one"),
+    ("targets:\n  - account: '@mybrand'\n    cancel: true\n",
+     "targets[1].cancel: applies to the whole item; write it at the top level"),
+])
+def test_a_cancel_pqdrop_cannot_be_sure_of_is_refused_by_name(
+    service: Workers, inbox: Path, sandbox: Sandbox, frontmatter: str, said: str
+) -> None:
+    path = schedule(service, inbox)
+    write_like_a_sync_tool(path, path.read_text().replace("---\n", "---\n" + frontmatter, 1))
+    service.follow()
+    assert [publish["status"] for publish in sandbox.state_summary()["publishes"]] == ["pending"]
+    edit = status(inbox, "scheduled")["edit"]
+    assert edit["applied"] is False and said in edit["reason"], edit
+
+
+def test_a_caption_line_that_starts_with_cancel_is_posted_whole(
+    service: Workers, inbox: Path, sandbox: Sandbox
+) -> None:
+    path = schedule(service, inbox)
+    write_like_a_sync_tool(path, path.read_text().replace("A caption #fyp", "Join now\ncancel: anytime, no fees"))
+    service.follow()
+    [alive] = live(sandbox)
+    assert alive["targets"][0]["caption"] == "Join now\ncancel: anytime, no fees"
+
+
+def test_cancel_true_in_a_fresh_drop_is_refused_not_posted(service: Workers, inbox: Path, sandbox: Sandbox) -> None:
+    make_video(inbox / "fresh.mp4", seconds=1)
+    sidecar(inbox / "fresh.md", "cancel: true\n")
+    code, round_ = once(service)
+    [result] = round_.results
+    assert (str(result.state), result.error_code) == ("failed", "SIDECAR_VALUE")
+    assert result.message == ("fresh.md: cancel: true cancels a post waiting in scheduled/; this item is not posted "
+                              "yet: remove the line to post it")
+    assert sandbox.state_summary()["publishes"] == []

@@ -85,6 +85,27 @@ class EditLog:
         with self._journal.atomic() as db:
             db.execute("UPDATE items SET sidecar_digest = ? WHERE id = ?", (digest, item_id))
 
+    def posted_with(self, item_id: int, text: str, digest: str | None, as_of: datetime) -> None:
+        """The sidecar the item is being posted with, read as of `as_of`: the base every later edit is judged on.
+
+        Its digest counts as judged, so a sidecar nobody touched is never taken for an edit.
+        """
+        with self._journal.atomic() as db:
+            db.execute("INSERT OR REPLACE INTO sidecars (item_id, text, as_of) VALUES (?, ?, ?)",
+                       (item_id, text, as_of.astimezone(UTC).isoformat()))
+            db.execute("UPDATE items SET sidecar_digest = ? WHERE id = ?", (digest, item_id))
+
+    def base(self, item_id: int) -> tuple[str, datetime] | None:
+        """(text, read as of) of the sidecar the live post stands for; None for an item posted before it was kept."""
+        rows = self._journal.rows("SELECT text, as_of FROM sidecars WHERE item_id = ?", (item_id,))
+        return (str(rows[0]["text"]), datetime.fromisoformat(str(rows[0]["as_of"]))) if rows else None
+
+    def rebase(self, item_id: int, text: str, as_of: datetime) -> None:
+        """An applied edit: the live post stands for this sidecar now."""
+        with self._journal.atomic() as db:
+            db.execute("UPDATE sidecars SET text = ?, as_of = ? WHERE item_id = ?",
+                       (text, as_of.astimezone(UTC).isoformat(), item_id))
+
     def add_request(self, item_id: int, kind: str, dispatch: str | None) -> int:
         """A `pqdrop cancel` or `reschedule` for the daemon (or the command itself) to carry out."""
         with self._journal.atomic() as db:

@@ -17,14 +17,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pqdrop.config import Config
 from pqdrop.edit_log import Edit, EditLog
-from pqdrop.edits import EditKind, asks_cancel, content_digest, edit_kind, replacement_key, without_cancel
+from pqdrop.edits import EditKind, asks_cancel, content_digest, edit_kind, replacement_key, written_times
 from pqdrop.errors import AccountBlocked, ApiRejected, ItemError, PqdropError, TransientError
 from pqdrop.filing import append_status_log, filed_names, status_name, write_json_atomically
-from pqdrop.inbox import CANCELED_DIR, SCHEDULED_DIR
+from pqdrop.inbox import CANCELED_DIR, SCHEDULED_DIR, Item
 from pqdrop.instants import iso_z
 from pqdrop.journal import Journal, Record
 from pqdrop.postqued import NOT_IN_V1, Account, PostQued, PublishState
@@ -35,6 +35,9 @@ from pqdrop.slots import reserve_slots
 from pqdrop.states import EDIT_STEPS, ItemState, Step
 from pqdrop.synctools import conflict
 from pqdrop.tracker import Tracker
+
+if TYPE_CHECKING:
+    from pqdrop.media import MediaInfo  # PyAV: only the daemon's editor probes media
 
 log = logging.getLogger("pqdrop")
 
@@ -53,8 +56,11 @@ class Editor:
     """Looks at the scheduled items' sidecars and the queued requests, and carries out what they ask."""
 
     def __init__(
-        self, config: Config, journal: Journal, client: PostQued, clock: Callable[[], datetime], tracker: Tracker
+        self, config: Config, journal: Journal, client: PostQued, clock: Callable[[], datetime], tracker: Tracker,
+        prepare: Prepare | None = None,
     ) -> None:
+        """`prepare` checks an edited item as a fresh drop is checked (Pipeline.prepared); without it only the
+        sidecar is read (the commands' own editor, which never judges sidecars)."""
         self._config = config
         self._inbox = config.inbox.path
         self._journal = journal
@@ -62,6 +68,8 @@ class Editor:
         self._client = client
         self._clock = clock
         self._tracker = tracker
+        self._prepare = prepare
+        self._edited: dict[int, tuple[str, datetime]] = {}  # item -> the sidecar an edit under way stands for
         self._seen: dict[int, tuple[tuple[int, int] | None, float]] = {}  # item -> (sidecar stat, unchanged since)
         self.held: dict[int, str] = {}  # item -> the conflicted copy holding its edit
         self._names: dict[str, str] = {}  # accountId -> "@username (platform)", as the sidecars resolved them
@@ -120,7 +128,10 @@ class Editor:
         now = time.monotonic()
         seen = self._seen.get(record.id)
         if seen is None or seen[0] != signature:
-            seen = self._seen[record.id] = (signature, now)
+            # First seen already still for settle_seconds by its mtime (a `once` after the edit): no wait.
+            settle = self._config.inbox.settle_seconds
+            still = seen is None and signature is not None and time.time() - signature[1] / 1e9 >= settle
+            seen = self._seen[record.id] = (signature, now - settle if still else now)
         if now - seen[1] < self._config.inbox.settle_seconds:
             return
         digest = content_digest(path)
@@ -140,17 +151,44 @@ class Editor:
             if asks_cancel(path):
                 self._apply(record, EditKind.CANCEL, None)
             else:
-                text = without_cancel(path.read_text(encoding="utf-8-sig"))
-                sidecar = parse_sidecar_text(text, path, self._config.defaults, self._clock(),
-                                             accounts=self._config.accounts, schedule=self._config.schedule)
-                targets, repost = self._targets(record, sidecar), sidecar.repost
+                text = path.read_text(encoding="utf-8-sig")
+                targets, repost, as_of = self._edited_targets(record, text)
                 published = list((record.publish_body or {}).get("targets", []))
+                self._edited[record.id] = (text, as_of)
                 self._apply(record, edit_kind(published, targets), targets, repost=repost)
         except (ItemError, ApiRejected) as exc:
             self._note(record, f"edit not applied: {exc.message}")
         except (OSError, UnicodeDecodeError) as exc:
             self._note(record, f"edit not applied: {path.name} cannot be read: {exc}")
         self._log.judged(record.id, digest)
+
+    def _edited_targets(self, record: Record, text: str) -> tuple[list[dict[str, Any]], bool, datetime]:
+        """The publish targets the edited sidecar asks for, checked as a fresh drop is, and as of when it was read.
+
+        What the edit did not touch stays as it is live: with every dispatchAt written as before, each target
+        keeps its live time (one a daily cap paced, or `pqdrop reschedule` moved), and the sidecar is read as of
+        the moment the post was made, so its old time is not refused as past.
+        """
+        base = self._log.base(record.id)
+        same_times = base is not None and written_times(base[0]) == written_times(text)
+        as_of = base[1] if base is not None and same_times else self._clock()
+        if self._prepare is None:
+            path = filed_sidecar(self._inbox, record)
+            sidecar = parse_sidecar_text(text, path or Path(record.name), self._config.defaults, as_of,
+                                         accounts=self._config.accounts, schedule=self._config.schedule)
+            accounts = None
+        else:
+            sidecar, _, accounts = self._prepare(self._inbox / str(record.destination), filed_item(record),
+                                                 record.name, as_of)
+        targets = self._targets(record, sidecar, accounts, reserve=not same_times)
+        if same_times:
+            live = {(target.get("platform"), target.get("accountId")): target.get("dispatchAt")
+                    for target in (record.publish_body or {}).get("targets", [])}
+            for target in targets:
+                key = (target.get("platform"), target.get("accountId"))
+                if key in live:
+                    target["dispatchAt"] = live[key]
+        return targets, sidecar.repost, as_of
 
     def _request(self, request_id: int, record: Record, kind: str, dispatch: str | None) -> None:
         """A `pqdrop cancel` or `reschedule`: the same way as an edit of the sidecar."""
@@ -181,8 +219,10 @@ class Editor:
         defaults, accounts, schedule = self._config.defaults, self._config.accounts, self._config.schedule
         if path is None:
             return default_sidecar(defaults, accounts=accounts, schedule=schedule)
-        text = without_cancel(path.read_text(encoding="utf-8-sig"))
-        return parse_sidecar_text(text, path, defaults, self._clock(), accounts=accounts, schedule=schedule)
+        base = self._log.base(record.id)
+        text = path.read_text(encoding="utf-8-sig")
+        as_of = base[1] if base is not None and written_times(base[0]) == written_times(text) else self._clock()
+        return parse_sidecar_text(text, path, defaults, as_of, accounts=accounts, schedule=schedule)
 
     def _at(self, target: Target, when: str) -> Target:
         """The target moved to `when`, read exactly as a sidecar's dispatchAt for its account would be."""
@@ -192,17 +232,20 @@ class Editor:
                                      accounts=config.accounts, schedule=config.schedule).targets
         return dataclasses.replace(target, dispatch_at=moved.dispatch_at, next_slot=moved.next_slot)
 
-    def _targets(self, record: Record, sidecar: Sidecar) -> list[dict[str, Any]]:
+    def _targets(
+        self, record: Record, sidecar: Sidecar, resolved: Mapping[str, Account] | None = None, *, reserve: bool = True
+    ) -> list[dict[str, Any]]:
         """The publish request's targets for what the sidecar asks; `dispatchAt: next` keeps or takes a slot."""
         accounts: dict[str, Account] = {}
         for target in sidecar.targets:
-            account = find_account(target.account, self._client.platform_accounts(target.platform),
-                                   sidecar.path or record.name, target.account_key)
-            accounts[target.account] = account
+            account = resolved[target.key] if resolved is not None else find_account(
+                target.account, self._client.platform_accounts(target.platform), sidecar.path or record.name,
+                target.account_key)
+            accounts[target.key] = account
             self._names[account.id] = f"{account.username} ({target.platform})"
-        if any(target.next_slot for target in sidecar.targets):
+        if reserve and any(target.next_slot for target in sidecar.targets):
             sidecar = reserve_slots(self._journal, record.id, sidecar, accounts, self._config, self._clock())
-        return [target_body(target, accounts[target.account]) for target in sidecar.targets]
+        return [target_body(target, accounts[target.key]) for target in sidecar.targets]
 
     # --- carrying out ----------------------------------------------------------------------------
 
@@ -296,6 +339,8 @@ class Editor:
         if edit.old_publish_id == state.publish_id:
             del change["replaces"]
         status = {**status_document(result, now), "edit": change}
+        if (edited := self._edited.pop(record.id, None)) is not None:
+            self._log.rebase(record.id, *edited)  # the live post stands for the edited sidecar now
         self._release_unused_slots(record, after)
         self._log.end_edit(record.id, status, (state.publish_id, str(edit.idempotency_key), edit.publish_body))
         self._write_status(record, status)
@@ -362,6 +407,23 @@ class Editor:
         held = {iso_z(moment) for moment, _, name in self._journal.reserved_slots(self._clock()) if name == record.name}
         if held and not held & {str(moment) for moment in times}:
             self._log.release_slots(record.id)
+
+
+Prepare = Callable[[Path, Item, str, datetime], tuple[Sidecar, tuple["MediaInfo", ...], dict[str, Account]]]
+
+
+def filed_item(record: Record) -> Item:
+    """The item as it lies filed (scheduled/STEM...): its paths relative to that folder."""
+    folder, sidecar = record.item.get("folder"), record.item.get("sidecar")
+    media = [str(path) for path in record.item.get("media", [])]
+    stem, name = str(record.stem), record.name
+    if folder:
+        [top] = filed_names([str(folder)], name, stem)
+        inside = PurePosixPath(top)
+        return Item(stem, tuple(inside / PurePosixPath(path).relative_to(str(folder)) for path in media),
+                    inside / PurePosixPath(str(sidecar)).relative_to(str(folder)) if sidecar else None, inside)
+    filed = [PurePosixPath(path) for path in filed_names([*media, *([str(sidecar)] if sidecar else [])], name, stem)]
+    return Item(stem, tuple(filed[:len(media)]), filed[len(media)] if sidecar else None)
 
 
 def filed_sidecar(inbox: Path, record: Record) -> Path | None:

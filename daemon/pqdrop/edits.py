@@ -19,6 +19,7 @@ import yaml
 from frontmatter.default_handlers import YAMLHandler
 
 from pqdrop.errors import SidecarError
+from pqdrop.sidecar_yaml import DuplicateKey, SidecarLoader
 
 CANCEL_KEY = "cancel"
 
@@ -54,21 +55,47 @@ def replacement_key(base_key: str, old_publish_id: str) -> str:
     return f"pqdrop-{digest}"
 
 
+def _frontmatter(text: str) -> dict[str, Any] | None:
+    """The frontmatter's mapping as the sidecar parser reads it (a repeated key refused), or None."""
+    handler = YAMLHandler()
+    text = text.replace("\r\n", "\n").strip()
+    if not handler.detect(text):
+        return None
+    try:
+        meta = yaml.load(handler.split(text)[0], Loader=SidecarLoader)  # a SafeLoader, stricter
+    except DuplicateKey as exc:
+        message = f"{exc.key}: given twice (again on line {exc.line}); keep one"
+        raise SidecarError(message, code="SIDECAR_VALUE") from None
+    except (ValueError, yaml.YAMLError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def written_times(text: str) -> tuple[str, ...] | None:
+    """Every dispatchAt as written (top level, then each entry of `targets:`): what an edit of the time changes."""
+    try:
+        meta = _frontmatter(text)
+    except SidecarError:
+        return None
+    if meta is None:
+        return ()
+    listed = meta.get("targets")
+    entries: list[Any] = listed if isinstance(listed, list) else []
+    return tuple(str(where.get("dispatchAt")) for where in [meta, *entries] if isinstance(where, dict))
+
+
 def asks_cancel(path: Path) -> bool:
-    """Whether a sidecar says `cancel: true`; `cancel:` with anything but true or false is refused by name."""
+    """Whether a sidecar says `cancel: true` at its top level; `cancel:` with anything but true or false, or
+    given twice, is refused by name (`cancel:` inside one entry of `targets:` is an unknown key to the parser)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError):
         return False  # the full parse says what is wrong with it
-    handler = YAMLHandler()
-    text = text.replace("\r\n", "\n").strip()
-    if not handler.detect(text):
-        return False
     try:
-        meta = yaml.safe_load(handler.split(text)[0])
-    except (ValueError, yaml.YAMLError):
-        return False
-    if not isinstance(meta, dict) or CANCEL_KEY not in meta:
+        meta = _frontmatter(text)
+    except SidecarError as exc:
+        raise SidecarError(f"{path.name}: {exc.message}", code=exc.code) from None
+    if meta is None or CANCEL_KEY not in meta:
         return False
     value = meta[CANCEL_KEY]
     if not isinstance(value, bool):
@@ -77,11 +104,6 @@ def asks_cancel(path: Path) -> bool:
             code="SIDECAR_VALUE",
         )
     return value
-
-
-def without_cancel(text: str) -> str:
-    """A sidecar's text without its `cancel: false` line, so the strict parser reads the rest."""
-    return "\n".join(line for line in text.splitlines() if not line.strip().startswith(f"{CANCEL_KEY}:")) + "\n"
 
 
 def content_digest(path: Path) -> str | None:

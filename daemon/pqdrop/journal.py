@@ -102,13 +102,7 @@ MIGRATIONS: tuple[str, ...] = (
         kind TEXT NOT NULL, dispatch TEXT, created_at TEXT NOT NULL, outcome TEXT);
     """,
     # What pqdrop learnt about the server and keeps across starts, e.g. the API dialect `auto` found (issue 14).
-    """
-    CREATE TABLE settings (
-        name TEXT PRIMARY KEY,
-        value TEXT NOT NULL,
-        updated_at TEXT NOT NULL
-    );
-    """,
+    "CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL);",
     # Each target's posting instant per account and intent, for TikTok's daily caps (issue 13);
     # `paced` marks one moved later than asked because its window was full.
     """
@@ -122,6 +116,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX posts_account ON posts(account, intent, instant);
     """,
+    # The sidecar as the item was posted with, and the moment it was read as of: an edit is what
+    # changed since (issue 15), so a time pacing or `pqdrop reschedule` chose is kept unless the edit moves it.
+    "CREATE TABLE sidecars (item_id INTEGER PRIMARY KEY REFERENCES items(id), text TEXT NOT NULL, "
+    "as_of TEXT NOT NULL);",
 )
 
 # Items whose slot is free again: given back to the inbox before publishing, or failed (a retry is a new item).

@@ -12,11 +12,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from pqdrop.claim import ClaimName, claim_dir, give_back, mark_filing, release, take
 from pqdrop.config import Config
 from pqdrop.creators import CreatorInfos, fetcher_of
+from pqdrop.edit_log import EditLog
+from pqdrop.edits import content_digest
 from pqdrop.errors import ApiRejected, Interrupted, ItemError, MediaError, Postponed, PqdropError, SidecarError
 from pqdrop.filing import append_status_log, file_claim, free_stem
 from pqdrop.inbox import Item, claim_entries, item_from_json, item_to_json
@@ -182,14 +185,16 @@ class Pipeline:
         if record.state is Step.CLAIMED:
             self._journal.set_state(record.id, Step.UPLOADING)
             self._log(record.name, ItemState.UPLOADING)
-        sidecar, media = prepare_item(
-            root, item, self._config.defaults, self._clock(), accounts=self._config.accounts,
-            schedule=self._config.schedule,
-        )
-        accounts = self._resolve_accounts(sidecar, record.name)
-        self._check_accounts(sidecar, media, accounts, record.name)
-        if self._client.api is Api.V2:
-            check_captions(sidecar.targets, sidecar.path or record.name)
+        now = self._clock()
+        sidecar, media, accounts = self.prepared(root, item, record.name, now)
+        if sidecar.cancel:
+            raise SidecarError(f"{sidecar.path.name if sidecar.path else record.name}: cancel: true cancels a post "
+                               "waiting in scheduled/; this item is not posted yet: remove the line to post it",
+                               code="SIDECAR_VALUE")
+        if item.sidecar is not None:  # what any later edit in scheduled/ is judged against
+            path = root / item.sidecar
+            EditLog(self._journal).posted_with(record.id, path.read_text(encoding="utf-8-sig"), content_digest(path),
+                                               now)
         prints = [fingerprint(info.path) for info in media]
         self._refuse_repeat(record, prints, sorted(account.id for account in accounts.values()), sidecar.repost)
         done = self._journal.uploads(record.id)
@@ -314,6 +319,22 @@ class Pipeline:
             except PqdropError as exc:
                 log.warning("%s: could not delete the unused upload of %s (%s): %s",
                             record.name, path, content_id, exc.message)
+
+    def prepared(
+        self, root: Path, item: Item, name: str, now: datetime
+    ) -> tuple[Sidecar, tuple[MediaInfo, ...], dict[str, Account]]:
+        """Everything a post is checked against before any upload, as of `now`: the sidecar, TikTok's rules,
+        the media, the accounts and their creator info; an edit in scheduled/ passes the same (editor.py).
+
+        Raises ItemError (or ApiRejected for an account the key cannot reach) naming the file and the rule.
+        """
+        sidecar, media = prepare_item(root, item, self._config.defaults, now, accounts=self._config.accounts,
+                                      schedule=self._config.schedule)
+        accounts = self._resolve_accounts(sidecar, name)
+        self._check_accounts(sidecar, media, accounts, name)
+        if self._client.api is Api.V2:
+            check_captions(sidecar.targets, sidecar.path or name)
+        return sidecar, media, accounts
 
     # --- helpers -------------------------------------------------------------------------------
 

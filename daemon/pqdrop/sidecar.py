@@ -36,7 +36,7 @@ Intent = Literal["draft", "publish"]
 # Keys of one post target: at the top level they are the defaults of every entry of `targets:`.
 TARGET_KEYS: tuple[str, ...] = ("account", "caption", "dispatchAt", "intent", "platform", "options")
 # Keys about the item as a whole, whatever its targets.
-ITEM_KEYS: tuple[str, ...] = ("repost", "targets")
+ITEM_KEYS: tuple[str, ...] = ("repost", "targets", "cancel")  # cancel: true cancels a post in scheduled/
 TOP_LEVEL_KEYS: tuple[str, ...] = TARGET_KEYS + ITEM_KEYS + tuple(OPTION_TYPES)
 ENTRY_KEYS: tuple[str, ...] = TARGET_KEYS + tuple(OPTION_TYPES)
 
@@ -88,6 +88,7 @@ class Sidecar:
     path: Path | None  # None when the item has no sidecar and the defaults apply
     targets: tuple[Target, ...]
     repost: bool = False
+    cancel: bool = False  # in scheduled/NAME.md: cancel the post (editor.py); refused on a fresh drop
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,7 @@ def parse_sidecar_text(
     meta, body = _split_frontmatter(check_punctuation(text, path.name), path.name)
     _check_keys(meta, TOP_LEVEL_KEYS, path.name)
     repost = _boolean(meta.get("repost", False), "repost", path.name)
+    cancel = _boolean(meta.get("cancel", False), "cancel", path.name)
     top_caption = _caption(meta, body, path.name)
     entries = _entries(meta, path.name)
     platforms = _item_platforms(meta, entries, context)
@@ -147,7 +149,7 @@ def parse_sidecar_text(
     if "tiktok" not in platforms and (flat := [key for key in OPTION_TYPES if key in meta]):
         raise _fail(path.name, flat[0], "is a TikTok option, and this item posts to no TikTok account")
     _check_distinct_accounts(targets, [prefix for prefix, _ in entries], path.name)
-    return Sidecar(path=path, targets=targets, repost=repost)
+    return Sidecar(path=path, targets=targets, repost=repost, cancel=cancel)
 
 
 def default_sidecar(

@@ -83,7 +83,7 @@ class Workers:
                              lambda api: journal.remember("api", str(api)))
         self.notifier = Notifier(config.notify)
         self.tracker = Tracker(config.inbox.path, journal, client, clock, announce=self.notifier.send)
-        self.editor = Editor(config, journal, client, clock, self.tracker)
+        self.editor = Editor(config, journal, client, clock, self.tracker, self.pipeline.prepared)
         self.agenda = Agenda(config.inbox.path, journal, lambda: self.config.defaults.zone)
         self._clock = clock
         self._first_seen: dict[PurePosixPath, float] = {}
