@@ -942,6 +942,28 @@ def test_reschedule_then_cancel_from_the_shell_go_the_way_of_a_sidecar_edit(
     assert "later: no such item in scheduled/ (scheduled now: none)" in again.stderr
 
 
+def test_cancel_with_no_daemon_and_postqued_unreachable_says_so_at_once_and_the_next_once_carries_it_out(
+    config_path: Path, inbox: Path, sandbox: Sandbox, tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    drop_clip(inbox, "later", "dispatchAt: 2030-06-01T18:00:00\n")
+    assert pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path).returncode == 0
+    with socket.socket() as spare:  # a port nobody listens on: PostQued is down
+        spare.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{spare.getsockname()[1]}"
+    down = config_path.with_name("down.toml")
+    down.write_text(config_path.read_text().replace(sandbox.url, dead))
+    # Not the 60 s wait for a daemon that is not there (the timeout guards against it).
+    result = pqdrop("cancel", "later", "--config", str(down), env=user_env, cwd=tmp_path, timeout=50)
+    assert result.returncode == 3, result.stderr
+    said = result.stderr.splitlines()[-1]
+    assert said.startswith("pqdrop: later: PostQued cannot be reached now (") and "cannot reach" in said
+    assert said.endswith("); the cancel is kept in the journal and carried out by the next pqdrop run or once")
+    assert [publish["status"] for publish in sandbox.state_summary()["publishes"]] == ["pending"]
+    assert pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path).returncode == 0
+    assert [publish["status"] for publish in sandbox.state_summary()["publishes"]] == ["canceled"]
+    assert (inbox / "canceled" / "later.mp4").exists()
+
+
 def test_a_reschedule_to_a_bad_time_changes_nothing_and_says_why(
     config_path: Path, inbox: Path, sandbox: Sandbox, tmp_path: Path, user_env: dict[str, str]
 ) -> None:

@@ -157,6 +157,10 @@ def test_an_invalid_edit_changes_nothing_and_the_status_file_says_why(
     edit = status(inbox, "scheduled")["edit"]
     assert edit["applied"] is False
     assert "dispatchat: unknown key; did you mean dispatchAt?" in edit["reason"]
+    write_like_a_sync_tool(path, path.read_text().replace("dispatchat:", "dispatchAt:"))  # put right again
+    service.follow()
+    assert "edit" not in status(inbox, "scheduled")  # the stale reason goes
+    assert [publish["status"] for publish in sandbox.state_summary()["publishes"]] == ["pending"]
 
 
 def test_a_conflicted_copy_of_a_scheduled_sidecar_holds_the_edit(

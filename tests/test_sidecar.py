@@ -652,13 +652,13 @@ def test_dispatch_at_next_asks_for_the_accounts_next_slot() -> None:
 def test_dispatch_at_next_without_slots_is_refused_naming_dispatch_at_and_schedule_slots() -> None:
     error = refused_with(front("dispatchAt: next"))
     assert error.code == "SIDECAR_NO_SLOTS"
-    assert str(error).startswith("clip.md: dispatchAt: dispatchAt: next takes @mybrand's next free posting slot, "
+    assert str(error).startswith("clip.md: dispatchAt: next takes @mybrand's next free posting slot, "
                                  "but no slots are configured; set [schedule] slots = ")
 
 
 def test_dispatch_at_next_inside_a_target_names_that_target() -> None:
     error = refused_with(front('targets:\n  - account: "@a"\n    dispatchAt: next'))
-    assert str(error).startswith("clip.md: targets[1].dispatchAt: dispatchAt: next takes @a's next free")
+    assert str(error).startswith("clip.md: targets[1].dispatchAt: next takes @a's next free")
 
 
 def test_slots_of_the_account_alone_are_enough_for_next() -> None:

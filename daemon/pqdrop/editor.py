@@ -44,6 +44,7 @@ log = logging.getLogger("pqdrop")
 # How often the sidecars in scheduled/ are looked at (a stat each) when no event says so, and how
 # soon a `pqdrop cancel` or `reschedule` waiting in the journal is picked up.
 LOOK_SECONDS = 2.0
+QUIET_CAP_SECONDS = 120.0  # the longest pause of the looks while PostQued does not answer
 CANCEL, RESCHEDULE = "cancel", "reschedule"  # the requests the commands leave in the journal
 UNTOUCHABLE = "the post can no longer be changed: target {target} is already {status}"
 
@@ -69,6 +70,8 @@ class Editor:
         self._clock = clock
         self._tracker = tracker
         self._prepare = prepare
+        self.api_trouble: str | None = None  # why the last look had to wait for PostQued, if it had to
+        self._quiet_until, self._quiet_seconds = 0.0, LOOK_SECONDS / 2
         self._edited: dict[int, tuple[str, datetime]] = {}  # item -> the sidecar an edit under way stands for
         self._seen: dict[int, tuple[tuple[int, int] | None, float]] = {}  # item -> (sidecar stat, unchanged since)
         self.held: dict[int, str] = {}  # item -> the conflicted copy holding its edit
@@ -90,6 +93,8 @@ class Editor:
 
     def seconds_until_due(self) -> float | None:
         """How long the loop may sleep before a sidecar or a request wants a look; None with nothing scheduled."""
+        if (quiet := self._quiet_until - time.monotonic()) > 0:
+            return quiet  # PostQued did not answer: the looks pause
         if self._log.pending_requests():
             return 0.0
         if not any(record.destination == SCHEDULED_DIR for record in self._journal.tracking()):
@@ -105,13 +110,28 @@ class Editor:
                 self._carry_on(record)
 
     def check(self) -> None:
-        """One look: edits under way, then queued requests, then every scheduled item's sidecar."""
-        self.recover()
-        for request_id, item_id, kind, dispatch in self._log.pending_requests():
-            self._request(request_id, self._journal.get(item_id), kind, dispatch)
-        for record in self._journal.tracking():
-            if record.destination == SCHEDULED_DIR:
-                self._look(record)
+        """One look: edits under way, then queued requests, then every scheduled item's sidecar.
+
+        While PostQued does not answer, the looks that need it pause, longer each time (up to two
+        minutes), so a dead API neither blocks the loop in retries nor is asked at every look.
+        """
+        if time.monotonic() < self._quiet_until:
+            return
+        trouble = self.api_trouble = None
+        try:
+            self.recover()
+            for request_id, item_id, kind, dispatch in self._log.pending_requests():
+                self._request(request_id, self._journal.get(item_id), kind, dispatch)
+            for record in self._journal.tracking():
+                if record.destination == SCHEDULED_DIR:
+                    self._look(record)
+        except (TransientError, AccountBlocked) as exc:
+            trouble = exc.message
+            log.warning("edits of the schedule wait for the API: %s", exc.message)
+        trouble = trouble or self.api_trouble
+        self.api_trouble = trouble
+        self._quiet_seconds = min(self._quiet_seconds * 2, QUIET_CAP_SECONDS) if trouble else LOOK_SECONDS / 2
+        self._quiet_until = time.monotonic() + self._quiet_seconds if trouble else 0.0
 
     # --- judging ---------------------------------------------------------------------------------
 
@@ -255,6 +275,12 @@ class Editor:
         if kind is EditKind.NONE:
             if request_id is not None:
                 self._log.finish_request(request_id, "unchanged: the post is already scheduled so")
+            elif (record.status or {}).get("edit", {}).get("applied") is False:
+                # The sidecar says again what the post says: the reason an earlier version was refused is stale.
+                status = {key: value for key, value in (record.status or {}).items() if key != "edit"}
+                self._journal.record_refiled(record.id, record.state, str(record.destination), str(record.stem),
+                                             status)
+                self._write_status(record, status)
             return
         if kind is EditKind.CANCEL or targets is None:
             edit, step = Edit(EditKind.CANCEL, "cancel", old_id, request_id=request_id), Step.CANCELING
@@ -295,6 +321,7 @@ class Editor:
             state = self._client.publish(body["contentIds"], body["targets"], str(edit.idempotency_key))
             self._finish(record, edit, state)
         except (TransientError, AccountBlocked) as exc:
+            self.api_trouble = exc.message
             log.warning("%s: the edit waits for the API: %s", record.name, exc.message)
         except NotApplicable as exc:
             self._refuse(record, edit, str(exc))
@@ -347,7 +374,7 @@ class Editor:
         self._tracker.forget(record.id)
         append_status_log(self._inbox, {"item": record.name, "state": str(edit.kind), "publishId": state.publish_id,
                                         "from": before, "to": after}, now)
-        self._done_request(edit, f"{edit.kind}: {', '.join(str(t) for t in after) or 'now'}")
+        self._done_request(edit, f"{edit.kind}: {', '.join(str(t) if t else 'now' for t in after) or 'now'}")
 
     def _file_canceled(self, record: Record, edit: Edit, canceled: PublishState) -> None:
         now = self._clock()

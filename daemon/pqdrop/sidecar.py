@@ -298,7 +298,7 @@ def _target(
     given = "dispatchAt" in entry or "dispatchAt" in meta
     value, key = pick("dispatchAt", None)
     if value == NEXT_SLOT or (not given and context.schedule.auto):
-        _check_slots(account, settings, context, key, "dispatchAt: next" if given else "[schedule].auto = true")
+        _check_slots(account, settings, context, key, "next" if given else "[schedule].auto = true")
         return Target(platform, account, intent, caption, None, MappingProxyType(options), True,
                       caption_suffix=suffix, account_key=account_key)
     zone = settings.zone or defaults.zone

@@ -18,7 +18,7 @@ from pqdrop.claim import OwnerLock, owner_id, running_owners
 from pqdrop.config import Config
 from pqdrop.edit_log import EditLog
 from pqdrop.editor import CANCEL
-from pqdrop.errors import ConfigError
+from pqdrop.errors import EXIT_BLOCKED, ConfigError
 from pqdrop.inbox import SCHEDULED_DIR
 from pqdrop.journal import Journal, Record
 
@@ -49,9 +49,14 @@ def request_edit(config: Config, name: str, kind: str, when: str | None, client:
                   file=sys.stderr)
             return 1
         request_id = EditLog(journal).add_request(record.id, kind, when)
-        outcome = _carry_out(config, journal, request_id, client)
+        outcome, trouble = _carry_out(config, journal, request_id, client)
     finally:
         journal.close()
+    if outcome is None and trouble is not None:
+        # Written ahead like every edit: it is not lost, and not left to chance either; the user is told when.
+        print(f"pqdrop: {name}: PostQued cannot be reached now ({trouble}); the {kind} is kept in the journal "
+              "and carried out by the next pqdrop run or once", file=sys.stderr)
+        return EXIT_BLOCKED
     if outcome is None:
         print(f"pqdrop: {name}: the running pqdrop has not taken the request up within {WAIT_SECONDS:g} s; "
               "it will when it can", file=sys.stderr)
@@ -71,7 +76,10 @@ def find_scheduled(journal: Journal, name: str) -> Record | None:
     return matches[0] if len(matches) == 1 else None
 
 
-def _carry_out(config: Config, journal: Journal, request_id: int, client: Callable[[], PostQued]) -> str | None:
+def _carry_out(
+    config: Config, journal: Journal, request_id: int, client: Callable[[], PostQued]
+) -> tuple[str | None, str | None]:
+    """(the request's outcome, or None while the daemon has not taken it up; why PostQued could not be asked here)."""
     inbox, owner = config.inbox.path, owner_id(config.state.dir)
     if owner not in running_owners(inbox):
         try:
@@ -80,16 +88,19 @@ def _carry_out(config: Config, journal: Journal, request_id: int, client: Callab
             lock = None  # a daemon started just now: it carries the request out
         if lock is not None:  # no daemon: carry it out here, under its lock, so none starts meanwhile
             try:
-                _edit_here(config, journal, client)
+                trouble = _edit_here(config, journal, client)
             finally:
                 lock.close()
+            outcome = EditLog(journal).request_outcome(request_id)
+            return outcome, None if outcome is not None else trouble or "PostQued did not answer"
     deadline = time.monotonic() + WAIT_SECONDS
     while (outcome := EditLog(journal).request_outcome(request_id)) is None and time.monotonic() < deadline:
         time.sleep(0.2)
-    return outcome
+    return outcome, None
 
 
-def _edit_here(config: Config, journal: Journal, client: Callable[[], PostQued]) -> None:
+def _edit_here(config: Config, journal: Journal, client: Callable[[], PostQued]) -> str | None:
+    """Carry the queued requests out in this process; returns why PostQued could not be asked, if it could not."""
     from pqdrop.agenda import Agenda
     from pqdrop.editor import Editor
     from pqdrop.tracker import Tracker
@@ -102,3 +113,4 @@ def _edit_here(config: Config, journal: Journal, client: Callable[[], PostQued])
         editor = Editor(config, journal, api, clock, tracker)
         editor.check()
         Agenda(config.inbox.path, journal, lambda: config.defaults.zone).update(editor.account_name, editor.held)
+        return editor.api_trouble
