@@ -429,6 +429,20 @@ def test_an_item_stuck_arriving_is_said_in_status_and_left_untouched(
     assert tree_digest(inbox) == before and (folder / ".syncthing.02.jpg.tmp").read_bytes() == b"half a photo"
 
 
+def test_a_new_once_knows_how_long_a_file_has_been_stuck_from_the_file_itself(
+    inbox: Path, tmp_path: Path, env: dict[str, str], sandbox: Sandbox
+) -> None:
+    config = write_config(tmp_path, sandbox.url, inbox={"stuck_arriving_hours": 0.0005})  # 1.8 s
+    (inbox / "blank.mp4").write_bytes(b"")  # a copy that created its file and never wrote it
+    sidecar(inbox / "blank.md")
+    time.sleep(2.5)
+    result = pqdrop("once", "--config", str(config), env=env, cwd=tmp_path)
+    assert result.returncode == 0
+    [row] = [line for line in result.stdout.decode().splitlines() if line.startswith("blank ")]
+    assert "stuck arriving for" in row and "blank.mp4 is empty" in row, row
+    assert (inbox / "blank.mp4").read_bytes() == b"" and not (inbox / "failed").exists()
+
+
 def test_the_systemd_status_line_counts_what_is_stuck_and_what_a_conflict_holds() -> None:
     plan = Plan(waiting=(Waiting("trip", "stuck arriving for 25 h: …", "arriving", 0.0, True),
                          Waiting("clip", "clip (conflicted copy).md is …", "conflict", 0.0)))

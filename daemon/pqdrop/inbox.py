@@ -276,7 +276,10 @@ class _Context:
         return entry.mtime if self.still_since is None else self.still_since.get(entry.rel, self.now)
 
     def arrived_at(self, entry: Entry) -> float:
-        return self.first_seen.get(entry.rel, min(entry.mtime, self.now))
+        """Since when the entry has been here as it is: its inode's last change (ctime), or this process's first look
+        at it, whichever is earlier; a new `once` or a restart thus knows how long a file has been stuck."""
+        seen = self.first_seen.get(entry.rel, min(entry.mtime, self.now))
+        return min(seen, entry.ctime) if entry.ctime else seen
 
     def sort_out(self, parent: tuple[str, ...], siblings: Sequence[Entry]) -> None:
         """Take the temporaries and conflicted copies out of one folder's entries, as holds on their items."""
