@@ -312,6 +312,20 @@ def test_check_exits_0_for_a_good_item(
     assert result.stdout.splitlines() == ["ok    clip", "1 checked, 0 with problems"]
 
 
+def test_check_says_what_once_says_of_an_empty_caption_in_each_dialect(
+    config_path: Path, inbox: Path, tmp_path: Path, user_env: dict[str, str], api_mode: str
+) -> None:
+    drop_clip(inbox, "quiet", caption="")
+    checked = pqdrop("check", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    posted = pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    if api_mode == "v1":  # v1 takes a post without a caption
+        assert (checked.returncode, posted.returncode) == (0, 0), checked.stdout
+        return
+    said = "quiet.md: caption: empty, and PostQued v2 takes no post without a caption"
+    assert checked.returncode == 1 and f"FAIL  quiet: {said}" in checked.stdout, checked.stdout
+    assert posted.returncode == 1 and said in posted.stdout
+
+
 def test_check_exits_1_and_names_the_file_and_the_key_of_a_bad_sidecar(
     config_path: Path, inbox: Path, tmp_path: Path, user_env: dict[str, str]
 ) -> None:

@@ -77,6 +77,16 @@ def check_item(
             )
     except ItemError as exc:
         return exc.message
+    if config is not None and config.postqued.api != "v1":
+        from pqdrop.publish import check_captions
+
+        try:
+            check_captions(sidecar.targets, sidecar.path or item.name)  # as once and run do on v2
+        except ItemError as exc:
+            if config.postqued.api == "v2":
+                return exc.message
+            if warnings is not None:  # auto: it fails where PostQued answers in v2
+                warnings.append(f"{exc.message} (once [postqued].api = \"auto\" finds v2)")
     if warnings is not None:
         warnings += post_warnings(sidecar, media) + [note for note in (left_out(item),) if note]
     return None
