@@ -429,6 +429,40 @@ def test_an_item_stuck_arriving_is_said_in_status_and_left_untouched(
     assert tree_digest(inbox) == before and (folder / ".syncthing.02.jpg.tmp").read_bytes() == b"half a photo"
 
 
+def test_a_pair_and_a_folder_of_one_name_both_wait_saying_so_in_check_and_once(
+    config_path: Path, inbox: Path, tmp_path: Path, env: dict[str, str], sandbox: Sandbox
+) -> None:
+    clip(inbox / "x")
+    (inbox / "x").mkdir()
+    make_image(inbox / "x" / "01.jpg", width=720, height=960)
+    sidecar(inbox / "x" / "x.md")
+    said = "x.mp4 and the folder x/ are two items of one name; rename one, and both go"
+    checked = pqdrop("check", "--config", str(config_path), env=env, cwd=tmp_path).stdout.decode()
+    assert checked.count(f"FAIL  x: {said}") == 2, checked
+    before = tree_digest(inbox)
+    assert pqdrop("once", "--config", str(config_path), env=env, cwd=tmp_path).returncode == 0
+    assert sandbox.state_summary()["publishes"] == []
+    assert tree_digest(inbox) == before
+    (inbox / "x").rename(inbox / "x-photos")
+    assert pqdrop("once", "--config", str(config_path), env=env, cwd=tmp_path).returncode == 0
+    assert len(sandbox.state_summary()["publishes"]) == 2
+
+
+@pytest.mark.parametrize("other", ["md2.MD", "md2.Md"])
+def test_two_sidecars_of_one_name_in_another_case_hold_the_item_and_nothing_is_split(
+    config_path: Path, inbox: Path, tmp_path: Path, env: dict[str, str], sandbox: Sandbox, other: str
+) -> None:
+    clip(inbox / "md2")
+    sidecar(inbox / other, body="the other version")
+    before = tree_digest(inbox)
+    result = pqdrop("once", "--config", str(config_path), env=env, cwd=tmp_path)
+    assert result.returncode == 0
+    said = "one name written two ways (letter case or Unicode normalization); keep one sidecar"
+    assert said in result.stdout.decode()
+    assert tree_digest(inbox) == before and not (inbox / "failed").exists()
+    assert sandbox.state_summary()["publishes"] == []
+
+
 def test_a_new_once_knows_how_long_a_file_has_been_stuck_from_the_file_itself(
     inbox: Path, tmp_path: Path, env: dict[str, str], sandbox: Sandbox
 ) -> None:

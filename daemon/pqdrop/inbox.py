@@ -78,25 +78,16 @@ class Item:
 
 def item_to_json(item: Item) -> dict[str, Any]:
     """The item as the journal keeps it."""
-    return {
-        "name": item.name,
-        "media": [str(path) for path in item.media],
-        "sidecar": str(item.sidecar) if item.sidecar else None,
-        "folder": str(item.folder) if item.folder else None,
-        "problem": item.problem,
-        "subfolders": [str(path) for path in item.subfolders],
-    }
+    return {"name": item.name, "media": [str(path) for path in item.media],
+            "sidecar": str(item.sidecar) if item.sidecar else None, "folder": str(item.folder) if item.folder else None,
+            "problem": item.problem, "subfolders": [str(path) for path in item.subfolders]}
 
 
 def item_from_json(data: Mapping[str, Any]) -> Item:
-    return Item(
-        name=data["name"],
-        media=tuple(PurePosixPath(path) for path in data["media"]),
-        sidecar=PurePosixPath(data["sidecar"]) if data.get("sidecar") else None,
-        folder=PurePosixPath(data["folder"]) if data.get("folder") else None,
-        problem=data.get("problem"),
-        subfolders=tuple(PurePosixPath(path) for path in data.get("subfolders") or ()),
-    )
+    sidecar, folder = data.get("sidecar"), data.get("folder")
+    return Item(data["name"], tuple(PurePosixPath(path) for path in data["media"]),
+                PurePosixPath(sidecar) if sidecar else None, PurePosixPath(folder) if folder else None,
+                data.get("problem"), tuple(PurePosixPath(path) for path in data.get("subfolders") or ()))
 
 
 def claim_entries(data: Mapping[str, Any]) -> list[str]:
@@ -243,7 +234,24 @@ def plan_items(
                            if entry.is_dir and not entry.is_symlink and not entry.rel.name.startswith("."))
         # The folder itself must hold still too: a carousel filling file by file changes its mtime.
         context.decide(_bundle_item(folder.rel, group, subfolders), group, (folder,), held, in_folder=True)
-    return Plan(tuple(context.ready), tuple(context.waiting), tuple(sorted(context.conflicts)))
+    ready = _apart(context.ready)
+    waiting = [*context.waiting, *(Waiting(item.name, why, "conflict", now) for item, why in ready.items() if why)]
+    return Plan(tuple(item for item, why in ready.items() if not why), tuple(waiting), tuple(sorted(context.conflicts)))
+
+
+def _apart(items: Sequence[Item]) -> dict[Item, str]:
+    """Each ready item, with why it waits when another has its name (`clip.mp4` + `clip.md` beside a folder
+    `clip/`): the two would share every name pqdrop keeps for them, so both wait until one is renamed."""
+    named: dict[str, list[Item]] = defaultdict(list)
+    for item in items:
+        named[pairing_key(item.name)].append(item)
+    clashing = {key: " and ".join(map(_called, group)) for key, group in named.items() if len(group) > 1}
+    return {item: f"{clashing[key]} are two items of one name; rename one, and both go" if key in clashing else ""
+            for item in items for key in (pairing_key(item.name),)}
+
+
+def _called(item: Item) -> str:
+    return f"the folder {shown(str(item.folder))}/" if item.folder else shown(str((*item.media, item.sidecar)[0]))
 
 
 @dataclass(frozen=True)
@@ -321,7 +329,10 @@ class _Context:
             self.waiting.append(Waiting(item.name, conflicts[0].reason, "conflict", since))
             return
         rules, now = self.rules, self.now
-        if item.problem is not None:
+        if item.problem is not None and not in_folder and len(group.sidecars) > 1:
+            # One sidecar name written two ways: failing it would move one version and leave the other behind.
+            self.waiting.append(Waiting(item.name, item.problem, "conflict", now))
+        elif item.problem is not None:
             self.ready.append(item)
         elif not group.media:
             reason = f"{shown(str(group.sidecars[0].rel))} has no media beside it yet"
@@ -445,7 +456,7 @@ def _loose_item(group: _Group) -> Item:
         problem = f"{len(media)} media files share the name {shown(name)!r} ({listed}); rename all but one"
     elif len(group.sidecars) > 1:
         listed = ", ".join(sorted(shown(str(entry.rel)) for entry in group.sidecars))
-        problem = f"{listed} are one name written two ways (Unicode normalization); keep one sidecar"
+        problem = f"{listed} are one name written two ways (letter case or Unicode normalization); keep one sidecar"
     else:
         problem = _common_problem(group.media + group.sidecars)
     return Item(name, media, sidecar, None, problem)
