@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from tests.conftest import Running, make_client, sidecar, wait_until, write_config
 
+from pqdrop.commands.status import gather
 from pqdrop.config import load_config
 from pqdrop.edits import EditKind, edit_kind, replacement_key
 from pqdrop.journal import Journal
@@ -361,6 +362,8 @@ def test_a_caption_edit_after_pqdrop_reschedule_keeps_the_rescheduled_time(
     EditLog(service.journal).add_request(record.id, RESCHEDULE, "2031-11-30T18:00:00")  # what the command leaves
     service.follow()
     assert status(inbox, "scheduled")["targets"][0]["dispatchAt"] == "2031-11-30T17:00:00Z"
+    # pqdrop status still names the account: the sidecar's own time (now a year before the post) is no bar.
+    assert [row.accounts for row in gather(service.config, datetime.now(UTC)).scheduled] == [("@mybrand",)]
     write_like_a_sync_tool(path, path.read_text().replace("A caption #fyp", "Better caption #fyp"))
     service.follow()
     [alive] = live(sandbox)

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from pqdrop.agenda import paced_instants, state_word
 from pqdrop.claim import running_owners
 from pqdrop.config import Config
+from pqdrop.edit_log import EditLog
 from pqdrop.errors import ServiceUnavailable, SidecarError
 from pqdrop.filing import filed_names
 from pqdrop.inbox import (
@@ -35,7 +36,7 @@ from pqdrop.inbox import (
 from pqdrop.instants import iso_z, parse_instant
 from pqdrop.journal import Journal, Record
 from pqdrop.names import json_text, shown
-from pqdrop.sidecar import Sidecar, default_sidecar, parse_sidecar
+from pqdrop.sidecar import Sidecar, default_sidecar, parse_sidecar, parse_sidecar_text
 from pqdrop.slots import upcoming
 from pqdrop.states import TERMINAL_TARGET_STATES, ItemState
 
@@ -153,6 +154,7 @@ def gather(config: Config, now: datetime) -> Overview:
     tracking: list[Record] = []
     slots: list[SlotRow] = []
     paced: dict[int, list[datetime]] = {}
+    bases: dict[int, tuple[str, datetime]] = {}
     problem = None
     try:
         journal = Journal(config.state.dir, read_only=True)
@@ -162,10 +164,11 @@ def gather(config: Config, now: datetime) -> Overview:
     else:
         try:
             unfinished, tracking, paced = journal.unfinished(), journal.tracking(), paced_instants(journal)
+            bases = {record.id: base for record in tracking if (base := EditLog(journal).base(record.id))}
             slots = [SlotRow(at, account, name) for at, account, name in upcoming(journal, now)][:RECENT_LINES]
         finally:
             journal.close()
-    accounts = {record.id: account_names(record, inbox, config) for record in tracking}
+    accounts = {record.id: account_names(record, inbox, config, bases.get(record.id)) for record in tracking}
     return Overview(
         inbox=inbox,
         now=now,
@@ -214,17 +217,25 @@ def read_log_tail(path: Path, limit: int = LOG_TAIL_BYTES) -> list[dict[str, Any
     return records
 
 
-def account_names(record: Record, inbox: Path, config: Config) -> dict[str, str]:
-    """accountId -> the account as its sidecar names it ("@mybrand"); empty when the filed sidecar no longer tells.
+def account_names(
+    record: Record, inbox: Path, config: Config, posted_with: tuple[str, datetime] | None = None
+) -> dict[str, str]:
+    """accountId -> the account as its sidecar names it ("@mybrand"); empty when the sidecar no longer tells.
 
-    The publish body lists its targets in the sidecar's order, so the two pair up. The sidecar is read
+    The publish body lists its targets in the sidecar's order, so the two pair up. The sidecar read is the one
+    the live post was made from (`posted_with`, as the journal keeps it: text and moment), else the filed one
     as of the post's first dispatchAt, so a time that has passed since is not refused as late.
     """
     body_targets = list((record.publish_body or {}).get("targets", []))
     moments = [parse_instant(str(t["dispatchAt"])) for t in body_targets if t.get("dispatchAt")]
     as_of = min(moments, default=datetime.now(UTC)) - timedelta(minutes=1)
     try:
-        sidecar = _filed_sidecar(record, inbox, config, as_of)
+        if posted_with is not None:
+            sidecar: Sidecar | None = parse_sidecar_text(posted_with[0], Path(record.name), config.defaults,
+                                                         posted_with[1], accounts=config.accounts,
+                                                         schedule=config.schedule)
+        else:
+            sidecar = _filed_sidecar(record, inbox, config, as_of)
     except SidecarError:
         return {}
     if sidecar is None or len(sidecar.targets) != len(body_targets):
