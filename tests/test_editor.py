@@ -442,3 +442,34 @@ def test_cancel_true_in_a_fresh_drop_is_refused_not_posted(service: Workers, inb
     assert result.message == ("fresh.md: cancel: true cancels a post waiting in scheduled/; this item is not posted "
                               "yet: remove the line to post it")
     assert sandbox.state_summary()["publishes"] == []
+
+
+def test_a_cancel_after_one_target_went_out_cancels_the_one_still_waiting(tmp_path: Path) -> None:
+    from tests.conftest import api_sandbox
+
+    from pqdrop.edit_log import EditLog
+    from pqdrop.editor import CANCEL
+
+    with api_sandbox("v2", processing_seconds=0.05) as server:
+        config = load_config(write_config(tmp_path, server.url))
+        inbox = config.inbox.path
+        inbox.mkdir()
+        make_video(inbox / "both.mp4", seconds=1)
+        sidecar(inbox / "both.md", "targets:\n  - account: '@mybrand'\n"
+                                   "  - account: '@otherbrand'\n    dispatchAt: 2030-06-01T18:00:00\n")
+        journal = Journal(config.state.dir)
+        with make_client(config) as client, Workers(config, client, journal, stop=threading.Event()) as service:
+            assert once(service)[0] == EXIT_OK
+            assert [t["status"] for t in status(inbox, "scheduled", "both")["targets"]] == ["published", "scheduled"]
+            [record] = service.journal.tracking()
+            request = EditLog(service.journal).add_request(record.id, CANCEL, None)  # `pqdrop cancel both`
+            service.follow()
+            outcome = EditLog(service.journal).request_outcome(request)
+            wait_until(lambda: service.follow() >= 0 and (inbox / "sent" / "both.status.json").exists(), 10)
+        journal.close()
+        [publish] = server.state_summary()["publishes"]
+    assert outcome == "canceled the targets still waiting: @otherbrand (tiktok); the others already went out"
+    assert [target["status"] for target in publish["targets"]] == ["published", "canceled"]
+    document = status(inbox, "sent", "both")
+    assert [t["status"] for t in document["targets"]] == ["published", "canceled"]
+    assert sorted(p.name for p in (inbox / "scheduled").iterdir()) == []

@@ -21,7 +21,17 @@ from typing import TYPE_CHECKING, Any
 
 from pqdrop.config import Config
 from pqdrop.edit_log import Edit, EditLog
-from pqdrop.edits import EditKind, asks_cancel, content_digest, edit_kind, replacement_key, written_times
+from pqdrop.edits import (
+    EditKind,
+    asks_cancel,
+    conflicted_copy,
+    content_digest,
+    edit_kind,
+    filed_item,
+    filed_sidecar,
+    replacement_key,
+    written_times,
+)
 from pqdrop.errors import AccountBlocked, ApiRejected, ItemError, PqdropError, TransientError
 from pqdrop.filing import append_status_log, filed_names, status_name, write_json_atomically
 from pqdrop.inbox import CANCELED_DIR, SCHEDULED_DIR, Item
@@ -33,7 +43,6 @@ from pqdrop.publish import idempotency_key as content_key
 from pqdrop.sidecar import Sidecar, Target, default_sidecar, parse_sidecar_text
 from pqdrop.slots import reserve_slots
 from pqdrop.states import EDIT_STEPS, ItemState, Step
-from pqdrop.synctools import conflict
 from pqdrop.tracker import Tracker
 
 if TYPE_CHECKING:
@@ -306,6 +315,8 @@ class Editor:
             self._log.end_edit(record.id, record.status or {})
             return
         try:
+            if edit.phase == "cancel" and edit.kind == EditKind.CANCEL and self._cancel_waiting(record, edit):
+                return
             if edit.phase == "cancel":
                 self._check_untouched(edit.old_publish_id)
                 canceled = self._client.cancel_publish(edit.old_publish_id)
@@ -330,6 +341,32 @@ class Editor:
                 self._lost(record, edit, exc.message)
             else:
                 self._refuse(record, edit, exc.message)
+
+    def _cancel_waiting(self, record: Record, edit: Edit) -> bool:
+        """A cancel of a post some of whose targets already went out: cancel the ones still waiting, one by one.
+
+        True when it did; the item stays where it is, and the tracker files it by its targets' ends (sent/ for
+        the published). False when every target still waits (the whole request is canceled) or none does.
+        """
+        state = self._client.publish_status(edit.old_publish_id)
+        waiting = [target for target in state.targets if target.status == "scheduled"]
+        if not waiting or len(waiting) == len(state.targets):
+            return False
+        for target in waiting:
+            state = self._client.cancel_target(edit.old_publish_id, target.id)
+        now = self._clock()
+        names = ", ".join(self.account_name(str(t.account_id), t.platform or "tiktok") for t in waiting)
+        result = result_from_state(record.name, state, str(record.idempotency_key))
+        result.media = list((record.status or {}).get("media", []))
+        status = {**status_document(result, now), "edit": {"kind": "canceled", "at": iso_z(now), "canceled": names}}
+        self._log.end_edit(record.id, status)
+        self._write_status(record, status)
+        self._tracker.forget(record.id)
+        append_status_log(self._inbox, {"item": record.name, "state": "canceled", "targets": names,
+                                        "publishId": record.publish_id}, now)
+        log.info("%s: canceled the targets still waiting (%s); the ones already out stay", record.name, names)
+        self._done_request(edit, f"canceled the targets still waiting: {names}; the others already went out")
+        return True
 
     def _check_untouched(self, publish_id: str) -> None:
         """Only a post whose every target still waits (or was canceled by this edit) can be changed."""
@@ -437,47 +474,6 @@ class Editor:
 
 
 Prepare = Callable[[Path, Item, str, datetime], tuple[Sidecar, tuple["MediaInfo", ...], dict[str, Account]]]
-
-
-def filed_item(record: Record) -> Item:
-    """The item as it lies filed (scheduled/STEM...): its paths relative to that folder."""
-    folder, sidecar = record.item.get("folder"), record.item.get("sidecar")
-    media = [str(path) for path in record.item.get("media", [])]
-    stem, name = str(record.stem), record.name
-    if folder:
-        [top] = filed_names([str(folder)], name, stem)
-        inside = PurePosixPath(top)
-        return Item(stem, tuple(inside / PurePosixPath(path).relative_to(str(folder)) for path in media),
-                    inside / PurePosixPath(str(sidecar)).relative_to(str(folder)) if sidecar else None, inside)
-    filed = [PurePosixPath(path) for path in filed_names([*media, *([str(sidecar)] if sidecar else [])], name, stem)]
-    return Item(stem, tuple(filed[:len(media)]), filed[len(media)] if sidecar else None)
-
-
-def filed_sidecar(inbox: Path, record: Record) -> Path | None:
-    """Where the item's sidecar lies now that it is filed (scheduled/NAME.md, or inside its folder)."""
-    sidecar, folder = record.item.get("sidecar"), record.item.get("folder")
-    if not sidecar or not (record.destination and record.stem):
-        return None
-    top = str(folder) if folder else PurePosixPath(str(sidecar)).name
-    [filed] = filed_names([top], record.name, record.stem)
-    path = inbox / record.destination / filed
-    if folder:
-        path = path / PurePosixPath(str(sidecar)).relative_to(str(folder))
-    return path if path.is_file() else None
-
-
-def conflicted_copy(sidecar: Path) -> str | None:
-    """A sync tool's conflicted copy of the sidecar beside it: it holds the edit until one version remains."""
-    try:
-        names = sorted(entry.name for entry in sidecar.parent.iterdir())
-    except OSError:
-        return None
-    siblings = frozenset(names)
-    for name in names:
-        found = conflict(name, siblings) if name != sidecar.name else None  # ingest's table of sync tools
-        if found is not None and found.name == sidecar.name:
-            return name
-    return None
 
 
 def _item_paths(record: Record) -> list[PurePosixPath]:

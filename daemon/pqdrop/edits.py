@@ -12,14 +12,18 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
 from frontmatter.default_handlers import YAMLHandler
 
 from pqdrop.errors import SidecarError
+from pqdrop.filing import filed_names
+from pqdrop.inbox import Item
+from pqdrop.journal import Record
 from pqdrop.sidecar_yaml import DuplicateKey, SidecarLoader
+from pqdrop.synctools import conflict
 
 CANCEL_KEY = "cancel"
 
@@ -120,3 +124,47 @@ def _without_time(target: Mapping[str, Any]) -> dict[str, Any]:
 
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+# --- where an edited item lies ------------------------------------------------------------------
+
+
+def filed_item(record: Record) -> Item:
+    """The item as it lies filed (scheduled/STEM...): its paths relative to that folder."""
+    folder, sidecar = record.item.get("folder"), record.item.get("sidecar")
+    media = [str(path) for path in record.item.get("media", [])]
+    stem, name = str(record.stem), record.name
+    if folder:
+        [top] = filed_names([str(folder)], name, stem)
+        inside = PurePosixPath(top)
+        return Item(stem, tuple(inside / PurePosixPath(path).relative_to(str(folder)) for path in media),
+                    inside / PurePosixPath(str(sidecar)).relative_to(str(folder)) if sidecar else None, inside)
+    filed = [PurePosixPath(path) for path in filed_names([*media, *([str(sidecar)] if sidecar else [])], name, stem)]
+    return Item(stem, tuple(filed[:len(media)]), filed[len(media)] if sidecar else None)
+
+
+def filed_sidecar(inbox: Path, record: Record) -> Path | None:
+    """Where the item's sidecar lies now that it is filed (scheduled/NAME.md, or inside its folder)."""
+    sidecar, folder = record.item.get("sidecar"), record.item.get("folder")
+    if not sidecar or not (record.destination and record.stem):
+        return None
+    top = str(folder) if folder else PurePosixPath(str(sidecar)).name
+    [filed] = filed_names([top], record.name, record.stem)
+    path = inbox / record.destination / filed
+    if folder:
+        path = path / PurePosixPath(str(sidecar)).relative_to(str(folder))
+    return path if path.is_file() else None
+
+
+def conflicted_copy(sidecar: Path) -> str | None:
+    """A sync tool's conflicted copy of the sidecar beside it: it holds the edit until one version remains."""
+    try:
+        names = sorted(entry.name for entry in sidecar.parent.iterdir())
+    except OSError:
+        return None
+    siblings = frozenset(names)
+    for name in names:
+        found = conflict(name, siblings) if name != sidecar.name else None  # ingest's table of sync tools
+        if found is not None and found.name == sidecar.name:
+            return name
+    return None

@@ -72,9 +72,15 @@ TERMINAL_TARGET_STATES = OK_TARGET_STATES | BAD_TARGET_STATES
 
 
 def outcome_of(state: PublishState) -> ItemState:
-    """The item's state from its publish request: any failed target fails the item."""
-    statuses = [target.status for target in state.targets]
-    if any(status in BAD_TARGET_STATES for status in statuses) or state.status in ("failed", "canceled"):
+    """The item's state from its publish request: any failed target fails the item.
+
+    A canceled target beside others is one the user called off (`pqdrop cancel` of a post partly out):
+    the item is judged by the others; all canceled, nothing went out, and that fails it here.
+    """
+    every = [target.status for target in state.targets]
+    statuses = [status for status in every if status != "canceled"] or every
+    if any(status in BAD_TARGET_STATES for status in statuses) or (state.status == "failed" or (
+            state.status == "canceled" and statuses == every)):
         return ItemState.FAILED
     if statuses and all(status == "published" for status in statuses):
         return ItemState.PUBLISHED
