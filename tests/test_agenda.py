@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from tests.conftest import sidecar
 
-from pqdrop.agenda import HOW_TO_EDIT, Entry, render
+from pqdrop.agenda import HOW_TO_EDIT, Entry, is_agenda, read_own, render
 from pqdrop.inbox import Rules, plan_items, scan_entries
 from pqdrop.mediagen import make_video
 from pqdrop.sandbox import Sandbox
@@ -82,3 +82,18 @@ def test_schedule_md_follows_the_journal_and_is_written_only_when_it_changes(
     entries = scan_entries(inbox)
     assert [item.name for item in plan_items(entries, 1e12, Rules(settle_seconds=0)).ready] == []
     assert [waiting.name for waiting in plan_items(entries, 1e12, Rules(settle_seconds=0)).waiting] == []
+
+
+def test_pqdrops_own_schedule_is_told_from_a_users_file_of_that_name(tmp_path: Path) -> None:
+    zone = ZoneInfo("Europe/Berlin")
+    ours = render([Entry(datetime(2026, 12, 5, 17, 0, tzinfo=UTC), "launch", ("@mybrand",))], zone)
+    assert is_agenda(ours) and is_agenda(render([], zone))
+    assert not is_agenda("---\ncaption: my video\n---\n# Schedule\n")
+    assert not is_agenda("# Schedule\n\nMy own plan for the week\n")
+    (tmp_path / "SCHEDULE.md").write_text(ours)
+    assert read_own(tmp_path / "SCHEDULE.md") == (ours, None)
+    (tmp_path / "SCHEDULE.md").write_text("# Schedule\n\nMy own plan\n")
+    text, problem = read_own(tmp_path / "SCHEDULE.md")
+    assert text is None and problem is not None
+    assert problem.startswith(f"SCHEDULE.md in {tmp_path} is a file pqdrop did not write")
+    assert read_own(tmp_path / "nothing.md") == (None, None)

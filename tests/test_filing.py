@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
+import time
 from pathlib import Path
 
 import pytest
 
-from pqdrop.filing import append_status_log, file_claim, free_stem, move, write_json_atomically
+from pqdrop.errors import InboxBlocked
+from pqdrop.filing import (
+    append_status_log,
+    ensure_folder,
+    file_claim,
+    free_stem,
+    move,
+    write_json_atomically,
+    write_text_atomically,
+)
 
 
 def claim_with(tmp_path: Path, files: dict[str, bytes]) -> Path:
@@ -84,3 +96,67 @@ def test_status_log_appends_one_json_line_per_call(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in (tmp_path / "status.log").read_text().splitlines()]
     assert [(line["item"], line["state"]) for line in lines] == [("clip", "uploading"), ("clip", "published")]
     assert all("time" in line for line in lines)
+
+
+def test_a_symlink_under_a_status_files_name_is_refused_and_neither_it_nor_its_target_changes(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere.txt").write_text("theirs")
+    (tmp_path / "clip.status.json").symlink_to("elsewhere.txt")
+    with pytest.raises(InboxBlocked, match=r"clip.status.json in .* is a symbolic link, not a file pqdrop wrote"):
+        write_json_atomically(tmp_path / "clip.status.json", {"state": "sent"})
+    assert os.readlink(tmp_path / "clip.status.json") == "elsewhere.txt"
+    assert (tmp_path / "elsewhere.txt").read_text() == "theirs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.status.json", "elsewhere.txt"]
+
+
+def test_a_folder_under_the_schedules_name_is_refused_and_left_empty(tmp_path: Path) -> None:
+    (tmp_path / "SCHEDULE.md").mkdir()
+    with pytest.raises(InboxBlocked, match="is a folder"):
+        write_text_atomically(tmp_path / "SCHEDULE.md", "# Schedule\n")
+    assert list((tmp_path / "SCHEDULE.md").iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["SCHEDULE.md"]
+
+
+def test_a_filing_folder_that_is_a_symlink_or_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "sent").symlink_to("real")
+    (tmp_path / "failed").write_text("mine")
+    with pytest.raises(InboxBlocked, match=r"^sent in .* is a symbolic link, not a folder; move it away"):
+        ensure_folder(tmp_path / "sent")
+    with pytest.raises(InboxBlocked, match=r"^failed in .* is a file, not a folder; move it away"):
+        ensure_folder(tmp_path / "failed")
+    ensure_folder(tmp_path / "scheduled")
+    assert (tmp_path / "scheduled").is_dir() and (tmp_path / "failed").read_text() == "mine"
+
+
+def test_a_named_pipe_as_status_log_is_never_opened_and_the_append_returns_at_once(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "status.log")
+    began = time.monotonic()
+    assert append_status_log(tmp_path, {"item": "clip", "state": "sent"}) is False
+    assert time.monotonic() - began < 2  # a write-open of a pipe without a reader would block for good
+    assert (tmp_path / "status.log").is_fifo()
+
+
+def test_status_log_trouble_is_said_once_and_its_end_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "pqdrop")
+    (tmp_path / "status.log").symlink_to("/dev/null")
+    for number in range(3):
+        assert append_status_log(tmp_path, {"item": f"clip{number}", "state": "sent"}) is False
+    (tmp_path / "status.log").unlink()
+    assert append_status_log(tmp_path, {"item": "clip", "state": "sent"}) is True
+    assert append_status_log(tmp_path, {"item": "clip", "state": "published"}) is True
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == [
+        f"{tmp_path}/status.log: it is a symbolic link, not a file; pqdrop leaves it as it is and writes no state "
+        "lines there until it can; move it away, and pqdrop starts a new status.log there",
+        f"{tmp_path}/status.log is written again",
+    ]
+    states = [json.loads(line)["state"] for line in (tmp_path / "status.log").read_text().splitlines()]
+    assert states == ["sent", "published"]
+
+
+def test_an_appended_line_after_a_last_line_without_newline_starts_on_its_own_line(tmp_path: Path) -> None:
+    (tmp_path / "status.log").write_bytes(b'{"item": "a", "state": "sent"}')
+    append_status_log(tmp_path, {"item": "b", "state": "sent"})
+    append_status_log(tmp_path, {"item": "c", "state": "sent"})
+    lines = (tmp_path / "status.log").read_text().splitlines()
+    assert [json.loads(line)["item"] for line in lines] == ["a", "b", "c"]

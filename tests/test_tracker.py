@@ -203,3 +203,31 @@ def test_an_old_journals_scheduled_item_in_sent_moves_to_scheduled_on_the_first_
     [again] = service.journal.tracking()
     assert (again.destination, again.stem) == ("scheduled", "legacy")
     assert service.recover() == []  # only once
+
+
+def test_a_file_named_sent_holds_a_finished_scheduled_item_in_scheduled_until_moved_away(
+    service: Workers, inbox: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    make_video(inbox / "later.mp4", seconds=1)
+    sidecar(inbox / "later.md", f"dispatchAt: {soon(2)}\n")
+    assert once(service)[0] == EXIT_OK
+    (inbox / "sent").write_text("my notes\n")
+    tracker = fast_tracker(service)
+    time.sleep(2.5)  # past its dispatchAt: the post is published, the move to sent/ is due
+
+    for _ in range(5):
+        tracker.check_due()  # never raises: the move waits
+        time.sleep(0.3)
+
+    assert (inbox / "sent").read_text() == "my notes\n"
+    assert sorted(p.name for p in (inbox / "scheduled").iterdir()) == ["later.md", "later.mp4", "later.status.json"]
+    said = [r.getMessage() for r in caplog.records if "cannot be filed now" in r.getMessage()]
+    assert said == [f"later: cannot be filed now, tried again later: sent in {inbox} is a file, not a folder; "
+                    "move it away: pqdrop needs a sent/ folder there, and never moves or deletes what you put there"]
+
+    (inbox / "sent").rename(inbox.parent / "sent.txt")
+    tracker.check_due()
+    document = json.loads((inbox / "sent" / "later.status.json").read_text())
+    assert (document["state"], document["movedFrom"]) == ("published", "scheduled/later")
+    assert sorted(p.name for p in (inbox / "scheduled").iterdir()) == []
+    assert service.journal.tracking() == []

@@ -2,11 +2,14 @@
 
 `entries_of` and `render` are pure; `Agenda.update` writes the file atomically, and only when its
 content changes, so a sync tool copies it only then. The inbox scan never takes it for an item
-(`inbox.RESERVED_NAMES`).
+(`inbox.RESERVED_NAMES`). A SCHEDULE.md pqdrop did not write (its first lines are not the
+schedule's heading) is the user's: it is never overwritten, and the log says once what to do.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,11 +17,17 @@ from itertools import groupby
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pqdrop.filing import write_text_atomically
+from pqdrop.errors import InboxBlocked
+from pqdrop.filing import kind_of, write_text_atomically
 from pqdrop.inbox import SCHEDULE_FILE, SCHEDULED_DIR
 from pqdrop.instants import parse_instant
 from pqdrop.journal import Journal, Record
+from pqdrop.names import shown
 from pqdrop.states import Step
+
+log = logging.getLogger("pqdrop")
+HEADING = "# Schedule"
+LEAD = "What is coming, by day in "  # the third line; with the heading, what marks a SCHEDULE.md as pqdrop's
 
 HOW_TO_EDIT = (
     "To change a post, edit its `scheduled/NAME.md`: a new `dispatchAt` reschedules it, "
@@ -78,7 +87,7 @@ def state_word(record: Record, moments: Iterable[datetime], paced: Collection[da
 
 def render(entries: Sequence[Entry], zone: ZoneInfo) -> str:
     """The Markdown: a heading per local day, a line per post with its local time and zone abbreviation."""
-    lines = ["# Schedule", "", f"What is coming, by day in {zone.key}.", "", HOW_TO_EDIT, ""]
+    lines = [HEADING, "", f"{LEAD}{zone.key}.", "", HOW_TO_EDIT, ""]
     if not entries:
         return "\n".join([*lines, "Nothing is scheduled.", ""])
     now = [entry for entry in entries if entry.at is None]
@@ -102,28 +111,76 @@ class Agenda:
         self._journal = journal
         self._zone = zone
         self._written: str | None = None
+        self.problem: str | None = None  # why SCHEDULE.md is not written now, said once in the log
 
     def update(self, account_name: Callable[[str, str], str], held: Mapping[int, str] | None = None) -> bool:
         """Rewrite SCHEDULE.md when its content would change; True when it did.
 
-        An inbox that never had a scheduled post gets no SCHEDULE.md.
+        An inbox that never had a scheduled post gets no SCHEDULE.md. One the user wrote stays theirs,
+        and a disk refusing the write leaves the schedule for the next change or look: neither stops pqdrop.
         """
         records = [record for step in sorted(_SHOWN) for record in self._journal.in_state(step)]
         text = render(entries_of(records, account_name, held, paced_instants(self._journal)), self._zone())
         if text == self._written:
             return False
-        try:
-            current = self._path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            current = None
-        self._written = text
-        if current == text or (current is None and not records):
+        current, problem = read_own(self._path)
+        if problem is not None:
+            if records:  # nothing to show, nothing to say
+                self._say(problem)
             return False
-        write_text_atomically(self._path, text)
+        if current == text or (current is None and not records):
+            self._written = text
+            self._say(None)
+            return False
+        try:
+            write_text_atomically(self._path, text)
+        except InboxBlocked as exc:  # became the user's since it was read
+            self._say(exc.message)
+            return False
+        except OSError as exc:
+            self._say(f"cannot write {shown(str(self._path))}: {exc.strerror or exc}; the schedule is written "
+                      "once it can be")
+            return False
+        self._written = text
+        self._say(None)
         return True
+
+    def _say(self, problem: str | None) -> None:
+        if problem is not None and problem != self.problem:
+            log.warning("%s", problem)
+        self.problem = problem
 
 
 _SHOWN = frozenset({Step.TRACKING, Step.REPLACING, Step.CANCELING})
+
+
+def is_agenda(text: str) -> bool:
+    """Whether a SCHEDULE.md's text is one pqdrop wrote: its heading, a blank line, then its lead."""
+    lines = text.splitlines()
+    return len(lines) >= 3 and lines[0] == HEADING and not lines[1] and lines[2].startswith(LEAD)
+
+
+def read_own(path: Path) -> tuple[str | None, str | None]:
+    """SCHEDULE.md's text when pqdrop wrote it (None when absent), or why it is the user's and left alone."""
+    kind = kind_of(path)
+    if kind is None:
+        return None, None
+    where = f"{shown(path.name)} in {shown(str(path.parent))}"
+    if kind == "a file":
+        try:
+            descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            with os.fdopen(descriptor, "rb") as stream:
+                text = stream.read(1 << 20).decode("utf-8")
+        except OSError as exc:
+            return None, f"cannot read {where}: {exc.strerror or exc}; pqdrop writes no schedule until it can"
+        except UnicodeDecodeError:
+            text = ""
+        if is_agenda(text):
+            return text, None
+        kind = "a file pqdrop did not write (it does not begin with `# Schedule`)"
+    return None, (f"{where} is {kind}: pqdrop never overwrites it, and writes no schedule while it is there; "
+                  f"rename it (in the inbox root, {SCHEDULE_FILE} is the name of pqdrop's schedule) to have "
+                  "the schedule written there")
 
 
 def paced_instants(journal: Journal) -> dict[int, list[datetime]]:

@@ -9,6 +9,7 @@ its files then would split the item between sent/ and the inbox, or have it file
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import re
@@ -20,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from pqdrop.errors import ServiceUnavailable
-from pqdrop.filing import move
+from pqdrop.errors import ConfigError, PqdropError, ServiceUnavailable
+from pqdrop.filing import FILE_MODE, ensure_folder, move
 from pqdrop.inbox import PROCESSING_DIR, Item
 from pqdrop.names import fit_with
 
@@ -65,6 +66,20 @@ def owner_id(state_dir: Path) -> str:
         state_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(identity + "\n", encoding="ascii")
         return identity
+
+
+# Errors of the inbox's own filesystem that pass (a NAS remounted read-only, a full disk): `once` exits 75.
+# Permissions are the admin's to mend, as a config is: exit 2, which systemd does not restart in a loop.
+_PERMISSIONS = (errno.EACCES, errno.EPERM)
+
+
+def unwritable_inbox(inbox: Path, exc: OSError) -> PqdropError:
+    """The error an inbox pqdrop cannot write in ends `once` with: one line naming the inbox and the cause."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    message = f"cannot write in the inbox {inbox}: {exc.strerror or exc}{where}"
+    if exc.errno in _PERMISSIONS:
+        return ConfigError(f"{message}; give the user pqdrop runs as write access to it")
+    return ServiceUnavailable(message)
 
 
 def processing_dir(inbox: Path) -> Path:
@@ -122,7 +137,7 @@ def give_back(inbox: Path, claim: str) -> list[str]:
 def mark_filing(inbox: Path, claim: str) -> None:
     """Say in the claim folder that its owner begins to file it; written before the journal says so."""
     folder = claim_dir(inbox, claim)
-    (folder / FILING_MARK).touch()
+    os.close(os.open(folder / FILING_MARK, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE))
     descriptor = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(descriptor)
@@ -153,11 +168,11 @@ class OwnerLock:
     """
 
     def __init__(self, inbox: Path, owner: str, *, wait_seconds: float = LOCK_WAIT_SECONDS) -> None:
-        processing_dir(inbox).mkdir(exist_ok=True)
+        ensure_folder(processing_dir(inbox))  # a file `processing` is the user's: InboxBlocked says so
         self._path = lock_path(inbox, owner)
         deadline = time.monotonic() + wait_seconds
         while True:
-            stream: IO[bytes] = open(self._path, "ab")  # noqa: SIM115 - held until close()
+            stream = open_lock(self._path)
             try:
                 fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as exc:
@@ -189,7 +204,7 @@ def stopped_owner(inbox: Path, owner: str) -> Iterator[bool]:
     A sweep returns another owner's claims only inside this, so that owner, starting in the
     meantime, waits for its lock instead of resuming an item whose files are being moved away.
     """
-    with open(lock_path(inbox, owner), "ab") as stream:
+    with open_lock(lock_path(inbox, owner)) as stream:
         try:
             fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -199,6 +214,12 @@ def stopped_owner(inbox: Path, owner: str) -> Iterator[bool]:
             yield True
         finally:
             fcntl.flock(stream, fcntl.LOCK_UN)
+
+
+def open_lock(path: Path, *, create: bool = True) -> IO[bytes]:
+    """An owner's lock file, opened without following a symlink (processing/ is inside the synced inbox)."""
+    flags = os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_WRONLY | os.O_APPEND | os.O_CREAT if create else os.O_RDONLY)
+    return os.fdopen(os.open(path, flags, FILE_MODE), "ab" if create else "rb")
 
 
 def _is_at(stream: IO[bytes], path: Path) -> bool:
@@ -218,7 +239,7 @@ def lock_path(inbox: Path, owner: str) -> Path:
 def owner_alive(inbox: Path, owner: str) -> bool:
     """True when another running pqdrop holds the owner's lock."""
     try:
-        with open(lock_path(inbox, owner), "rb") as stream:
+        with open_lock(lock_path(inbox, owner), create=False) as stream:
             try:
                 fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

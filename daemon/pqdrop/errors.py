@@ -14,8 +14,10 @@
     │   ├── Postponed          waits for another item (the same post is in flight)
     │   ├── PlatformBusy       TikTok turned the post away for now (a daily cap, its client quota)
     │   └── JournalError       SQLite failed under an open journal (disk full, I/O error)
-    ├── ServiceUnavailable     stop now, start again later: the journal cannot be opened, or another
-    │                          pqdrop holds the owner lock (exit 75; systemd restarts the unit)
+    ├── ServiceUnavailable     stop now, start again later: the journal cannot be opened, another pqdrop
+    │                          holds the owner lock, the inbox cannot be written (exit 75; systemd restarts the unit)
+    ├── InboxBlocked           wait for the user: a name pqdrop writes in the inbox is taken by something of
+    │                          theirs (a file `sent` where the folder goes); the item waits, filing is retried
     ├── AccountBlocked         stop posting: key refused or subscription required (exit 3)
     └── Interrupted            the process is stopping: leave the item at its recorded step
 
@@ -97,6 +99,12 @@ class ServiceUnavailable(PqdropError):
     """The daemon cannot work now, for a reason that passes (the journal's disk, a twin's lock); it exits 75."""
 
     code = "SERVICE_UNAVAILABLE"
+
+
+class InboxBlocked(PqdropError):
+    """A name pqdrop files into is taken by the user's own thing (a file where a folder goes); nothing is moved."""
+
+    code = "INBOX_BLOCKED"
 
 
 class AccountBlocked(PqdropError):

@@ -1,29 +1,67 @@
 """Filing finished items: moving their files into sent/ or failed/, the status file, status.log.
 
 Moves never overwrite and never delete: a name already taken gets a suffix, and a move
-across filesystems copies, syncs and renames before it unlinks the original.
+across filesystems copies, syncs and renames before it unlinks the original. Nothing written in
+the inbox follows a symlink or replaces what is not a plain file: the inbox is synced, and a link
+there may point anywhere (`status.log -> ../outside/victim.txt`).
 """
 
 from __future__ import annotations
 
 import errno
 import filecmp
+import logging
 import os
+import secrets
 import shutil
-import tempfile
+import stat
+import threading
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pqdrop.errors import InboxBlocked
 from pqdrop.inbox import STATUS_LOG, STATUS_SUFFIX
-from pqdrop.names import NAME_MAX, fit, fit_with, json_text
+from pqdrop.names import NAME_MAX, fit, fit_with, json_text, shown
+
+log = logging.getLogger("pqdrop")
 
 MAX_SUFFIX = 10_000
 TEMPORARY_SUFFIX = ".pqdrop-tmp"  # marks write_json_atomically's half-written files
 COPY_SUFFIX = ".pqdrop-copy"
-# mkstemp's random part and the dots around it, so a temporary's name fits NAME_MAX too.
+# The random part (8 hex digits) and the dots around it, so a temporary's name fits NAME_MAX too.
 _TEMPORARY_EXTRA = 2 + 8 + len(TEMPORARY_SUFFIX)
+# Created as any program creates a file: 0666 less the umask (the unit's UMask=0007 lets the syncing
+# user's group read the status files). mkstemp's 0600 would hide them from that user.
+FILE_MODE = 0o666
+_KINDS = {stat.S_IFLNK: "a symbolic link", stat.S_IFDIR: "a folder", stat.S_IFREG: "a file",
+          stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
+
+
+def kind_of(path: Path) -> str | None:
+    """What is at `path` itself, a link not followed: "a file", "a folder", "a symbolic link"...; None when nothing."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return _KINDS.get(stat.S_IFMT(mode), "something other than a file")
+
+
+def ensure_folder(folder: Path) -> None:
+    """Make a filing folder (sent/, failed/, scheduled/, canceled/) unless it is there.
+
+    Anything else under its name is the user's: it is left as it is, and InboxBlocked says what to move.
+    """
+    with suppress(FileExistsError):
+        folder.mkdir()
+    kind = kind_of(folder)
+    if kind != "a folder":
+        raise InboxBlocked(
+            f"{shown(folder.name)} in {shown(str(folder.parent))} is {kind or 'gone'}, not a folder; move it away: "
+            f"pqdrop needs a {shown(folder.name)}/ folder there, and never moves or deletes what you put there"
+        )
 
 
 def status_name(stem: str) -> str:
@@ -59,9 +97,10 @@ def file_claim(
     """Move a claim folder's files into `folder` under `stem` and write the status file beside them.
 
     Safe to run again after a crash: what already moved is skipped, a move across filesystems cut
-    short after its copy landed is finished, and nothing is overwritten.
+    short after its copy landed is finished, and nothing is overwritten. A file where `folder` goes
+    raises InboxBlocked before anything moves.
     """
-    folder.mkdir(exist_ok=True)
+    ensure_folder(folder)
     for filename in names:
         origin = source / filename
         if not (origin.exists() or origin.is_symlink()):
@@ -97,10 +136,17 @@ def write_json_atomically(path: Path, payload: Mapping[str, Any]) -> None:
 
 
 def write_text_atomically(path: Path, text: str) -> None:
-    """Write a text file so that readers (and sync tools) see the old one or the new one, never half of it."""
+    """Write a text file so that readers (and sync tools) see the old one or the new one, never half of it.
+
+    Only a plain file is replaced: a symlink, a folder or anything else under the name is the user's,
+    and InboxBlocked says so. The file gets 0666 less the umask, as a plain `open()` would give it.
+    """
+    kind = kind_of(path)
+    if kind not in (None, "a file"):
+        raise InboxBlocked(f"{shown(path.name)} in {shown(str(path.parent))} is {kind}, not a file pqdrop wrote; "
+                           "pqdrop leaves it as it is; move it away to have pqdrop write its file there")
     _remove_stale_temporaries(path)
-    # A dot-name keeps the half-written file out of the inbox scan.
-    handle, temporary = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=TEMPORARY_SUFFIX, dir=path.parent)
+    handle, temporary = _create_temporary(path)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
@@ -127,17 +173,93 @@ def _remove_stale_temporaries(path: Path) -> None:
         Path(leftover).unlink(missing_ok=True)
 
 
+def _create_temporary(path: Path) -> tuple[int, str]:
+    """A new file beside `path` under a random dot-name (kept out of the inbox scan), mode 0666 less the umask.
+
+    Not os.umask() to learn the mask: it sets the mask too, for every thread of the process at once.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for _ in range(100):
+        temporary = str(path.parent / f"{_temporary_prefix(path)}{secrets.token_hex(4)}{TEMPORARY_SUFFIX}")
+        try:
+            return os.open(temporary, flags, FILE_MODE), temporary
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(path))
+
+
 def _temporary_prefix(path: Path) -> str:
     return f".{fit(path.name, NAME_MAX - _TEMPORARY_EXTRA)}."
 
 
-def append_status_log(inbox: Path, record: Mapping[str, Any], now: datetime | None = None) -> None:
-    """One JSON line per change of an item's state, in the inbox where the user looks."""
-    line = {"time": (now or datetime.now(UTC)).isoformat(timespec="seconds"), **record}
-    with (inbox / STATUS_LOG).open("a", encoding="utf-8") as stream:
-        stream.write(json_text(line) + "\n")
-        stream.flush()
-        os.fsync(stream.fileno())
+# status.log's trouble already said, by path: said once, not on every line (issue: a symlink's victim).
+_log_troubles: dict[Path, str] = {}
+_log_troubles_lock = threading.Lock()
+_APPEND_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def append_status_log(inbox: Path, record: Mapping[str, Any], now: datetime | None = None) -> bool:
+    """One JSON line per change of an item's state, in the inbox where the user looks; False when not written.
+
+    status.log is a courtesy: a symlink, a folder or anything but a plain file under its name is the
+    user's and left alone, and a disk that refuses the line costs the line, never the item. Either is
+    said once in the log. A last line a person left without its newline gets one first (JSON Lines).
+    """
+    path = inbox / STATUS_LOG
+    line = json_text({"time": (now or datetime.now(UTC)).isoformat(timespec="seconds"), **record}) + "\n"
+    kind = kind_of(path)
+    if kind not in (None, "a file"):
+        _say_log_trouble(path, f"it is {kind}, not a file")  # never opened: a pipe would block, a device act
+        return False
+    try:
+        descriptor = os.open(path, _APPEND_FLAGS, FILE_MODE)
+    except OSError as exc:
+        _say_log_trouble(path, _why(path, exc))
+        return False
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            _say_log_trouble(path, f"it is {_KINDS.get(stat.S_IFMT(info.st_mode), 'not a file')}, not a file")
+            return False
+        if info.st_size and os.pread(descriptor, 1, info.st_size - 1) != b"\n":
+            line = "\n" + line
+        _write_all(descriptor, line.encode("utf-8"))
+        os.fsync(descriptor)
+    except OSError as exc:
+        _say_log_trouble(path, _why(path, exc))
+        return False
+    finally:
+        os.close(descriptor)
+    _say_log_trouble(path, None)
+    return True
+
+
+def _why(path: Path, exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "it is a symbolic link, not a file"
+    if exc.errno == errno.EISDIR:
+        return "it is a folder, not a file"
+    return f"cannot write it: {exc.strerror or exc}"
+
+
+def _write_all(descriptor: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(descriptor, data):]
+
+
+def _say_log_trouble(path: Path, trouble: str | None) -> None:
+    """Once per trouble: what is wrong with status.log and what to do; once more when it is written again."""
+    with _log_troubles_lock:
+        before = _log_troubles.pop(path, None) if trouble is None else _log_troubles.get(path)
+        if trouble is not None:
+            _log_troubles[path] = trouble
+    if trouble is not None and trouble != before:
+        advice = ("move it away, and pqdrop starts a new status.log there" if trouble.startswith("it is")
+                  else "pqdrop goes on without it")
+        log.warning("%s: %s; pqdrop leaves it as it is and writes no state lines there until it can; %s",
+                    shown(str(path)), trouble, advice)
+    elif trouble is None and before is not None:
+        log.info("%s is written again", shown(str(path)))
 
 
 def _renamed(filename: str, stem: str, new_stem: str) -> str:

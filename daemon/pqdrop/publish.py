@@ -56,6 +56,7 @@ class Round:
     local: dict[str, str] = field(default_factory=dict)  # item name -> the local file trouble it waits out
     postponed: set[str] = field(default_factory=set)  # waiting for another item of this round, not for the API
     interrupted: dict[str, str] = field(default_factory=dict)  # item name -> the step a stop request left it at
+    inbox_blocked: dict[str, str] = field(default_factory=dict)  # item name -> what in the inbox keeps it from filing
     blocked: str | None = None
 
 

@@ -40,6 +40,7 @@ WATCH_CHECK_SECONDS = 5.0
 STOP_GRACE_SECONDS = 8.0
 JOURNAL_RETRY_SECONDS = 5.0  # after the journal's disk failed: long enough not to spin, short to catch up
 POSTPONED_RETRY_SECONDS = 2.0
+FILING_RETRY_SECONDS = 5.0  # an item kept from filing by a user's file (`sent` a file) looks again this often
 # A deferred item's n-th retry waits about RETRY_BASE_SECONDS * 2**n, half of it random: 1-2 s, 2-4 s, ...
 HOUSEKEEPING_SECONDS = 3600.0  # how often unused uploads are looked for
 RETRY_BASE_SECONDS = 1.0
@@ -106,6 +107,10 @@ class Service:
         upcoming = self.service.tracker.next_dispatch()
         zone = self.service.config.defaults.zone
         problem = self.watcher.problem or self.service.inbox_problem
+        blocked = sorted(self.service.filing_blocked.items())
+        if blocked:  # e.g. "1 waiting to be filed (clip: sent in /inbox is a file, not a folder; move it away…)"
+            said = f"{len(blocked)} waiting to be filed ({shown(blocked[0][0])}: {shown(blocked[0][1])})"
+            problem = f"{problem}; {said}" if problem else said
         return status_line(plan, problem, self._blocked(), self.service.busy,
                            upcoming.astimezone(zone) if upcoming else None)
 
@@ -128,6 +133,8 @@ class Service:
             self._retries.defer(name, now)
         for name in round_.postponed:
             self._retries.wait(name, now + POSTPONED_RETRY_SECONDS)  # its twin finishes soon
+        for name in round_.inbox_blocked:  # not a failure to back off from: filed as soon as the user moves it
+            self._retries.wait(name, now + FILING_RETRY_SECONDS)
         if round_.blocked:
             self._blocked_until = now + self._blocked_pause
             self._blocked_pause = min(self._blocked_pause * 2, self._blocked_retry[1])

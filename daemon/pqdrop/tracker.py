@@ -13,10 +13,11 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pqdrop.errors import AccountBlocked, ApiRejected, TransientError
+from pqdrop.errors import AccountBlocked, ApiRejected, InboxBlocked, TransientError
 from pqdrop.filing import (
     append_status_log,
     file_claim,
@@ -87,6 +88,7 @@ class Tracker:
         self._client = client
         self._clock = clock
         self._due: dict[int, Due] = {}
+        self._troubles: dict[int, str] = {}  # journal id -> the trouble filing it met, said once
 
     def seconds_until_due(self) -> float | None:
         """How long the loop may sleep before a tracked item wants a look; None when none is tracked."""
@@ -116,7 +118,7 @@ class Tracker:
     def check_due(self) -> int:
         """Look at every tracked item that is due; returns how many ended."""
         for record in self._journal.in_state(Step.REFILING):
-            self._finish_refile(record)  # a move a crash cut short
+            self._within_inbox(record, self._finish_refile)  # a move a crash, or a user's file, cut short
         ended = 0
         for record in self._journal.tracking():
             due = self._due.get(record.id)
@@ -137,8 +139,22 @@ class Tracker:
                 ended += self._end(record, Result(record.name, ItemState.FAILED, record.publish_id,
                                                   record.idempotency_key, exc.code or "PUBLISH_GONE", message))
                 continue
-            ended += self._update(record, state, due)
+            ended += self._within_inbox(record, partial(self._update, state=state, due=due)) or 0
         return ended
+
+    def _within_inbox(self, record: Record, action: Callable[[Record], int | None]) -> int | None:
+        """One item's filing; a user's file where its folder goes (a file `sent`) is said once, and the move is
+        tried again at the next look (REFILING is written ahead). A disk's trouble (OSError) ends the look."""
+        try:
+            done = action(record)
+        except InboxBlocked as exc:
+            trouble = exc.message
+            if self._troubles.get(record.id) != trouble:
+                log.warning("%s: cannot be filed now, tried again later: %s", record.name, trouble)
+            self._troubles[record.id] = trouble
+            return None
+        self._troubles.pop(record.id, None)
+        return done
 
     def _update(self, record: Record, state: PublishState, due: Due | None) -> int:
         now = self._clock()

@@ -15,10 +15,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from functools import partial
 from pathlib import PurePosixPath
+from typing import TypeVar
 
 from pqdrop.agenda import Agenda
 from pqdrop.arrival import Settling, Truncation
-from pqdrop.claim import OwnerLock, owner_id
+from pqdrop.claim import OwnerLock, owner_id, unwritable_inbox
 from pqdrop.config import Config
 from pqdrop.editor import Editor
 from pqdrop.errors import (
@@ -27,6 +28,8 @@ from pqdrop.errors import (
     EXIT_OK,
     AccountBlocked,
     ApiRejected,
+    ConfigError,
+    InboxBlocked,
     Interrupted,
     JournalError,
     Postponed,
@@ -47,6 +50,7 @@ from pqdrop.systemd import Pulse
 from pqdrop.tracker import Tracker
 
 log = logging.getLogger("pqdrop")
+T = TypeVar("T")
 
 # How long uploads of an item given back unpublished wait for it to come back before they are deleted.
 UNUSED_UPLOAD_AGE = timedelta(hours=24)
@@ -90,6 +94,10 @@ class Workers:
         self._settling = Settling()
         self._truncation = Truncation()
         self.inbox_problem: str | None = None  # why the last look could not read the inbox
+        self.inbox_error: PqdropError | None = None  # why the owner lock cannot be taken there: `once` exits with it
+        self.filing_blocked: dict[str, str] = {}  # item name -> what in the inbox keeps it from being filed
+        self._recovered = False
+        self._writes_said: str | None = None  # the last trouble said of writing in the inbox outside an item
         self._troubled: dict[str, str] = {}  # item name -> the local trouble already said for it
         self._pool = ThreadPoolExecutor(config.postqued.workers, thread_name_prefix="pqdrop-item")
         self._running: dict[str, Future[Result | None]] = {}
@@ -155,24 +163,46 @@ class Workers:
 
     def recover(self) -> list[str]:
         """The startup sweep: settle half-made claims, return orphaned ones to the inbox."""
-        if not self._hold_lock():
-            return []
-        notes = sweep(self.config.inbox.path, self.journal, self.owner) + self.tracker.recover()
-        self.editor.recover()
+        if not self._hold_lock(quiet=True):  # `once` ends with the reason, `run` says it at its first look
+            return []  # done by the first look that gets the lock (the inbox mounted late, or writable again)
+        self._recovered = True
+        notes = sweep(self.config.inbox.path, self.journal, self.owner)
+        notes += self._guarded(self.tracker.recover, [])
+        self._guarded(self.editor.recover, None)
         self.discard_unused_uploads()
         return notes
 
     def follow(self) -> int:
         """Follow the posts filed so far and carry out edits of the schedule; returns how many posts ended."""
-        self.editor.check()
-        ended = self.tracker.check_due()
+        self._guarded(self.editor.check, None)
+        ended = self._guarded(self.tracker.check_due, 0)
         self.write_agenda()
         return ended
 
     def edit(self) -> None:
         """Carry out edits of the schedule only (the loop's look between two scans of the inbox)."""
-        self.editor.check()
+        self._guarded(self.editor.check, None)
         self.write_agenda()
+
+    def _guarded(self, action: Callable[[], T], otherwise: T) -> T:
+        """Run a look at filed items; trouble writing in the inbox (read-only, a file where a folder goes) is
+        said once and waits for the next look, never ending the daemon."""
+        try:
+            result = action()
+        except InboxBlocked as exc:
+            self._say_writes(exc.message)
+            return otherwise
+        except OSError as exc:
+            self._say_writes(f"cannot write in the inbox {self.config.inbox.path}: {exc.strerror or exc}"
+                             f"{f' ({exc.filename})' if exc.filename else ''}")
+            return otherwise
+        self._say_writes(None)
+        return result
+
+    def _say_writes(self, problem: str | None) -> None:
+        if problem is not None and problem != self._writes_said:
+            log.warning("%s; filed items wait, and are looked at again later", shown(problem))
+        self._writes_said = problem
 
     def write_agenda(self) -> bool:
         """SCHEDULE.md as the journal has it now; True when it changed."""
@@ -199,11 +229,27 @@ class Workers:
             gone += 1
         return gone
 
-    def _hold_lock(self) -> bool:
-        """Take this pqdrop's owner lock in the inbox; False while the inbox is not there."""
-        if self._lock is None and self.config.inbox.path.is_dir():
-            self._lock = OwnerLock(self.config.inbox.path, self.owner)
-        return self._lock is not None
+    def _hold_lock(self, *, quiet: bool = False) -> bool:
+        """Take this pqdrop's owner lock in the inbox; False, with `inbox_error` saying why, while it cannot be."""
+        if self._lock is not None:
+            return True
+        inbox = self.config.inbox.path
+        if not inbox.is_dir():
+            if not quiet:
+                self._inbox_trouble(f"the inbox {inbox} is not there (unmounted share?); waiting for it to return")
+            return False
+        try:
+            self._lock = OwnerLock(inbox, self.owner)
+        except InboxBlocked as exc:
+            self.inbox_error = ConfigError(exc.message)  # a restart cannot mend it; moving the file does
+        except OSError as exc:
+            self.inbox_error = unwritable_inbox(inbox, exc)
+        else:
+            self.inbox_error = None
+            return True
+        if not quiet:
+            self._inbox_trouble(self.inbox_error.message)
+        return False
 
     def look(self, renamed: Iterable[PurePosixPath] = ()) -> Plan:
         """Scan the inbox and decide what is ready; `renamed` are paths known to have arrived by rename."""
@@ -211,8 +257,9 @@ class Workers:
         inbox = self.config.inbox.path
         try:
             if not self._hold_lock():
-                self._inbox_trouble(f"the inbox {inbox} is not there (unmounted share?); waiting for it to return")
                 return Plan()
+            if not self._recovered:
+                self.recover()
             entries = scan_entries(inbox, self.config.inbox.ignore)
         except OSError as exc:
             self._inbox_trouble(f"cannot read the inbox {inbox}: {exc.strerror or exc}")
@@ -229,7 +276,7 @@ class Workers:
     def _inbox_trouble(self, problem: str | None) -> None:
         """Say once that the inbox cannot be read, and once that it can again; `inbox_problem` tells STATUS=."""
         if problem and problem != self.inbox_problem:
-            log.error("%s; nothing is posted until it can be read again", problem)
+            log.error("%s; nothing is posted until that is mended (pqdrop looks again)", problem)
         elif problem is None and self.inbox_problem:
             log.warning("the inbox can be read again")
         self.inbox_problem = problem
@@ -322,6 +369,16 @@ class Workers:
             round_.local[name] = exc.message
             self._say_local_trouble(name, exc, "will try again")
             return
+        except InboxBlocked as exc:
+            # Something of the user's holds a name pqdrop files into (a file `sent`): the item keeps its
+            # step in processing/, and filing is tried again until it is moved away. Said once, no traceback.
+            round_.inbox_blocked[name] = exc.message
+            if self.filing_blocked.get(name) != exc.message:
+                log.warning("%s: waits to be filed: %s", shown(name), shown(exc.message))
+                append_status_log(self.config.inbox.path, {"item": name, "state": str(ItemState.WAITING),
+                                                           "reason": exc.message}, self._clock())
+            self.filing_blocked[name] = exc.message
+            return
         except Postponed as exc:
             round_.postponed.add(name)
             log.info("%s", exc.message)
@@ -344,6 +401,7 @@ class Workers:
             self._say_local_trouble(name, exc, "will try again after an unexpected error (please report it)")
             return
         self._troubled.pop(name, None)
+        self.filing_blocked.pop(name, None)
         if result is not None:
             round_.results.append(result)
             _log_result(result)
@@ -356,8 +414,13 @@ class Workers:
 
 
 def once(service: Workers) -> tuple[int, Round]:
-    """Resume what a crash left, process everything in the inbox now; arrivals get settle_seconds."""
+    """Resume what a crash left, process everything in the inbox now; arrivals get settle_seconds.
+
+    An inbox pqdrop cannot write in (read-only, a file named `processing`) ends it with the reason.
+    """
     service.recover()
+    if service.inbox_error is not None:
+        raise service.inbox_error
     service.follow()
     total = Round()
     attempted: set[str] = set()
@@ -374,6 +437,7 @@ def once(service: Workers) -> tuple[int, Round]:
             attempted.update(result.name for result in round_.results)
             attempted.update(round_.deferred)
             attempted.update(round_.local)
+            attempted.update(round_.inbox_blocked)
             for name in round_.postponed:  # its twin is done now: take it again, a few times at most
                 postponements[name] = postponements.get(name, 0) + 1
                 if postponements[name] <= MAX_POSTPONEMENTS:
@@ -383,6 +447,7 @@ def once(service: Workers) -> tuple[int, Round]:
             total.results += round_.results
             total.deferred.update(round_.deferred)
             total.local.update(round_.local)
+            total.inbox_blocked.update(round_.inbox_blocked)
             total.interrupted.update(round_.interrupted)
             if round_.blocked:
                 total.blocked = round_.blocked
@@ -400,10 +465,11 @@ MAX_POSTPONEMENTS = 3
 
 
 def exit_code(round_: Round) -> int:
-    """CONTRACT: 3 when the account could not post, else 1 when an item failed or met local file trouble, else 0."""
+    """CONTRACT: 3 when the account could not post, else 1 when an item failed or met local file trouble
+    (a file where its folder goes counts), else 0."""
     if round_.blocked or round_.deferred:
         return EXIT_BLOCKED
-    if round_.local or any(result.state is ItemState.FAILED for result in round_.results):
+    if round_.local or round_.inbox_blocked or any(result.state is ItemState.FAILED for result in round_.results):
         return EXIT_FAILED
     return EXIT_OK
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pqdrop.config import Config, DefaultsConfig, inbox_not_a_folder
 from pqdrop.errors import ConfigError, ItemError
-from pqdrop.inbox import SIDECAR_SUFFIX, Item, Rules, look, scan_entries
+from pqdrop.inbox import RESERVED_NAMES, SIDECAR_SUFFIX, Item, Rules, look, scan_entries
 from pqdrop.names import pairing_key, shown
 
 
@@ -64,6 +64,10 @@ def check_item(
     if item.problem:
         return item.problem
     if item.sidecar is None:
+        if item.folder is None and f"{item.name}{SIDECAR_SUFFIX}" in RESERVED_NAMES:
+            return (f"no sidecar: {item.name}{SIDECAR_SUFFIX} is the name of pqdrop's schedule in the inbox root, "
+                    "never a sidecar; rename the media and its sidecar (e.g. to "
+                    f"{item.name}-1{item.media[0].suffix if item.media else ''} and {item.name}-1{SIDECAR_SUFFIX})")
         return f"no sidecar: add {shown(item.name)}.md beside the media"
     from pqdrop.preflight import post_warnings  # PyAV loads only when there is media to probe
     from pqdrop.preparation import left_out, prepare_item

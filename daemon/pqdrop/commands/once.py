@@ -33,6 +33,7 @@ def print_round(round_: Round, plan: Plan) -> None:
     rows = [(r.name, str(r.state), r.message if r.message else (r.publish_id or "")) for r in round_.results]
     rows += [(name, ItemState.WAITING, reason) for name, reason in round_.deferred.items()]
     rows += [(name, ItemState.WAITING, f"local file trouble: {reason}") for name, reason in round_.local.items()]
+    rows += [(name, ItemState.WAITING, f"not filed yet: {reason}") for name, reason in round_.inbox_blocked.items()]
     rows += [(name, ItemState.WAITING, reason) for name, reason in round_.interrupted.items()]
     rows += [(w.name, ItemState.WAITING, w.reason) for w in plan.waiting]
     # Ready items the round never reached: posting paused before them, or a stop request came first.
