@@ -116,16 +116,20 @@ def test_a_folder_under_the_schedules_name_is_refused_and_left_empty(tmp_path: P
     assert sorted(p.name for p in tmp_path.iterdir()) == ["SCHEDULE.md"]
 
 
-def test_a_filing_folder_that_is_a_symlink_or_a_file_is_refused(tmp_path: Path) -> None:
+def test_a_filing_folder_that_is_a_file_or_a_link_to_one_is_refused_a_link_to_a_folder_taken(tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
-    (tmp_path / "sent").symlink_to("real")
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "sent").symlink_to("real")  # sent/ on another disk: the user's choice
+    (tmp_path / "canceled").symlink_to("notes.txt")
     (tmp_path / "failed").write_text("mine")
-    with pytest.raises(InboxBlocked, match=r"^sent in .* is a symbolic link, not a folder; move it away"):
-        ensure_folder(tmp_path / "sent")
+    ensure_folder(tmp_path / "sent")
+    with pytest.raises(InboxBlocked, match=r"^canceled in .* is a symbolic link, not a folder; move it away"):
+        ensure_folder(tmp_path / "canceled")
     with pytest.raises(InboxBlocked, match=r"^failed in .* is a file, not a folder; move it away"):
         ensure_folder(tmp_path / "failed")
     ensure_folder(tmp_path / "scheduled")
     assert (tmp_path / "scheduled").is_dir() and (tmp_path / "failed").read_text() == "mine"
+    assert os.readlink(tmp_path / "sent") == "real" and (tmp_path / "notes.txt").read_text() == "mine"
 
 
 def test_a_named_pipe_as_status_log_is_never_opened_and_the_append_returns_at_once(tmp_path: Path) -> None:

@@ -52,12 +52,13 @@ def kind_of(path: Path) -> str | None:
 def ensure_folder(folder: Path) -> None:
     """Make a filing folder (sent/, failed/, scheduled/, canceled/) unless it is there.
 
+    A symlink to a folder is taken as the user's choice (sent/ on a bigger disk: moves then copy across).
     Anything else under its name is the user's: it is left as it is, and InboxBlocked says what to move.
     """
     with suppress(FileExistsError):
         folder.mkdir()
     kind = kind_of(folder)
-    if kind != "a folder":
+    if not folder.is_dir():
         raise InboxBlocked(
             f"{shown(folder.name)} in {shown(str(folder.parent))} is {kind or 'gone'}, not a folder; move it away: "
             f"pqdrop needs a {shown(folder.name)}/ folder there, and never moves or deletes what you put there"
