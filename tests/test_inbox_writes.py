@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -347,3 +348,46 @@ def test_run_on_a_read_only_inbox_keeps_running_says_so_and_posts_once_it_is_wri
     assert "Traceback" not in log
     assert log.count(f"cannot write in the inbox {inbox}: Read-only file system") == 1, log
     assert json.loads((inbox / "sent" / "clip.status.json").read_text())["state"] == "published"
+
+
+def test_an_inbox_turning_read_only_under_run_leaves_items_in_place_and_posts_them_once_writable(
+    tmp_path: Path, sandbox: Sandbox, manager: Manager, inbox: Path
+) -> None:
+    prefix = read_only(inbox)
+    bound = ("unshare", "-m", "sh", "-c", f'mount --bind "{inbox}" "{inbox}" && exec "$0" "$@"')
+    assert prefix[:3] == bound[:3]
+    process, _, err = start(tmp_path, sandbox, manager, prefix=bound, watch="poll")
+
+    def remount(mode: str) -> None:  # as the NAS does it, in the daemon's own mount namespace
+        subprocess.run(["nsenter", "-t", str(process.pid), "-m", "mount", "-o", f"remount,{mode},bind", str(inbox)],
+                       check=True, timeout=10)
+
+    try:
+        manager.read_until("READY=1", 20)
+        remount("ro")
+        drop(inbox, "clip")  # this side of the mount still writes: the sync tool delivers
+        time.sleep(4.0)  # many looks at 0.2 s, each finding the item ready and the inbox refusing the claim
+        assert process.poll() is None, err.read_text()
+        assert sorted(p.name for p in inbox.iterdir()) == ["clip.md", "clip.mp4", "processing"]
+        assert [p.name for p in (inbox / "processing").iterdir() if p.is_dir()] == []
+        remount("rw")
+        deadline = time.monotonic() + 30
+        while not (inbox / "sent" / "clip.status.json").exists():
+            assert time.monotonic() < deadline and process.poll() is None, err.read_text()
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    log = err.read_text()
+    assert log.count("clip: will try again after a filesystem error: [Errno 30] Read-only file system") == 1, log
+    assert json.loads((inbox / "sent" / "clip.status.json").read_text())["state"] == "published"
+    assert len(sandbox.state_summary()["publishes"]) == 1
+    journal = sqlite3.connect(tmp_path / "state" / "journal.sqlite3")
+    try:
+        states = [row[0] for row in journal.execute("SELECT state FROM items WHERE name = 'clip'")]
+    finally:
+        journal.close()
+    assert states == ["done"]  # no claim left behind per refused try

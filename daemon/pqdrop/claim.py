@@ -100,6 +100,9 @@ def take(inbox: Path, item: Item, claim: str) -> bool:
     except FileNotFoundError:
         target.rmdir()
         return False
+    except OSError:
+        target.rmdir()  # the inbox refused the rename (read-only now): nothing is claimed
+        raise
     complete(inbox, rest, claim)
     return True
 
@@ -217,9 +220,13 @@ def stopped_owner(inbox: Path, owner: str) -> Iterator[bool]:
 
 
 def open_lock(path: Path, *, create: bool = True) -> IO[bytes]:
-    """An owner's lock file, opened without following a symlink (processing/ is inside the synced inbox)."""
-    flags = os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_WRONLY | os.O_APPEND | os.O_CREAT if create else os.O_RDONLY)
-    return os.fdopen(os.open(path, flags, FILE_MODE), "ab" if create else "rb")
+    """An owner's lock file, opened without following a symlink (processing/ is inside the synced inbox).
+
+    Read-only: flock needs no write access, and a file held open for writing would keep an admin from
+    remounting the share read-only ("mount point is busy").
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+    return os.fdopen(os.open(path, flags, FILE_MODE), "rb")
 
 
 def _is_at(stream: IO[bytes], path: Path) -> bool:

@@ -114,7 +114,13 @@ class Pipeline:
         """Journal first, then the rename: a crash in between leaves a record the sweep can settle."""
         claim = str(ClaimName.new(item.name, self._owner))
         record_id = self._journal.begin_claim(item.name, claim, item_to_json(item))
-        if not take(self._inbox, item, claim):
+        try:
+            taken = take(self._inbox, item, claim)
+        except OSError:
+            if not claim_dir(self._inbox, claim).exists():  # nothing moved (a read-only inbox): no record to sweep
+                self._journal.forget(record_id)
+            raise
+        if not taken:
             self._journal.forget(record_id)
             return None
         self._journal.set_state(record_id, Step.CLAIMED)
@@ -150,7 +156,13 @@ class Pipeline:
             return False
         # Written ahead, like a claim: a crash between the moves leaves RETURNING for the sweep to finish.
         self._journal.set_state(record.id, Step.RETURNING, error=reason)
-        if give_back(self._inbox, record.claim):
+        try:
+            taken = give_back(self._inbox, record.claim)
+        except OSError:
+            if all((claim_dir(self._inbox, record.claim) / name).exists() for name in claim_entries(record.item)):
+                self._journal.set_state(record.id, record.state)  # nothing moved (a read-only inbox): resumes
+            raise  # else RETURNING: the sweep finishes the return, as after a crash
+        if taken:
             self._journal.set_state(record.id, record.state)  # a name is taken in the inbox: nothing moved
             return False
         self._journal.set_state(record.id, Step.RETURNED)

@@ -410,7 +410,10 @@ class Workers:
     def _give_back_unpublished(self, name: str, reason: str) -> None:
         for record in self.journal.unfinished():
             if record.name == name:
-                self.pipeline.give_back(record, reason)
+                try:
+                    self.pipeline.give_back(record, reason)
+                except OSError as exc:  # the inbox refuses the moves: the item waits in processing/ instead
+                    self._say_local_trouble(name, exc, "stays in processing/ for now")
 
 
 def once(service: Workers) -> tuple[int, Round]:

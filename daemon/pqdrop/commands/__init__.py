@@ -16,7 +16,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pqdrop.errors import EXIT_TEMPFAIL, EXIT_USAGE, ConfigError, JournalError, ServiceUnavailable
+from pqdrop.errors import (
+    EXIT_FAILED,
+    EXIT_TEMPFAIL,
+    EXIT_USAGE,
+    ConfigError,
+    InboxBlocked,
+    JournalError,
+    ServiceUnavailable,
+)
 from pqdrop.service import Signals, install_signal_handlers
 
 # pqdrop.config (pydantic) costs most of a cold start: loaded in the commands that need it, so
@@ -95,6 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # unit, since RestartPreventExitStatus= names only EXIT_USAGE.
         print(f"pqdrop: {exc.message}; try again later", file=sys.stderr)
         return EXIT_TEMPFAIL
+    except InboxBlocked as exc:
+        # A file of the user's where pqdrop's folder goes (cancel's canceled/): the step waits, the file stays.
+        print(f"pqdrop: {exc.message}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
 
