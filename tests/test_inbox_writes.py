@@ -391,3 +391,24 @@ def test_an_inbox_turning_read_only_under_run_leaves_items_in_place_and_posts_th
     finally:
         journal.close()
     assert states == ["done"]  # no claim left behind per refused try
+
+
+def test_retry_on_a_read_only_inbox_says_so_in_one_line_and_moves_nothing(
+    tmp_path: Path, sandbox: Sandbox, env: dict[str, str], inbox: Path
+) -> None:
+    write_config(tmp_path, sandbox.url)
+    (inbox / "failed").mkdir()
+    (inbox / "failed" / "typo.mp4").write_bytes(b"video")
+    (inbox / "failed" / "typo.md").write_text("---\n---\ncaption\n")
+    status = {"state": "failed", "files": ["typo.mp4", "typo.md"], "error": {"code": "SIDECAR", "message": "bad"}}
+    (inbox / "failed" / "typo.status.json").write_text(json.dumps(status))
+
+    result = subprocess.run([*read_only(inbox), *PQDROP, "retry", "typo", "--config", str(tmp_path / "config.toml")],
+                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout.strip() == (
+        f"typo: cannot move it back into the inbox {inbox}: Read-only file system ({inbox}/failed/typo.mp4); "
+        "run `pqdrop retry` again once the inbox can be written")
+    assert sorted(p.name for p in (inbox / "failed").iterdir()) == ["typo.md", "typo.mp4", "typo.status.json"]

@@ -41,11 +41,17 @@ def _retry_one(inbox: Path, filed: Filed) -> int:
     if clashes:
         print(f"{filed.name}: {', '.join(clashes)} already in the inbox; move or rename it first")
         return 1
-    for name in files:
-        source = inbox / FAILED_DIR / name
-        if source.exists() or source.is_symlink():
-            move(source, inbox / name)
-    filed.status_path.unlink()
+    try:
+        for name in files:
+            source = inbox / FAILED_DIR / name
+            if source.exists() or source.is_symlink():
+                move(source, inbox / name)
+        filed.status_path.unlink()
+    except OSError as exc:  # a read-only share: said in one line, and `retry` again moves the rest
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"{filed.name}: cannot move it back into the inbox {inbox}: {exc.strerror or exc}{where}; "
+              "run `pqdrop retry` again once the inbox can be written")
+        return 1
     append_status_log(inbox, {"item": filed.name, "state": "retried"})
     print(f"{filed.name}: back in the inbox")
     return 0
