@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import unicodedata
 
+import pytest
+
+from pqdrop.commands import setup_logging
 from pqdrop.names import (
     NAME_MAX,
     byte_length,
@@ -72,3 +76,40 @@ def test_fit_cuts_at_a_character_boundary_within_the_byte_limit() -> None:
     assert fit("short") == "short"
     longest = fit_with("é" * 200, ".status.json")
     assert longest.endswith(".status.json") and byte_length(longest) <= NAME_MAX
+
+
+def test_shown_escapes_control_characters_so_a_name_stays_one_printable_line() -> None:
+    assert shown("a\n<3>pqdrop: FORGED.mp4") == "a\\n<3>pqdrop: FORGED.mp4"
+    assert shown("clip\x1b[31mred\r\t.mp4") == "clip\\x1b[31mred\\r\\t.mp4"
+    assert shown("x\x00\x7f\x85\u2028y") == "x\\x00\\x7f\\x85\\u2028y"  # NUL, DEL, C1 NEL, a Unicode line break
+    assert shown(LATIN1 + "\n.mp4") == "caf\\xe9\\n.mp4"  # bytes and controls in one name
+    assert shown("Café ☕ — #fyp") == "Café ☕ — #fyp"  # printable Unicode is left alone
+
+
+def test_showing_a_shown_name_again_changes_nothing() -> None:
+    for name in ("a\n<3>b", LATIN1 + "\x1b", "plain", "tab\there"):
+        assert shown(shown(name)) == shown(name)
+
+
+def test_every_log_level_shows_names_alike_on_a_terminal_and_under_journald(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = logging.getLogger("pqdrop.test")
+    for journald in (False, True):
+        if journald:
+            monkeypatch.setenv("JOURNAL_STREAM", "8:1234")
+        else:
+            monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+        setup_logging(verbose=True)
+        log.debug("%s: debug", LATIN1)
+        log.info("%s: info", LATIN1)
+        log.warning("%s: warning", "a\n<3>pqdrop: FORGED")
+        log.error("%s: error", "esc\x1b[2J")
+        lines = capsys.readouterr().err.splitlines()
+        assert len(lines) == 4, lines  # the line feed in a name started no line of its own
+        assert [line.split(" ")[-1] for line in lines] == ["debug", "info", "warning", "error"]
+        assert "caf\\xe9: debug" in lines[0] and "caf\\xe9: info" in lines[1]
+        assert "a\\n<3>pqdrop: FORGED: warning" in lines[2] and "esc\\x1b[2J: error" in lines[3]
+        if journald:
+            assert [line[:3] for line in lines] == ["<7>", "<6>", "<4>", "<3>"]
+    logging.getLogger().handlers.clear()

@@ -215,3 +215,12 @@ def test_progress_shows_rate_and_time_left_once_an_upload_ran_a_few_seconds() ->
 def test_upload_pace_names_minutes_and_hours_for_long_uploads() -> None:
     assert upload_pace(5_000_000, 1.0, 600_000_000) == "at 5.0 MB/s, 2 min left"
     assert upload_pace(1_000_000, 10.0, 2_000_000_000) == "at 0.1 MB/s, 5.6 h left"
+
+
+def test_status_shows_a_name_on_one_line_so_it_never_adds_an_assignment() -> None:
+    sent: list[str] = []
+    pulse = Pulse(send=lambda message: sent.append(message) is None, clock=lambda: 0.0)
+    pulse.progress("a\nREADY=1\x1b.mp4", 10, 100)
+    pulse.status("1 held by a sync conflict (b\nSTOPPING=1)", force=True)
+    assert sent == ["STATUS=uploading a\\nREADY=1\\x1b.mp4 10%",
+                    "STATUS=1 held by a sync conflict (b\\nSTOPPING=1), uploading a\\nREADY=1\\x1b.mp4 10%"]

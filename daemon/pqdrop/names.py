@@ -4,6 +4,10 @@ Python gives a name that is not UTF-8 (`caf\\xe9.mp4`, as an old SMB client or a
 writes it) as a str with lone surrogates (PEP 383). Such a str cannot be encoded as UTF-8, so
 every place that stores or shows a name goes through here: JSON escapes the surrogates (and
 reads them back exactly), SQLite gets the raw bytes, a person sees `caf\\xe9`.
+
+A name may also hold control characters (a line feed, ESC): shown raw, `a\\n<3>pqdrop: …` would forge a
+line of its own in journald, at a priority of its choosing, and ESC sequences would drive the terminal.
+`shown` writes them as `\\n`, `\\x1b`, so every name pqdrop prints takes exactly one line.
 """
 
 from __future__ import annotations
@@ -18,6 +22,11 @@ from typing import Any
 NAME_MAX = 255
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# C0 controls, DEL, C1 controls (U+0085 is a line break to some readers) and the Unicode line and
+# paragraph separators: what would break a log line or steer a terminal.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _DIGITS = re.compile(r"(\d+)")
 
 
@@ -26,11 +35,25 @@ def is_clean(name: str) -> bool:
     return _SURROGATE.search(name) is None
 
 
-def shown(name: str) -> str:
-    """The name for a person and for any UTF-8 stream: bytes that are not UTF-8 appear as `\\xe9`."""
-    if is_clean(name):
-        return name
-    return os.fsencode(name).decode("utf-8", "backslashreplace")
+def shown(text: str) -> str:
+    """A name (or a message holding names) for a person and for any UTF-8 stream, on one line.
+
+    Bytes that are not UTF-8 appear as `\\xe9`, control characters as `\\n`, `\\t`, `\\x1b` or
+    `\\u2028`. Showing a shown text again changes nothing.
+    """
+    if _UNPRINTABLE.search(text) is None:
+        return text
+    if not is_clean(text):
+        try:
+            text = os.fsencode(text).decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # a surrogate no file name holds (PEP 383 makes only U+DC80..U+DCFF)
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return _CONTROL.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _ESCAPES.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
 
 
 def for_api(name: str, limit: int = NAME_MAX) -> str:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pqdrop.config import fold_account
 from pqdrop.errors import ItemError, MediaError
 from pqdrop.instants import iso_z
+from pqdrop.names import shown
 from pqdrop.sidecar import Target
 from pqdrop.states import ItemState, failure_reason, outcome_of
 from pqdrop.tiktok import Reaction, answer_to, is_tiktok_code
@@ -224,9 +225,10 @@ def status_document(result: Result, now: datetime) -> dict[str, Any]:
     if result.media:
         document["media"] = result.media
     if result.note:
-        document["note"] = result.note
+        document["note"] = shown(result.note)
     if result.state is ItemState.FAILED:
-        document["error"] = {"code": result.error_code or "FAILED", "message": result.message or "failed"}
+        # Shown as a person reads names: `caf\xe9.md: …`, a line feed in a name as `\n` (the item keeps its bytes).
+        document["error"] = {"code": result.error_code or "FAILED", "message": shown(result.message or "failed")}
     return document
 
 

@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TextIO
 
+from pqdrop.names import shown
+
 
 def notify(message: str, environ: Mapping[str, str] | None = None) -> bool:
     """Send e.g. "READY=1" or "STATUS=…"; True when a datagram went out."""
@@ -121,7 +123,7 @@ class Pulse:
         if started is None or sent < started[1]:  # a new upload, or a retry from the start
             started = self._uploads[name] = (now, sent)
         percent = 100 * sent // total if total else 100
-        self.doing = f"uploading {name} {percent}%"
+        self.doing = f"uploading {shown(name)} {percent}%"  # a name's line feed would end STATUS=
         elapsed = now - started[0]
         if elapsed >= RATE_AFTER_SECONDS and sent > started[1]:
             self.doing += f" {upload_pace(sent - started[1], elapsed, total - sent)}"
@@ -140,5 +142,5 @@ class Pulse:
         now = self._clock()
         if force or now - self._last_status >= STATUS_EVERY_SECONDS:
             text = ", ".join(part for part in (self.summary, self.doing) if part)
-            self._send("STATUS=" + text)
+            self._send("STATUS=" + shown(text))  # one line: a line feed would start another assignment
             self._last_status = now

@@ -25,6 +25,7 @@ from pqdrop.errors import (
     JournalError,
     ServiceUnavailable,
 )
+from pqdrop.names import shown
 from pqdrop.service import Signals, install_signal_handlers
 
 # pqdrop.config (pydantic) costs most of a cold start: loaded in the commands that need it, so
@@ -172,19 +173,32 @@ def _config_for_check(args: argparse.Namespace) -> Config | None:
 
 
 def setup_logging(verbose: bool) -> None:
-    """Plain lines on a terminal; under systemd, a syslog priority prefix that journald reads."""
+    """Plain lines on a terminal; under systemd, a syslog priority prefix that journald reads.
+
+    Every message goes through `shown`: a file name's line feed or ESC is written as `\\n` or `\\x1b`
+    (never a forged journald line, never a terminal escape), and its bytes that are not UTF-8 as
+    `\\xe9`, at every level alike.
+    """
     level = logging.DEBUG if verbose else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
     if os.environ.get("JOURNAL_STREAM"):
         handler.setFormatter(_JournalFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+        handler.setFormatter(_ShownFormatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry request URLs
 
 
-class _JournalFormatter(logging.Formatter):
+class _ShownFormatter(logging.Formatter):
+    """A formatter whose message is shown as names are (`shown`): one line, printable, UTF-8."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        record.message = shown(record.message)  # format() sets it anew from the record for each handler
+        return super().formatMessage(record)
+
+
+class _JournalFormatter(_ShownFormatter):
     PRIORITIES = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 
     def format(self, record: logging.LogRecord) -> str:
-        return f"<{self.PRIORITIES.get(record.levelno, 6)}>{record.getMessage()}"
+        return f"<{self.PRIORITIES.get(record.levelno, 6)}>{shown(record.getMessage())}"

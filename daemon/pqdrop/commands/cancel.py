@@ -21,6 +21,7 @@ from pqdrop.editor import CANCEL
 from pqdrop.errors import EXIT_BLOCKED, ConfigError
 from pqdrop.inbox import SCHEDULED_DIR
 from pqdrop.journal import Journal, Record
+from pqdrop.names import shown
 
 if TYPE_CHECKING:
     from pqdrop.postqued import PostQued
@@ -45,8 +46,8 @@ def request_edit(config: Config, name: str, kind: str, when: str | None, client:
         record = find_scheduled(journal, name)
         if record is None:
             names = sorted(str(r.stem or r.name) for r in journal.tracking() if r.destination == SCHEDULED_DIR)
-            print(f"pqdrop: {name}: no such item in {SCHEDULED_DIR}/ (scheduled now: {', '.join(names) or 'none'})",
-                  file=sys.stderr)
+            listed = ", ".join(names) or "none"
+            print(shown(f"pqdrop: {name}: no such item in {SCHEDULED_DIR}/ (scheduled now: {listed})"), file=sys.stderr)
             return 1
         request_id = EditLog(journal).add_request(record.id, kind, when)
         outcome, trouble = _carry_out(config, journal, request_id, client)
@@ -58,10 +59,10 @@ def request_edit(config: Config, name: str, kind: str, when: str | None, client:
               "and carried out by the next pqdrop run or once", file=sys.stderr)
         return EXIT_BLOCKED
     if outcome is None:
-        print(f"pqdrop: {name}: the running pqdrop has not taken the request up within {WAIT_SECONDS:g} s; "
-              "it will when it can", file=sys.stderr)
+        print(shown(f"pqdrop: {name}: the running pqdrop has not taken the request up within {WAIT_SECONDS:g} s; "
+                    "it will when it can"), file=sys.stderr)
         return 1
-    print(f"{record.stem or record.name}: {outcome}")
+    print(shown(f"{record.stem or record.name}: {outcome}"))
     return 1 if outcome.startswith(NOT_APPLIED) else 0
 
 

@@ -27,7 +27,7 @@ def check_paths(config: Config | None, paths: Sequence[Path]) -> int:
     missing = [path for path in paths if not path.exists()]
     if missing:
         for path in missing:
-            print(f"pqdrop check: {path}: no such file or folder", file=sys.stderr)
+            print(shown(f"pqdrop check: {path}: no such file or folder"), file=sys.stderr)
         return 2
     defaults = config.defaults if config else DefaultsConfig()
     problems = 0
@@ -36,7 +36,7 @@ def check_paths(config: Config | None, paths: Sequence[Path]) -> int:
         try:
             found = items_under(path, config)
         except OSError as exc:
-            print(f"FAIL  {path}: cannot read it: {exc.strerror or exc}")
+            print(shown(f"FAIL  {path}: cannot read it: {exc.strerror or exc}"))
             problems += 1
             continue
         for folder, item in found:

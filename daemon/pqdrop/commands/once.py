@@ -49,8 +49,10 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     if not rows:
         print("nothing to do: the inbox holds no items")
         return
-    widths = [max(len(str(row[col])) for row in [header, *rows]) for col in range(len(header) - 1)]
-    for row in [header, *rows]:
-        cells = [f"{str(cell):<{width}}" for cell, width in zip(row, widths, strict=False)]
-        print(shown("  ".join([*cells, str(row[-1])])))  # a name that is not UTF-8 prints as `caf\xe9`
+    # Measured as printed: a name that is not UTF-8 prints as `caf\xe9`, a line feed in one as `\n`.
+    table = [[shown(str(cell)) for cell in row] for row in [header, *rows]]
+    widths = [max(len(row[col]) for row in table) for col in range(len(header) - 1)]
+    for row in table:
+        cells = [f"{cell:<{width}}" for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]))
 

@@ -13,6 +13,7 @@ from pqdrop.commands.status import Filed, filed_items
 from pqdrop.config import Config
 from pqdrop.filing import append_status_log, move
 from pqdrop.inbox import FAILED_DIR
+from pqdrop.names import shown
 
 
 def retry_failed(config: Config, names: Sequence[str], *, every: bool) -> int:
@@ -20,7 +21,7 @@ def retry_failed(config: Config, names: Sequence[str], *, every: bool) -> int:
     inbox = config.inbox.path
     failed = {item.name: item for item in filed_items(inbox, FAILED_DIR)}
     if not names and not every:
-        print("name the items to retry, or --all; failed items: " + (", ".join(sorted(failed)) or "none"))
+        print(shown("name the items to retry, or --all; failed items: " + (", ".join(sorted(failed)) or "none")))
         return 2
     chosen = sorted(failed) if every else list(names)
     if every and not chosen:
@@ -28,7 +29,7 @@ def retry_failed(config: Config, names: Sequence[str], *, every: bool) -> int:
     code = 0
     for name in chosen:
         if name not in failed:
-            print(f"{name}: not in {FAILED_DIR}/ (failed items: {', '.join(sorted(failed)) or 'none'})")
+            print(shown(f"{name}: not in {FAILED_DIR}/ (failed items: {', '.join(sorted(failed)) or 'none'})"))
             code = 1
             continue
         code = max(code, _retry_one(inbox, failed[name]))
@@ -39,7 +40,7 @@ def _retry_one(inbox: Path, filed: Filed) -> int:
     files = [str(name) for name in filed.status.get("files", [])]
     clashes = [name for name in files if (inbox / name).exists()]
     if clashes:
-        print(f"{filed.name}: {', '.join(clashes)} already in the inbox; move or rename it first")
+        print(shown(f"{filed.name}: {', '.join(clashes)} already in the inbox; move or rename it first"))
         return 1
     try:
         for name in files:
@@ -53,5 +54,5 @@ def _retry_one(inbox: Path, filed: Filed) -> int:
               "run `pqdrop retry` again once the inbox can be written")
         return 1
     append_status_log(inbox, {"item": filed.name, "state": "retried"})
-    print(f"{filed.name}: back in the inbox")
+    print(shown(f"{filed.name}: back in the inbox"))
     return 0

@@ -364,11 +364,12 @@ def render_text(view: Overview) -> str:
     ]
     for title, rows in sections:
         lines += ["", f"{title} ({len(rows)})", *_aligned(rows)]
-    return shown("\n".join(lines))
+    return "\n".join(shown(line) for line in lines)  # each line shown: a name's line feed never starts a row
 
 
 def _aligned(rows: Sequence[tuple[str, ...]]) -> list[str]:
     """Indented rows, every column but the last padded to its widest cell; a cell over 36 wide just sticks out."""
+    rows = [tuple(shown(cell) for cell in row) for row in rows]  # measured as printed: `caf\xe9` is 7 wide
     columns = max((len(row) for row in rows), default=0)
     widths = [max((len(row[col]) for row in rows if col < len(row) and len(row[col]) <= 36), default=0)
               for col in range(columns)]

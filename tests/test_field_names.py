@@ -1,0 +1,103 @@
+"""Tests of the field: names, sidecars and what pqdrop prints, through `python -m pqdrop` as a user runs it.
+
+Sidecars written without their `---` fences or with near misses (`--`, `***`, `+++`), ordinary names
+that look like a OneDrive copy (`teaser-FINAL`, `sunset-HDR`) beside real ones (`-DESKTOP-1A2B3C4`),
+file names holding a line feed or an ESC under journald, and the advice `check` and `once` give.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.conftest import SANDBOX_KEY, write_config
+from tests.test_field import clip, pqdrop
+
+from pqdrop.sandbox import Sandbox
+from pqdrop.workers import EXIT_FAILED
+
+LATIN1 = os.fsdecode(b"caf\xe9")
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """A user's environment whose standard streams are strict UTF-8: a name printed raw would raise."""
+    scrubbed = ("PQDROP_CONFIG", "POSTQUED_API_KEY", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM")
+    env = {name: value for name, value in os.environ.items() if name not in scrubbed}
+    home = tmp_path / "home"
+    home.mkdir()
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), POSTQUED_API_KEY=SANDBOX_KEY,
+               PYTHONIOENCODING="utf-8:strict", LC_ALL="C.UTF-8")
+    return env
+
+
+@pytest.fixture
+def config_path(tmp_path: Path, inbox: Path, sandbox: Sandbox) -> Path:
+    return write_config(tmp_path, sandbox.url)
+
+
+def publishes(sandbox: Sandbox) -> list[dict[str, Any]]:
+    return list(sandbox.state_summary()["publishes"])
+
+
+# --- names in what pqdrop prints ------------------------------------------------------------------
+
+FORGED = "a\n<3>pqdrop: FORGED error line"
+
+
+def test_a_line_feed_in_a_name_forges_no_journald_line_and_an_esc_never_reaches_the_terminal(
+    config_path: Path, inbox: Path, tmp_path: Path, env: dict[str, str], sandbox: Sandbox
+) -> None:
+    clip(inbox / FORGED)
+    clip(inbox / "esc\x1b[2Jclear")
+    clip(Path(os.fsdecode(os.fsencode(inbox) + b"/caf\xe9")))
+    done = pqdrop("once", "--config", str(config_path), env={**env, "JOURNAL_STREAM": "8:1234"}, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    err, out = done.stderr.decode("utf-8"), done.stdout.decode("utf-8")
+    assert b"\x1b" not in done.stderr + done.stdout
+    assert all(re.match(r"<[0-7]>", line) for line in err.splitlines()), err  # every line is pqdrop's own
+    assert not [line for line in err.splitlines() if line.startswith("<3>")]  # nothing failed, nothing forged
+    sent = {line.split(": published (publish")[0] for line in err.splitlines() if ": published (publish" in line}
+    assert sent == {"<6>a\\n<3>pqdrop: FORGED error line", "<6>esc\\x1b[2Jclear", "<6>caf\\xe9"}
+    rows = {line.split("  ")[0] for line in out.splitlines()[1:]}
+    assert rows == {"a\\n<3>pqdrop: FORGED error line", "esc\\x1b[2Jclear", "caf\\xe9"}  # the table alike
+    assert len(out.splitlines()) == 4
+    assert sorted(os.listdir(inbox / "sent"))[:2] == [f"{FORGED}.md", f"{FORGED}.mp4"]  # the files keep their names
+
+
+def test_a_failure_for_a_name_with_a_line_feed_is_one_error_line_and_its_status_message_shows_it_escaped(
+    config_path: Path, inbox: Path, tmp_path: Path, env: dict[str, str], sandbox: Sandbox
+) -> None:
+    clip(inbox / FORGED, frontmatter="dispatchat: tomorrow\n")  # a typo in a key: the item fails
+    done = pqdrop("once", "--config", str(config_path), env={**env, "JOURNAL_STREAM": "8:1234"}, cwd=tmp_path)
+    assert done.returncode == EXIT_FAILED
+    errors = [line for line in done.stderr.decode().splitlines() if line.startswith("<3>")]
+    assert errors == ["<3>a\\n<3>pqdrop: FORGED error line: failed: a\\n<3>pqdrop: FORGED error line.md: "
+                      "dispatchat: unknown key; did you mean dispatchAt?"]
+    filed = json.loads((inbox / "failed" / f"{FORGED}.status.json").read_text(encoding="utf-8"))
+    assert filed["item"] == FORGED  # the item keeps its name, byte for byte
+    assert filed["error"]["message"] == ("a\\n<3>pqdrop: FORGED error line.md: dispatchat: unknown key; "
+                                         "did you mean dispatchAt?")
+    listed = pqdrop("status", "--config", str(config_path), env=env, cwd=tmp_path).stdout.decode()
+    assert "  a\\n<3>pqdrop: FORGED error line  SIDECAR_UNKNOWN_KEY: a\\n<3>pqdrop: FORGED" in listed
+    assert "\n<3>" not in listed
+
+
+def test_a_latin1_name_reads_the_same_in_info_lines_errors_and_status_files(
+    config_path: Path, inbox: Path, tmp_path: Path, env: dict[str, str], sandbox: Sandbox
+) -> None:
+    raw = os.fsencode(inbox)
+    clip(Path(os.fsdecode(raw + b"/caf\xe9")))
+    clip(Path(os.fsdecode(raw + b"/na\xefve")), frontmatter="intent: sometimes\n")
+    done = pqdrop("once", "-v", "--config", str(config_path), env=env, cwd=tmp_path)
+    err = done.stderr.decode("utf-8")
+    assert done.returncode == EXIT_FAILED, err
+    assert "\\udc" not in err and "caf\\xe9: published (publish" in err
+    assert "ERROR   na\\xefve: failed: na\\xefve.md: intent: " in err
+    filed = json.loads(Path(os.fsdecode(raw + b"/failed/na\xefve.status.json")).read_bytes())
+    assert filed["error"]["message"].startswith("na\\xefve.md: intent: ")
+    assert os.fsencode(filed["item"]) == b"na\xefve"  # lossless where it is a name, not a message
