@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 from tests.conftest import SANDBOX_KEY, write_config
-from tests.test_field import clip, pqdrop
+from tests.test_field import clip, pqdrop, status
 
+from pqdrop.mediagen import make_video
 from pqdrop.sandbox import Sandbox
 from pqdrop.workers import EXIT_FAILED
 
@@ -101,3 +102,39 @@ def test_a_latin1_name_reads_the_same_in_info_lines_errors_and_status_files(
     filed = json.loads(Path(os.fsdecode(raw + b"/failed/na\xefve.status.json")).read_bytes())
     assert filed["error"]["message"].startswith("na\\xefve.md: intent: ")
     assert os.fsencode(filed["item"]) == b"na\xefve"  # lossless where it is a name, not a message
+
+
+# --- sidecars without their fences --------------------------------------------------------------
+
+
+def test_sidecars_without_fences_or_with_near_misses_fail_in_check_and_once_and_nothing_is_posted(
+    config_path: Path, inbox: Path, tmp_path: Path, env: dict[str, str], sandbox: Sandbox
+) -> None:
+    written = {"nofence": b"intent: publish\nprivacyLevel: SELF_ONLY\n\nbody\n",
+               "two": b"--\nintent: publish\n--\nbody\n", "toml": b'+++\nintent = "publish"\n+++\nbody\n',
+               "stars": b"***\r\nintent: publish\r\n***\r\nbody\r\n"}
+    for stem, text in written.items():
+        make_video(inbox / f"{stem}.mp4", width=360 + 8 * len(stem), height=640, seconds=1)
+        (inbox / f"{stem}.md").write_bytes(text)
+    make_video(inbox / "recipe.mp4", width=480, height=640, seconds=1)
+    (inbox / "recipe.md").write_text("Recipe: pasta\nwith basil #food\n", encoding="utf-8")  # a caption, no settings
+    checked = pqdrop("check", "--config", str(config_path), env=env, cwd=tmp_path)
+    lines = checked.stdout.decode().splitlines()
+    assert checked.returncode == 1
+    assert "FAIL  nofence: nofence.md: line 1 'intent: publish' is a setting, but the sidecar has no --- fences, " \
+           "so it would be posted as the caption, with default settings; put a line --- above and below the " \
+           "settings" in lines
+    assert "FAIL  two: two.md: line 1 is '--', not a frontmatter fence, so the settings below it would be posted as " \
+           "the caption, with default settings; put a line --- above and below the settings" in lines
+    assert [line.split(":")[0] for line in lines if line.startswith("FAIL")] == [
+        "FAIL  nofence", "FAIL  stars", "FAIL  toml", "FAIL  two"]
+    assert "ok    recipe" in lines
+    done = pqdrop("once", "--config", str(config_path), env=env, cwd=tmp_path)
+    assert done.returncode == EXIT_FAILED
+    for stem in written:
+        error = status(inbox, stem, "failed")["error"]
+        assert error["code"] == "SIDECAR_FENCES" and error["message"].endswith(
+            "put a line --- above and below the settings"), error
+        assert (inbox / "failed" / f"{stem}.md").read_bytes() == written[stem]  # the file as the user wrote it
+    [publish] = publishes(sandbox)
+    assert publish["targets"][0]["caption"] == "Recipe: pasta\nwith basil #food"

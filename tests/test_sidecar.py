@@ -742,3 +742,59 @@ def test_plain_numbers_are_still_numbers() -> None:
     assert str(refused(front("caption: 1.5"))) == 'clip.md: caption: 1.5 is not text; put it in quotes: caption: "1.5"'
     error = refused(front("videoCoverTimestampMs: 1:30"))
     assert str(error).startswith('clip.md: videoCoverTimestampMs: "1:30" is not a whole number of 0 or more')
+
+
+# --- fences left out or mistyped ----------------------------------------------------------------
+
+FENCES = "put a line --- above and below the settings"
+
+
+def test_settings_without_fences_are_refused_never_posted_as_the_caption_on_defaults() -> None:
+    error = refused("intent: publish\nprivacyLevel: SELF_ONLY\n\nbody\n")
+    assert error.code == "SIDECAR_FENCES"
+    assert str(error) == ("clip.md: line 1 'intent: publish' is a setting, but the sidecar has no --- fences, so it "
+                          f"would be posted as the caption, with default settings; {FENCES}")
+
+
+@pytest.mark.parametrize("key", ["account", "caption", "dispatchAt", "privacyLevel", "disableDuet", "targets",
+                                 "repost", "options", "platform", "cancel"])
+def test_any_sidecar_key_at_the_top_of_a_fenceless_sidecar_is_taken_for_settings(key: str) -> None:
+    error = refused(f"\n\n{key}: x\nA caption\n")
+    assert error.code == "SIDECAR_FENCES" and f"line 1 '{key}: x' is a setting" in str(error)
+
+
+@pytest.mark.parametrize("fence", ["--", "-", "- - -", "***", "* * *", "___", "===", "~~~", "+++"])
+def test_a_near_miss_fence_above_settings_is_refused_naming_the_line(fence: str) -> None:
+    error = refused(f"{fence}\nintent: publish\n{fence}\nbody\n")
+    assert error.code == "SIDECAR_FENCES"
+    assert str(error).startswith(f"clip.md: line 1 is {fence!r}, not a frontmatter fence, so the settings below it "
+                                 "would be posted as the caption, with default settings")
+    assert str(error).endswith(FENCES)
+
+
+def test_toml_fences_are_refused_with_settings_written_the_toml_way_too() -> None:
+    error = refused('+++\nintent = "publish"\n+++\nbody\n')
+    assert error.code == "SIDECAR_FENCES"
+    assert "(pqdrop reads YAML settings between --- lines, not TOML between +++)" in str(error)
+
+
+def test_a_mistyped_closing_fence_is_named_by_its_line() -> None:
+    error = refused("---\nintent: publish\n--\nbody\n")
+    assert (error.code, str(error)) == ("SIDECAR_FENCES", "clip.md: line 3 is '--', not a closing fence; end the "
+                                                          "settings with a line of three hyphens ---")
+
+
+def test_a_setting_below_the_closing_fence_is_refused_rather_than_posted_as_caption_text() -> None:
+    error = refused("---\nintent: publish\n---\nprivacyLevel: SELF_ONLY\nbody\n")
+    assert error.code == "SIDECAR_FENCES"
+    assert str(error).startswith("clip.md: line 4 'privacyLevel: SELF_ONLY' is a setting below the closing --- "
+                                 "(line 3)")
+    assert refused("---\n---\nintent: publish\nbody\n").code == "SIDECAR_FENCES"  # an empty frontmatter, then settings
+
+
+@pytest.mark.parametrize("body", ["Recipe: pasta\nwith basil", "Intent: to make you laugh", "Note: sound on",
+                                  "***\nNew video!", "--\nsigned, me", "+++ big news +++", "caption of the day: sun",
+                                  "http://example.com: my site"])
+def test_a_caption_with_a_colon_or_a_rule_stays_a_caption_only_known_keys_count(body: str) -> None:
+    assert target(body).caption == body
+    assert target(front("intent: draft", body)).caption == body

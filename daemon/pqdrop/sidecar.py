@@ -23,11 +23,12 @@ import yaml
 from frontmatter.default_handlers import YAMLHandler
 
 from pqdrop.config import AccountConfig, DefaultsConfig, ScheduleConfig, account_config, fold_account
+from pqdrop.edits import CANCEL_KEY
 from pqdrop.errors import SidecarError
 from pqdrop.platforms import PLATFORMS, POSTQUED_CAPTION_MAX_CHARS
 from pqdrop.platforms import platform as platform_of
 from pqdrop.platforms.options import OptionProblem, target_options
-from pqdrop.punctuation import check_punctuation
+from pqdrop.punctuation import check_fences, check_punctuation
 from pqdrop.sidecar_yaml import DuplicateKey, SidecarLoader
 from pqdrop.tiktok import INTENTS, OPTION_TYPES, choice_problem, nearest, show
 
@@ -39,6 +40,8 @@ TARGET_KEYS: tuple[str, ...] = ("account", "caption", "dispatchAt", "intent", "p
 ITEM_KEYS: tuple[str, ...] = ("repost", "targets", "cancel")  # cancel: true cancels a post in scheduled/
 TOP_LEVEL_KEYS: tuple[str, ...] = TARGET_KEYS + ITEM_KEYS + tuple(OPTION_TYPES)
 ENTRY_KEYS: tuple[str, ...] = TARGET_KEYS + tuple(OPTION_TYPES)
+# A body whose first line is one of these and a colon is settings without their fences, never a caption.
+SETTING_KEYS = frozenset((*TOP_LEVEL_KEYS, CANCEL_KEY))
 
 # dispatchAt words: the account's next free posting slot, and "now" even when [schedule].auto is on.
 NEXT_SLOT = "next"
@@ -138,7 +141,8 @@ def parse_sidecar_text(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     context = _Context(defaults, accounts, schedule or ScheduleConfig(), now.astimezone(UTC), path.name)
-    meta, body = _split_frontmatter(check_punctuation(text, path.name), path.name)
+    check_fences(check_punctuation(text, path.name), path.name, SETTING_KEYS)
+    meta, body = _split_frontmatter(text, path.name)
     _check_keys(meta, TOP_LEVEL_KEYS, path.name)
     repost = _boolean(meta.get("repost", False), "repost", path.name)
     cancel = _boolean(meta.get("cancel", False), "cancel", path.name)
