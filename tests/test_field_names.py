@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import SANDBOX_KEY, write_config
+from tests.conftest import SANDBOX_KEY, sidecar, write_config
 from tests.test_field import clip, pqdrop, status
 
-from pqdrop.mediagen import make_video
+from pqdrop.mediagen import make_image, make_video
 from pqdrop.sandbox import Sandbox
 from pqdrop.workers import EXIT_FAILED
 
@@ -138,3 +138,37 @@ def test_sidecars_without_fences_or_with_near_misses_fail_in_check_and_once_and_
         assert (inbox / "failed" / f"{stem}.md").read_bytes() == written[stem]  # the file as the user wrote it
     [publish] = publishes(sandbox)
     assert publish["targets"][0]["caption"] == "Recipe: pasta\nwith basil #food"
+
+
+# --- names that look like a OneDrive copy ---------------------------------------------------------
+
+
+def test_editing_suffixes_are_posted_while_real_onedrive_copies_still_hold_their_item(
+    config_path: Path, inbox: Path, tmp_path: Path, env: dict[str, str], sandbox: Sandbox
+) -> None:
+    for stem in ("teaser", "teaser-FINAL", "clip-4K", "vlog-DAY2"):
+        clip(inbox / stem, caption=f"This is {stem}")
+    beach = inbox / "beach"
+    beach.mkdir()
+    make_image(beach / "sunset.jpg", width=720, height=960)
+    make_image(beach / "sunset-HDR.jpg", width=736, height=960)
+    sidecar(beach / "beach.md", body="Beach")
+    clip(inbox / "launch", caption="Launch from the desktop")  # OneDrive kept both versions of launch
+    clip(inbox / "launch-DESKTOP-1A2B3C4", caption="Launch from the laptop")
+    clip(inbox / "promo", caption="Promo")
+    sidecar(inbox / "promo-STUDIO-PC.md", body="Promo, as the studio PC saved it")  # a copy of the sidecar only
+    checked = pqdrop("check", "--config", str(config_path), env=env, cwd=tmp_path).stdout.decode().splitlines()
+    assert [line for line in checked if line.startswith("ok")] == [
+        "ok    clip-4K", "ok    teaser", "ok    teaser-FINAL", "ok    vlog-DAY2", "ok    beach"]
+    assert ("FAIL  launch: launch-DESKTOP-1A2B3C4.mp4 is a OneDrive conflicted copy of launch.mp4: keep one version "
+            "(delete or move the other out of the inbox), then the item is posted") in checked
+    assert "FAIL  promo: promo-STUDIO-PC.md is a OneDrive conflicted copy of promo.md: keep one version" in "\n".join(
+        checked)
+    done = pqdrop("once", "--config", str(config_path), env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout.decode()
+    captions = sorted(publish["targets"][0]["caption"] for publish in publishes(sandbox))
+    assert captions == ["Beach", "This is clip-4K", "This is teaser", "This is teaser-FINAL", "This is vlog-DAY2"]
+    assert len(status(inbox, "beach")["media"]) == 2
+    held = sorted(path.name for path in inbox.iterdir() if path.name.startswith(("launch", "promo")))
+    assert held == ["launch-DESKTOP-1A2B3C4.md", "launch-DESKTOP-1A2B3C4.mp4", "launch.md", "launch.mp4",
+                    "promo-STUDIO-PC.md", "promo.md", "promo.mp4"]

@@ -273,3 +273,23 @@ def test_a_latin1_name_forms_an_item_and_reasons_show_its_bytes(tmp_path: Path) 
     [item] = plan_items(scan_entries(tmp_path), time.time() + 60, RULES).waiting
     assert os.fsencode(item.name) == b"caf\xe9"
     assert item.reason == "waiting for its sidecar caf\\xe9.md"
+
+
+def test_names_with_editing_suffixes_are_items_of_their_own_and_no_copy_holds_them() -> None:
+    entries = [entry(name) for stem in ("teaser", "teaser-FINAL", "clip-4K", "clip", "vlog-DAY2", "vlog")
+               for name in (f"{stem}.mp4", f"{stem}.md")]
+    entries += [entry("beach", is_dir=True), entry("beach/sunset.jpg"), entry("beach/sunset-HDR.jpg"),
+                entry("beach/beach.md")]
+    plan = plan_items(entries, NOW, RULES)
+    assert (plan.waiting, plan.conflicts) == ((), ())
+    assert sorted(item.name for item in plan.ready) == ["beach", "clip", "clip-4K", "teaser", "teaser-FINAL", "vlog",
+                                                         "vlog-DAY2"]
+    [beach] = [item for item in plan.ready if item.name == "beach"]
+    assert sorted(beach.media) == [PurePosixPath("beach/sunset-HDR.jpg"), PurePosixPath("beach/sunset.jpg")]
+
+
+def test_a_onedrive_copy_under_a_default_windows_name_holds_its_item_even_as_a_whole_pair() -> None:
+    entries = [entry("clip.mp4"), entry("clip.md"), entry("clip-DESKTOP-1A2B3C4.mp4"), entry("clip-DESKTOP-1A2B3C4.md")]
+    plan = plan_items(entries, NOW, RULES)
+    assert plan.ready == () and [(w.name, w.kind) for w in plan.waiting] == [("clip", "conflict")]
+    assert plan.conflicts == (PurePosixPath("clip-DESKTOP-1A2B3C4.md"), PurePosixPath("clip-DESKTOP-1A2B3C4.mp4"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pqdrop.synctools import conflict, is_clutter, temporary
+from pqdrop.synctools import Match, conflict, is_clutter, temporary
 
 TEMPORARIES = [
     (".syncthing.02.jpg.tmp", "Syncthing", "02.jpg"),
@@ -51,6 +51,40 @@ def test_onedrive_host_copies_are_conflicts_only_beside_their_original() -> None
     assert conflict("clip-LAPTOP-7Q2.md", frozenset({"clip.md"})) is not None
     assert conflict("clip-LAPTOP-7Q2.md", frozenset()) is None  # nothing to compete with: an ordinary name
     assert conflict("clip-final.md", frozenset({"clip.md"})) is None  # lower case is a person's naming, not a host
+
+
+EDITS = ["FINAL", "HDR", "4K", "DAY2", "V2", "EDIT", "RAW", "NEW", "TEASER", "PART-2", "9X16"]
+
+
+@pytest.mark.parametrize("suffix", EDITS)
+def test_an_editing_suffix_with_a_sidecar_of_its_own_is_an_ordinary_name(suffix: str) -> None:
+    folder = frozenset({"clip.mp4", "clip.md", f"clip-{suffix}.mp4", f"clip-{suffix}.md"})
+    assert conflict(f"clip-{suffix}.mp4", folder) is None
+    assert conflict(f"clip-{suffix}.md", folder) is None
+
+
+@pytest.mark.parametrize("suffix", EDITS)
+def test_an_editing_suffix_on_a_carousel_photo_is_an_ordinary_name(suffix: str) -> None:
+    folder = frozenset({"sunset.jpg", f"sunset-{suffix}.jpg", "beach.md"})
+    assert conflict(f"sunset-{suffix}.jpg", folder, in_folder=True) is None
+
+
+@pytest.mark.parametrize("host", ["DESKTOP-1A2B3C4", "DESKTOP-IPFTTCO", "LAPTOP-AB12CD34", "WIN-8QJ5O0L2T1M"])
+def test_a_default_windows_computer_name_beside_the_original_is_always_a_copy(host: str) -> None:
+    folder = frozenset({"clip.mp4", "clip.md", f"clip-{host}.mp4", f"clip-{host}.md"})
+    assert conflict(f"clip-{host}.mp4", folder) == Match("OneDrive", "clip.mp4")  # even with a sidecar of its own
+    assert conflict(f"clip-{host}.md", folder) == Match("OneDrive", "clip.md")
+    photos = frozenset({"sunset.jpg", f"sunset-{host}.jpg", "beach.md"})
+    assert conflict(f"sunset-{host}.jpg", photos, in_folder=True) == Match("OneDrive", "sunset.jpg")
+
+
+def test_another_computer_name_is_a_copy_only_where_the_file_has_nothing_to_pair_with() -> None:
+    loose = frozenset({"clip.mp4", "clip.md", "clip-STUDIO-PC.md"})
+    assert conflict("clip-STUDIO-PC.md", loose) == Match("OneDrive", "clip.md")  # a sidecar with no media of its own
+    assert conflict("clip-STUDIO-PC.mp4", loose | {"clip-STUDIO-PC.mp4"}) is None  # now the two are a pair
+    assert conflict("clip-STUDIO-PC.mp4", frozenset({"clip.mp4", "clip.md"})) == Match("OneDrive", "clip.mp4")
+    carousel = frozenset({"beach.md", "beach-STUDIO-PC.md", "1.jpg"})
+    assert conflict("beach-STUDIO-PC.md", carousel, in_folder=True) == Match("OneDrive", "beach.md")  # 2nd sidecar
 
 
 def test_ordinary_names_are_neither() -> None:

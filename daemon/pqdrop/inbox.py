@@ -304,7 +304,7 @@ class _Context:
                     if recent is None or self.changed_at(entry) > self.changed_at(recent):
                         self.recent_temporary = entry
                 continue
-            conflict = synctools.conflict(entry.rel.name, names) if not entry.is_dir else None
+            conflict = synctools.conflict(entry.rel.name, names, in_folder=bool(parent)) if not entry.is_dir else None
             if conflict is not None:
                 self.conflicts.append(entry.rel)
                 reason = synctools.describe_conflict(shown(str(entry.rel)), conflict)

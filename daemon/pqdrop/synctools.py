@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+
+from pqdrop.names import pairing_key
 
 
 @dataclass(frozen=True)
@@ -54,13 +57,24 @@ CONFLICTS: tuple[Rule, ...] = (
     _rule("Seafile", r"^(?P<base>.+?) \(SFConflict [^()]*\)(?P<ext>\.[^.]*)?$"),
     _rule("OneDrive", r"^(?P<base>.+?)-[^-]+-safeBackup-\d{4}(?P<ext>\.[^.]*)?$"),
 )
-# OneDrive keeps both versions as `clip.mp4` and `clip-LAPTOP-7Q2.mp4` (the other computer's name):
-# only the pair tells it from an ordinary name, so this one is checked against the folder's names.
+# OneDrive keeps both versions as `clip.mp4` and `clip-DESKTOP-1A2B3C4.mp4`: it appends the name of the
+# computer whose version lost (Microsoft's OneDrive sync client; abraunegg/onedrive issues 207 and 265 show
+# the same `NAME-HOSTNAME`). Only the pair tells it from an ordinary name, and an editing suffix looks just
+# like a host name (`teaser-FINAL`, `sunset-HDR`, `clip-4K`, `vlog-DAY2`), so a name is taken for a copy
+# only when both hold: its original is beside it, and either
+# - the suffix is a name Windows makes up for a computer nobody named (DESKTOP- plus 7 letters or digits,
+#   LAPTOP- plus 7 or 8, WIN- plus 8 to 11 on Windows Server): always a copy; or
+# - the suffix is some other computer name (up to 15 capitals, digits and hyphens) and the file has nothing of
+#   its own to pair with: a loose file whose stem no other file in the folder shares (`teaser-FINAL.mp4`
+#   beside `teaser-FINAL.md` is an item of its own), or a second `.md` inside a folder item. A photo inside a
+#   carousel folder (`beach/sunset-HDR.jpg`) has no sidecar of its own, so only a default name makes it a copy.
 # Cheap first looks, since a scan asks this of every name (bench/scale.py): a word every CONFLICTS rule
 # holds, and a hyphen followed by an upper-case letter for OneDrive's host names.
 _CONFLICT_HINT = re.compile(r"onflict|safeBackup")
 _HOST_HINT = re.compile(r"-[A-Z0-9-]*[A-Z]")
 ONEDRIVE_HOST = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,14}$")  # a Windows computer name, as OneDrive writes it
+WINDOWS_DEFAULT_HOST = re.compile(r"^(?:DESKTOP-[A-Z0-9]{7}|LAPTOP-[A-Z0-9]{7,8}|WIN-[A-Z0-9]{8,11})$")
+SIDECAR_EXTENSION = "md"
 
 
 @dataclass(frozen=True)
@@ -81,10 +95,11 @@ def temporary(name: str) -> Match | None:
     return None
 
 
-def conflict(name: str, siblings: frozenset[str] = frozenset()) -> Match | None:
+def conflict(name: str, siblings: frozenset[str] = frozenset(), *, in_folder: bool = False) -> Match | None:
     """The tool and the competing version's name, when `name` is a conflicted copy.
 
-    `siblings` are the other names in the same folder (for OneDrive's `NAME-HOSTNAME`).
+    `siblings` are the other names in the same folder (for OneDrive's `NAME-HOSTNAME`); `in_folder` says the
+    folder is an item's (a carousel), whose photos have no sidecar of their own to pair with.
     """
     if _CONFLICT_HINT.search(name):
         for rule in CONFLICTS:
@@ -97,9 +112,24 @@ def conflict(name: str, siblings: frozenset[str] = frozenset()) -> Match | None:
     # `clip-LAPTOP-7Q2.mp4`: the host name may hold hyphens itself, so try each split.
     for at in (index for index, char in enumerate(stem) if char == "-"):
         host, original = stem[at + 1:], f"{stem[:at]}.{ext}"
-        if ONEDRIVE_HOST.match(host) and any(char.isalpha() for char in host) and original in siblings:
+        if original not in siblings or not ONEDRIVE_HOST.match(host) or not any(char.isalpha() for char in host):
+            continue
+        if WINDOWS_DEFAULT_HOST.match(host) or _nothing_to_pair_with(stem, ext, siblings, in_folder):
             return Match("OneDrive", original)
     return None
+
+
+def _nothing_to_pair_with(stem: str, ext: str, siblings: frozenset[str], in_folder: bool) -> bool:
+    """True when a file stands alone: no other file shares its stem (loose), or it is a second sidecar (a folder)."""
+    if in_folder:
+        return ext.lower() == SIDECAR_EXTENSION
+    return _stem_counts(siblings).get(pairing_key(stem), 0) <= (1 if f"{stem}.{ext}" in siblings else 0)
+
+
+@lru_cache(maxsize=8)
+def _stem_counts(siblings: frozenset[str]) -> dict[str, int]:
+    """How many names of a folder share each stem, as pairing sees stems; once per folder listing."""
+    return dict(Counter(pairing_key(name.rpartition(".")[0] or name) for name in siblings))
 
 
 def describe_conflict(path: str, match: Match) -> str:
