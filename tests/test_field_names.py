@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import SANDBOX_KEY, sidecar, write_config
+from tests.conftest import SANDBOX_KEY, sidecar, tree_digest, write_config
 from tests.test_field import clip, pqdrop, status
 
 from pqdrop.mediagen import make_image, make_video
@@ -172,3 +172,51 @@ def test_editing_suffixes_are_posted_while_real_onedrive_copies_still_hold_their
     held = sorted(path.name for path in inbox.iterdir() if path.name.startswith(("launch", "promo")))
     assert held == ["launch-DESKTOP-1A2B3C4.md", "launch-DESKTOP-1A2B3C4.mp4", "launch.md", "launch.mp4",
                     "promo-STUDIO-PC.md", "promo.md", "promo.mp4"]
+
+
+# --- the advice check and once give ---------------------------------------------------------------
+
+
+def test_check_advises_a_folder_without_a_sidecar_as_once_does_and_following_it_posts_the_folder(
+    config_path: Path, inbox: Path, tmp_path: Path, env: dict[str, str], sandbox: Sandbox
+) -> None:
+    (inbox / "nomd").mkdir()
+    make_image(inbox / "nomd" / "1.jpg", width=720, height=960)
+    checked = pqdrop("check", "--config", str(config_path), env=env, cwd=tmp_path)
+    assert checked.returncode == 1
+    assert checked.stdout.decode().splitlines()[0] == "FAIL  nomd: no sidecar: add nomd/<any name>.md inside the folder"
+    done = pqdrop("once", "--config", str(config_path), env=env, cwd=tmp_path).stdout.decode()
+    assert "nomd  waiting  waiting for its sidecar nomd/<any name>.md" in done
+    sidecar(inbox / "nomd" / "caption.md", body="Following the advice")  # any name, inside the folder
+    checked = pqdrop("check", "--config", str(config_path), env=env, cwd=tmp_path)
+    assert (checked.returncode, checked.stdout.decode().splitlines()[0]) == (0, "ok    nomd")
+    assert pqdrop("once", "--config", str(config_path), env=env, cwd=tmp_path).returncode == 0
+    [publish] = publishes(sandbox)
+    assert publish["targets"][0]["caption"] == "Following the advice"
+
+
+def test_a_conflicted_copy_with_no_original_is_said_by_check_once_and_status_and_posted_once_renamed(
+    config_path: Path, inbox: Path, tmp_path: Path, env: dict[str, str], sandbox: Sandbox
+) -> None:
+    copy = "beach (Anna's conflicted copy 2026-12-01)"
+    clip(inbox / copy, caption="The only version")
+    said = (f"not posted: {copy}.md and {copy}.mp4 are Dropbox/Nextcloud conflicted copies, and beach.md and "
+            "beach.mp4 are not there; rename them to beach.md and beach.mp4 to post them")
+    checked = pqdrop("check", "--config", str(config_path), env=env, cwd=tmp_path)
+    assert checked.returncode == 1
+    assert checked.stdout.decode().splitlines() == [f"FAIL  beach: {said}", "1 checked, 1 with problems"]
+    one = pqdrop("check", "--config", str(config_path), str(inbox / f"{copy}.mp4"), env=env, cwd=tmp_path)
+    assert one.stdout.decode().splitlines()[0] == f"FAIL  beach: {said}"  # named by one of its files, too
+    before = tree_digest(inbox)
+    done = pqdrop("once", "--config", str(config_path), env=env, cwd=tmp_path)
+    assert done.returncode == 0
+    assert done.stdout.decode().splitlines()[1:] == [f"beach  waiting  {said}"]
+    assert f"WARNING beach: {said}" in done.stderr.decode()
+    listed = pqdrop("status", "--config", str(config_path), env=env, cwd=tmp_path).stdout.decode()
+    assert f"  {copy}.mp4  not posted: conflicted copy" in listed
+    assert tree_digest(inbox) == before and publishes(sandbox) == []
+    for suffix in (".mp4", ".md"):  # as the message says
+        (inbox / f"{copy}{suffix}").rename(inbox / f"beach{suffix}")
+    assert pqdrop("once", "--config", str(config_path), env=env, cwd=tmp_path).returncode == 0
+    [publish] = publishes(sandbox)
+    assert publish["targets"][0]["caption"] == "The only version"

@@ -293,3 +293,12 @@ def test_a_onedrive_copy_under_a_default_windows_name_holds_its_item_even_as_a_w
     plan = plan_items(entries, NOW, RULES)
     assert plan.ready == () and [(w.name, w.kind) for w in plan.waiting] == [("clip", "conflict")]
     assert plan.conflicts == (PurePosixPath("clip-DESKTOP-1A2B3C4.md"), PurePosixPath("clip-DESKTOP-1A2B3C4.mp4"))
+
+
+def test_a_copy_in_a_folder_whose_original_is_not_there_holds_the_folder_and_says_to_rename_it() -> None:
+    entries = [entry("trip", is_dir=True), entry("trip/02.jpg"), entry("trip/01 (Jo's conflicted copy 2026-11-02).jpg"),
+               entry("trip/trip.md")]
+    [waiting] = plan_items(entries, NOW, RULES).waiting
+    assert (waiting.name, waiting.kind) == ("trip", "conflict")
+    assert waiting.reason == ("trip/01 (Jo's conflicted copy 2026-11-02).jpg is a Dropbox/Nextcloud conflicted copy of "
+                              "01.jpg, which is not there: rename it to 01.jpg, then the item is posted")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 import pytest
 
-from pqdrop.synctools import Match, conflict, is_clutter, temporary
+from pqdrop.synctools import Match, conflict, describe_conflict, is_clutter, lone_copies, temporary
 
 TEMPORARIES = [
     (".syncthing.02.jpg.tmp", "Syncthing", "02.jpg"),
@@ -90,3 +92,26 @@ def test_another_computer_name_is_a_copy_only_where_the_file_has_nothing_to_pair
 def test_ordinary_names_are_neither() -> None:
     for name in ("clip.mp4", "IMG_0001.HEIC", "trip (2).md", "a.b.c.jpg", "2026-11-02 clip.mp4"):
         assert temporary(name) is None and conflict(name) is None, name
+
+
+def test_lone_conflicted_copies_are_said_by_the_item_they_would_make_with_the_rename_that_posts_them() -> None:
+    copies = [PurePosixPath("beach (Anna's conflicted copy 2026-12-01).mp4"),
+              PurePosixPath("beach (Anna's conflicted copy 2026-12-01).md"),
+              PurePosixPath("clip.sync-conflict-20261102-101010-ABCDEFG.md"),  # clip is an item: this one holds it
+              PurePosixPath("trip/01 (conflicted copy 2026-11-02 101010).jpg")]
+    [beach, trip] = lone_copies(copies, ["clip"])
+    assert (beach.item, beach.paths) == ("beach", tuple(copies[:2]))
+    assert beach.message == (
+        "not posted: beach (Anna's conflicted copy 2026-12-01).mp4 and beach (Anna's conflicted copy 2026-12-01).md "
+        "are Dropbox/Nextcloud conflicted copies, and beach.mp4 and beach.md are not there; rename them to beach.mp4 "
+        "and beach.md to post them")
+    assert trip.message == ("not posted: trip/01 (conflicted copy 2026-11-02 101010).jpg is a Dropbox/Nextcloud "
+                            "conflicted copy, and trip/01.jpg is not there; rename it to trip/01.jpg to post it")
+    assert lone_copies(copies, ["beach", "clip", "trip"]) == []
+
+
+def test_a_copy_whose_original_is_not_there_says_to_rename_it_not_to_keep_one_version() -> None:
+    match = Match("Dropbox/Nextcloud", "01.jpg")
+    assert describe_conflict("trip/01 (x conflicted copy).jpg", match, present=False) == (
+        "trip/01 (x conflicted copy).jpg is a Dropbox/Nextcloud conflicted copy of 01.jpg, which is not there: "
+        "rename it to 01.jpg, then the item is posted")

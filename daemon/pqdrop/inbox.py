@@ -307,7 +307,7 @@ class _Context:
             conflict = synctools.conflict(entry.rel.name, names, in_folder=bool(parent)) if not entry.is_dir else None
             if conflict is not None:
                 self.conflicts.append(entry.rel)
-                reason = synctools.describe_conflict(shown(str(entry.rel)), conflict)
+                reason = synctools.describe_conflict(shown(str(entry.rel)), conflict, present=conflict.name in names)
                 self.held[(parent, _stem_key(str(conflict.name)))].append(_Hold(entry, "conflict", reason))
 
     def decide(
@@ -317,7 +317,7 @@ class _Context:
         """Put one candidate into ready or waiting; still arriving comes first, even for a problem item."""
         if item is None:
             if all(hold.kind == "conflict" for hold in held):
-                return  # a lone conflicted copy: Plan.conflicts names it
+                return  # a lone conflicted copy: Plan.conflicts names it (synctools.lone_copies)
             item = Item(_held_name(held), (), None)
         arriving = self._arriving(group, extra, held, in_folder)
         if arriving is not None:
@@ -342,7 +342,7 @@ class _Context:
             arrived = min(min(self.first_seen.get(entry.rel, entry.ctime), entry.ctime) if entry.ctime
                           else self.first_seen.get(entry.rel, entry.mtime) for entry in group.media)
             if rules.require_sidecar or now - arrived < rules.sidecar_wait_seconds:
-                reason = f"waiting for its sidecar {shown(_expected_sidecar(item))}"
+                reason = f"waiting for its sidecar {shown(expected_sidecar(item))}"
                 self.waiting.append(Waiting(item.name, reason, "sidecar"))
             else:
                 self.ready.append(item)
@@ -478,7 +478,7 @@ def _bundle_item(folder: PurePosixPath, group: _Group, subfolders: tuple[PurePos
     return Item(folder.name, media, sidecar, folder, problem, tuple(sorted(subfolders)))
 
 
-def _expected_sidecar(item: Item) -> str:
+def expected_sidecar(item: Item) -> str:
     if item.folder is not None:
         return f"{item.folder}/<any name>.md"
     return f"{item.name}{SIDECAR_SUFFIX}"

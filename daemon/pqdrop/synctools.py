@@ -11,9 +11,10 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import PurePosixPath
 
 from pqdrop.names import pairing_key
 
@@ -132,10 +133,58 @@ def _stem_counts(siblings: frozenset[str]) -> dict[str, int]:
     return dict(Counter(pairing_key(name.rpartition(".")[0] or name) for name in siblings))
 
 
-def describe_conflict(path: str, match: Match) -> str:
-    """The status line for a held item: which file to resolve, and how."""
+def describe_conflict(path: str, match: Match, *, present: bool = True) -> str:
+    """The status line for a held item: which file to resolve, and how (`present`: the original is there)."""
+    if not present:
+        return (f"{path} is a {match.tool} conflicted copy of {match.name}, which is not there: rename it to "
+                f"{match.name}, then the item is posted")
     return (f"{path} is a {match.tool} conflicted copy of {match.name}: keep one version "
             "(delete or move the other out of the inbox), then the item is posted")
+
+
+@dataclass(frozen=True)
+class LoneCopies:
+    """Conflicted copies with no original beside them, grouped by the item they would make once renamed."""
+
+    item: str
+    paths: tuple[PurePosixPath, ...]
+    message: str  # not posted, and the rename that posts them
+
+
+def lone_copies(conflicts: Iterable[PurePosixPath], items: Iterable[str]) -> list[LoneCopies]:
+    """What to say of the conflicted copies that hold none of `items` (their original is not there), by the item
+    each would make once renamed.
+
+    `conflicts` are relative to the inbox (`beach (Anna's conflicted copy 2026-12-01).mp4`, `trip/01 (…).jpg`),
+    as `Plan.conflicts` lists them; `items` are the names of the items the inbox holds.
+    """
+    made = {pairing_key(name) for name in items}
+    groups: dict[str, list[tuple[PurePosixPath, PurePosixPath, str]]] = {}
+    for path in conflicts:
+        match = conflict(path.name)  # a lone copy is a pattern's: OneDrive's is one only beside its original
+        if match is None or match.name is None:
+            continue
+        original = path.parent / match.name
+        item = path.parts[0] if len(path.parts) > 1 else (original.stem or original.name)
+        if pairing_key(item) not in made:
+            groups.setdefault(item, []).append((path, original, match.tool))
+    said = []
+    for item, copies in groups.items():
+        copied, originals = _and(str(path) for path, _, _ in copies), _and(str(original) for _, original, _ in copies)
+        tools = _and(sorted({tool for _, _, tool in copies}))
+        if len(copies) == 1:
+            message = (f"not posted: {copied} is a {tools} conflicted copy, and {originals} is not there; "
+                       f"rename it to {originals} to post it")
+        else:
+            message = (f"not posted: {copied} are {tools} conflicted copies, and {originals} are not there; "
+                       f"rename them to {originals} to post them")
+        said.append(LoneCopies(item, tuple(path for path, _, _ in copies), message))
+    return said
+
+
+def _and(words: Iterable[str]) -> str:
+    listed = list(words)
+    return ", ".join(listed[:-1]) + f" and {listed[-1]}" if len(listed) > 1 else "".join(listed)
 
 
 # Files that sync tools, browsers and operating systems leave behind while they work, or as

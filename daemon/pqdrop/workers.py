@@ -46,6 +46,7 @@ from pqdrop.postqued import Api, PostQued
 from pqdrop.publish import Result, Round
 from pqdrop.recovery import sweep
 from pqdrop.states import ItemState, Step
+from pqdrop.synctools import lone_copies
 from pqdrop.systemd import Pulse
 from pqdrop.tracker import Tracker
 
@@ -291,9 +292,13 @@ class Workers:
     def _report_conflicts(self, plan: Plan) -> None:
         """Say once per file that a sync tool's conflicted copy holds its item, and once per item that it is
         held (a conflict) or stuck arriving: in the log and in status.log, where the user looks."""
-        for path in set(plan.conflicts) - self._conflicts_seen:
+        new = set(plan.conflicts) - self._conflicts_seen
+        alone = lone_copies(sorted(new), [item.name for item in plan.ready] + [w.name for w in plan.waiting])
+        for path in new - {path for lone in alone for path in lone.paths}:
             log.warning("%s is a sync tool's conflicted copy: its item waits until one version remains",
                         shown(str(path)))
+        for lone in alone:
+            log.warning("%s: %s", shown(lone.item), shown(lone.message))  # no original: renaming it posts it
         self._conflicts_seen = set(plan.conflicts)
         holds = {(w.name, w.reason) for w in plan.waiting if w.kind == "conflict" or w.stuck}
         for name, reason in sorted(holds - self._holds_said):

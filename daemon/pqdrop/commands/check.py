@@ -10,8 +10,9 @@ from pathlib import Path
 
 from pqdrop.config import Config, DefaultsConfig, inbox_not_a_folder
 from pqdrop.errors import ConfigError, ItemError
-from pqdrop.inbox import RESERVED_NAMES, SIDECAR_SUFFIX, Item, Rules, look, scan_entries
+from pqdrop.inbox import RESERVED_NAMES, SIDECAR_SUFFIX, Item, Rules, expected_sidecar, look, scan_entries
 from pqdrop.names import pairing_key, shown
+from pqdrop.synctools import lone_copies
 
 
 def check_paths(config: Config | None, paths: Sequence[Path]) -> int:
@@ -68,7 +69,8 @@ def check_item(
             return (f"no sidecar: {item.name}{SIDECAR_SUFFIX} is the name of pqdrop's schedule in the inbox root, "
                     "never a sidecar; rename the media and its sidecar (e.g. to "
                     f"{item.name}-1{item.media[0].suffix if item.media else ''} and {item.name}-1{SIDECAR_SUFFIX})")
-        return f"no sidecar: add {shown(item.name)}.md beside the media"
+        where = "inside the folder" if item.folder is not None else "beside the media"
+        return f"no sidecar: add {shown(expected_sidecar(item))} {where}"  # as `once` says it
     from pqdrop.preflight import post_warnings  # PyAV loads only when there is media to probe
     from pqdrop.preparation import left_out, prepare_item
 
@@ -118,6 +120,9 @@ def _items_in(folder: Path, rules: Rules) -> list[tuple[Path, Item]]:
     items = list(plan.ready)
     for waiting in plan.waiting:
         items.append(Item(waiting.name, (), None, problem=waiting.reason))
+    # A conflicted copy whose original is not there is never posted: said as a problem, with the rename that posts it.
+    alone = lone_copies(plan.conflicts, [item.name for item in items])
+    items += [Item(lone.item, lone.paths, None, problem=lone.message) for lone in alone]
     return [(folder, item) for item in items]
 
 

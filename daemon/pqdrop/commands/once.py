@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from pqdrop.commands.run import serve
 from pqdrop.names import shown
 from pqdrop.states import ItemState
+from pqdrop.synctools import lone_copies
 
 if TYPE_CHECKING:
     from pqdrop.config import Config
@@ -36,6 +37,8 @@ def print_round(round_: Round, plan: Plan) -> None:
     rows += [(name, ItemState.WAITING, f"not filed yet: {reason}") for name, reason in round_.inbox_blocked.items()]
     rows += [(name, ItemState.WAITING, reason) for name, reason in round_.interrupted.items()]
     rows += [(w.name, ItemState.WAITING, w.reason) for w in plan.waiting]
+    made = [item.name for item in plan.ready] + [waiting.name for waiting in plan.waiting]
+    rows += [(lone.item, ItemState.WAITING, lone.message) for lone in lone_copies(plan.conflicts, made)]
     # Ready items the round never reached: posting paused before them, or a stop request came first.
     done = {row[0] for row in rows}
     why = "not tried: posting is paused" if round_.blocked else "not tried yet"
