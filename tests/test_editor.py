@@ -164,6 +164,31 @@ def test_an_invalid_edit_changes_nothing_and_the_status_file_says_why(
     assert [publish["status"] for publish in sandbox.state_summary()["publishes"]] == ["pending"]
 
 
+def test_an_edit_that_loses_the_fences_changes_nothing_and_names_the_line_to_fix(
+    service: Workers, inbox: Path, sandbox: Sandbox
+) -> None:
+    path = schedule(service, inbox)
+    write_like_a_sync_tool(path, f"{LATER}cancel: true\nA caption #fyp\n")  # fences lost: never a new caption
+    service.follow()
+    assert [publish["status"] for publish in sandbox.state_summary()["publishes"]] == ["pending"]
+    edit = status(inbox, "scheduled")["edit"]
+    assert edit["applied"] is False
+    assert edit["reason"].startswith("edit not applied: later.md: line 1 'dispatchAt: 2030-06-01T18:00:00' is a "
+                                     "setting, but the sidecar has no --- fences")
+    assert edit["reason"].endswith("put a line --- above and below the settings")
+
+
+def test_an_invalid_edit_of_an_item_whose_name_holds_a_control_character_shows_it_escaped(
+    service: Workers, inbox: Path, sandbox: Sandbox
+) -> None:
+    name = "late\x1b[2Jr"
+    path = schedule(service, inbox, name)
+    write_like_a_sync_tool(path, path.read_text().replace("dispatchAt:", "dispatchat:"))
+    service.follow()
+    edit = status(inbox, "scheduled", name)["edit"]
+    assert edit["reason"] == "edit not applied: late\\x1b[2Jr.md: dispatchat: unknown key; did you mean dispatchAt?"
+
+
 def test_a_conflicted_copy_of_a_scheduled_sidecar_holds_the_edit(
     service: Workers, inbox: Path, sandbox: Sandbox
 ) -> None:

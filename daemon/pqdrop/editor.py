@@ -37,6 +37,7 @@ from pqdrop.filing import append_status_log, filed_names, status_name, write_jso
 from pqdrop.inbox import CANCELED_DIR, SCHEDULED_DIR, Item
 from pqdrop.instants import iso_z
 from pqdrop.journal import Journal, Record
+from pqdrop.names import shown
 from pqdrop.postqued import NOT_IN_V1, Account, PostQued, PublishState
 from pqdrop.publish import find_account, publish_body, result_from_state, status_document, target_body
 from pqdrop.publish import idempotency_key as content_key
@@ -428,6 +429,7 @@ class Editor:
 
     def _refuse(self, record: Record, edit: Edit, reason: str) -> None:
         """Nothing changed: back to following the post as it was, and the status file says why."""
+        reason = shown(reason)  # names in it as a person reads them: `caf\xe9.md`, a line feed as `\n`
         status = {**(record.status or {}), "edit": {"applied": False, "kind": str(edit.kind), "reason": reason,
                                                     "at": iso_z(self._clock())}}
         self._log.end_edit(record.id, status)
@@ -439,7 +441,7 @@ class Editor:
 
     def _lost(self, record: Record, edit: Edit, reason: str) -> None:
         """PostQued refused the edited post after the old one was canceled: the item fails, saying both."""
-        message = f"the scheduled post was canceled for an edit, and PostQued refused the edited one: {reason}"
+        message = shown(f"the scheduled post was canceled for an edit, and PostQued refused the edited one: {reason}")
         status = {**(record.status or {}), "state": str(ItemState.FAILED),
                   "error": {"code": "EDIT_REFUSED", "message": message}}
         self._log.end_edit(record.id, status)
@@ -448,6 +450,7 @@ class Editor:
 
     def _note(self, record: Record, reason: str) -> None:
         """Say in the status file why an edit waits or did not apply; the item stays as it was."""
+        reason = shown(reason)
         status = {**(record.status or {}), "edit": {"applied": False, "reason": reason, "at": iso_z(self._clock())}}
         self._journal.record_refiled(record.id, record.state, str(record.destination), str(record.stem), status)
         self._write_status(record, status)
