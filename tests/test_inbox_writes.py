@@ -238,6 +238,11 @@ def test_a_file_named_like_a_filing_folder_holds_the_item_unposted_twice_until_i
         f"{folder} in {inbox} is a file, not a folder; move it away: pqdrop needs a {folder}/ folder there, "
         "and never moves or deletes what you put there"]
     assert len(sandbox.state_summary()["publishes"]) == 1
+    shown = subprocess.run([*PQDROP, "status", "--json", "--config", str(tmp_path / "config.toml")], env=env,
+                           cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True)
+    in_flight = {row["name"]: row for row in json.loads(shown.stdout)["inFlight"]}
+    assert in_flight["clip"]["step"] == "filing"
+    assert in_flight["clip"]["lastError"].startswith(f"{folder} in {inbox} is a file, not a folder; move it away")
 
     (inbox / folder).rename(tmp_path / f"{folder}.txt")
     second = once(tmp_path, sandbox, env)

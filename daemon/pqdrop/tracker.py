@@ -151,6 +151,8 @@ class Tracker:
             trouble = exc.message
             if self._troubles.get(record.id) != trouble:
                 log.warning("%s: cannot be filed now, tried again later: %s", record.name, trouble)
+                now = self._journal.get(record.id)  # REFILING by now, most likely: keep its step, add the reason
+                self._journal.set_state(record.id, now.state, error=trouble)
             self._troubles[record.id] = trouble
             return None
         self._troubles.pop(record.id, None)

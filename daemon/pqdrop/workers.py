@@ -380,6 +380,9 @@ class Workers:
             round_.inbox_blocked[name] = exc.message
             if self.filing_blocked.get(name) != exc.message:
                 log.warning("%s: waits to be filed: %s", shown(name), shown(exc.message))
+                for record in self.journal.unfinished():  # `pqdrop status` shows it as the item's last error
+                    if record.name == name:
+                        self.journal.set_state(record.id, record.state, error=exc.message)
                 append_status_log(self.config.inbox.path, {"item": name, "state": str(ItemState.WAITING),
                                                            "reason": exc.message}, self._clock())
             self.filing_blocked[name] = exc.message
