@@ -1009,4 +1009,4 @@ def test_reschedule_while_run_runs_is_carried_out_by_the_daemon(
         daemon.send_signal(signal.SIGTERM)
         output = daemon.communicate(timeout=20)[0]
     assert daemon.returncode == 0, output
-    assert "the schedule was edited: rescheduled" in output
+    assert "later: edit begun (rescheduled), asked by the command" in output

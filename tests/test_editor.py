@@ -120,6 +120,7 @@ def test_cancel_true_cancels_the_post_and_files_the_item_in_canceled(
     assert sorted(p.name for p in (inbox / "scheduled").iterdir()) == []
     document = status(inbox, "canceled")
     assert (document["state"], document["movedFrom"]) == ("canceled", "scheduled/later")
+    assert document["edit"]["kind"] == "canceled"
     assert "cancel: true" in (inbox / "canceled" / "later.md").read_text()
     assert service.journal.tracking() == []
 
@@ -200,6 +201,8 @@ def test_a_conflicted_copy_of_a_scheduled_sidecar_holds_the_edit(
     assert len(sandbox.state_summary()["publishes"]) == 1
     assert "held by a conflict: later (Alice's conflicted copy 2026-11-28).md" in status(inbox, "scheduled")["edit"][
         "reason"]
+    [row] = gather(service.config, datetime.now(UTC)).scheduled  # pqdrop status says what SCHEDULE.md says
+    assert row.state == "held by a conflict (later (Alice's conflicted copy 2026-11-28).md)"
     copy.unlink()  # resolved: Bob's version stays
     service.follow()
     [alive] = live(sandbox)
@@ -245,26 +248,35 @@ DIE_MID_REPLACEMENT = textwrap.dedent(
         os.kill(os.getpid(), signal.SIGKILL)
 
     moment, config = sys.argv[1], sys.argv[2]
-    if moment == "cancel done, not recorded":
-        real_cancel = PostQued.cancel_publish
-        def cancel_then_die(self, publish_id):
-            real_cancel(self, publish_id)
+    if moment == "edited post accepted, not recorded":
+        real_publish = PostQued.publish
+        def publish_then_die(self, *args, **kwargs):
+            real_publish(self, *args, **kwargs)
             die()
-        PostQued.cancel_publish = cancel_then_die
-    else:
+        PostQued.publish = publish_then_die
+    elif moment == "recorded, old post not called off yet":
         real_phase = EditLog.edit_phase
         def record_then_die(self, item_id, phase):
             real_phase(self, item_id, phase)
             die()
         EditLog.edit_phase = record_then_die
+    else:
+        real_cancel = PostQued.cancel_publish
+        def cancel_then_die(self, publish_id):
+            real_cancel(self, publish_id)
+            die()
+        PostQued.cancel_publish = cancel_then_die
     sys.exit(main(["once", "--config", config]))
     """
 )
 
 
-@pytest.mark.parametrize("moment", ["cancel done, not recorded", "cancel recorded, not published yet"])
-def test_a_sigkill_between_cancel_and_publish_leaves_exactly_one_live_post_after_restart(
-    tmp_path: Path, inbox: Path, sandbox: Sandbox, moment: str
+@pytest.mark.parametrize(("moment", "live_meanwhile"), [
+    ("edited post accepted, not recorded", 2), ("recorded, old post not called off yet", 2),
+    ("old post called off, not said yet", 1),
+])
+def test_a_sigkill_mid_replacement_leaves_exactly_one_live_post_after_restart(
+    tmp_path: Path, inbox: Path, sandbox: Sandbox, moment: str, live_meanwhile: int
 ) -> None:
     config = write_config(tmp_path, sandbox.url)
     env = {**os.environ, "POSTQUED_API_KEY": "pq_sandbox"}
@@ -282,17 +294,31 @@ def test_a_sigkill_between_cancel_and_publish_leaves_exactly_one_live_post_after
 
     dying = pqdrop("-c", DIE_MID_REPLACEMENT, moment, str(config))
     assert dying.returncode == -9, dying.stderr.decode()
-    assert live(sandbox) == []  # killed between the halves: the old post is canceled, the new one not sent
+    # The edited post goes first, the old one is called off after: a crash between never leaves none.
+    assert len(live(sandbox)) == live_meanwhile
 
     restarted = pqdrop("-m", "pqdrop", "once", "--config", str(config))
     assert restarted.returncode == 0, restarted.stderr.decode()
     [alive] = live(sandbox)
     assert [target["caption"] for target in alive["targets"]] == ["Fixed caption #fyp"]
-    assert len(sandbox.state_summary()["publishes"]) == 2
+    assert len(sandbox.state_summary()["publishes"]) == 2  # the replay of the edited post made no third
     document = status(inbox, "scheduled")
     assert (document["publishId"], document["edit"]["kind"]) == (alive["publishId"], "replaced")
     again = pqdrop("-m", "pqdrop", "once", "--config", str(config))
     assert again.returncode == 0 and len(sandbox.state_summary()["publishes"]) == 2
+
+
+def test_an_edited_post_postqued_refuses_leaves_the_old_post_live_and_says_why(
+    service: Workers, inbox: Path, sandbox: Sandbox
+) -> None:
+    path = schedule(service, inbox)
+    sandbox.faults.fail_next(1, 422, "/v1/content/publish")  # PostQued refuses the edited post
+    write_like_a_sync_tool(path, path.read_text().replace("A caption #fyp", "Edited #fyp"))
+    service.follow()
+    [alive] = live(sandbox)
+    assert alive["targets"][0]["caption"] == "A caption #fyp"  # never none
+    edit = status(inbox, "scheduled")["edit"]
+    assert edit["applied"] is False and edit["kind"] == "replaced", edit
 
 
 # --- posting slots -----------------------------------------------------------------------------------
@@ -409,7 +435,8 @@ def test_an_edit_that_breaks_tiktoks_rules_changes_nothing_and_the_live_post_sta
     assert "2,300 UTF-16 units" in edit["reason"] and "2,200" in edit["reason"]
 
 
-def test_once_applies_an_edit_made_while_no_pqdrop_ran(tmp_path: Path, sandbox: Sandbox) -> None:
+@pytest.mark.parametrize("ahead", [False, True], ids=["saved-earlier", "clock-ahead"])
+def test_once_applies_an_edit_made_while_no_pqdrop_ran(tmp_path: Path, sandbox: Sandbox, ahead: bool) -> None:
     config = load_config(write_config(tmp_path, sandbox.url, inbox={"settle_seconds": 2.0}))
     inbox = config.inbox.path
     inbox.mkdir()
@@ -425,6 +452,8 @@ def test_once_applies_an_edit_made_while_no_pqdrop_ran(tmp_path: Path, sandbox: 
         path = inbox / "scheduled" / "later.md"
         write_like_a_sync_tool(path, path.read_text().replace("A caption", "Edited overnight"))
         os.utime(path, (old, old))  # saved a while ago: it has held still longer than settle_seconds
+        if ahead:
+            os.utime(path, (time.time() + 7200, time.time() + 7200))  # a phone whose clock runs two hours fast
         with Workers(config, client, journal, stop=threading.Event()) as service:
             assert once(service)[0] == EXIT_OK
     journal.close()
@@ -498,3 +527,29 @@ def test_a_cancel_after_one_target_went_out_cancels_the_one_still_waiting(tmp_pa
     document = status(inbox, "sent", "both")
     assert [t["status"] for t in document["targets"]] == ["published", "canceled"]
     assert sorted(p.name for p in (inbox / "scheduled").iterdir()) == []
+
+
+def test_a_new_time_an_edit_asks_for_is_paced_by_the_daily_cap_as_a_fresh_drop_is(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    config = load_config(write_config(tmp_path, sandbox.url, accounts={"@mybrand": {"daily_drafts": 1}}))
+    inbox = config.inbox.path
+    inbox.mkdir()
+    for name in ("first", "second"):
+        make_video(inbox / f"{name}.mp4", seconds=0.5 if name == "first" else 0.6)
+        sidecar(inbox / f"{name}.md", "intent: draft\n", f"{name} #fyp")
+    journal = Journal(config.state.dir)
+    with make_client(config) as client, Workers(config, client, journal, stop=threading.Event()) as service:
+        assert once(service)[0] == EXIT_OK
+        [paced] = [path for path in (inbox / "scheduled").glob("*.md")]
+        before = status(inbox, "scheduled", paced.stem)["targets"][0]["dispatchAt"]
+        soon = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        asked = paced.read_text().replace("intent: draft\n", f"intent: draft\ndispatchAt: {soon}\n")
+        write_like_a_sync_tool(paced, asked)
+        service.follow()
+        after = status(inbox, "scheduled", paced.stem)
+    journal.close()
+    # In an hour the window is still full: the post stays where the cap allows it, whatever the edit asked.
+    assert after["targets"][0]["dispatchAt"] == before
+    assert [p["status"] for p in sandbox.state_summary()["publishes"]].count("canceled") <= 1
+    assert len(live(sandbox)) == 2

@@ -7,11 +7,12 @@ Its tables (`edits`, `requests`) are created by the journal's migrations and wri
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pqdrop.instants import iso_z
 from pqdrop.journal import Journal
 from pqdrop.states import Step
 
@@ -79,6 +80,17 @@ class EditLog:
         """A rescheduled or canceled item gives its posting slots back."""
         with self._journal.atomic() as db:
             db.execute("DELETE FROM slots WHERE item_id = ?", (item_id,))
+
+    def release_unused_slots(self, item_id: int, name: str, times: Sequence[str | None], now: datetime) -> None:
+        """A post moved off its slot gives the slot back; one still on it (`dispatchAt: next`) keeps it."""
+        held = {iso_z(moment) for moment, _, owner in self._journal.reserved_slots(now) if owner == name}
+        if held and not held & {str(moment) for moment in times}:
+            self.release_slots(item_id)
+
+    def fingerprints(self, item_id: int, content_ids: Sequence[str]) -> list[str]:
+        """The media fingerprints behind a publish body's contentIds, in its order (the content id where unknown)."""
+        by_content = {content_id: print_ for content_id, print_ in self._journal.uploads(item_id).values()}
+        return [by_content.get(content_id, content_id) for content_id in content_ids]
 
     def judged(self, item_id: int, digest: str | None) -> None:
         """The sidecar content an edit was last judged on."""

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pqdrop.config import Config
@@ -34,10 +34,11 @@ from pqdrop.edits import (
 )
 from pqdrop.errors import AccountBlocked, ApiRejected, ItemError, PqdropError, TransientError
 from pqdrop.filing import append_status_log, filed_names, status_name, write_json_atomically
-from pqdrop.inbox import CANCELED_DIR, SCHEDULED_DIR, Item
+from pqdrop.inbox import CANCELED_DIR, SCHEDULED_DIR, Item, claim_entries
 from pqdrop.instants import iso_z
 from pqdrop.journal import Journal, Record
 from pqdrop.names import shown
+from pqdrop.pacing import pace_targets
 from pqdrop.postqued import NOT_IN_V1, Account, PostQued, PublishState
 from pqdrop.publish import find_account, publish_body, result_from_state, status_document, target_body
 from pqdrop.publish import idempotency_key as content_key
@@ -54,6 +55,7 @@ log = logging.getLogger("pqdrop")
 # How often the sidecars in scheduled/ are looked at (a stat each) when no event says so, and how
 # soon a `pqdrop cancel` or `reschedule` waiting in the journal is picked up.
 LOOK_SECONDS = 2.0
+DAILY_CAP_CODES = frozenset({"spam_risk_too_many_pending_share", "spam_risk_too_many_posts"})  # reference T3, T4
 QUIET_CAP_SECONDS = 120.0  # the longest pause of the looks while PostQued does not answer
 CANCEL, RESCHEDULE = "cancel", "reschedule"  # the requests the commands leave in the journal
 UNTOUCHABLE = "the post can no longer be changed: target {target} is already {status}"
@@ -70,8 +72,7 @@ class Editor:
         self, config: Config, journal: Journal, client: PostQued, clock: Callable[[], datetime], tracker: Tracker,
         prepare: Prepare | None = None,
     ) -> None:
-        """`prepare` checks an edited item as a fresh drop is checked (Pipeline.prepared); without it only the
-        sidecar is read (the commands' own editor, which never judges sidecars)."""
+        """`prepare` checks an edited item as a fresh drop is checked (Pipeline.prepared), else the sidecar alone."""
         self._config = config
         self._inbox = config.inbox.path
         self._journal = journal
@@ -138,8 +139,7 @@ class Editor:
         except (TransientError, AccountBlocked) as exc:
             trouble = exc.message
             log.warning("edits of the schedule wait for the API: %s", exc.message)
-        trouble = trouble or self.api_trouble
-        self.api_trouble = trouble
+        self.api_trouble = trouble = trouble or self.api_trouble
         self._quiet_seconds = min(self._quiet_seconds * 2, QUIET_CAP_SECONDS) if trouble else LOOK_SECONDS / 2
         self._quiet_until = time.monotonic() + self._quiet_seconds if trouble else 0.0
 
@@ -160,7 +160,8 @@ class Editor:
         if seen is None or seen[0] != signature:
             # First seen already still for settle_seconds by its mtime (a `once` after the edit): no wait.
             settle = self._config.inbox.settle_seconds
-            still = seen is None and signature is not None and time.time() - signature[1] / 1e9 >= settle
+            age = time.time() - signature[1] / 1e9 if signature is not None else 0.0  # < -60: a fast clock's, still
+            still = seen is None and signature is not None and (age >= settle or age < -60)
             seen = self._seen[record.id] = (signature, now - settle if still else now)
         if now - seen[1] < self._config.inbox.settle_seconds:
             return
@@ -210,7 +211,11 @@ class Editor:
         else:
             sidecar, _, accounts = self._prepare(self._inbox / str(record.destination), filed_item(record),
                                                  record.name, as_of)
-        targets = self._targets(record, sidecar, accounts, reserve=not same_times)
+        if accounts is not None and not same_times:  # a new time: a slot and TikTok's daily caps, as a fresh drop
+            if any(target.next_slot for target in sidecar.targets):
+                sidecar = reserve_slots(self._journal, record.id, sidecar, accounts, self._config, self._clock())
+            sidecar = pace_targets(self._journal, record.id, sidecar, accounts, self._config, self._clock())
+        targets = self._targets(record, sidecar, accounts, reserve=accounts is None and not same_times)
         if same_times:
             live = {(target.get("platform"), target.get("accountId")): target.get("dispatchAt")
                     for target in (record.publish_body or {}).get("targets", [])}
@@ -295,18 +300,20 @@ class Editor:
         if kind is EditKind.CANCEL or targets is None:
             edit, step = Edit(EditKind.CANCEL, "cancel", old_id, request_id=request_id), Step.CANCELING
         else:
-            body = publish_body((record.publish_body or {}).get("contentIds", []), targets)
-            key = replacement_key(content_key(self._fingerprints(record, body), targets, repost), old_id)
+            contents = (record.publish_body or {}).get("contentIds", [])
+            body = publish_body(contents, targets)
+            key = replacement_key(content_key(self._log.fingerprints(record.id, contents), targets, repost), old_id)
             # A new time is first asked of PostQued as such (v2 PATCHes the target); v1 refuses, and then
-            # it is a cancel and a new publish, as any other change.
+            # it is a new publish and the old one called off, as any other change.
             patch = kind is EditKind.RESCHEDULE
-            edit = Edit(kind, "patch" if patch else "cancel", old_id, key, body, request_id=request_id)
+            edit = Edit(kind, "patch" if patch else "replace", old_id, key, body, request_id=request_id)
             step = Step.REPLACING
         if not self._log.begin_edit(record.id, step, edit):
             if request_id is not None:
                 self._log.finish_request(request_id, f"not applied: {record.name} is not scheduled any more")
             return
-        log.info("%s: the schedule was edited: %s", record.name, kind)
+        log.info("%s: edit begun (%s), asked by %s", record.name, kind,
+                 "the command" if request_id is not None else f"its sidecar in {SCHEDULED_DIR}/")
         self._carry_on(self._journal.get(record.id))
 
     def _carry_on(self, record: Record) -> None:
@@ -329,10 +336,24 @@ class Editor:
             if edit.phase == "patch":
                 self._patch(record, edit)
                 return
-            body = edit.publish_body or {}
-            state = self._client.publish(body["contentIds"], body["targets"], str(edit.idempotency_key))
-            self._finish(record, edit, state)
+            if edit.phase == "replace":
+                # The edited post first, the old one called off once it is accepted: an edit PostQued refuses
+                # leaves the old post as it was, never none; a crash between goes on from "retire".
+                self._check_untouched(edit.old_publish_id)
+                state = self._publish_edited(edit)
+                self._log.edit_phase(record.id, "retire")
+                self._retire(record, edit, state)
+                return
+            if edit.phase == "retire":
+                self._retire(record, edit, self._publish_edited(edit))  # the same key and body: the first reply
+                return
+            # "publish": an edit an older pqdrop began the other way round, its old post canceled already.
+            self._finish(record, edit, self._publish_edited(edit))
         except (TransientError, AccountBlocked) as exc:
+            if edit.phase == "replace" and exc.code in DAILY_CAP_CODES:
+                self._refuse(record, edit, f"TikTok's daily cap is full for the edited post ({exc.message}); "
+                                           "the post stays as it was: give it a later dispatchAt")
+                return
             self.api_trouble = exc.message
             log.warning("%s: the edit waits for the API: %s", record.name, exc.message)
         except NotApplicable as exc:
@@ -343,12 +364,22 @@ class Editor:
             else:
                 self._refuse(record, edit, exc.message)
 
-    def _cancel_waiting(self, record: Record, edit: Edit) -> bool:
-        """A cancel of a post some of whose targets already went out: cancel the ones still waiting, one by one.
+    def _publish_edited(self, edit: Edit) -> PublishState:
+        body = edit.publish_body or {}
+        return self._client.publish(body["contentIds"], body["targets"], str(edit.idempotency_key))
 
-        True when it did; the item stays where it is, and the tracker files it by its targets' ends (sent/ for
-        the published). False when every target still waits (the whole request is canceled) or none does.
-        """
+    def _retire(self, record: Record, edit: Edit, state: PublishState) -> None:
+        """The edited post is in: call the old one off; if it began to go out meanwhile, call the edited one off."""
+        try:
+            self._client.cancel_publish(edit.old_publish_id)
+        except ApiRejected as exc:
+            self._client.cancel_publish(state.publish_id)
+            raise NotApplicable(f"the post began to go out before the edit applied ({exc.message}); "
+                                "the edited post was called off") from exc
+        self._finish(record, edit, state)
+
+    def _cancel_waiting(self, record: Record, edit: Edit) -> bool:
+        """A cancel of a post partly out: cancel the waiting targets one by one (True; the tracker files the item)."""
         state = self._client.publish_status(edit.old_publish_id)
         waiting = [target for target in state.targets if target.status == "scheduled"]
         if not waiting or len(waiting) == len(state.targets):
@@ -386,7 +417,7 @@ class Editor:
             except ApiRejected as exc:
                 if exc.code != NOT_IN_V1 or number:
                     raise
-                self._log.edit_phase(record.id, "cancel")  # nothing moved: the v1 way, written ahead
+                self._log.edit_phase(record.id, "replace")  # nothing moved: the v1 way, written ahead
                 self._carry_on(self._journal.get(record.id))
                 return
         self._finish(record, dataclasses.replace(edit, idempotency_key=record.idempotency_key),
@@ -397,8 +428,8 @@ class Editor:
         now = self._clock()
         result = result_from_state(record.name, state, str(edit.idempotency_key))
         result.media = list((record.status or {}).get("media", []))
-        before = _times((record.publish_body or {}).get("targets", []))
-        after = _times((edit.publish_body or {}).get("targets", []))
+        before, after = ([target.get("dispatchAt") for target in (body or {}).get("targets", [])]
+                         for body in (record.publish_body, edit.publish_body))
         change = {"kind": str(edit.kind), "at": iso_z(now), "replaces": edit.old_publish_id, "from": before,
                   "to": after}
         if edit.old_publish_id == state.publish_id:
@@ -406,7 +437,7 @@ class Editor:
         status = {**status_document(result, now), "edit": change}
         if (edited := self._edited.pop(record.id, None)) is not None:
             self._log.rebase(record.id, *edited)  # the live post stands for the edited sidecar now
-        self._release_unused_slots(record, after)
+        self._log.release_unused_slots(record.id, record.name, after, self._clock())
         self._log.end_edit(record.id, status, (state.publish_id, str(edit.idempotency_key), edit.publish_body))
         self._write_status(record, status)
         self._tracker.forget(record.id)
@@ -418,7 +449,7 @@ class Editor:
         now = self._clock()
         result = result_from_state(record.name, canceled, str(record.idempotency_key))
         status = {**status_document(result, now), "state": str(ItemState.CANCELED), "canceledAt": iso_z(now),
-                  "media": list((record.status or {}).get("media", []))}
+                  "media": list((record.status or {}).get("media", [])), "edit": {"kind": "canceled", "at": iso_z(now)}}
         status.pop("error", None)
         self._log.release_slots(record.id)
         self._tracker.refile(record, status, CANCELED_DIR)
@@ -457,7 +488,7 @@ class Editor:
         log.warning("%s: %s", record.name, reason)
 
     def _write_status(self, record: Record, status: Mapping[str, Any]) -> None:
-        files = filed_names([str(path) for path in _item_paths(record)], record.name, str(record.stem))
+        files = filed_names(claim_entries(record.item), record.name, str(record.stem))
         path = self._inbox / str(record.destination) / status_name(str(record.stem))
         write_json_atomically(path, {**status, "files": files})
 
@@ -465,28 +496,5 @@ class Editor:
         if edit.request_id is not None:
             self._log.finish_request(edit.request_id, outcome)
 
-    def _fingerprints(self, record: Record, body: Mapping[str, Any]) -> list[str]:
-        by_content = {content_id: print_ for content_id, print_ in self._journal.uploads(record.id).values()}
-        return [by_content.get(content_id, content_id) for content_id in body.get("contentIds", [])]
-
-    def _release_unused_slots(self, record: Record, times: Sequence[str | None]) -> None:
-        """A post moved off its slot gives the slot back; one still on it (`dispatchAt: next`) keeps it."""
-        held = {iso_z(moment) for moment, _, name in self._journal.reserved_slots(self._clock()) if name == record.name}
-        if held and not held & {str(moment) for moment in times}:
-            self._log.release_slots(record.id)
-
 
 Prepare = Callable[[Path, Item, str, datetime], tuple[Sidecar, tuple["MediaInfo", ...], dict[str, Account]]]
-
-
-def _item_paths(record: Record) -> list[PurePosixPath]:
-    folder, sidecar = record.item.get("folder"), record.item.get("sidecar")
-    if folder:
-        return [PurePosixPath(str(folder))]
-    media = [PurePosixPath(path) for path in record.item.get("media", [])]
-    return media + ([PurePosixPath(sidecar)] if sidecar else [])
-
-
-def _times(targets: Sequence[Mapping[str, Any]]) -> list[str | None]:
-    return [target.get("dispatchAt") for target in targets]
-

@@ -147,8 +147,8 @@ def _dispatch(args: argparse.Namespace, signals: Signals) -> int:
         from pqdrop.commands.run import connect
 
         if command == "cancel":
-            return cancel_item(config, args.name, lambda: connect(config))
-        return reschedule_item(config, args.name, args.when, lambda: connect(config))
+            return cancel_item(config, args.name, lambda: connect(config, patient=False))
+        return reschedule_item(config, args.name, args.when, lambda: connect(config, patient=False))
     if command == "accounts":
         from pqdrop.commands.accounts import list_accounts
 

@@ -20,20 +20,23 @@ if TYPE_CHECKING:
     from pqdrop.workers import Workers
 
 
-def connect(config: Config, stop: threading.Event | None = None) -> PostQued:
+def connect(config: Config, stop: threading.Event | None = None, *, patient: bool = True) -> PostQued:
     """The API client for `config`, drawing on the machine-wide rate budget of its key.
 
-    `stop`, once set, breaks off its waits (the bandwidth cap, a retry's backoff) with Interrupted.
+    `stop`, once set, breaks off its waits (the bandwidth cap, a retry's backoff) with Interrupted. A command a
+    person waits on (`cancel`, `reschedule`) is not `patient`: one quick retry, then it says PostQued did not answer.
     """
     from pqdrop.config import resolve_api_key
-    from pqdrop.postqued import PostQued
+    from pqdrop.postqued import PostQued, RetryPolicy
+    from pqdrop.postqued.types import DEFAULT_RETRY
     from pqdrop.ratelimit import RateLimiter, budget_path
 
     key = resolve_api_key(config, os.environ)
     # Every pqdrop on this machine using this key draws from one budget (issue 17: one inbox per client).
     limiter = RateLimiter.of(config.postqued.rate_limits, budget=budget_path(key, config.postqued.base_url))
+    retry = DEFAULT_RETRY if patient else RetryPolicy(attempts=2, base_seconds=0.5, cap_seconds=1.0)
     return PostQued(config.postqued.base_url, key, limiter=limiter, timeout_seconds=config.postqued.timeout_seconds,
-                    api=config.postqued.api, workspace=config.postqued.workspace, stop=stop)
+                    retry=retry, api=config.postqued.api, workspace=config.postqued.workspace, stop=stop)
 
 
 def settle(client: PostQued) -> None:

@@ -22,10 +22,12 @@ from pqdrop.agenda import paced_instants, state_word
 from pqdrop.claim import running_owners
 from pqdrop.config import Config
 from pqdrop.edit_log import EditLog
+from pqdrop.edits import conflicted_copy, filed_sidecar
 from pqdrop.errors import ServiceUnavailable, SidecarError
 from pqdrop.filing import filed_names
 from pqdrop.inbox import (
     FAILED_DIR,
+    SCHEDULED_DIR,
     SENT_DIR,
     STATUS_LOG,
     STATUS_SUFFIX,
@@ -178,7 +180,7 @@ def gather(config: Config, now: datetime) -> Overview:
         paused=pause_from_log(log),
         waiting=waiting_rows(plan, log),
         in_flight=in_flight_rows(unfinished),
-        scheduled=scheduled_rows(tracking, accounts, paced),
+        scheduled=scheduled_rows(tracking, accounts, paced, held_by_conflicts(inbox, tracking)),
         slots=slots,
         sent=sent_rows(filed_items(inbox, SENT_DIR)[:RECENT_LINES]),
         failed=failed_rows(filed_items(inbox, FAILED_DIR)[:RECENT_LINES]),
@@ -215,6 +217,16 @@ def read_log_tail(path: Path, limit: int = LOG_TAIL_BYTES) -> list[dict[str, Any
         if isinstance(record, dict):
             records.append(record)
     return records
+
+
+def held_by_conflicts(inbox: Path, records: Iterable[Record]) -> dict[int, str]:
+    """Journal id -> the conflicted copy of a scheduled sidecar that holds its edit, as SCHEDULE.md says it."""
+    held = {}
+    for record in records:
+        path = filed_sidecar(inbox, record) if record.destination == SCHEDULED_DIR else None
+        if path is not None and (copy := conflicted_copy(path)) is not None:
+            held[record.id] = copy
+    return held
 
 
 def account_names(
@@ -300,7 +312,7 @@ def in_flight_rows(records: Iterable[Record]) -> list[InFlightRow]:
 
 def scheduled_rows(
     records: Iterable[Record], names: Mapping[int, Mapping[str, str]],
-    paced: Mapping[int, Collection[datetime]] | None = None,
+    paced: Mapping[int, Collection[datetime]] | None = None, held: Mapping[int, str] | None = None,
 ) -> list[ScheduledRow]:
     """Items the tracker still follows, soonest first; accounts by name where the sidecar tells.
 
@@ -314,7 +326,8 @@ def scheduled_rows(
         accounts = tuple(known.get(str(t.get("accountId")), str(t.get("accountId"))) for t in targets)
         pending = [t for t in targets if t.get("status") not in TERMINAL_TARGET_STATES and t.get("dispatchAt")]
         moments = tuple(sorted({parse_instant(str(t["dispatchAt"])) for t in pending}))
-        state = state_word(record, moments, (paced or {}).get(record.id, ()))
+        copy, when = (held or {}).get(record.id), (paced or {}).get(record.id, ())
+        state = f"held by a conflict ({copy})" if copy else state_word(record, moments, when)
         rows.append(ScheduledRow(record.stem or record.name, accounts, moments, record.publish_id, state))
     far = datetime.max.replace(tzinfo=UTC)
     return sorted(rows, key=lambda row: (row.dispatch_at[0] if row.dispatch_at else far, row.name))
