@@ -92,6 +92,17 @@ def test_latin1_names_are_posted_by_once_and_check_says_the_same(
     assert content["filename"] == "café.mp4"  # the API hears it as Windows-1252 meant it
 
 
+def test_a_scheduled_latin1_name_is_in_schedule_md_as_a_person_reads_it(
+    config_path: Path, inbox: Path, tmp_path: Path, env: dict[str, str]
+) -> None:
+    raw = os.fsencode(inbox)
+    clip(Path(os.fsdecode(raw + b"/caf\xe9")), frontmatter="dispatchAt: 2030-06-01T18:00:00\n")
+    done = pqdrop("once", "--config", str(config_path), env=env, cwd=tmp_path)
+    assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr.decode()
+    assert sorted(os.listdir(raw + b"/scheduled")) == [b"caf\xe9.md", b"caf\xe9.mp4", b"caf\xe9.status.json"]
+    assert "- **18:00 CEST** · caf\\xe9 · @mybrand (tiktok) · scheduled" in (inbox / "SCHEDULE.md").read_text("utf-8")
+
+
 def test_nfc_media_and_nfd_sidecar_pair_in_check_and_once(
     config_path: Path, inbox: Path, tmp_path: Path, env: dict[str, str], sandbox: Sandbox
 ) -> None:

@@ -201,4 +201,6 @@ def _time_key(target: Mapping[str, object]) -> str:
 
 
 def _line(when: str, entry: Entry) -> str:
-    return f"- **{when}** · {entry.name} · {', '.join(entry.accounts) or 'no account'} · {entry.state}"
+    # As a person reads a name (caf\xe9, a line feed as \n): SCHEDULE.md is UTF-8 text, one line per post.
+    accounts = ", ".join(shown(account) for account in entry.accounts) or "no account"
+    return f"- **{when}** · {shown(entry.name)} · {accounts} · {shown(entry.state)}"
