@@ -18,7 +18,7 @@ from pqdrop.claim import OwnerLock, owner_id, running_owners
 from pqdrop.config import Config
 from pqdrop.edit_log import EditLog
 from pqdrop.editor import CANCEL
-from pqdrop.errors import EXIT_BLOCKED, ConfigError
+from pqdrop.errors import EXIT_BLOCKED, ServiceUnavailable
 from pqdrop.inbox import SCHEDULED_DIR
 from pqdrop.journal import Journal, Record
 from pqdrop.names import shown
@@ -85,8 +85,8 @@ def _carry_out(
     if owner not in running_owners(inbox):
         try:
             lock = OwnerLock(inbox, owner, wait_seconds=0.0)
-        except ConfigError:
-            lock = None  # a daemon started just now: it carries the request out
+        except ServiceUnavailable:
+            lock = None  # a daemon started just now holds the lock: it carries the request out
         if lock is not None:  # no daemon: carry it out here, under its lock, so none starts meanwhile
             try:
                 trouble = _edit_here(config, journal, client)
