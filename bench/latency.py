@@ -248,8 +248,8 @@ def move_grouping_delay() -> float:
 
 
 def wait_filed(inbox: Path, name: str) -> float:
-    """Wait until the item's status file is in sent/; returns when it was seen."""
-    status = inbox / "sent" / f"{name}.status.json"
+    """Wait until the item's status file is in scheduled/ (its dispatchAt is a month ahead); returns when seen."""
+    status = inbox / "scheduled" / f"{name}.status.json"
     deadline = time.monotonic() + FILED_TIMEOUT
     while not status.exists():
         failed = inbox / "failed" / f"{name}.status.json"

@@ -198,7 +198,8 @@ def once_run(sandbox: SandboxProcess, media: Path, work: Path, env: dict[str, st
                      env={**env, "POSTQUED_API_KEY": sandbox.new_key()})
         if done.code != 0 or "scheduled" not in done.output:
             raise SystemExit(f"bench: pqdrop once failed ({done.code}): {done.output}")
-        status = json.loads((inbox / "sent" / f"{media.stem}.status.json").read_text())
+        # A month-ahead dispatchAt: the item waits in scheduled/ (issue 15), not sent/.
+        status = json.loads((inbox / "scheduled" / f"{media.stem}.status.json").read_text())
         return Run(done.wall, done.rss_kib, done.cpu, status["media"][0]["contentId"])
     finally:
         shutil.rmtree(run_dir)
