@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import Running, make_client, sidecar, wait_until, write_config
 
 from pqdrop.commands.status import gather
-from pqdrop.config import load_config
+from pqdrop.config import Config, load_config
 from pqdrop.edits import EditKind, edit_kind, replacement_key
 from pqdrop.journal import Journal
 from pqdrop.mediagen import make_video
@@ -378,16 +378,21 @@ def test_the_running_daemon_reschedules_when_a_phone_edits_the_sidecar(
 # --- what an edit did not touch stays as it is live -------------------------------------------------
 
 
+def two_drafts_over_a_cap_of_one(tmp_path: Path, sandbox: Sandbox) -> tuple[Config, Journal]:
+    """Two drafts to @mybrand with `daily_drafts = 1`: once posts one and paces the other a day on."""
+    config = load_config(write_config(tmp_path, sandbox.url, accounts={"@mybrand": {"daily_drafts": 1}}))
+    config.inbox.path.mkdir()
+    for name in ("first", "second"):
+        make_video(config.inbox.path / f"{name}.mp4", seconds=0.5 if name == "first" else 0.6)
+        sidecar(config.inbox.path / f"{name}.md", "intent: draft\n", f"{name} #fyp")
+    return config, Journal(config.state.dir)
+
+
 def test_a_post_a_daily_cap_paced_is_not_taken_for_an_edit_and_keeps_its_paced_time(
     tmp_path: Path, sandbox: Sandbox
 ) -> None:
-    config = load_config(write_config(tmp_path, sandbox.url, accounts={"@mybrand": {"daily_drafts": 1}}))
+    config, journal = two_drafts_over_a_cap_of_one(tmp_path, sandbox)
     inbox = config.inbox.path
-    inbox.mkdir()
-    for name in ("first", "second"):
-        make_video(inbox / f"{name}.mp4", seconds=0.5 if name == "first" else 0.6)
-        sidecar(inbox / f"{name}.md", "intent: draft\n", f"{name} #fyp")
-    journal = Journal(config.state.dir)
     with make_client(config) as client, Workers(config, client, journal, stop=threading.Event()) as service:
         assert once(service)[0] == EXIT_OK
         [paced] = [path.stem for path in (inbox / "scheduled").glob("*.md")]
@@ -532,13 +537,8 @@ def test_a_cancel_after_one_target_went_out_cancels_the_one_still_waiting(tmp_pa
 def test_a_new_time_an_edit_asks_for_is_paced_by_the_daily_cap_as_a_fresh_drop_is(
     tmp_path: Path, sandbox: Sandbox
 ) -> None:
-    config = load_config(write_config(tmp_path, sandbox.url, accounts={"@mybrand": {"daily_drafts": 1}}))
+    config, journal = two_drafts_over_a_cap_of_one(tmp_path, sandbox)
     inbox = config.inbox.path
-    inbox.mkdir()
-    for name in ("first", "second"):
-        make_video(inbox / f"{name}.mp4", seconds=0.5 if name == "first" else 0.6)
-        sidecar(inbox / f"{name}.md", "intent: draft\n", f"{name} #fyp")
-    journal = Journal(config.state.dir)
     with make_client(config) as client, Workers(config, client, journal, stop=threading.Event()) as service:
         assert once(service)[0] == EXIT_OK
         [paced] = [path for path in (inbox / "scheduled").glob("*.md")]
