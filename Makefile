@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo lint test bench clean service-test image-test
+.PHONY: demo lint check test bench clean service-test image-test
 
 $(VENV): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,13 +13,20 @@ $(VENV): pyproject.toml
 demo: $(VENV)
 	$(BIN)/pqdrop demo
 
-# ruff (rules in pyproject.toml) and mypy --strict over the package: the suite runs only on clean code.
+# ruff (rules in pyproject.toml), mypy --strict over the package, and the house's import contracts
+# (pyproject's [tool.importlinter]): the suite runs only on clean code.
 lint: $(VENV)
 	$(BIN)/ruff check daemon tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
+# The inner loop: lint and every test not marked slow.
+check: lint
+	$(BIN)/python -m pytest -q -n 2 -m 'not slow'
+
+# Everything, over both cores.
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 # The units under a real systemd (systemd-box) and the container image (podman-here); both need
 # root and a few minutes, so plain `make test` leaves them out. The box and the base image are

@@ -97,7 +97,7 @@ class RunningDaemon:
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from pqdrop.mediagen import make_video
+    from pqdrop.media.mediagen import make_video
     from pqdrop.sandbox import Sandbox
 
     report: dict[str, Any] = {"load_before": load_average()}

@@ -24,8 +24,8 @@ SCALE_PROCESSING_SECONDS = 0.5  # the sandbox's default TikTok processing, scale
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from pqdrop.mediagen import make_image
-    from pqdrop.ratelimit import RequestWindow
+    from pqdrop.media.mediagen import make_image
+    from pqdrop.postqued.ratelimit import RequestWindow
     from pqdrop.sandbox import Sandbox
 
     window = args.window

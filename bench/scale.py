@@ -42,13 +42,13 @@ def fill_inbox(inbox: Path, items: int, *, sidecars: bool = True) -> None:
 def look_helper(config_path: str, looks: int) -> None:
     """The `look` mode: a Workers as `pqdrop run` builds it, timed looks, and each step of one look apart."""
     started = time.perf_counter()
-    from pqdrop.arrival import Settling
     from pqdrop.config import load_config
-    from pqdrop.inbox import Rules, plan_items, scan_entries
-    from pqdrop.journal import Journal
+    from pqdrop.inbox.arrival import Settling
+    from pqdrop.inbox.items import Rules, plan_items, scan_entries
+    from pqdrop.journal.store import Journal
     from pqdrop.postqued import PostQued
-    from pqdrop.ratelimit import RateLimiter
-    from pqdrop.workers import Workers
+    from pqdrop.postqued.ratelimit import RateLimiter
+    from pqdrop.service.workers import Workers
 
     config = load_config(Path(config_path))
     journal = Journal(config.state.dir)

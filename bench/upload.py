@@ -50,7 +50,7 @@ GOALS = {
 
 def make_media(path: Path, size: int) -> None:
     """A real one-second mp4 padded with real bytes to `size`."""
-    from pqdrop.mediagen import make_video
+    from pqdrop.media.mediagen import make_video
 
     make_video(path, seconds=1.0)
     block = os.urandom(PAD_BLOCK)

@@ -190,7 +190,7 @@ def measure_idle(args: argparse.Namespace) -> dict[str, Any]:
         "load_after": load_average(),
     }
     main = next(row for row in rows if row["name"] == "pqdrop-main")
-    from pqdrop.service import WATCH_CHECK_SECONDS
+    from pqdrop.service.daemon import WATCH_CHECK_SECONDS
 
     expected = 60 / WATCH_CHECK_SECONDS
     by_thread = ", ".join(f"{row['name']} {row['wakeups_per_min']:g}" for row in rows)

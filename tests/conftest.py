@@ -15,13 +15,13 @@ import pytest
 import tomli_w
 
 from pqdrop.config import Config, load_config
-from pqdrop.journal import Journal
+from pqdrop.journal.store import Journal
 from pqdrop.postqued import PostQued, RetryPolicy
-from pqdrop.ratelimit import RateLimiter
+from pqdrop.postqued.ratelimit import RateLimiter
 from pqdrop.sandbox import Sandbox
 from pqdrop.sandbox.v2 import workspace_id
-from pqdrop.service import Service
-from pqdrop.workers import Workers
+from pqdrop.service.daemon import Service
+from pqdrop.service.workers import Workers
 
 SANDBOX_KEY = "pq_sandbox"
 # The modules that talk to PostQued run twice: against a v1-only and a v2-only sandbox (issue 14).

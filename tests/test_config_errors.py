@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import sidecar, write_config
 
 from pqdrop.errors import EXIT_TEMPFAIL
-from pqdrop.mediagen import make_video
+from pqdrop.media.mediagen import make_video
 from pqdrop.sandbox import Sandbox
 
 PQDROP = [sys.executable, "-m", "pqdrop"]

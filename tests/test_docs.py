@@ -14,12 +14,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import BaseModel
-from tests.test_systemd_units import MAX_EXPOSURE
+from tests.system.test_systemd_units import MAX_EXPOSURE
 
 from pqdrop.commands import _JournalFormatter, build_parser
 from pqdrop.commands.status import Overview, render_text
 from pqdrop.config import Config, parse_config
-from pqdrop.tiktok import RULES, rules_markdown
+from pqdrop.platforms.tiktok import RULES, rules_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"

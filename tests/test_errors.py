@@ -21,10 +21,10 @@ import pytest
 from tests.conftest import SANDBOX_KEY, sidecar, write_config
 
 from pqdrop.errors import EXIT_FAILED, EXIT_OK, EXIT_TEMPFAIL, EXIT_USAGE, JournalError
-from pqdrop.journal import JOURNAL_FILE, Journal
-from pqdrop.mediagen import make_video
+from pqdrop.journal.store import JOURNAL_FILE, Journal
+from pqdrop.media.mediagen import make_video
 from pqdrop.sandbox import Sandbox
-from pqdrop.workers import Workers, once
+from pqdrop.service.workers import Workers, once
 
 ROOT = Path(__file__).resolve().parent.parent
 UNITS = sorted((ROOT / "systemd").glob("*.service"))

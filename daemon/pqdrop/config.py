@@ -6,6 +6,7 @@ Nothing else reads settings; the loaded `Config` is passed explicitly.
 from __future__ import annotations
 
 import json
+import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -16,12 +17,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from pqdrop.bandwidth import parse_rate
 from pqdrop.errors import ConfigError
 from pqdrop.platforms import PLATFORMS
 from pqdrop.platforms import option_problem as platform_option_problem
 from pqdrop.platforms import platform as platform_table
-from pqdrop.tiktok import DAILY_DRAFTS, DAILY_POSTS, OPTION_TYPES, choice_problem, nearest, option_problem
+from pqdrop.platforms.tiktok import DAILY_DRAFTS, DAILY_POSTS, OPTION_TYPES, option_problem
+from pqdrop.suggest import choice_problem, nearest
 
 API_KEY_ENV = "POSTQUED_API_KEY"
 CONFIG_ENV = "PQDROP_CONFIG"
@@ -31,6 +32,42 @@ DEFAULT_BASE_URL = "https://api.postqued.com"
 DAY_NAMES: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _SLOT_TIME = re.compile(r"(\d{1,2}):(\d{2})")
+
+
+# --- an upload bandwidth cap, as people write it -------------------------------------------------
+
+UNITS = {
+    "B": 1, "kB": 1000, "KB": 1000, "MB": 1000**2, "GB": 1000**3,
+    "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3,
+    "bit": 1 / 8, "kbit": 1000 / 8, "Kbit": 1000 / 8, "Mbit": 1000**2 / 8, "Gbit": 1000**3 / 8,
+}  # fmt: skip
+RATE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+)/s\s*")
+
+
+def parse_rate(value: str | float | int) -> float:
+    """Bytes per second from "40 Mbit/s", "5 MB/s", "512 KiB/s" or a plain number; ValueError otherwise."""
+    if isinstance(value, bool):
+        raise ValueError("a rate is a number or a string such as \"40 Mbit/s\", not true/false")
+    if isinstance(value, int | float):
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(f"{value!r} is not a rate; write a finite number of bytes per second, a string such as "
+                             "\"40 Mbit/s\", or 0 for no cap")
+    elif not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a rate; write a string such as \"40 Mbit/s\" or \"5 MB/s\", "
+                         "or bytes per second as a number (0 = no cap)")
+    else:
+        found = RATE.fullmatch(value)
+        if found is None or found.group(2) not in UNITS:
+            if value.strip().replace(".", "", 1).isdigit():
+                return float(value)
+            units = ", ".join(UNITS)
+            raise ValueError(f"{value!r} is not a rate; write \"40 Mbit/s\", \"5 MB/s\", \"512 KiB/s\" "
+                             f"(units {units}, case matters: B is bytes, bit is bits) or bytes per second as a number")
+        number = float(found.group(1)) * UNITS[found.group(2)]
+    if number < 0:
+        raise ValueError(f"{value!r}: a rate cannot be negative; 0 means no cap")
+    return number
 
 
 class _Section(BaseModel):

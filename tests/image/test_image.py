@@ -78,7 +78,7 @@ def wait(condition: object, seconds: float, what: str) -> None:
 def test_the_image_posts_a_dropped_clip_as_the_nas_user_is_healthy_and_stops_with_exit_zero(
     container: tuple[Path, HostSandbox], tmp_path: Path
 ) -> None:
-    from pqdrop.mediagen import make_video
+    from pqdrop.media.mediagen import make_video
 
     inbox, sandbox = container
     for name, data in (("nas.mp4", make_video(tmp_path / "nas.mp4").read_bytes()),

@@ -49,6 +49,6 @@ def configured(starter: str, *, inbox: str, state: str, base_url: str) -> str:
 
 def clip(tmp_path: Path, name: str, seconds: float = 1.0, width: int = 360) -> bytes:
     """A real portrait clip (distinct per width and length: a re-drop of the same media is refused)."""
-    from pqdrop.mediagen import make_video
+    from pqdrop.media.mediagen import make_video
 
     return make_video(tmp_path / f"{name}.mp4", seconds=seconds, width=width, height=640).read_bytes()

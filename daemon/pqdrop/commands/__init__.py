@@ -26,7 +26,7 @@ from pqdrop.errors import (
     ServiceUnavailable,
 )
 from pqdrop.names import shown
-from pqdrop.service import Signals, install_signal_handlers
+from pqdrop.service.daemon import Signals, install_signal_handlers
 
 # pqdrop.config (pydantic) costs most of a cold start: loaded in the commands that need it, so
 # `pqdrop --help` stays quick.

@@ -14,14 +14,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from pqdrop.claim import OwnerLock, owner_id, running_owners
 from pqdrop.config import Config
-from pqdrop.edit_log import EditLog
-from pqdrop.editor import CANCEL
 from pqdrop.errors import EXIT_BLOCKED, ServiceUnavailable
-from pqdrop.inbox import SCHEDULED_DIR
-from pqdrop.journal import Journal, Record
+from pqdrop.folders.claim import OwnerLock, owner_id, running_owners
+from pqdrop.inbox.items import SCHEDULED_DIR
+from pqdrop.journal.edits import EditLog
+from pqdrop.journal.store import Journal, Record
 from pqdrop.names import shown
+from pqdrop.schedule.editor import CANCEL
 
 if TYPE_CHECKING:
     from pqdrop.postqued import PostQued
@@ -102,9 +102,9 @@ def _carry_out(
 
 def _edit_here(config: Config, journal: Journal, client: Callable[[], PostQued]) -> str | None:
     """Carry the queued requests out in this process; returns why PostQued could not be asked, if it could not."""
-    from pqdrop.agenda import Agenda
-    from pqdrop.editor import Editor
-    from pqdrop.tracker import Tracker
+    from pqdrop.schedule.agenda import Agenda
+    from pqdrop.schedule.editor import Editor
+    from pqdrop.schedule.tracker import Tracker
 
     def clock() -> datetime:
         return datetime.now(UTC)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from pqdrop.config import Config, DefaultsConfig, inbox_not_a_folder
 from pqdrop.errors import ConfigError, ItemError
-from pqdrop.inbox import RESERVED_NAMES, SIDECAR_SUFFIX, Item, Rules, expected_sidecar, look, scan_entries
+from pqdrop.inbox.items import RESERVED_NAMES, SIDECAR_SUFFIX, Item, Rules, expected_sidecar, look, scan_entries
+from pqdrop.inbox.synctools import lone_copies
 from pqdrop.names import pairing_key, shown
-from pqdrop.synctools import lone_copies
 
 
 def check_paths(config: Config | None, paths: Sequence[Path]) -> int:
@@ -71,8 +71,8 @@ def check_item(
                     f"{item.name}-1{item.media[0].suffix if item.media else ''} and {item.name}-1{SIDECAR_SUFFIX})")
         where = "inside the folder" if item.folder is not None else "beside the media"
         return f"no sidecar: add {shown(expected_sidecar(item))} {where}"  # as `once` says it
-    from pqdrop.preflight import post_warnings  # PyAV loads only when there is media to probe
-    from pqdrop.preparation import left_out, prepare_item
+    from pqdrop.posting.preflight import post_warnings  # PyAV loads only when there is media to probe
+    from pqdrop.posting.prepare import left_out, prepare_item
 
     try:
         if config is None:
@@ -84,7 +84,7 @@ def check_item(
     except ItemError as exc:
         return exc.message
     if config is not None and config.postqued.api != "v1":
-        from pqdrop.publish import check_captions
+        from pqdrop.posting.publish import check_captions
 
         try:
             check_captions(sidecar.targets, sidecar.path or item.name)  # as once and run do on v2

@@ -12,14 +12,14 @@ from pathlib import Path
 
 from pqdrop.commands.once import print_table
 from pqdrop.config import Config, parse_config
-from pqdrop.inbox import FAILED_DIR, SCHEDULE_FILE, SCHEDULED_DIR, SENT_DIR
+from pqdrop.inbox.items import FAILED_DIR, SCHEDULE_FILE, SCHEDULED_DIR, SENT_DIR
 from pqdrop.instants import iso_z, parse_instant
-from pqdrop.journal import Journal
-from pqdrop.mediagen import make_image, make_video
+from pqdrop.journal.store import Journal
+from pqdrop.media.mediagen import make_image, make_video
 from pqdrop.postqued import PostQued
-from pqdrop.ratelimit import RateLimiter
+from pqdrop.postqued.ratelimit import RateLimiter
 from pqdrop.sandbox import Sandbox
-from pqdrop.workers import Workers, once
+from pqdrop.service.workers import Workers, once
 
 DEMO_KEY = "pq_sandbox"
 # One request to three platforms, each with its own options (PostQued v2).

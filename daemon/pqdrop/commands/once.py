@@ -6,20 +6,20 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pqdrop.commands.run import serve
+from pqdrop.inbox.synctools import lone_copies
 from pqdrop.names import shown
 from pqdrop.states import ItemState
-from pqdrop.synctools import lone_copies
 
 if TYPE_CHECKING:
     from pqdrop.config import Config
-    from pqdrop.inbox import Plan
-    from pqdrop.publish import Round
-    from pqdrop.service import Signals
-    from pqdrop.workers import Workers
+    from pqdrop.inbox.items import Plan
+    from pqdrop.posting.publish import Round
+    from pqdrop.service.daemon import Signals
+    from pqdrop.service.workers import Workers
 
 
 def run_once(config: Config, signals: Signals) -> int:
-    from pqdrop.workers import once
+    from pqdrop.service.workers import once
 
     def body(workers: Workers) -> int:
         code, round_ = once(workers)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from pqdrop.commands.cancel import request_edit
 from pqdrop.config import Config
-from pqdrop.editor import RESCHEDULE
+from pqdrop.schedule.editor import RESCHEDULE
 
 if TYPE_CHECKING:
     from pqdrop.postqued import PostQued

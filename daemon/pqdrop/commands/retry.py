@@ -11,8 +11,8 @@ from pathlib import Path
 
 from pqdrop.commands.status import Filed, filed_items
 from pqdrop.config import Config
-from pqdrop.filing import append_status_log, move
-from pqdrop.inbox import FAILED_DIR
+from pqdrop.folders.filing import append_status_log, move
+from pqdrop.inbox.items import FAILED_DIR
 from pqdrop.names import shown
 
 

@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 
     from pqdrop.config import Config
     from pqdrop.postqued import PostQued
-    from pqdrop.service import Signals
-    from pqdrop.workers import Workers
+    from pqdrop.service.daemon import Signals
+    from pqdrop.service.workers import Workers
 
 
 def connect(config: Config, stop: threading.Event | None = None, *, patient: bool = True) -> PostQued:
@@ -28,8 +28,8 @@ def connect(config: Config, stop: threading.Event | None = None, *, patient: boo
     """
     from pqdrop.config import resolve_api_key
     from pqdrop.postqued import PostQued, RetryPolicy
+    from pqdrop.postqued.ratelimit import RateLimiter, budget_path
     from pqdrop.postqued.types import DEFAULT_RETRY
-    from pqdrop.ratelimit import RateLimiter, budget_path
 
     key = resolve_api_key(config, os.environ)
     # Every pqdrop on this machine using this key draws from one budget (issue 17: one inbox per client).
@@ -59,10 +59,10 @@ def serve(config: Config, signals: Signals, body: Callable[[Workers], int], *, d
     A worker stuck in a request ends the process at once, with that code.
     """
     from pqdrop.config import inbox_not_a_folder
-    from pqdrop.journal import Journal
-    from pqdrop.service import STOP_GRACE_SECONDS
-    from pqdrop.systemd import HEARTBEAT_FILE, Pulse
-    from pqdrop.workers import Workers
+    from pqdrop.journal.store import Journal
+    from pqdrop.service.daemon import STOP_GRACE_SECONDS
+    from pqdrop.service.systemd import HEARTBEAT_FILE, Pulse
+    from pqdrop.service.workers import Workers
 
     if not daemon and not config.inbox.path.is_dir():
         raise ConfigError(inbox_not_a_folder(config.inbox.path))
@@ -95,7 +95,7 @@ def serve(config: Config, signals: Signals, body: Callable[[Workers], int], *, d
 def run_daemon(config: Config, signals: Signals) -> int:
     """Watch the inbox until SIGTERM/SIGINT; SIGHUP reloads the config file."""
     from pqdrop.config import load_config
-    from pqdrop.service import Service
+    from pqdrop.service.daemon import Service
 
     source = config.source
     load: Callable[[], Config] | None = (lambda: load_config(source)) if source else None

@@ -18,14 +18,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pqdrop.agenda import paced_instants, state_word
-from pqdrop.claim import running_owners
 from pqdrop.config import Config
-from pqdrop.edit_log import EditLog
-from pqdrop.edits import conflicted_copy, filed_sidecar
 from pqdrop.errors import ServiceUnavailable, SidecarError
-from pqdrop.filing import filed_names
-from pqdrop.inbox import (
+from pqdrop.folders.claim import running_owners
+from pqdrop.folders.filing import conflicted_copy, filed_names, filed_sidecar
+from pqdrop.inbox.items import (
     FAILED_DIR,
     SCHEDULED_DIR,
     SENT_DIR,
@@ -36,10 +33,12 @@ from pqdrop.inbox import (
     look,
 )
 from pqdrop.instants import iso_z, parse_instant
-from pqdrop.journal import Journal, Record
+from pqdrop.journal.edits import EditLog
+from pqdrop.journal.store import Journal, Record
 from pqdrop.names import json_text, shown
-from pqdrop.sidecar import Sidecar, default_sidecar, parse_sidecar, parse_sidecar_text
-from pqdrop.slots import upcoming
+from pqdrop.posting.slots import upcoming
+from pqdrop.schedule.agenda import paced_instants, state_word
+from pqdrop.sidecar.parse import Sidecar, default_sidecar, parse_sidecar, parse_sidecar_text
 from pqdrop.states import TERMINAL_TARGET_STATES, ItemState
 
 RECENT_LINES = 10

@@ -9,23 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pqdrop.platforms import (
-    bluesky,
-    facebook,
-    instagram,
-    linkedin,
-    mastodon,
-    pinterest,
-    reddit,
-    threads,
-    tiktok,
-    twitter,
-    youtube,
+from pqdrop.platforms import tiktok
+from pqdrop.platforms.others import (
+    BLUESKY,
+    FACEBOOK,
+    INSTAGRAM,
+    LINKEDIN,
+    MASTODON,
+    PINTEREST,
+    REDDIT,
+    THREADS,
+    TWITTER,
+    YOUTUBE,
 )
 from pqdrop.platforms.rules import Option, Platform, normalized, option_problem, unknown_option
 
-_MODULES = (tiktok, instagram, facebook, threads, linkedin, youtube, twitter, pinterest, reddit, mastodon, bluesky)
-TABLES: Mapping[str, Platform] = {table.PLATFORM.name: table.PLATFORM for table in _MODULES}
+_TABLES = (tiktok.PLATFORM, INSTAGRAM, FACEBOOK, THREADS, LINKEDIN, YOUTUBE, TWITTER, PINTEREST, REDDIT, MASTODON,
+           BLUESKY)
+TABLES: Mapping[str, Platform] = {table.name: table for table in _TABLES}
 PLATFORMS: tuple[str, ...] = tuple(TABLES)
 POSTQUED_CAPTION_MAX_CHARS = 63206  # v2's one caption cap, for the platforms beside TikTok (reference A4)
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 
 from pqdrop.platforms.rules import Platform, normalized, option_problem
-from pqdrop.tiktok import OPTION_TYPES, nearest
+from pqdrop.platforms.tiktok import OPTION_TYPES
+from pqdrop.suggest import nearest
 
 
 class OptionProblem(Exception):

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pqdrop.tiktok import choice_problem, nearest, show
+from pqdrop.suggest import choice_problem, nearest, show
 
 Kind = Literal["bool", "int", "text", "choice", "texts", "object", "comment"]
 

@@ -13,6 +13,7 @@ from pqdrop.postqued.replies import (
     parse_upload_ticket,
     retry_after_seconds,
 )
+from pqdrop.postqued.storage import storage_reason
 from pqdrop.postqued.types import (
     TERMINAL_REQUEST_STATES,
     TERMINAL_TARGET_STATES,
@@ -26,7 +27,6 @@ from pqdrop.postqued.types import (
     Workspace,
 )
 from pqdrop.postqued.v1 import NOT_IN_V1
-from pqdrop.storage import storage_reason
 
 __all__ = [
     "NOT_IN_V1", "TERMINAL_REQUEST_STATES", "TERMINAL_TARGET_STATES", "Account", "Api", "PostQued", "Progress",

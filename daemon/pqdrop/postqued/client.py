@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from pqdrop.errors import ApiAccountBlocked, ApiRejected, PqdropError
 from pqdrop.postqued.dialect import Dialect
+from pqdrop.postqued.ratelimit import RateLimiter
 from pqdrop.postqued.transport import Transport
 from pqdrop.postqued.types import (
     DEFAULT_RETRY,
@@ -30,7 +31,6 @@ from pqdrop.postqued.types import (
 )
 from pqdrop.postqued.v1 import V1
 from pqdrop.postqued.v2 import V2
-from pqdrop.ratelimit import RateLimiter
 
 log = logging.getLogger("pqdrop")
 

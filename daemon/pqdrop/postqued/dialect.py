@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from pqdrop.names import for_api
+from pqdrop.postqued.storage import send_with_fresh_sessions
 from pqdrop.postqued.transport import Transport
 from pqdrop.postqued.types import Account, Api, Progress, PublishState, TargetState, UploadTicket
-from pqdrop.storage import send_with_fresh_sessions
 
 
 class Dialect(ABC):

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from pqdrop.errors import ApiAccountBlocked, ApiError, ApiRejected, ApiUnavailable, RateLimited
+from pqdrop.platforms.tiktok import is_tiktok_code, tiktok_error
 from pqdrop.postqued.types import Account, PublishState, TargetState, UploadTicket, Workspace
-from pqdrop.tiktok import is_tiktok_code, tiktok_error
 
 # Target fields read into TargetState; the rest go to `extra` and on into the status file.
 _KNOWN_TARGET_FIELDS = frozenset({

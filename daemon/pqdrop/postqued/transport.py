@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 import httpx
 
 from pqdrop.errors import ApiUnavailable, ConfigError, RateLimited, TransientError
+from pqdrop.postqued.ratelimit import Category, RateLimiter, backoff_delay, pause
 from pqdrop.postqued.replies import decode_json, error_from_reply
+from pqdrop.postqued.storage import Storage
 from pqdrop.postqued.types import DEFAULT_RETRY, Progress, RetryPolicy, UploadTicket
-from pqdrop.ratelimit import Category, RateLimiter, backoff_delay, pause
-from pqdrop.storage import Storage
 
 USER_AGENT = "pqdrop/0.1"
 

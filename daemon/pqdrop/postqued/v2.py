@@ -79,7 +79,7 @@ class V2(Dialect):
                                      max_rate=max_rate)
 
     def upload_image(self, path: Path, content_type: str) -> str:
-        from pqdrop.media import probe  # PyAV, only for a photo whose size the caller did not measure
+        from pqdrop.media.probe import probe  # PyAV, only for a photo whose size the caller did not measure
 
         info = probe(path)
         return self.upload_photo(path, content_type, info.size, width=info.width, height=info.height)

@@ -14,8 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pqdrop.sandbox.refusal import Refusal
-from pqdrop.tiktok import (
+from pqdrop.platforms.tiktok import (
     DAILY_DRAFTS,
     DAILY_POSTS,
     PHOTO_DESCRIPTION_MAX_UNITS,
@@ -24,6 +23,7 @@ from pqdrop.tiktok import (
     VIDEO_LIMITS,
     utf16_units,
 )
+from pqdrop.sandbox.refusal import Refusal
 
 DAY_SECONDS = 24 * 3600
 PUBLIC_OPTIONS = ("PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "SELF_ONLY")

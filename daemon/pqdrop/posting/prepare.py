@@ -1,0 +1,65 @@
+"""An item made ready for the API without talking to it: its sidecar read, its media probed and checked.
+
+The pipeline's first step and `pqdrop check` both go through `prepare_item`, so a check says
+exactly what posting would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+
+from pqdrop.config import AccountConfig, DefaultsConfig, ScheduleConfig
+from pqdrop.errors import InboxError, MediaError
+from pqdrop.inbox.items import Item
+from pqdrop.media.probe import MediaInfo, probe
+from pqdrop.names import shown
+from pqdrop.posting.photos import check_conversions
+from pqdrop.posting.preflight import applicable, check_post
+from pqdrop.posting.publish import check_media_set
+from pqdrop.sidecar.parse import NO_ACCOUNTS, Sidecar, default_sidecar, parse_sidecar
+
+
+def prepare_item(
+    root: Path,
+    item: Item,
+    defaults: DefaultsConfig,
+    now: datetime,
+    *,
+    accounts: Mapping[str, AccountConfig] = NO_ACCOUNTS,
+    schedule: ScheduleConfig | None = None,
+) -> tuple[Sidecar, tuple[MediaInfo, ...]]:
+    """Read and check an item's sidecar and media (relative to `root`) without talking to the API."""
+    if item.problem:
+        raise InboxError(f"{item.name}: {item.problem}")
+    if item.sidecar:
+        sidecar = parse_sidecar(root / item.sidecar, defaults, now, accounts=accounts, schedule=schedule)
+    else:
+        sidecar = default_sidecar(defaults, accounts=accounts, schedule=schedule)
+    media = tuple(probe_inside(root, rel) for rel in item.media)
+    check_media_set(item.name, media)
+    check_post(item.name, media, sidecar)  # TikTok's rules, before any upload (issues 8, 13)
+    check_conversions(media)
+    return applicable(sidecar, media), media
+
+
+def probe_inside(root: Path, rel: PurePosixPath) -> MediaInfo:
+    """Probe a media file, refusing links and anything that resolves outside `root`."""
+    path = root / rel
+    if path.is_symlink() or not path.resolve().is_relative_to(root.resolve()):
+        raise InboxError(f"{rel}: is a link or resolves outside the inbox; pqdrop only uploads files that live in it")
+    try:
+        return probe(path)
+    except MediaError as exc:
+        # Name the file as the user dropped it, not by its place in processing/.
+        raise MediaError(exc.message.replace(str(path), str(rel)), code=exc.code) from exc
+
+
+def left_out(item: Item) -> str | None:
+    """What the status file and `check` say of the subfolders a bundle folder holds, or None."""
+    if not item.subfolders:
+        return None
+    names = ", ".join(f"{shown(str(path))}/" for path in item.subfolders)
+    return (f"{names} inside the folder not posted: a folder item posts the media at its top level only; "
+            "the subfolder is filed with the folder, untouched")

@@ -1,0 +1,206 @@
+"""SCHEDULE.md in the inbox root: what is coming, by day, in Markdown a phone shows well (issue 15).
+
+`entries_of` and `render` are pure; `Agenda.update` writes the file atomically, and only when its
+content changes, so a sync tool copies it only then. The inbox scan never takes it for an item
+(`inbox.RESERVED_NAMES`). A SCHEDULE.md pqdrop did not write (its first lines are not the
+schedule's heading) is the user's: it is never overwritten, and the log says once what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import groupby
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pqdrop.errors import InboxBlocked
+from pqdrop.folders.filing import kind_of, write_text_atomically
+from pqdrop.inbox.items import SCHEDULE_FILE, SCHEDULED_DIR
+from pqdrop.instants import parse_instant
+from pqdrop.journal.store import Journal, Record
+from pqdrop.names import shown
+from pqdrop.states import Step
+
+log = logging.getLogger("pqdrop")
+HEADING = "# Schedule"
+LEAD = "What is coming, by day in "  # the third line; with the heading, what marks a SCHEDULE.md as pqdrop's
+
+HOW_TO_EDIT = (
+    "To change a post, edit its `scheduled/NAME.md`: a new `dispatchAt` reschedules it, "
+    "`cancel: true` cancels it, any other change replaces it. Or run `pqdrop reschedule NAME WHEN` "
+    "or `pqdrop cancel NAME`."
+)
+STATE_WORDS = {step: str(step) for step in (Step.REPLACING, Step.CANCELING)}  # the words SCHEDULE.md shows
+CAP_WINDOW = "waiting for a cap window"  # a TikTok daily cap moved the post to when the 24 h window frees
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of the schedule: when (None: going out now), which item, to which accounts, and its state."""
+
+    at: datetime | None
+    name: str
+    accounts: tuple[str, ...]
+    state: str = "scheduled"
+
+
+def entries_of(
+    records: Iterable[Record], account_name: Callable[[str, str], str], held: Mapping[int, str] | None = None,
+    paced: Mapping[int, Collection[datetime]] | None = None,
+) -> list[Entry]:
+    """The schedule's lines from the journal's scheduled items: one per item and distinct dispatch time.
+
+    `held` maps an item's journal id to the conflicted copy holding its edit; `paced` to the instants
+    a TikTok daily cap moved its targets to (pacing.py): those lines wait for a cap window.
+    """
+    entries = []
+    for record in records:
+        if record.destination != SCHEDULED_DIR:
+            continue
+        conflict = (held or {}).get(record.id)
+        waiting = [target for target in (record.status or {}).get("targets", [])
+                   if target.get("status") in ("scheduled", "queued", "processing")]
+        platforms = {str(target.get("accountId")): str(target.get("platform", "tiktok"))
+                     for target in (record.publish_body or {}).get("targets", [])}
+        for moment, group in groupby(sorted(waiting, key=_time_key), key=lambda target: target.get("dispatchAt")):
+            ids = [str(target.get("accountId")) for target in group]
+            accounts = tuple(account_name(account_id, platforms.get(account_id, "tiktok")) for account_id in ids)
+            at = parse_instant(str(moment)) if moment else None
+            state = f"held by a conflict ({conflict})" if conflict else state_word(
+                record, (at,) if at else (), (paced or {}).get(record.id, ()))
+            entries.append(Entry(at, str(record.stem or record.name), accounts, state))
+    return entries
+
+
+def state_word(record: Record, moments: Iterable[datetime], paced: Collection[datetime]) -> str:
+    """What the schedule says of an item going out at `moments`: replacing, canceling, waiting for a cap window
+    (one of them is where a daily cap moved a target, `paced`), or scheduled."""
+    state = STATE_WORDS.get(Step(record.state), "scheduled")
+    if state == "scheduled" and any(_same_second(moment, paced) for moment in moments):
+        return CAP_WINDOW
+    return state
+
+
+def render(entries: Sequence[Entry], zone: ZoneInfo) -> str:
+    """The Markdown: a heading per local day, a line per post with its local time and zone abbreviation."""
+    lines = [HEADING, "", f"{LEAD}{zone.key}.", "", HOW_TO_EDIT, ""]
+    if not entries:
+        return "\n".join([*lines, "Nothing is scheduled.", ""])
+    now = [entry for entry in entries if entry.at is None]
+    timed = sorted((entry for entry in entries if entry.at is not None),
+                   key=lambda entry: (entry.at.timestamp() if entry.at else 0.0, entry.name))
+    if now:
+        lines += ["## Going out now", "", *(_line("now", entry) for entry in sorted(now, key=lambda e: e.name)), ""]
+    local = [(entry.at.astimezone(zone), entry) for entry in timed if entry.at is not None]
+    for day, group in groupby(local, key=lambda pair: pair[0].date()):
+        lines += [f"## {day:%A} {day.day} {day:%B %Y}", ""]
+        lines += [_line(f"{moment:%H:%M %Z}", entry) for moment, entry in group]
+        lines.append("")
+    return "\n".join(lines)
+
+
+class Agenda:
+    """Keeps SCHEDULE.md in step with the journal."""
+
+    def __init__(self, inbox: Path, journal: Journal, zone: Callable[[], ZoneInfo]) -> None:
+        self._path = inbox / SCHEDULE_FILE
+        self._journal = journal
+        self._zone = zone
+        self._written: str | None = None
+        self.problem: str | None = None  # why SCHEDULE.md is not written now, said once in the log
+
+    def update(self, account_name: Callable[[str, str], str], held: Mapping[int, str] | None = None) -> bool:
+        """Rewrite SCHEDULE.md when its content would change; True when it did.
+
+        An inbox that never had a scheduled post gets no SCHEDULE.md. One the user wrote stays theirs,
+        and a disk refusing the write leaves the schedule for the next change or look: neither stops pqdrop.
+        """
+        records = [record for step in sorted(_SHOWN) for record in self._journal.in_state(step)]
+        text = render(entries_of(records, account_name, held, paced_instants(self._journal)), self._zone())
+        if text == self._written:
+            return False
+        current, problem = read_own(self._path)
+        if problem is not None:
+            if records:  # nothing to show, nothing to say
+                self._say(problem)
+            return False
+        if current == text or (current is None and not records):
+            self._written = text
+            self._say(None)
+            return False
+        try:
+            write_text_atomically(self._path, text)
+        except InboxBlocked as exc:  # became the user's since it was read
+            self._say(exc.message)
+            return False
+        except OSError as exc:
+            self._say(f"cannot write {shown(str(self._path))}: {exc.strerror or exc}; the schedule is written "
+                      "once it can be")
+            return False
+        self._written = text
+        self._say(None)
+        return True
+
+    def _say(self, problem: str | None) -> None:
+        if problem is not None and problem != self.problem:
+            log.warning("%s", problem)
+        self.problem = problem
+
+
+_SHOWN = frozenset({Step.TRACKING, Step.REPLACING, Step.CANCELING})
+
+
+def is_agenda(text: str) -> bool:
+    """Whether a SCHEDULE.md's text is one pqdrop wrote: its heading, a blank line, then its lead."""
+    lines = text.splitlines()
+    return len(lines) >= 3 and lines[0] == HEADING and not lines[1] and lines[2].startswith(LEAD)
+
+
+def read_own(path: Path) -> tuple[str | None, str | None]:
+    """SCHEDULE.md's text when pqdrop wrote it (None when absent), or why it is the user's and left alone."""
+    kind = kind_of(path)
+    if kind is None:
+        return None, None
+    where = f"{shown(path.name)} in {shown(str(path.parent))}"
+    if kind == "a file":
+        try:
+            descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            with os.fdopen(descriptor, "rb") as stream:
+                text = stream.read(1 << 20).decode("utf-8")
+        except OSError as exc:
+            return None, f"cannot read {where}: {exc.strerror or exc}; pqdrop writes no schedule until it can"
+        except UnicodeDecodeError:
+            text = ""
+        if is_agenda(text):
+            return text, None
+        kind = "a file pqdrop did not write (it does not begin with `# Schedule`)"
+    return None, (f"{where} is {kind}: pqdrop never overwrites it, and writes no schedule while it is there; "
+                  f"rename it (in the inbox root, {SCHEDULE_FILE} is the name of pqdrop's schedule) to have "
+                  "the schedule written there")
+
+
+def paced_instants(journal: Journal) -> dict[int, list[datetime]]:
+    """Journal id -> the instants a daily cap moved the item's targets to (the posts table pacing.py keeps)."""
+    paced: dict[int, list[datetime]] = {}
+    for row in journal.rows("SELECT item_id, instant FROM posts WHERE paced = 1"):
+        paced.setdefault(int(row["item_id"]), []).append(parse_instant(str(row["instant"])))
+    return paced
+
+
+def _same_second(at: datetime, instants: Iterable[datetime]) -> bool:
+    # The journal keeps whole seconds; the status file holds what PostQued echoed of the same instant.
+    return any(abs((at - instant).total_seconds()) < 1 for instant in instants)
+
+
+def _time_key(target: Mapping[str, object]) -> str:
+    return str(target.get("dispatchAt") or "")
+
+
+def _line(when: str, entry: Entry) -> str:
+    # As a person reads a name (caf\xe9, a line feed as \n): SCHEDULE.md is UTF-8 text, one line per post.
+    accounts = ", ".join(shown(account) for account in entry.accounts) or "no account"
+    return f"- **{when}** · {shown(entry.name)} · {accounts} · {shown(entry.state)}"
