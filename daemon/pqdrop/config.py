@@ -268,6 +268,35 @@ class NotifyConfig(_Section):
         return value
 
 
+def listen_address(text: str) -> tuple[str, int]:
+    """`[http] listen` as a host and a port: "127.0.0.1:8787", "[::1]:8787", "0.0.0.0:8787"; port 0 picks one."""
+    host, colon, port = text.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]  # an IPv6 address, written as in a URL
+    if not colon or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{text!r} is not HOST:PORT; write e.g. \"127.0.0.1:8787\" (loopback only) "
+                         "or \"[::1]:8787\"")
+    return host, int(port)
+
+
+class HttpConfig(_Section):
+    """`[http]`: the health, metrics and status endpoint (issue 23); off unless `listen` is set."""
+
+    listen: str | None = None  # "HOST:PORT"; nothing is bound without it
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            listen_address(value)
+        return value
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """Where to listen, or None when the endpoint is off."""
+        return listen_address(self.listen) if self.listen else None
+
+
 class Config(_Section):
     inbox: InboxConfig
     postqued: PostquedConfig = PostquedConfig()
@@ -276,6 +305,7 @@ class Config(_Section):
     schedule: ScheduleConfig = ScheduleConfig()
     upload: UploadConfig = UploadConfig()
     notify: NotifyConfig = NotifyConfig()
+    http: HttpConfig = HttpConfig()
     state: StateConfig
     source: Path | None = None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
     from pqdrop.config import Config
     from pqdrop.postqued import PostQued
-    from pqdrop.service.daemon import Signals
+    from pqdrop.service.daemon import Service, Signals
     from pqdrop.service.workers import Workers
 
 
@@ -99,5 +100,35 @@ def run_daemon(config: Config, signals: Signals) -> int:
 
     source = config.source
     load: Callable[[], Config] | None = (lambda: load_config(source)) if source else None
-    return serve(config, signals, lambda workers: Service(workers, signals.wake, signals.reload, load).run(),
-                 daemon=True)
+
+    def body(workers: Workers) -> int:
+        service = Service(workers, signals.wake, signals.reload, load)
+        with endpoint(service):  # bound before READY=1, so a taken port is said at once (exit 2)
+            return service.run()
+
+    return serve(config, signals, body, daemon=True)
+
+
+def endpoint(service: Service) -> contextlib.AbstractContextManager[object]:
+    """`[http] listen`'s endpoint over the running service, or nothing when it is not set."""
+    address = service.workers.config.http.address
+    if address is None:
+        return contextlib.nullcontext()
+    from datetime import UTC, datetime
+
+    from pqdrop.commands.status import filed_counts, gather, status_document
+    from pqdrop.inbox.items import CANCELED_DIR, FAILED_DIR, SENT_DIR
+    from pqdrop.web.server import Endpoint, Views
+
+    workers = service.workers
+
+    def document() -> dict[str, object]:
+        return status_document(gather(workers.config, datetime.now(UTC)))
+
+    def items() -> dict[str, int]:
+        view, filed = gather(workers.config, datetime.now(UTC)), filed_counts(workers.config.inbox.path)
+        return {"waiting": len(view.waiting), "in_flight": len(view.in_flight), "scheduled": len(view.scheduled),
+                "sent": filed[SENT_DIR], "failed": filed[FAILED_DIR], "canceled": filed[CANCELED_DIR]}
+
+    return Endpoint(address, Views(health=service.health, document=document, uploads=workers.pulse.uploads,
+                                   items=items))

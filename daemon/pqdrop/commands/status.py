@@ -23,6 +23,7 @@ from pqdrop.errors import ServiceUnavailable, SidecarError
 from pqdrop.folders.claim import running_owners
 from pqdrop.folders.filing import conflicted_copy, filed_names, filed_sidecar
 from pqdrop.inbox.items import (
+    CANCELED_DIR,
     FAILED_DIR,
     SCHEDULED_DIR,
     SENT_DIR,
@@ -392,7 +393,12 @@ def _aligned(rows: Sequence[tuple[str, ...]]) -> list[str]:
 
 def render_json(view: Overview) -> str:
     """The same look for scripts: instants in UTC (ISO 8601, Z) and, where a person reads them, local too."""
-    document = {
+    return json_text(status_document(view), indent=2)
+
+
+def status_document(view: Overview) -> dict[str, Any]:
+    """What `--json` prints (and the daemon's `/status.json` serves), as a document."""
+    return {
         "inbox": str(view.inbox),
         "timezone": view.zone.key,
         "daemon": {"running": bool(view.running), "pids": sorted(pid for pid in view.running.values() if pid)},
@@ -423,7 +429,17 @@ def render_json(view: Overview) -> str:
         ],
         "failed": [{"name": row.name, "code": row.code, "message": row.message} for row in view.failed],
     }
-    return json_text(document, indent=2)
+
+
+def filed_counts(inbox: Path) -> dict[str, int]:
+    """How many items each filing folder holds (their status files), for /metrics."""
+    counts = {}
+    for folder in (SENT_DIR, FAILED_DIR, SCHEDULED_DIR, CANCELED_DIR):
+        try:
+            counts[folder] = sum(1 for _ in (inbox / folder).glob(f"*{STATUS_SUFFIX}"))
+        except OSError:
+            counts[folder] = 0
+    return counts
 
 
 def _waiting(row: WaitingRow, paused: Pause | None) -> str:

@@ -21,6 +21,7 @@ from pqdrop.postqued.ratelimit import Category, RateLimiter, backoff_delay, paus
 from pqdrop.postqued.replies import decode_json, error_from_reply
 from pqdrop.postqued.storage import Storage
 from pqdrop.postqued.types import DEFAULT_RETRY, Progress, RetryPolicy, UploadTicket
+from pqdrop.tally import TALLY
 
 USER_AGENT = "pqdrop/0.1"
 
@@ -83,7 +84,9 @@ class Transport:
                 with self._limiter.slot(category):
                     reply = self._api.request(method, path, json=json_body, params=params, headers=headers, files=files)
             except httpx.TransportError as exc:
+                TALLY.add("api_requests", category=str(category), outcome="unreachable")
                 raise ApiUnavailable(f"{method} {path}: cannot reach {self._api.base_url}: {_describe(exc)}") from exc
+            TALLY.add("api_requests", category=str(category), outcome=outcome(reply.status_code))
             return _decode(reply, method, path)
 
         return self.retrying(once, category)
@@ -104,6 +107,8 @@ class Transport:
         """
         self._storage.bandwidth.set_rate(max_rate)
         self._storage.put(ticket.method, ticket.url, ticket.headers, path, size, progress, valid_until=valid_until)
+        TALLY.add("uploads")
+        TALLY.add("upload_bytes", size)
 
     def retrying(self, attempt: Callable[[], T], category: Category | None) -> T:
         """Run `attempt` until it returns, retrying passing failures: the one retry loop of the client.
@@ -132,6 +137,15 @@ class Transport:
 
     def _backoff(self, attempt: int) -> float:
         return backoff_delay(attempt, base=self._retry.base_seconds, cap=self._retry.cap_seconds, rng=self._rng)
+
+
+def outcome(status: int) -> str:
+    """A reply's status as /metrics counts it: ok, rate_limited (429), refused (other 4xx), server_error."""
+    if status < 400:
+        return "ok"
+    if status == 429:
+        return "rate_limited"
+    return "refused" if status < 500 else "server_error"
 
 
 def _decode(reply: httpx.Response, method: str, path: str) -> dict[str, Any]:

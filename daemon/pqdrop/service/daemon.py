@@ -45,6 +45,8 @@ FILING_RETRY_SECONDS = 5.0  # an item kept from filing by a user's file (`sent` 
 HOUSEKEEPING_SECONDS = 3600.0  # how often unused uploads are looked for
 RETRY_BASE_SECONDS = 1.0
 RETRY_CAP_SECONDS = 300.0  # systemd waits TimeoutStopSec; workers checkpoint well inside it
+# A loop that has not come round for this long is hung: the units' WatchdogSec=60 would restart it too.
+LOOP_STALL_SECONDS = 60.0
 
 
 class Service:
@@ -75,6 +77,7 @@ class Service:
         self._retries = Retries()
         self._housekeeping_at = time.monotonic() + HOUSEKEEPING_SECONDS  # recover() has just done it
         self.ready = threading.Event()  # set with READY=1: recovered, watching, first scan done
+        self._turned = time.monotonic()  # when the loop last came round; read by health()
 
     def run(self) -> int:
         """Recover, scan, say READY, then loop; returns 0 after a stop request."""
@@ -145,6 +148,7 @@ class Service:
         """Sleep until an event, a finished item, or the moment to look again; keep the watch and heartbeat alive."""
         pulse = self.workers.pulse
         while not self.workers.stop.is_set():
+            self._turned = time.monotonic()
             pulse.beat()
             pause = min(look_at - time.monotonic(), WATCH_CHECK_SECONDS, pulse.beat_seconds or WATCH_CHECK_SECONDS)
             edits = self.workers.editor.seconds_until_due()
@@ -186,6 +190,17 @@ class Service:
         except ConfigError as exc:
             log.error("config reload failed, keeping the running config: %s", exc.message)
         notify("READY=1")
+
+    def health(self) -> list[str]:
+        """Why the daemon is not healthy now (`/healthz`); empty while its loop turns and nothing is stuck."""
+        if self.workers.stop.is_set():
+            return ["stopping"]
+        if not self.ready.is_set():
+            return ["starting: recovering and looking at the inbox"]
+        quiet = time.monotonic() - self._turned
+        if quiet > LOOP_STALL_SECONDS:
+            return [f"the loop has not come round for {quiet:.0f} s (more than {LOOP_STALL_SECONDS:.0f} s)"]
+        return []
 
     @property
     def paused(self) -> bool:

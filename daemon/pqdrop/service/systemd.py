@@ -16,6 +16,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -66,6 +67,24 @@ def upload_pace(sent: int, seconds: float, left: int) -> str:
     return f"at {rate / 1e6:.1f} MB/s, {remaining} left"
 
 
+@dataclass(frozen=True)
+class Upload:
+    """An upload in flight, as its last chunk left it: what `/` and `/metrics` show."""
+
+    name: str
+    sent: int
+    total: int
+    bytes_per_second: float | None  # None until RATE_AFTER_SECONDS have passed
+
+    @property
+    def percent(self) -> int:
+        return 100 * self.sent // self.total if self.total else 100
+
+    @property
+    def seconds_left(self) -> float | None:
+        return (self.total - self.sent) / self.bytes_per_second if self.bytes_per_second else None
+
+
 class Pulse:
     """Rate-limited heartbeat, status line and progress display."""
 
@@ -89,6 +108,7 @@ class Pulse:
         self.summary = ""
         self.doing = ""
         self._uploads: dict[str, tuple[float, int]] = {}  # name -> (when it started, bytes sent then)
+        self._latest: dict[str, Upload] = {}  # name -> its last chunk, read by other threads (the endpoint)
 
     @classmethod
     def from_environment(cls, heartbeat: Path | None = None) -> Pulse:
@@ -125,8 +145,11 @@ class Pulse:
         percent = 100 * sent // total if total else 100
         self.doing = f"uploading {shown(name)} {percent}%"  # a name's line feed would end STATUS=
         elapsed = now - started[0]
+        rate = None
         if elapsed >= RATE_AFTER_SECONDS and sent > started[1]:
+            rate = (sent - started[1]) / elapsed
             self.doing += f" {upload_pace(sent - started[1], elapsed, total - sent)}"
+        self._latest[name] = Upload(name, sent, total, rate)
         self.beat()
         self._send_status()
         if self._terminal is not None:
@@ -137,6 +160,16 @@ class Pulse:
         if sent >= total:
             self.doing = ""
             self._uploads.pop(name, None)
+            self._latest.pop(name, None)
+
+    def forget(self, name: str) -> None:
+        """`name`'s worker ended (done, failed or given back): an upload it left mid-way is no longer in flight."""
+        self._latest.pop(name, None)
+        self._uploads.pop(name, None)
+
+    def uploads(self) -> list[Upload]:
+        """The uploads in flight now, by name."""
+        return sorted(self._latest.copy().values(), key=lambda upload: upload.name)
 
     def _send_status(self, *, force: bool = False) -> None:
         now = self._clock()

@@ -355,6 +355,7 @@ class Workers:
 
     def _settle(self, round_: Round, name: str, future: Future[Result | None]) -> None:
         """One finished item: its result, or why it waits."""
+        self.pulse.forget(name)
         try:
             result = future.result()
         except Interrupted:

@@ -1,0 +1,121 @@
+"""`[http] listen` on a real `pqdrop run`: what each route answers, over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from tests.conftest import sidecar, wait_until, write_config
+from tests.web.conftest import REPO, Observed
+
+from pqdrop.config import load_config
+from pqdrop.errors import ConfigError
+from pqdrop.media.mediagen import make_video
+from pqdrop.sandbox import Sandbox
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def test_the_endpoint_answers_get_and_head_and_refuses_every_other_method(
+    observe: Callable[..., Observed],
+) -> None:
+    daemon = observe()
+    health = daemon.get("/healthz")
+    assert (health.status_code, health.text) == (200, "ok\n")
+    head = httpx.head(daemon.url + "/")
+    assert head.status_code == 200 and head.content == b"" and head.headers["content-type"].startswith("text/html")
+    for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS", "BREW"):
+        refused = httpx.request(method, daemon.url + "/status.json", content=b"{}")
+        assert (refused.status_code, refused.headers["allow"]) == (405, "GET, HEAD"), method
+    missing = daemon.get("/admin")
+    assert missing.status_code == 404 and "/status.json" in missing.text
+    page = daemon.get("/")
+    assert page.headers["content-security-policy"].startswith("default-src 'none'")
+    assert page.headers["cache-control"] == "no-store"
+    assert "pq_sandbox" not in daemon.output() + page.text  # the key shows nowhere
+
+
+def test_status_json_is_what_pqdrop_status_json_prints_and_metrics_count_one_post(
+    observe: Callable[..., Observed], inbox: Path, tmp_path: Path,
+) -> None:
+    daemon = observe()
+    clip = make_video(tmp_path / "clip.mp4")
+    sidecar(inbox / "clip.md")
+    (inbox / "clip.mp4").write_bytes(clip.read_bytes())
+    sidecar(inbox / "bad.md", "privacyLevel: EVERYONE\n")
+    (inbox / "bad.mp4").write_bytes(clip.read_bytes())
+    wait_until(lambda: (inbox / "sent" / "clip.status.json").exists() and (inbox / "failed" / "bad.status.json")
+               .exists(), 60)
+    served = daemon.get("/status.json")
+    assert served.headers["content-type"] == "application/json"
+    printed = daemon.pqdrop("status", "--json")
+    assert printed.returncode == 0, printed.stderr
+    assert served.json() == json.loads(printed.stdout)
+    assert [row["name"] for row in served.json()["recentlySent"]] == ["clip"]
+    assert [row["name"] for row in served.json()["failed"]] == ["bad"]
+
+    metrics = daemon.get("/metrics")
+    assert metrics.headers["content-type"].startswith("text/plain; version=")
+    values = samples(metrics.text)
+    assert values[("pqdrop_healthy", ())] == 1.0
+    assert values[("pqdrop_items", (("state", "sent"),))] == 1.0
+    assert values[("pqdrop_items", (("state", "failed"),))] == 1.0
+    assert values[("pqdrop_items", (("state", "waiting"),))] == 0.0
+    assert values[("pqdrop_uploads_total", ())] == 1.0  # bad.mp4 failed before its upload
+    assert values[("pqdrop_upload_bytes_total", ())] == clip.stat().st_size
+    assert values[("pqdrop_api_requests_total", (("category", "publish"), ("outcome", "ok")))] == 1.0
+    assert values[("pqdrop_api_requests_total", (("category", "upload"), ("outcome", "ok")))] >= 1.0
+    assert not any(name == "pqdrop_api_rate_limited_total" for name, _ in values)  # no 429 happened
+
+
+def test_a_429_is_counted_by_category(observe: Callable[..., Observed], inbox: Path, tmp_path: Path,
+                                      sandbox: Sandbox) -> None:
+    daemon = observe()
+    sandbox.faults.fail_next(1, 429, "/v1/content/publish")
+    sidecar(inbox / "clip.md")
+    make_video(inbox / "clip.mp4")
+    wait_until(lambda: (inbox / "sent" / "clip.status.json").exists(), 60)
+    values = samples(daemon.get("/metrics").text)
+    assert values[("pqdrop_api_rate_limited_total", (("category", "publish"),))] == 1.0
+    assert values[("pqdrop_api_requests_total", (("category", "publish"), ("outcome", "rate_limited")))] == 1.0
+
+
+def test_a_listen_address_taken_by_another_program_ends_run_with_exit_2_naming_the_key(
+    tmp_path: Path, inbox: Path, sandbox: Sandbox,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = write_config(tmp_path, sandbox.url, http={"listen": f"127.0.0.1:{port}"})
+        done = subprocess.run([sys.executable, "-m", "pqdrop", "run", "--config", str(config)], cwd=REPO,
+                              capture_output=True, text=True, timeout=60, env={"POSTQUED_API_KEY": "pq_sandbox",
+                                                                               "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 2, done.stderr
+    assert f'[http] listen = "127.0.0.1:{port}": cannot listen there: Address already in use' in done.stderr
+    assert "choose another port" in done.stderr
+
+
+@pytest.mark.parametrize("written", ["8787", "localhost", "127.0.0.1:99999", ":8787"])
+def test_a_listen_that_is_not_host_and_port_is_refused_with_an_example(tmp_path: Path, written: str) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:9", http={"listen": written})
+    with pytest.raises(ConfigError) as refused:
+        load_config(config)
+    assert "http.listen" in refused.value.message
+    assert '"127.0.0.1:8787"' in refused.value.message
+
+
+def test_an_ipv6_listen_address_is_read_as_host_and_port(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, "http://127.0.0.1:9", http={"listen": "[::1]:8787"}))
+    assert config.http.address == ("::1", 8787)
+    assert load_config(write_config(tmp_path, "http://127.0.0.1:9")).http.address is None  # off by default
