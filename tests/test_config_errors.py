@@ -60,7 +60,8 @@ def test_check_of_an_inbox_path_that_is_a_file_exits_2_as_once_does(tmp_path: Pa
     once = pqdrop("once", "--config", str(path), cwd=tmp_path)
     check = pqdrop("check", "--config", str(path), cwd=tmp_path)
     assert once.returncode == check.returncode == 2
-    assert f"[inbox].path {tmp_path / 'afile'} is not a folder" in check.stderr
+    assert (f"[inbox].path {tmp_path / 'afile'} is not a folder; move what is there away, then make the inbox with "
+            f"`mkdir -p {tmp_path / 'afile'}`") in check.stderr
     assert check.stderr.strip() == once.stderr.strip().splitlines()[-1]
     assert "0 with problems" not in check.stdout
 

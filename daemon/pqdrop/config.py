@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shlex
 import tomllib
 from collections.abc import Mapping
 from datetime import time
@@ -490,8 +491,11 @@ def resolve_api_key(config: Config, environ: Mapping[str, str]) -> str:
 
 
 def inbox_not_a_folder(path: Path) -> str:
-    """What `once`, `run` and `check` say when [inbox].path is missing or a file."""
-    return f"[inbox].path {path} is not a folder; create it (or mount the share) first"
+    """What every command (`check`, `status`, `run`, `once`, ...) says when [inbox].path is missing or a file."""
+    make = f"mkdir -p {shlex.quote(str(path))}"
+    if path.is_symlink() or path.exists():
+        return f"[inbox].path {path} is not a folder; move what is there away, then make the inbox with `{make}`"
+    return f"[inbox].path {path} is not there; make it with `{make}` (or mount the share it is on)"
 
 
 def _absolute(path: Path, base: Path) -> Path:

@@ -816,7 +816,7 @@ def test_init_without_a_path_writes_the_users_config_under_xdg_config_home(
     assert result.returncode == 0, result.stderr
     written = Path(user_env["XDG_CONFIG_HOME"]) / "pqdrop" / "config.toml"
     assert f"wrote {written}" in result.stdout
-    assert load_config(written).defaults.account == "@mybrand"
+    assert load_config(written).defaults.account is None  # the user's own, from `pqdrop accounts`
 
 
 # -- demo, sandbox, help ------------------------------------------------------------------------

@@ -125,7 +125,7 @@ def _dispatch(args: argparse.Namespace, signals: Signals) -> int:
     if command == "init":
         from pqdrop.commands.init import starter_path, write_starter_config
 
-        return write_starter_config(starter_path(args.config, os.environ))
+        return write_starter_config(starter_path(args.config, os.environ), os.environ)
     if command == "check":
         from pqdrop.commands.check import check_paths
 

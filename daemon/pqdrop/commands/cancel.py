@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from pqdrop.config import Config
+from pqdrop.config import Config, inbox_not_a_folder
 from pqdrop.errors import EXIT_BLOCKED, ServiceUnavailable
 from pqdrop.folders.claim import OwnerLock, owner_id, running_owners
 from pqdrop.inbox.items import SCHEDULED_DIR
@@ -39,7 +39,7 @@ def request_edit(config: Config, name: str, kind: str, when: str | None, client:
     """Queue the request, see it carried out, print the outcome; 0 when done, 1 when it could not apply."""
     inbox = config.inbox.path
     if not inbox.is_dir():
-        print(f"pqdrop: [inbox].path {inbox} is not a folder", file=sys.stderr)
+        print(shown(f"pqdrop: {inbox_not_a_folder(inbox)}"), file=sys.stderr)
         return 2
     journal = Journal(config.state.dir)
     try:

@@ -22,7 +22,7 @@ def check_paths(config: Config | None, paths: Sequence[Path]) -> int:
             print("pqdrop check: no config found; name files or folders to check (pqdrop check clip.mp4), "
                   "or write a config with `pqdrop init`", file=sys.stderr)
             return 2
-        if config.inbox.path.exists() and not config.inbox.path.is_dir():
+        if not config.inbox.path.is_dir():
             raise ConfigError(inbox_not_a_folder(config.inbox.path))  # as `once` and `run` say it
         paths = [config.inbox.path]
     missing = [path for path in paths if not path.exists()]

@@ -6,11 +6,12 @@ status.log keeps the story. Needs no API key and works while the daemon runs.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from pqdrop.commands.status import Filed, filed_items
-from pqdrop.config import Config
+from pqdrop.config import Config, inbox_not_a_folder
 from pqdrop.folders.filing import append_status_log, move
 from pqdrop.inbox.items import FAILED_DIR
 from pqdrop.names import shown
@@ -19,6 +20,9 @@ from pqdrop.names import shown
 def retry_failed(config: Config, names: Sequence[str], *, every: bool) -> int:
     """Move failed items back into the inbox; their old status file is removed, status.log keeps the story."""
     inbox = config.inbox.path
+    if not inbox.is_dir():
+        print(shown(f"pqdrop: {inbox_not_a_folder(inbox)}"), file=sys.stderr)
+        return 1
     failed = {item.name: item for item in filed_items(inbox, FAILED_DIR)}
     if not names and not every:
         print(shown("name the items to retry, or --all; failed items: " + (", ".join(sorted(failed)) or "none")))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pqdrop.config import Config
+from pqdrop.config import Config, inbox_not_a_folder
 from pqdrop.errors import ServiceUnavailable, SidecarError
 from pqdrop.folders.claim import running_owners
 from pqdrop.folders.filing import conflicted_copy, filed_names, filed_sidecar
@@ -495,7 +496,7 @@ def print_status(config: Config, *, as_json: bool = False) -> int:
     """Waiting, in flight, scheduled, recently sent and failed; read-only, so safe while the daemon runs."""
     inbox = config.inbox.path
     if not inbox.is_dir():
-        print(f"inbox {inbox} is not there (unmounted share?)")
+        print(shown(f"pqdrop: {inbox_not_a_folder(inbox)}"), file=sys.stderr)
         return 1
     try:
         view = gather(config, datetime.now(UTC))

@@ -19,6 +19,8 @@ from watchdog.events import FileMovedEvent, FileSystemEvent, FileSystemEventHand
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
+from pqdrop.config import inbox_not_a_folder
+
 log = logging.getLogger("pqdrop.inbox.watcher")
 
 WatchMode = Literal["events", "poll"]
@@ -133,7 +135,7 @@ class Watcher:
             log.warning("the watch on %s stopped (observer died or the folder went away); restarting it", self._inbox)
         self.stop()
         if not os.path.isdir(self._inbox):
-            self.problem = f"inbox {self._inbox} is not there (unmounted share?); waiting for it to return"
+            self.problem = f"{inbox_not_a_folder(self._inbox)}; pqdrop waits for it"
             return
         if self._mode == "poll":
             # The service's own scan every poll_interval is the poller; a PollingObserver

@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import PurePosixPath
 from typing import TypeVar
 
-from pqdrop.config import Config
+from pqdrop.config import Config, inbox_not_a_folder
 from pqdrop.errors import (
     EXIT_BLOCKED,
     EXIT_FAILED,
@@ -237,7 +237,7 @@ class Workers:
         inbox = self.config.inbox.path
         if not inbox.is_dir():
             if not quiet:
-                self._inbox_trouble(f"the inbox {inbox} is not there (unmounted share?); waiting for it to return")
+                self._inbox_trouble(inbox_not_a_folder(inbox))
             return False
         try:
             self._lock = OwnerLock(inbox, self.owner)
