@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from pqdrop.config import Config
 
 
+EXIT_BROKEN_PIPE = 128 + 13  # as a shell reports a command that SIGPIPE ended
+
+
 def build_parser() -> argparse.ArgumentParser:
     # --config and -v work before or after the command: `pqdrop --config X run` and `pqdrop run --config X`.
     common = argparse.ArgumentParser(add_help=False)
@@ -44,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pqdrop", parents=[common],
         description="Watch a folder and post what lands in it to TikTok through PostQued.",
     )
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -71,6 +75,23 @@ def build_parser() -> argparse.ArgumentParser:
     reschedule.add_argument("name", metavar="NAME", help="the item in scheduled/")
     reschedule.add_argument("when", metavar="WHEN", help="e.g. 2026-12-01T18:00:00+01:00, 2026-12-01T18:00, now, next")
     return parser
+
+
+class _Version(argparse.Action):
+    """`pqdrop --version`: the installed distribution's version, read only when asked (a quick --help)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:  # noqa: A002
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"pqdrop {version('pqdrop')}")
+        except PackageNotFoundError:
+            print("pqdrop (version unknown: run from a source tree that is not installed)")
+        parser.exit()
 
 
 def _port(text: str) -> int:
@@ -110,6 +131,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`pqdrop status --json | head`): nothing to say to it, nor to anyone else.
+        # Whatever is still buffered would fail again at exit, so stdout now leads nowhere.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 def _dispatch(args: argparse.Namespace, signals: Signals) -> int:

@@ -68,8 +68,7 @@ class Service:
         from pqdrop.inbox.watcher import Watcher, detect_mode  # watchdog: only `run` watches
 
         config = workers.config
-        self.mode, fs_type = detect_mode(config.inbox.watch, config.inbox.path)
-        log.info("watching %s in %s mode (filesystem %s)", config.inbox.path, self.mode, fs_type)
+        self.mode, self._fs_type = detect_mode(config.inbox.watch, config.inbox.path)
         self.watcher = Watcher(config.inbox.path, self.mode, wake, poll_interval=config.inbox.poll_interval)
         workers.on_done = wake.set
         self._blocked_until = 0.0
@@ -82,7 +81,8 @@ class Service:
     def run(self) -> int:
         """Recover, scan, say READY, then loop; returns 0 after a stop request."""
         workers, pulse = self.workers, self.workers.pulse
-        workers.recover()
+        workers.recover()  # takes the owner lock first: a twin already watching ends this one before a word of it
+        log.info("watching %s in %s mode (filesystem %s)", workers.config.inbox.path, self.mode, self._fs_type)
         self.watcher.ensure_running()
         plan = workers.look()
         pulse.status(self._status(plan), force=True)

@@ -1,0 +1,98 @@
+"""What a new user trips on in the first minutes: the version, a pipe closed early, a missing inbox, a second run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from tests.commands.test_cli import PQDROP, drop_clip, pqdrop, user_env, wait_for  # noqa: F401 - a fixture
+from tests.conftest import write_config
+
+from pqdrop.sandbox import Sandbox
+
+
+def test_version_prints_the_installed_distributions_version_on_stdout(
+    tmp_path: Path, user_env: dict[str, str]  # noqa: F811 - the fixture
+) -> None:
+    from importlib.metadata import version
+
+    result = pqdrop("--version", env=user_env, cwd=tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"pqdrop {version('pqdrop')}\n", "")
+
+
+def test_status_json_into_a_reader_that_stops_early_ends_quietly(
+    tmp_path: Path, inbox: Path, sandbox: Sandbox, user_env: dict[str, str]  # noqa: F811
+) -> None:
+    config_path = write_config(tmp_path, sandbox.url)
+    for number in range(3):
+        drop_clip(inbox, f"clip-{number}", "dispatchAt: 2030-06-01T18:00:00\n")
+    assert pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path).returncode == 0
+    # `pqdrop status --json | head -1` where head is gone before status writes: the pipe has no reader left.
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        result = subprocess.run([*PQDROP, "status", "--json", "--config", str(config_path)], env=user_env,
+                                cwd=tmp_path, stdout=writer, stderr=subprocess.PIPE, text=True, timeout=60, check=False)
+    finally:
+        os.close(writer)
+    assert (result.returncode, result.stderr) == (141, "")
+
+
+@pytest.mark.parametrize("command", ["check", "status", "once", "cancel", "retry"])
+def test_every_command_says_a_missing_inbox_the_same_way_with_the_command_that_makes_it(
+    tmp_path: Path, sandbox: Sandbox, user_env: dict[str, str], command: str  # noqa: F811
+) -> None:
+    config_path = write_config(tmp_path, sandbox.url)
+    missing = tmp_path / "inbox"
+    args = {"cancel": ["cancel", "clip"], "retry": ["retry", "--all"]}.get(command, [command])
+    result = pqdrop(*args, "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert result.returncode in (1, 2)
+    assert result.stderr.splitlines()[-1] == (
+        f"pqdrop: [inbox].path {missing} is not there; make it with `mkdir -p {missing}` (or mount the share it is on)")
+    assert not missing.exists()
+
+
+def test_run_says_the_missing_inbox_as_once_does_waits_for_it_and_posts_once_it_is_made(
+    tmp_path: Path, sandbox: Sandbox, user_env: dict[str, str]  # noqa: F811
+) -> None:
+    config_path = write_config(tmp_path, sandbox.url, inbox={"watch": "poll", "poll_interval": 0.2})
+    inbox = tmp_path / "inbox"
+    log = tmp_path / "run.err"
+    with log.open("w") as stderr, subprocess.Popen([*PQDROP, "run", "--config", str(config_path)], env=user_env,
+                                                   cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=stderr) as daemon:
+        try:
+            wait_for(lambda: "is not there" in log.read_text(), 20, "run to say the inbox is missing")
+            inbox.mkdir()
+            drop_clip(inbox, "clip")
+            wait_for(lambda: (inbox / "sent" / "clip.status.json").exists(), 30, "clip in sent/")
+        finally:
+            daemon.terminate()
+            daemon.wait(timeout=20)
+    [said] = [line for line in log.read_text().splitlines() if "is not there" in line]
+    assert f"[inbox].path {inbox} is not there; make it with `mkdir -p {inbox}` (or mount the share it is on)" in said
+
+
+def test_a_second_run_on_the_same_state_refuses_without_claiming_to_watch(
+    tmp_path: Path, inbox: Path, sandbox: Sandbox, user_env: dict[str, str]  # noqa: F811
+) -> None:
+    config_path = write_config(tmp_path, sandbox.url)
+    first_log = tmp_path / "first.err"
+    with first_log.open("w") as stderr, subprocess.Popen(
+        [*PQDROP, "run", "--config", str(config_path)], env=user_env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    ) as first:
+        try:
+            wait_for(lambda: "watching" in first_log.read_text(), 20, "the first run to watch")
+            second = pqdrop("run", "--config", str(config_path), env=user_env, cwd=tmp_path)
+        finally:
+            first.terminate()
+            first.wait(timeout=20)
+    assert second.returncode == 75
+    assert "watching" not in second.stderr
+    assert second.stderr.splitlines()[-1] == (
+        f"pqdrop: another pqdrop with the same [state].dir is already working on {inbox}; stop it first, or give "
+        "this one its own state dir; try again later")
+    assert first.returncode == 0
+
