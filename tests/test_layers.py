@@ -40,7 +40,7 @@ def plant(house: Path, module: str, line: str) -> None:
 def test_the_package_keeps_its_import_contracts(house: Path) -> None:
     result = lint_imports(house)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Contracts: 5 kept, 0 broken." in result.stdout
+    assert "Contracts: 6 kept, 0 broken." in result.stdout
 
 
 def test_sqlite3_imported_into_the_inbox_breaks_the_journals_contract(house: Path) -> None:
@@ -65,3 +65,11 @@ def test_the_inbox_calling_the_api_breaks_intakes_contract(house: Path) -> None:
     assert result.returncode == 1
     assert "Intake never calls the API BROKEN" in result.stdout
     assert "postqued alone speaks HTTP" in result.stdout
+
+
+def test_apprise_imported_outside_notify_breaks_its_contract(house: Path) -> None:
+    plant(house, "service/workers.py", "import apprise")
+    result = lint_imports(house)
+    assert result.returncode == 1
+    assert "notify alone reaches the user's notifiers (Apprise) BROKEN" in result.stdout
+    assert "pqdrop.service.workers -> apprise" in result.stdout

@@ -255,10 +255,20 @@ class StateConfig(_Section):
     dir: Path
 
 
+# What `[notify].on` may name (CONTRACT.md); "accepted" is kept for configs written before "unconfirmed".
+NotifyEvent = Literal["failed", "unconfirmed", "paused", "resumed", "stuck", "published", "sent", "scheduled",
+                      "canceled", "paced", "accepted"]
+# What needs a person: an item that did not go out, a post not confirmed, posting stopped (and going again).
+DEFAULT_NOTIFY_ON: tuple[NotifyEvent, ...] = ("failed", "unconfirmed", "paused", "resumed", "stuck")
+
+
 class NotifyConfig(_Section):
+    """`[notify]`: who hears of what (issue 23): Apprise URLs, a command, a JSON POST."""
+
+    urls: tuple[str, ...] = ()  # Apprise URLs: ntfys://topic, tgram://token/chat, discord://..., mailtos://...
     command: str | None = None  # run by the shell with the event as JSON on stdin and PQDROP_* variables
     url: str | None = None  # receives the event as a JSON POST
-    on: tuple[Literal["failed", "published", "sent", "scheduled", "accepted"], ...] = ("failed",)
+    on: tuple[NotifyEvent, ...] = DEFAULT_NOTIFY_ON
     timeout_seconds: float = Field(10.0, gt=0)
 
     @field_validator("url")
@@ -267,6 +277,20 @@ class NotifyConfig(_Section):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value
+
+    @field_validator("urls")
+    @classmethod
+    def _apprise_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://\S", url):
+                raise ValueError(f"{url!r} is not an Apprise URL; write one as SERVICE://..., e.g. "
+                                 "\"ntfys://my-topic\" or \"tgram://BOT_TOKEN/CHAT_ID\" (docs/how-to/notifications.md)")
+        return value
+
+    @property
+    def configured(self) -> bool:
+        """Whether any notifier is set."""
+        return bool(self.urls or self.command or self.url)
 
 
 def listen_address(text: str) -> tuple[str, int]:

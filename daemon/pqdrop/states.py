@@ -21,6 +21,7 @@ class ItemState(StrEnum):
     PUBLISHING = "publishing"
     FOLLOWING = "following"
     ACCEPTED = "accepted"  # PostQued took it; the platform had not confirmed when we stopped looking
+    UNCONFIRMED = "unconfirmed"  # accepted, and the platform has not confirmed it within its bound; still followed
     SCHEDULED = "scheduled"  # waits for its dispatchAt on PostQued's side
     SENT = "sent"  # delivered to the TikTok inbox as a draft
     PUBLISHED = "published"  # live on the profile

@@ -72,7 +72,10 @@ def serve(config: Config, signals: Signals, body: Callable[[Workers], int], *, d
         journal = Journal(config.state.dir)
         # The daemon's heartbeat file tells a container's HEALTHCHECK that its loop still turns.
         pulse = Pulse.from_environment(heartbeat=config.state.dir / HEARTBEAT_FILE if daemon else None)
-        workers = Workers(config, client, journal, stop=signals.stop, pulse=pulse)
+        from pqdrop.config import resolve_api_key
+
+        workers = Workers(config, client, journal, stop=signals.stop, pulse=pulse,
+                          secrets=(resolve_api_key(config, os.environ),))
         # Everything loaded so far lives as long as the process: keep the collector from walking it
         # again on every scan (bench/watch.py: a quarter of poll-mode CPU was garbage collection).
         gc.freeze()

@@ -8,6 +8,7 @@ upload. Media rules the sources do not give are left to the API, whose refusal i
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 
 from pqdrop.platforms import tiktok
 from pqdrop.platforms.others import (
@@ -29,6 +30,17 @@ _TABLES = (tiktok.PLATFORM, INSTAGRAM, FACEBOOK, THREADS, LINKEDIN, YOUTUBE, TWI
 TABLES: Mapping[str, Platform] = {table.name: table for table in _TABLES}
 PLATFORMS: tuple[str, ...] = tuple(TABLES)
 POSTQUED_CAPTION_MAX_CHARS = 63206  # v2's one caption cap, for the platforms beside TikTok (reference A4)
+
+
+# Other platforms publish within minutes once due; an hour without a word is worth telling (issue 23).
+CONFIRM_WITHIN_ELSEWHERE = timedelta(hours=1)
+
+
+def confirm_within(name: str, intent: str) -> timedelta:
+    """How long a due post on `name` may go unconfirmed before pqdrop says so: TikTok by intent, others an hour."""
+    if name == tiktok.PLATFORM.name:
+        return tiktok.CONFIRM_WITHIN.get(intent, tiktok.CONFIRM_WITHIN["publish"])
+    return CONFIRM_WITHIN_ELSEWHERE
 
 
 def platform(name: str) -> Platform:

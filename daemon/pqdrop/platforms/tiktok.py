@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -23,6 +24,11 @@ PLATFORMS: tuple[str, ...] = ("tiktok",)
 
 # PostQued's intent values: "draft" lands in the creator's TikTok inbox, "publish" posts directly.
 INTENTS: tuple[str, ...] = ("draft", "publish")
+
+# How long after it is due a post may go unconfirmed before pqdrop calls it "unconfirmed" (issue 23).
+# A draft ends at SEND_TO_USER_INBOX once TikTok has processed the file (about a minute per GB, T6); a
+# direct post is confirmed only after moderation, "usually under a minute, sometimes hours" (T6).
+CONFIRM_WITHIN: Mapping[str, timedelta] = {"draft": timedelta(minutes=30), "publish": timedelta(hours=2)}
 
 # TikTok counts captions in UTF-16 code units ("runes"): an emoji or any character outside the
 # Basic Multilingual Plane counts 2 (T2, T3). The single `caption` PostQued takes becomes a video's

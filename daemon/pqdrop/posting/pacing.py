@@ -78,6 +78,9 @@ def _paced(journal: Journal, item_id: int, target: Target, account: Account, con
     return dataclasses.replace(target, dispatch_at=instant)
 
 
+PACED = "paced: "  # how a status file's note begins when a daily cap held the item's targets back
+
+
 def pacing_note(paced: Collection[tuple[str, str, datetime]], config: Config) -> str | None:
     """What the status file says of targets held back by a cap: whose, which cap, until when."""
     if not paced:
@@ -91,7 +94,7 @@ def pacing_note(paced: Collection[tuple[str, str, datetime]], config: Config) ->
             f"{account} has had {cap} {kind} in 24 h, TikTok's cap ([accounts.\"{account}\"].{key} = {cap}); "
             f"it waits until {until.isoformat(timespec='minutes').replace('+00:00', 'Z')}"
         )
-    return "paced: " + "; ".join(parts)
+    return PACED + "; ".join(parts)
 
 
 def take_post(

@@ -23,7 +23,7 @@ from pqdrop.inbox.items import SCHEDULE_FILE, SCHEDULED_DIR
 from pqdrop.instants import parse_instant
 from pqdrop.journal.store import Journal, Record
 from pqdrop.names import shown
-from pqdrop.states import Step
+from pqdrop.states import ItemState, Step
 
 log = logging.getLogger("pqdrop")
 HEADING = "# Schedule"
@@ -35,6 +35,7 @@ HOW_TO_EDIT = (
     "or `pqdrop cancel NAME`."
 )
 STATE_WORDS = {step: str(step) for step in (Step.REPLACING, Step.CANCELING)}  # the words SCHEDULE.md shows
+UNCONFIRMED = "unconfirmed: the platform has not confirmed it yet; still checked"
 CAP_WINDOW = "waiting for a cap window"  # a TikTok daily cap moved the post to when the 24 h window frees
 
 
@@ -77,9 +78,11 @@ def entries_of(
 
 
 def state_word(record: Record, moments: Iterable[datetime], paced: Collection[datetime]) -> str:
-    """What the schedule says of an item going out at `moments`: replacing, canceling, waiting for a cap window
-    (one of them is where a daily cap moved a target, `paced`), or scheduled."""
+    """What the schedule says of an item going out at `moments`: replacing, canceling, unconfirmed, waiting for a
+    cap window (one of them is where a daily cap moved a target, `paced`), or scheduled."""
     state = STATE_WORDS.get(Step(record.state), "scheduled")
+    if state == "scheduled" and (record.status or {}).get("state") == ItemState.UNCONFIRMED:
+        return UNCONFIRMED
     if state == "scheduled" and any(_same_second(moment, paced) for moment in moments):
         return CAP_WINDOW
     return state

@@ -31,7 +31,7 @@ from pqdrop.folders.filing import (
     write_json_atomically,
 )
 from pqdrop.inbox.items import CANCELED_DIR, SCHEDULED_DIR, Item, claim_entries
-from pqdrop.instants import iso_z
+from pqdrop.instants import iso_z, parse_instant
 from pqdrop.journal.edits import Edit, EditLog
 from pqdrop.journal.store import Journal, Record
 from pqdrop.names import shown
@@ -40,6 +40,7 @@ from pqdrop.posting.publish import find_account, publish_body, result_from_state
 from pqdrop.posting.publish import idempotency_key as content_key
 from pqdrop.posting.slots import reserve_slots
 from pqdrop.postqued import NOT_IN_V1, Account, PostQued, PublishState
+from pqdrop.schedule.notify import result_event
 from pqdrop.schedule.tracker import Tracker
 from pqdrop.sidecar.changes import (
     EditKind,
@@ -448,6 +449,11 @@ class Editor:
         self._tracker.forget(record.id)
         append_status_log(self._inbox, {"item": record.name, "state": str(edit.kind), "publishId": state.publish_id,
                                         "from": before, "to": after}, now)
+        zone = self._config.defaults.zone
+        moments = ", ".join(f"{parse_instant(str(t)).astimezone(zone):%Y-%m-%d %H:%M %Z}" if t else "now"
+                            for t in dict.fromkeys(after)) or "now"
+        done = "rescheduled" if edit.kind is EditKind.RESCHEDULE else "replaced"
+        log.info("%s: %s to %s (publish %s)", record.name, done, moments, state.publish_id)
         self._done_request(edit, f"{edit.kind}: {', '.join(str(t) if t else 'now' for t in after) or 'now'}")
 
     def _file_canceled(self, record: Record, edit: Edit, canceled: PublishState) -> None:
@@ -461,6 +467,8 @@ class Editor:
         self._tracker.forget(record.id)
         append_status_log(self._inbox, {"item": record.name, "state": str(ItemState.CANCELED),
                                         "publishId": record.publish_id}, now)
+        log.info("%s: canceled; its files are in canceled/", record.name)
+        self._tracker.announce(result_event(dataclasses.replace(result, state=ItemState.CANCELED)))
         self._done_request(edit, "canceled")
 
     def _refuse(self, record: Record, edit: Edit, reason: str) -> None:

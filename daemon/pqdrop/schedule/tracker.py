@@ -3,7 +3,9 @@
 An item waiting in scheduled/, or filed in sent/ as `accepted`, is checked again around its
 dispatchAt (and now and then before it, in case it was canceled); when its targets end, it
 moves from scheduled/ to sent/ (or the status file in sent/ says so), and a target that failed
-late moves the item to failed/ with the reason.
+late moves the item to failed/ with the reason. A post the platform has not confirmed within its
+bound (`platforms.confirm_within`, per platform and intent) is said `unconfirmed` once, in its
+status file, status.log and a notification, and is still checked, every hour (issue 23).
 The schedule of checks is a pure function; the journal carries the items across restarts.
 """
 
@@ -27,11 +29,12 @@ from pqdrop.folders.filing import (
     write_json_atomically,
 )
 from pqdrop.inbox.items import FAILED_DIR, SCHEDULED_DIR, SENT_DIR, claim_entries
-from pqdrop.instants import parse_instant
+from pqdrop.instants import iso_z, parse_instant
 from pqdrop.journal.store import Journal, Record
+from pqdrop.platforms import confirm_within
 from pqdrop.posting.publish import Result, result_from_state, status_document
 from pqdrop.postqued import PostQued, PublishState
-from pqdrop.schedule.notify import event_of
+from pqdrop.schedule.notify import Event, result_event, unconfirmed_event
 from pqdrop.states import ItemState, Step, waits_for_dispatch
 
 log = logging.getLogger("pqdrop")
@@ -44,6 +47,7 @@ class Timing:
     longest_gap: timedelta = timedelta(minutes=15)
     before_dispatch_gap: timedelta = timedelta(hours=6)
     after_dispatch: timedelta = timedelta(seconds=20)
+    unconfirmed_gap: timedelta = timedelta(hours=1)  # an unconfirmed post is still looked at, this often
 
 
 @dataclass(frozen=True)
@@ -79,10 +83,10 @@ class Tracker:
         client: PostQued,
         clock: Callable[[], datetime],
         timing: Timing = Timing(),
-        announce: Callable[[Mapping[str, Any]], None] = lambda event: None,
+        announce: Callable[[Event], None] = lambda event: None,
     ) -> None:
         self._timing = timing
-        self._announce = announce
+        self.announce = announce  # the notifier's ear; the editor tells it of cancels too
         self._inbox = inbox
         self._journal = journal
         self._client = client
@@ -163,9 +167,37 @@ class Tracker:
         result = result_from_state(record.name, state, str(record.idempotency_key))
         if result.state in (ItemState.SCHEDULED, ItemState.ACCEPTED) or waits_for_dispatch(state, now):
             status = _with_targets(record.status, result.targets)
+            late = result.state is ItemState.ACCEPTED and not waits_for_dispatch(state, now)
+            bound = unconfirmed_after(record) if late else None
+            said = (record.status or {}).get("state") == ItemState.UNCONFIRMED
+            if late and (said or (bound is not None and now >= bound[0])):
+                if not said and bound is not None:
+                    self._unconfirm(record, result, bound[1])
+                self._due[record.id] = Due(now + self._timing.unconfirmed_gap)
+                return 0
             self._due[record.id] = next_check(status, now, due.quiet_checks if due else 0, self._timing)
+            if bound is not None:  # look again when the bound is reached, if not before
+                self._due[record.id] = Due(min(self._due[record.id].at, bound[0]), self._due[record.id].quiet_checks)
             return 0
         return self._end(record, result)
+
+    def _unconfirm(self, record: Record, result: Result, waited: timedelta) -> None:
+        """Past its bound and still not confirmed: the status file, status.log, the log and a notification say so."""
+        now = self._clock()
+        old = record.status or {}
+        status = {**old, "state": str(ItemState.UNCONFIRMED), "targets": result.targets, "updatedAt": iso_z(now),
+                  "acceptedAt": old.get("acceptedAt") or old.get("updatedAt"), "unconfirmedSince": iso_z(now)}
+        folder, stem = str(record.destination), str(record.stem)
+        files = filed_names(claim_entries(record.item), record.name, stem)
+        write_json_atomically(self._inbox / folder / status_name(stem), {**status, "files": files})
+        self._journal.record_refiled(record.id, Step.TRACKING, folder, stem, status)
+        waited_text = _span(waited)
+        append_status_log(self._inbox, {"item": record.name, "state": str(ItemState.UNCONFIRMED),
+                                        "publishId": record.publish_id,
+                                        "reason": f"not confirmed by the platform within {waited_text}"}, now)
+        log.warning("%s: not confirmed by the platform within %s (publish %s); still checked every %s",
+                    record.name, waited_text, record.publish_id, _span(self._timing.unconfirmed_gap))
+        self.announce(unconfirmed_event(record.name, record.publish_id, waited=waited_text))
 
     def _end(self, record: Record, result: Result) -> int:
         """The item's post is final (or can no longer be followed): file it where its state says; returns 1."""
@@ -186,8 +218,11 @@ class Tracker:
                                         **({"error": status["error"]} if "error" in status else {}),
                                         **({"targets": result.targets} if result.targets else {})}, now)
         self._due.pop(record.id, None)
-        error = status.get("error") or {}
-        self._announce(event_of(record.name, str(result.state), record.publish_id, error.get("message")))
+        if result.state is not ItemState.FAILED:  # a failure is said by the move to failed/
+            urls = " ".join(str(t["url"]) for t in result.targets if t.get("url"))
+            log.info("%s: %s (publish %s)%s", record.name, result.state, record.publish_id, f" {urls}" * bool(urls))
+        result.publish_id = result.publish_id or record.publish_id
+        self.announce(result_event(result))
         return 1
 
     def recover(self) -> list[str]:
@@ -229,6 +264,28 @@ class Tracker:
             log.error("%s: failed after it was sent: %s", record.name, status["error"]["message"])
         elif folder == FAILED_DIR:
             log.error("%s: failed: %s", record.name, status["error"]["message"])
+
+
+def unconfirmed_after(record: Record) -> tuple[datetime, timedelta] | None:
+    """When a due post becomes unconfirmed, and its bound: the longest of its targets' platforms and intents,
+    counted from its latest dispatchAt, or from when it was filed for a post that went out at once."""
+    targets = [t for t in (record.publish_body or {}).get("targets", []) if isinstance(t, dict)]
+    bound = max((confirm_within(str(t.get("platform") or "tiktok"), str(t.get("intent") or "publish"))
+                 for t in targets), default=confirm_within("tiktok", "publish"))
+    moments = [parse_instant(str(t["dispatchAt"])) for t in targets if t.get("dispatchAt")]
+    status = record.status or {}
+    filed = status.get("acceptedAt") or status.get("updatedAt")
+    if filed:
+        moments.append(parse_instant(str(filed)))
+    if not moments:
+        return None
+    return max(moments) + bound, bound
+
+
+def _span(span: timedelta) -> str:
+    """`2 h`, `30 min`: a bound as a person says it."""
+    minutes = int(span.total_seconds() // 60)
+    return f"{minutes // 60} h" if minutes % 60 == 0 and minutes >= 60 else f"{minutes} min"
 
 
 def _with_targets(status: Mapping[str, Any] | None, targets: list[dict[str, Any]]) -> dict[str, Any]:

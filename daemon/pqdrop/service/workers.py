@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
@@ -40,12 +40,21 @@ from pqdrop.inbox.items import Plan, Rules, arriving, media_files, plan_items, s
 from pqdrop.inbox.synctools import lone_copies
 from pqdrop.journal.store import Journal
 from pqdrop.names import shown
+from pqdrop.posting.pacing import PACED
 from pqdrop.posting.pipeline import Clock, Pipeline, now_utc
 from pqdrop.posting.publish import Result, Round
 from pqdrop.postqued import Api, PostQued
 from pqdrop.schedule.agenda import Agenda
 from pqdrop.schedule.editor import Editor
-from pqdrop.schedule.notify import Notifier, event_of
+from pqdrop.schedule.notify import (
+    Notifier,
+    Outage,
+    paced_event,
+    paused_event,
+    result_event,
+    resumed_event,
+    stuck_event,
+)
 from pqdrop.schedule.tracker import Tracker
 from pqdrop.service.systemd import Pulse
 from pqdrop.states import ItemState, Step
@@ -70,7 +79,9 @@ class Workers:
         clock: Clock = now_utc,
         stop: threading.Event | None = None,
         pulse: Pulse | None = None,
+        secrets: Sequence[str] = (),
     ) -> None:
+        """`secrets` (the API key) never leave in a notification."""
         self.config = config
         self.journal = journal
         self.stop = stop or threading.Event()
@@ -86,7 +97,8 @@ class Workers:
         remembered = journal.setting("api")
         client.remember_with(Api(remembered) if remembered in (Api.V1, Api.V2) else None,
                              lambda api: journal.remember("api", str(api)))
-        self.notifier = Notifier(config.notify)
+        self.notifier = Notifier(config.notify, config.defaults.zone, secrets=secrets)
+        self._outage = Outage()  # how long PostQued has not answered an item's request
         self.tracker = Tracker(config.inbox.path, journal, client, clock, announce=self.notifier.send)
         self.editor = Editor(config, journal, client, clock, self.tracker, self.pipeline.prepared)
         self.agenda = Agenda(config.inbox.path, journal, lambda: self.config.defaults.zone)
@@ -132,7 +144,7 @@ class Workers:
             # Items already running finish in the old pool; new ones go to a pool of the new size.
             self._pool.shutdown(wait=False)
             self._pool = ThreadPoolExecutor(config.postqued.workers, thread_name_prefix="pqdrop-item")
-        self.notifier.reconfigure(config.notify)
+        self.notifier.reconfigure(config.notify, config.defaults.zone)
         self.config = config
         self._rules = Rules.of(config.inbox)
         self.pipeline.reconfigure(config)
@@ -278,8 +290,10 @@ class Workers:
         """Say once that the inbox cannot be read, and once that it can again; `inbox_problem` tells STATUS=."""
         if problem and problem != self.inbox_problem:
             log.error("%s; nothing is posted until that is mended (pqdrop looks again)", problem)
+            self.notifier.send(paused_event("inbox", problem))
         elif problem is None and self.inbox_problem:
             log.warning("the inbox can be read again")
+            self.notifier.send(resumed_event("inbox"))
         self.inbox_problem = problem
 
     def _say_local_trouble(self, name: str, exc: Exception, what: str) -> None:
@@ -301,8 +315,11 @@ class Workers:
             log.warning("%s: %s", shown(lone.item), shown(lone.message))  # no original: renaming it posts it
         self._conflicts_seen = set(plan.conflicts)
         holds = {(w.name, w.reason) for w in plan.waiting if w.kind == "conflict" or w.stuck}
+        stuck = {w.name for w in plan.waiting if w.stuck}
         for name, reason in sorted(holds - self._holds_said):
             log.warning("%s: %s", shown(name), shown(reason))
+            if name in stuck:
+                self.notifier.send(stuck_event(name, reason))
             append_status_log(self.config.inbox.path, {"item": name, "state": str(ItemState.WAITING),
                                                        "reason": reason}, self._clock())
         self._holds_said = holds
@@ -366,6 +383,7 @@ class Workers:
         except AccountBlocked as exc:
             if round_.blocked is None:
                 log.error("posting paused: %s", exc.message)
+            self.notifier.send(paused_event("account", exc.message))
             round_.blocked = exc.message
             self._give_back_unpublished(name, exc.message)
             return
@@ -396,6 +414,10 @@ class Workers:
         except TransientError as exc:
             round_.deferred[name] = exc.message
             log.warning("%s: will try again: %s", name, exc.message)
+            if self._outage.failed(self._clock()) and self._outage.since is not None:
+                since = self._outage.since.astimezone(self.config.defaults.zone)
+                self.notifier.send(paused_event("postqued", f"PostQued has not answered since "
+                                                            f"{since:%Y-%m-%d %H:%M %Z} ({exc.message})"))
             self._give_back_unpublished(name, exc.message)
             return
         except OSError as exc:
@@ -414,7 +436,18 @@ class Workers:
         if result is not None:
             round_.results.append(result)
             _log_result(result)
-            self.notifier.send(event_of(result.name, str(result.state), result.publish_id, result.message))
+            self._posting_works(result)
+            self.notifier.send(result_event(result))
+            if result.note and result.note.startswith(PACED):
+                self.notifier.send(paced_event(result.name, result.note))
+
+    def _posting_works(self, result: Result) -> None:
+        """An item PostQued took (whatever became of it): a pause for the key or an outage has ended."""
+        if result.publish_id is None:
+            return
+        self.notifier.send(resumed_event("account"))  # the gate lets it through only after a pause was said
+        if self._outage.answered():
+            self.notifier.send(resumed_event("postqued"))
 
     def _give_back_unpublished(self, name: str, reason: str) -> None:
         for record in self.journal.unfinished():
@@ -490,4 +523,5 @@ def _log_result(result: Result) -> None:
     if result.state is ItemState.FAILED:
         log.error("%s: failed: %s", shown(result.name), shown(result.message or ""))
     else:
-        log.info("%s: %s (publish %s)", shown(result.name), result.state, result.publish_id)
+        urls = " ".join(str(t["url"]) for t in result.targets if t.get("url"))
+        log.info("%s: %s (publish %s)%s", shown(result.name), result.state, result.publish_id, f" {urls}" * bool(urls))
