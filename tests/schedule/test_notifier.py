@@ -176,6 +176,19 @@ def test_many_failures_at_once_are_grouped_into_one_message(receiver: Receiver) 
     assert "pqdrop retry --all" in body
 
 
+def test_metrics_count_messages_sent_and_failed(receiver: Receiver) -> None:
+    from pqdrop.tally import TALLY
+
+    sent, failed = TALLY.value("notifications", outcome="sent"), TALLY.value("notifications", outcome="failed")
+    config = NotifyConfig(urls=(receiver.url(), "json://127.0.0.1:9/down"), on=("failed",), timeout_seconds=2.0)
+    notifier = Notifier(config, group_seconds=0.0)
+    notifier.send(result_event(Result("clip", ItemState.FAILED, message="why")))
+    notifier.close()
+    assert len(receiver.received) == 1  # the receiver that is up got it; the one down did not
+    assert TALLY.value("notifications", outcome="sent") == sent
+    assert TALLY.value("notifications", outcome="failed") == failed + 1
+
+
 def test_three_failures_at_once_are_said_one_by_one(receiver: Receiver) -> None:
     notifier = notifier_to(receiver, group_seconds=30.0)
     for number in range(3):

@@ -31,6 +31,7 @@ from pqdrop.instants import parse_instant
 from pqdrop.names import shown
 from pqdrop.posting.publish import Result
 from pqdrop.states import ItemState
+from pqdrop.tally import TALLY
 
 log = logging.getLogger("pqdrop.notify")
 
@@ -291,8 +292,6 @@ class Notifier:
         self._queue: queue.Queue[Event | None] = queue.Queue(maxsize=1000)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self.sent = 0  # messages every notifier took
-        self.failed = 0  # messages some notifier did not take
 
     def reconfigure(self, config: NotifyConfig, zone: ZoneInfo | None = None) -> None:
         """Take a reloaded `[notify]`: the next message sent (and any still queued) follows it."""
@@ -341,10 +340,8 @@ class Notifier:
             wanted = [event for event in batch if self._gate.admit(event) and str(event.kind) in self._config.on]
             for message in compose(wanted, self._zone):
                 outcomes = deliver(message, self._config, self._secrets)
-                if all(outcome.ok for outcome in outcomes):
-                    self.sent += 1
-                else:
-                    self.failed += 1
+                # /metrics' pqdrop_notifications: sent when every notifier took it, else failed.
+                TALLY.add("notifications", outcome="sent" if all(o.ok for o in outcomes) else "failed")
 
 
 def deliver(message: Message, config: NotifyConfig, secrets: Sequence[str] = ()) -> list[Outcome]:
