@@ -91,7 +91,7 @@ def test_the_readme_command_table_lists_every_cli_command() -> None:
     rows = [re.match(r"\| `pqdrop (\w+)", line) for line in README.read_text(encoding="utf-8").splitlines()]
     in_table = [row[1] for row in rows if row]
     assert sorted(in_table) == sorted(command_names())
-    assert len(in_table) == 11
+    assert len(in_table) == 12
 
 
 @pytest.mark.parametrize("command", ["make demo", "make test"])

@@ -60,10 +60,14 @@ def test_the_starter_has_no_example_value_as_a_setting_and_a_commented_notify_se
     assert '# workspace = "3f6c0a2e-5b1d-4c7e-9a8f-0e1d2c3b4a59"' in lines
     assert '# api_key_file = "~/.config/pqdrop/api_key"' in lines
     assert '# account = "@yourname"' in lines
-    assert "# [notify]" in lines and '# on = ["failed"]' in lines
+    assert "# [notify]" in lines
+    default = '# on = ["failed", "unconfirmed", "paused", "resumed", "stuck"]'
+    assert f'{default}  # the default; add "published", "sent", ...' in lines
     # Each commented example is itself TOML that parses, so taking a line in never breaks the file.
     notify = "\n".join(line.removeprefix("# ").split("  #")[0] for line in lines[lines.index("# [notify]"):])
-    assert set(tomllib.loads(notify)["notify"]) == {"on", "url", "command"}
+    assert set(tomllib.loads(notify)["notify"]) == {"urls", "on", "url", "command"}
+    assert [url.split("://")[0] for url in tomllib.loads(notify)["notify"]["urls"]] == [
+        "ntfys", "tgram", "discord", "mailtos"]
     assert "Europe/Berlin" not in text and "/etc/pqdrop/api_key" not in text
 
 

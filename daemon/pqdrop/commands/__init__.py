@@ -1,6 +1,6 @@
 """The `pqdrop` command line: parse arguments, load config, hand over to the verb's module.
 
-One module per verb (run, once, demo, sandbox, check, status, accounts, retry, init). Heavy
+One module per verb (run, once, demo, sandbox, check, status, accounts, retry, init, notify). Heavy
 modules (PyAV, the sandbox, httpx, pydantic) are imported inside the verbs that need them, so
 `pqdrop --help` stays quick and `status`, `retry` and `check` load neither PyAV nor httpx.
 """
@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("names", nargs="*", metavar="NAME", help="items in failed/ to retry")
     retry.add_argument("--all", action="store_true", help="retry every item in failed/")
     command("init", "write a commented starter config")
+    notify = command("notify", "send a test message through every configured notifier; say which worked")
+    notify.add_argument("--test", action="store_true", required=True,
+                        help="send the test message (exit 1 if any notifier failed)")
     cancel = command("cancel", "cancel a scheduled post; its item moves to canceled/")
     cancel.add_argument("name", metavar="NAME", help="the item in scheduled/")
     reschedule = command("reschedule", "move a scheduled post to another time (same formats as dispatchAt)")
@@ -164,6 +167,10 @@ def _dispatch(args: argparse.Namespace, signals: Signals) -> int:
         from pqdrop.commands.status import print_status
 
         return print_status(config, as_json=args.json)
+    if command == "notify":
+        from pqdrop.commands.notify import test_notifiers
+
+        return test_notifiers(config)
     if command == "retry":
         from pqdrop.commands.retry import retry_failed
 

@@ -59,11 +59,18 @@ STARTER: tuple[tuple[str, str, Any, str], ...] = (
 )
 
 # Commented out as a whole: notifications are off until a line is taken in. Kept apart from STARTER so
-# each way of notifying adds its own lines here.
+# each way of notifying adds its own lines here; each line taken in, and all of them, parse.
 NOTIFY: tuple[str, ...] = (
-    "# Tell someone when an item fails (docs/how-to/notifications.md): take in the lines you want.",
+    "# Tell someone wherever they are (docs/how-to/notifications.md has a recipe for each service): take in",
+    "# [notify] and the lines you want, then `pqdrop notify --test` says which notifier reached you.",
     "# [notify]",
-    '# on = ["failed"]',
+    "# urls = [                                     # Apprise URLs, one per service",
+    '#     "ntfys://my-pqdrop-topic",                # ntfy: the app, subscribed to this topic',
+    '#     "tgram://123456789:AAbbCCdd/987654321",   # Telegram: your bot\'s token / your chat id',
+    '#     "discord://WEBHOOK_ID/WEBHOOK_TOKEN",     # Discord: a channel\'s webhook',
+    '#     "mailtos://me:app-password@gmail.com",    # e-mail through your provider\'s SMTP',
+    "# ]",
+    '# on = ["failed", "unconfirmed", "paused", "resumed", "stuck"]  # the default; add "published", "sent", ...',
     '# url = "https://hooks.example.com/pqdrop"        # a JSON POST of each event',
     '# command = "notify-send pqdrop \\"$PQDROP_ITEM: $PQDROP_STATE\\""  # the shell runs it; JSON on stdin',
 )

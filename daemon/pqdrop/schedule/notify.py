@@ -340,6 +340,10 @@ class Notifier:
             wanted = [event for event in batch if self._gate.admit(event) and str(event.kind) in self._config.on]
             for message in compose(wanted, self._zone):
                 outcomes = deliver(message, self._config, self._secrets)
+                for outcome in outcomes:
+                    if not outcome.ok:
+                        log.warning("notifier %s did not take %r: %s", outcome.notifier, message.title,
+                                    outcome.detail)
                 # /metrics' pqdrop_notifications: sent when every notifier took it, else failed.
                 TALLY.add("notifications", outcome="sent" if all(o.ok for o in outcomes) else "failed")
 
@@ -355,9 +359,6 @@ def deliver(message: Message, config: NotifyConfig, secrets: Sequence[str] = ())
         outcomes.append(_run_command(config.command, document, config.timeout_seconds))
     if config.url:
         outcomes.append(_post(config.url, document, config.timeout_seconds))
-    for outcome in outcomes:
-        if not outcome.ok:
-            log.warning("notifier %s did not take %r: %s", outcome.notifier, message.title, outcome.detail)
     return outcomes
 
 
@@ -371,7 +372,8 @@ def _apprise(url: str, message: Message, timeout: float) -> Outcome:
         return Outcome(f"{scheme}://…", False, (
             f"[notify].urls has {scheme}://… that Apprise cannot read; see docs/how-to/notifications.md for the "
             "form of each service's URL"))
-    shown_url = str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
+    # Its secrets hidden, without Apprise's own settings (?method=POST&overflow=...): the URL as the user wrote it.
+    shown_url = str(plugin.url(privacy=True)).split("?", 1)[0]  # type: ignore[no-untyped-call]
     query = urlsplit(url).query
     if "cto=" not in query:
         plugin.socket_connect_timeout = timeout
