@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pqdrop.config import find_config_path, load_config, parse_config, resolve_api_key
+from pqdrop.config import config_changes, find_config_path, load_config, parse_config, resolve_api_key
 from pqdrop.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,3 +178,14 @@ def test_a_bad_upload_max_rate_names_the_key_and_how_to_write_it(tmp_path: Path)
         load_config(write(tmp_path, MINIMAL + '[upload]\nmax_rate = "40 mbps"\n'))
     assert "upload.max_rate" in caught.value.message
     assert '"40 Mbit/s", "5 MB/s", "512 KiB/s"' in caught.value.message
+
+
+def test_a_reload_names_the_keys_it_changed_and_never_their_values(tmp_path: Path) -> None:
+    base = '[inbox]\npath = "i"\n[state]\ndir = "s"\n'
+    before = parse_config(tomllib.loads(base + '[accounts."@a"]\ndaily_posts = 5\n'), tmp_path / "c.toml")
+    after = parse_config(tomllib.loads(
+        base + '[postqued]\nworkers = 1\n[notify]\nurls = ["tgram://123:SECRET/42"]\n[accounts."@a"]\ndaily_posts = 4\n'
+        '[accounts."@b"]\n'), tmp_path / "c.toml")
+    assert config_changes(before, after) == [
+        '[accounts."@a"]', '[accounts."@b"]', "[notify].urls", "[postqued].workers"]
+    assert config_changes(before, before) == []

@@ -335,6 +335,23 @@ class Config(_Section):
     source: Path | None = None
 
 
+def config_changes(before: Config, after: Config) -> list[str]:
+    """The keys a reload changed, as the file names them ("[notify].urls"); never their values (a URL holds a token)."""
+    return _changed(before.model_dump(exclude={"source"}), after.model_dump(exclude={"source"}), ())
+
+
+def _changed(before: Any, after: Any, path: tuple[str, ...]) -> list[str]:
+    if isinstance(before, dict) and isinstance(after, dict) and (len(path) < 2 or path[0] != "accounts"):
+        return [key for name in sorted(set(before) | set(after), key=str)
+                for key in _changed(before.get(name), after.get(name), (*path, str(name)))]
+    if before == after:
+        return []
+    if len(path) < 2 or path[0] == "accounts":  # an account's table as a whole: [accounts."@mybrand"]
+        return [f"[{'.'.join(_toml_key(part) for part in path)}]"]
+    table = ".".join(_toml_key(part) for part in path[:-1])
+    return [f"[{table}].{_toml_key(path[-1])}"]
+
+
 def find_config_path(cli_path: str | None, environ: Mapping[str, str]) -> Path:
     """Where the config lives: --config, $PQDROP_CONFIG, the user's, then the system's."""
     if cli_path:

@@ -117,7 +117,11 @@ def test_run_speaks_the_notify_protocol_from_ready_to_stopping(
         if process.poll() is None:
             process.kill()
             process.wait()
-    assert "config reloaded" in err.read_text()
+    said = err.read_text()
+    assert "config reloaded: [defaults].intent changed" in said  # the key, never its value (a URL holds a token)
+    lines = said.splitlines()
+    assert "stopping on SIGTERM: the step at hand finishes or checkpoints first" in lines[-2]
+    assert lines[-1].endswith("INFO    stopped")
 
 
 def test_a_broken_config_on_reload_keeps_the_running_one(tmp_path: Path, sandbox: Sandbox, manager: Manager) -> None:

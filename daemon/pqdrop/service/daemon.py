@@ -184,9 +184,15 @@ class Service:
         notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
         try:
             if self._load is not None:
-                for key in self.workers.reconfigure(self._load()):
+                from pqdrop.config import config_changes  # pydantic's: loaded by now
+
+                before = self.workers.config
+                after = self._load()
+                later = self.workers.reconfigure(after)
+                for key in later:
                     log.warning("config reload: %s changed; it takes effect after a restart", key)
-                log.info("config reloaded")
+                changed = [key for key in config_changes(before, after) if key not in later]
+                log.info("config reloaded: %s", f"{', '.join(changed)} changed" if changed else "nothing changed")
         except ConfigError as exc:
             log.error("config reload failed, keeping the running config: %s", exc.message)
         notify("READY=1")
@@ -325,6 +331,10 @@ def install_signal_handlers(signals: Signals) -> None:
     def relay() -> None:
         while True:
             for signum in os.read(read_end, 64):
+                if signum != signal.SIGHUP and not signals.stop.is_set():
+                    # Said here, not in the handler: logging takes locks (issue 23: the log says why it stops).
+                    log.info("stopping on %s: the step at hand finishes or checkpoints first",
+                             signal.Signals(signum).name)
                 (signals.reload if signum == signal.SIGHUP else signals.stop).set()
                 signals.wake.set()
 
