@@ -102,7 +102,8 @@ class PostquedConfig(_Section):
     api: Literal["auto", "v1", "v2"] = "auto"  # auto: ask the server once, remember it in the journal
     workspace: str | None = None  # v2: the workspace id (or name); absent = the only one the key reaches
     api_key_file: Path | None = None
-    timeout_seconds: float = Field(30.0, gt=0)
+    timeout_seconds: float = Field(30.0, gt=0)  # no byte in or out for this long ends a request
+    request_deadline_seconds: float = Field(60.0, gt=0)  # a whole API request, however the bytes trickle
     follow_seconds: float = Field(120.0, ge=0)
     workers: int = Field(3, ge=1, le=16)
     rate_limits: RateLimits = RateLimits()

@@ -37,7 +37,8 @@ def connect(config: Config, stop: threading.Event | None = None, *, patient: boo
     limiter = RateLimiter.of(config.postqued.rate_limits, budget=budget_path(key, config.postqued.base_url))
     retry = DEFAULT_RETRY if patient else RetryPolicy(attempts=2, base_seconds=0.5, cap_seconds=1.0)
     return PostQued(config.postqued.base_url, key, limiter=limiter, timeout_seconds=config.postqued.timeout_seconds,
-                    retry=retry, api=config.postqued.api, workspace=config.postqued.workspace, stop=stop)
+                    deadline_seconds=config.postqued.request_deadline_seconds, retry=retry, api=config.postqued.api,
+                    workspace=config.postqued.workspace, stop=stop)
 
 
 def settle(client: PostQued) -> None:

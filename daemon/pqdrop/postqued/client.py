@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pqdrop.errors import ApiAccountBlocked, ApiRejected, PqdropError
+from pqdrop.postqued.deadlines import Deadlines
 from pqdrop.postqued.dialect import Dialect
 from pqdrop.postqued.ratelimit import RateLimiter
-from pqdrop.postqued.transport import Transport
+from pqdrop.postqued.transport import DEFAULT_DEADLINE_SECONDS, Transport
 from pqdrop.postqued.types import (
     DEFAULT_RETRY,
     Account,
@@ -48,6 +49,7 @@ class PostQued:
         *,
         limiter: RateLimiter,
         timeout_seconds: float = 30.0,
+        deadline_seconds: float = DEFAULT_DEADLINE_SECONDS,
         retry: RetryPolicy = DEFAULT_RETRY,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
@@ -55,7 +57,8 @@ class PostQued:
         workspace: str | None = None,
         stop: threading.Event | None = None,
     ) -> None:
-        self._transport = Transport(base_url, api_key, limiter=limiter, timeout_seconds=timeout_seconds, retry=retry,
+        self._transport = Transport(base_url, api_key, limiter=limiter, timeout_seconds=timeout_seconds,
+                                    deadline_seconds=deadline_seconds, retry=retry,
                                     sleep=sleep, rng=rng, stop=stop)
         self.setting = Api(api)
         self._workspace = workspace
@@ -66,6 +69,11 @@ class PostQued:
 
     def close(self) -> None:
         self._transport.close()
+
+    @property
+    def deadlines(self) -> Deadlines:
+        """Every thread's request in flight and when it must end: the loop's way to see a stuck worker."""
+        return self._transport.deadlines
 
     def __enter__(self) -> PostQued:
         return self

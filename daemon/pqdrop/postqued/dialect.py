@@ -8,8 +8,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pqdrop.errors import ApiRejected
 from pqdrop.names import for_api
 from pqdrop.postqued.storage import send_with_fresh_sessions
+from pqdrop.postqued.tickets import BadTicket, check_ticket
 from pqdrop.postqued.transport import Transport
 from pqdrop.postqued.types import Account, Api, Progress, PublishState, TargetState, UploadTicket
 
@@ -62,10 +64,25 @@ class Dialect(ABC):
             self.put_to_storage(ticket, path, size, progress, max_rate=max_rate, valid_until=valid_until)
 
         filename = for_api(path.name)  # UTF-8 JSON: a Latin-1 `caf\xe9.mp4` goes as `café.mp4`
-        ticket = send_with_fresh_sessions(lambda: self.start_upload(filename, content_type, size), send)
+        ticket = send_with_fresh_sessions(lambda: self.checked_upload(filename, content_type, size), send)
         self.complete_upload(ticket, filename=filename, content_type=content_type, size=size, width=width,
                              height=height, duration_ms=duration_ms)
         return ticket.content_id
+
+    def checked_upload(self, filename: str, content_type: str, size: int) -> UploadTicket:
+        """An upload session whose ticket pqdrop will send to (tickets.py); a bad one is asked for again,
+        with backoff, and if PostQued keeps handing bad ones the item fails with its words."""
+
+        def attempt() -> UploadTicket:
+            ticket = self.start_upload(filename, content_type, size)
+            check_ticket(ticket, str(self.transport.base_url), f"{self.api} upload session for {filename}")
+            return ticket
+
+        try:
+            return self.transport.retrying(attempt, None, only=BadTicket)
+        except BadTicket as exc:
+            raise ApiRejected(f"{exc.message}; PostQued handed such a ticket each time it was asked, so the file "
+                              "was not sent", code=BadTicket.code) from exc
 
     def upload_video(
         self, path: Path, content_type: str, size: int, *, width: int, height: int, duration_ms: int,

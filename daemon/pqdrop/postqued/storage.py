@@ -7,6 +7,10 @@ It uses the standard library's `http.client` rather than httpx (which serves the
 handed to httpx is copied chunk by chunk through its layers, while here the socket is ours, so
 plain HTTP goes out with `socket.sendfile` (the kernel copies page cache to socket) and TLS
 with large writes from one reused buffer (issue 16: the PUT cost 2-2.5x curl's CPU).
+
+A PUT keeps moving or ends (issue 21): each MiB must be taken in within `timeout_seconds`, and the
+reply must be in within as long again; a `Watchman` shuts the socket when it is not, or when the
+process is told to stop, so a store that reads or answers one byte a second cannot hold a worker.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import contextlib
 import html
 import http.client
 import json
+import math
 import os
 import random
 import re
@@ -42,6 +47,7 @@ from pqdrop.errors import (
     UploadUrlStale,
 )
 from pqdrop.postqued.bandwidth import Bandwidth
+from pqdrop.postqued.deadlines import Deadline, Deadlines, Watchman
 from pqdrop.postqued.ratelimit import backoff_delay, pause
 
 USER_AGENT = "pqdrop/0.1"
@@ -81,9 +87,11 @@ class Storage:
         bandwidth: Bandwidth | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         stop: threading.Event | None = None,
+        deadlines: Deadlines | None = None,
     ) -> None:
-        """`stop`, once set, breaks an upload off at its next piece (even mid-wait for the cap) or its backoff."""
+        """`stop`, once set, breaks an upload off at once (mid-piece, mid-wait for the cap) or its backoff."""
         self._stop = stop
+        self.deadlines = deadlines or Deadlines(stop=stop, monotonic=monotonic)
         self._timeout = timeout_seconds
         self._attempts = attempts
         self._base_seconds = base_seconds
@@ -128,7 +136,11 @@ class Storage:
                 raise MediaError(f"{path.name} is gone: it was removed while its item was being posted") from None
             try:
                 with stream:
-                    status, reason_body, reply_headers = self._send(method, url, headers, stream, size, progress)
+                    status, reason_body, reply_headers = self._send(method, url, headers, stream, size, progress,
+                                                                     path.name)
+            except ApiUnavailable as exc:  # storage stopped taking the file in, or answering
+                error = exc
+                wait = self._backoff(attempt)
             except (OSError, http.client.HTTPException) as exc:
                 error = ApiUnavailable(f"upload of {path.name} to storage broke off: {_describe(exc)}")
                 wait = self._backoff(attempt)
@@ -160,32 +172,66 @@ class Storage:
         return backoff_delay(attempt, base=self._base_seconds, cap=self._cap_seconds, rng=self._rng)
 
     def _send(
-        self, method: str, url: str, headers: Mapping[str, str], stream: BinaryIO, size: int, progress: Progress | None
+        self, method: str, url: str, headers: Mapping[str, str], stream: BinaryIO, size: int, progress: Progress | None,
+        name: str = "the file",
     ) -> tuple[int, str, Mapping[str, str]]:
-        """One PUT of the open file on a new connection: status, the start of the reply body, reply headers."""
+        """One PUT of the open file on a new connection: status, the start of the reply body, reply headers.
+
+        Storage that stops taking the file in or answering for `timeout_seconds` ends it as ApiUnavailable.
+        """
+        with self.deadlines.request(f"upload of {name}", self._timeout) as deadline:
+            try:
+                return self._send_guarded(method, url, headers, stream, size, progress, deadline)
+            except (OSError, http.client.HTTPException) as exc:
+                if deadline.stopped:
+                    raise Interrupted() from exc
+                if deadline.expired:
+                    raise ApiUnavailable(
+                        f"upload of {name} to storage stalled: nothing moved for {self._timeout:g} s "
+                        "([postqued].timeout_seconds); storage is taking the file in or answering too slowly"
+                    ) from exc
+                raise
+
+    def _send_guarded(
+        self, method: str, url: str, headers: Mapping[str, str], stream: BinaryIO, size: int, progress: Progress | None,
+        deadline: Deadline,
+    ) -> tuple[int, str, Mapping[str, str]]:
         connection, target = self._connect(url)
         try:
-            connection.putrequest(method, target, skip_host="host" in _lower(headers), skip_accept_encoding=True)
-            for name, value in headers.items():
-                if name.lower() != "content-length":
-                    connection.putheader(name, value)
-            connection.putheader("Content-Length", str(size))
-            if "user-agent" not in _lower(headers):
-                connection.putheader("User-Agent", USER_AGENT)
-            connection.endheaders()
-            sock = connection.sock
-            assert sock is not None
-            # Storage may answer before the body is in (S3 does for a bad signature) and close;
-            # that early answer says more than the broken pipe.
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                self._send_body(sock, stream, size, progress)
-            reply = connection.getresponse()
-            body = reply.read(REPLY_BYTES).decode("utf-8", "replace")
-            return reply.status, body, dict(reply.getheaders())
+            connection.connect()
+            assert connection.sock is not None
+            with Watchman(connection.sock, deadline, self.deadlines):
+                return self._exchange(connection, method, target, headers, stream, size, progress, deadline)
         finally:
             connection.close()
 
-    def _send_body(self, sock: socket.socket, stream: BinaryIO, size: int, progress: Progress | None) -> None:
+    def _exchange(
+        self, connection: http.client.HTTPConnection, method: str, target: str, headers: Mapping[str, str],
+        stream: BinaryIO, size: int, progress: Progress | None, deadline: Deadline,
+    ) -> tuple[int, str, Mapping[str, str]]:
+        """The request on a connected socket, its body, and the start of the reply."""
+        connection.putrequest(method, target, skip_host="host" in _lower(headers), skip_accept_encoding=True)
+        for name, value in headers.items():
+            if name.lower() != "content-length":
+                connection.putheader(name, value)
+        connection.putheader("Content-Length", str(size))
+        if "user-agent" not in _lower(headers):
+            connection.putheader("User-Agent", USER_AGENT)
+        connection.endheaders()
+        sock = connection.sock
+        assert sock is not None
+        # Storage may answer before the body is in (S3 does for a bad signature) and close;
+        # that early answer says more than the broken pipe.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self._send_body(sock, stream, size, progress, deadline)
+        deadline.at = self.deadlines.monotonic() + self._timeout  # the whole reply within one timeout
+        reply = connection.getresponse()
+        body = reply.read(REPLY_BYTES).decode("utf-8", "replace")
+        return reply.status, body, dict(reply.getheaders())
+
+    def _send_body(
+        self, sock: socket.socket, stream: BinaryIO, size: int, progress: Progress | None, deadline: Deadline
+    ) -> None:
         """The file's bytes under the bandwidth cap: sendfile on plain sockets, big writes on TLS."""
         plain = not isinstance(sock, ssl.SSLSocket)
         buffer = None if plain else memoryview(bytearray(min(PIECE_BYTES, max(size, 1))))
@@ -193,7 +239,11 @@ class Storage:
             os.posix_fadvise(stream.fileno(), 0, size, os.POSIX_FADV_SEQUENTIAL)
         sent = 0
         while sent < size:
+            # The cap's wait is ours, not storage's: no deadline runs through it, and each piece
+            # then gets a whole timeout to go out.
+            deadline.at = math.inf
             piece = self.bandwidth.take(min(PIECE_BYTES, size - sent), self._stop)
+            deadline.at = self.deadlines.monotonic() + self._timeout
             if self._stop is not None and self._stop.is_set():
                 raise Interrupted
             if buffer is None:

@@ -37,7 +37,7 @@ BLOCKED_RETRY_SECONDS = (60.0, 900.0)  # first and longest pause while the accou
 # inotify says nothing when the watched folder itself is renamed away or its share unmounted;
 # a cheap look this often notices (the only wake-up an idle events-mode daemon has besides rescans).
 WATCH_CHECK_SECONDS = 5.0
-STOP_GRACE_SECONDS = 8.0
+STOP_GRACE_SECONDS = 8.0  # how long workers get to checkpoint after a stop (systemd's TimeoutStopSec is 15 s)
 JOURNAL_RETRY_SECONDS = 5.0  # after the journal's disk failed: long enough not to spin, short to catch up
 POSTPONED_RETRY_SECONDS = 2.0
 FILING_RETRY_SECONDS = 5.0  # an item kept from filing by a user's file (`sent` a file) looks again this often
@@ -110,6 +110,9 @@ class Service:
         upcoming = self.workers.tracker.next_dispatch()
         zone = self.workers.config.defaults.zone
         problem = self.watcher.problem or self.workers.inbox_problem
+        stuck = self.workers.stuck()
+        if stuck:
+            problem = f"{problem}; {stuck}" if problem else stuck
         blocked = sorted(self.workers.filing_blocked.items())
         if blocked:  # e.g. "1 waiting to be filed (clip: sent in /inbox is a file, not a folder; move it away…)"
             said = f"{len(blocked)} waiting to be filed ({shown(blocked[0][0])}: {shown(blocked[0][1])})"

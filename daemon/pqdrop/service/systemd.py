@@ -107,6 +107,8 @@ class Pulse:
         self._last_status = float("-inf")
         self.summary = ""
         self.doing = ""
+        # Why the beat is held (a worker stuck past its deadline), or None: set by the workers.
+        self.hold: Callable[[], str | None] = lambda: None
         self._uploads: dict[str, tuple[float, int]] = {}  # name -> (when it started, bytes sent then)
         self._latest: dict[str, Upload] = {}  # name -> its last chunk, read by other threads (the endpoint)
 
@@ -121,7 +123,12 @@ class Pulse:
         return self._beat_seconds
 
     def beat(self) -> None:
-        """WATCHDOG=1, at most once per half watchdog interval; the heartbeat file every few seconds."""
+        """WATCHDOG=1, at most once per half watchdog interval; the heartbeat file every few seconds.
+
+        Neither while `hold` names a stuck worker: the loop still turns, but the daemon is not well.
+        """
+        if self.hold() is not None:
+            return
         now = self._clock()
         if self._beat_seconds is not None and now - self._last_beat >= self._beat_seconds:
             self._send("WATCHDOG=1")

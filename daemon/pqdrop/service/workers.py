@@ -56,12 +56,14 @@ from pqdrop.schedule.notify import (
     stuck_event,
 )
 from pqdrop.schedule.tracker import Tracker
+from pqdrop.service.daemon import STOP_GRACE_SECONDS
 from pqdrop.service.systemd import Pulse
 from pqdrop.states import ItemState, Step
 
 log = logging.getLogger("pqdrop")
 T = TypeVar("T")
 
+STOP_LOOK_SECONDS = 0.5  # how often a wait for the workers looks whether a stop was asked for
 # How long uploads of an item given back unpublished wait for it to come back before they are deleted.
 UNUSED_UPLOAD_AGE = timedelta(hours=24)
 
@@ -114,6 +116,10 @@ class Workers:
         self._troubled: dict[str, str] = {}  # item name -> the local trouble already said for it
         self._pool = ThreadPoolExecutor(config.postqued.workers, thread_name_prefix="pqdrop-item")
         self._running: dict[str, Future[Result | None]] = {}
+        self._items_by_thread: dict[int, str] = {}  # a worker thread's ident -> the item it is working on
+        self._stuck_said: frozenset[str] = frozenset()
+        # A worker stuck past its request's deadline stops the watchdog's beat: systemd sees what the loop cannot mend.
+        self.pulse.hold = self.stuck
         self.on_done: Callable[[], None] = lambda: None  # the loop's wake-up
         self.abandoned = False  # close() left a worker mid-step; the process must not wait for it
         self._conflicts_seen: set[PurePosixPath] = set()
@@ -345,9 +351,49 @@ class Workers:
     def _submit(self, name: str, action: Callable[[], Result | None]) -> None:
         if self.stop.is_set() or name in self._running:
             return
-        future = self._pool.submit(action)
+
+        def work() -> Result | None:
+            ident = threading.get_ident()
+            self._items_by_thread[ident] = name
+            try:
+                return action()
+            finally:
+                self._items_by_thread.pop(ident, None)
+
+        future = self._pool.submit(work)
         self._running[name] = future
         future.add_done_callback(lambda _: self.on_done())
+
+    def overdue(self) -> list[str]:
+        """The items (or "the loop") whose request in flight outlived its whole-request deadline.
+
+        The request guards end a request within a moment of its deadline, so one still there is stuck
+        where no guard reaches; `/healthz` and the watchdog's beat read this.
+        """
+        return sorted({name for name, _ in self._overdue_requests()})
+
+    def stuck(self) -> str | None:
+        """A line saying which worker is stuck past its request's deadline, or None; said in the log once."""
+        found = self._overdue_requests()
+        names = frozenset(name for name, _ in found)
+        if names - self._stuck_said:
+            for name, what in found:
+                log.error("%s: stuck in %s past its deadline; the watchdog's beat stops until it ends",
+                          shown(name), shown(what))
+        self._stuck_said = names
+        if not found:
+            return None
+        name, what = found[0]
+        return f"stuck: {shown(name)} in {shown(what)} past its deadline"
+
+    def _overdue_requests(self) -> list[tuple[str, str]]:
+        """(item or "the loop", what request) for each thread past its request's deadline."""
+        main = threading.main_thread().ident
+        found = []
+        for ident, deadline in self.client.deadlines.overdue().items():
+            name = self._items_by_thread.get(ident) or ("the loop" if ident == main else deadline.thread)
+            found.append((name, deadline.what))
+        return sorted(found)
 
     @property
     def capacity(self) -> int:
@@ -358,10 +404,14 @@ class Workers:
     def busy(self) -> bool:
         return bool(self._running)
 
-    def collect(self, *, wait: bool = False) -> Round:
-        """Gather what the workers have finished; with `wait`, all of it."""
-        if wait:
-            futures.wait(list(self._running.values()))
+    def collect(self, *, wait: bool = False, grace: float = 0.0) -> Round:
+        """Gather what the workers have finished; with `wait`, all of it, unless a stop is asked for: then what
+        is done within `grace` (a request in flight breaks off at once; the stop must end within systemd's 10 s)."""
+        while wait and self._running and not self.stop.is_set():
+            futures.wait(list(self._running.values()), timeout=STOP_LOOK_SECONDS, return_when=futures.FIRST_COMPLETED)
+            wait = not all(future.done() for future in self._running.values())
+        if wait and grace > 0:
+            futures.wait(list(self._running.values()), timeout=grace)
         round_ = Round()
         for name, future in list(self._running.items()):
             if not future.done():
@@ -502,6 +552,8 @@ def once(workers: Workers) -> tuple[int, Round]:
         else:
             time.sleep(min(0.5, max(0.05, workers.config.inbox.settle_seconds / 4)))
         plan = workers.look()
+    if workers.busy:  # stopped mid-item: say where each item stopped, if it checkpoints within the grace
+        total.interrupted.update(workers.collect(wait=True, grace=STOP_GRACE_SECONDS).interrupted)
     workers.write_agenda()
     return exit_code(total), total
 
