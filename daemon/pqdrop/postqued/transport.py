@@ -198,7 +198,7 @@ def _guard(client: httpx.Client, deadlines: Deadlines) -> None:
         backend = getattr(pool, "_network_backend", None)
         if backend is None:
             raise RuntimeError("this httpx/httpcore keeps no _pool._network_backend: pqdrop's request deadlines "
-                               "cannot be enforced (pin httpx as pyproject.toml says)")
+                               "cannot be enforced; use httpcore 1.x (pyproject.toml)")
         pool._network_backend = GuardedBackend(backend, deadlines)  # type: ignore[union-attr]  # noqa: SLF001
 
 
