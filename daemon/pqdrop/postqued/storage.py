@@ -181,16 +181,23 @@ class Storage:
         """
         with self.deadlines.request(f"upload of {name}", self._timeout) as deadline:
             try:
-                return self._send_guarded(method, url, headers, stream, size, progress, deadline)
+                answer = self._send_guarded(method, url, headers, stream, size, progress, deadline)
             except (OSError, http.client.HTTPException) as exc:
-                if deadline.stopped:
-                    raise Interrupted() from exc
-                if deadline.expired:
-                    raise ApiUnavailable(
-                        f"upload of {name} to storage stalled: nothing moved for {self._timeout:g} s "
-                        "([postqued].timeout_seconds); storage is taking the file in or answering too slowly"
-                    ) from exc
+                self._cut_short(deadline, name, exc)
                 raise
+            # A reply cut short mid-headers reads as complete to http.client (EOF ends the headers).
+            self._cut_short(deadline, name, None)
+            return answer
+
+    def _cut_short(self, deadline: Deadline, name: str, cause: BaseException | None) -> None:
+        """Raise why the watchman shut the socket, if it did: a stop, or storage stalled."""
+        if deadline.stopped:
+            raise Interrupted() from cause
+        if deadline.expired:
+            raise ApiUnavailable(
+                f"upload of {name} to storage stalled: nothing moved for {self._timeout:g} s "
+                "([postqued].timeout_seconds); storage is taking the file in or answering too slowly"
+            ) from cause
 
     def _send_guarded(
         self, method: str, url: str, headers: Mapping[str, str], stream: BinaryIO, size: int, progress: Progress | None,
