@@ -111,7 +111,7 @@ def test_the_readme_status_example_shows_every_section_in_the_order_status_print
     example = README.read_text(encoding="utf-8").split("$ pqdrop status\n", 1)[1].split("```", 1)[0]
     shown = [line.rsplit(" (", 1)[0] for line in example.splitlines() if re.fullmatch(r"[a-z ]+ \(\d+\)", line)]
     assert shown == printed
-    assert len(printed) == 6
+    assert len(printed) == 7
 
 
 def test_the_readme_log_table_gives_the_prefix_of_every_level_pqdrop_logs_at() -> None:

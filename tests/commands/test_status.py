@@ -95,7 +95,7 @@ def test_a_ready_item_stopped_by_the_pause_does_not_repeat_the_top_lines_reason(
     plan = Plan(ready=(Item("clip", (PurePosixPath("clip.mp4"),), PurePosixPath("clip.md")),))
     log = [log_line(2, "clip", "waiting", reason=REVOKED)]
     text = render_text(view(paused=pause_from_log(log), waiting=waiting_rows(plan, log)))
-    assert text.splitlines()[2] == f"posting was paused when pqdrop last tried, 18:02:00 (28 min ago): {REVOKED}"
+    assert text.splitlines()[2] == f"posting was paused when pqdrop last tried, 18:02:00 CET (28 min ago): {REVOKED}"
     assert section(text, "waiting") == ["clip ready; posting paused"]
 
 
@@ -112,7 +112,7 @@ def test_an_in_flight_row_gives_step_local_time_attempts_and_last_error() -> Non
     row = InFlightRow("clip", "publishing", NOW - timedelta(minutes=3), 2, "POST /v1/content/publish: timed out")
     running = render_text(view(running={"a1b2c3d4": 4242}, in_flight=[row]))
     assert section(running, "in flight") == [
-        "clip publishing since 18:27:00 (3 min ago), publish attempts 2,"
+        "clip publishing since 18:27:00 CET (3 min ago), publish attempts 2,"
         " last error: POST /v1/content/publish: timed out"]
     stopped = render_text(view(in_flight=[row]))
     assert section(stopped, "in flight")[0].endswith("timed out; resumes at this step when pqdrop starts")
@@ -155,3 +155,40 @@ def test_upcoming_slots_lead_with_the_time_and_align_their_accounts() -> None:
         "  2026-11-29 09:00 CET (08:00 UTC)  @mybrand     third",
         "  2026-11-29 09:00 CET (08:00 UTC)  @otherbrand  second",
     ]
+
+
+# --- upload progress and canceled items (issue 23) ---------------------------------------------------
+
+
+def test_an_uploading_row_gives_bytes_share_rate_and_time_left() -> None:
+    from pqdrop.service.systemd import Upload
+
+    row = InFlightRow("interview", "uploading", NOW - timedelta(seconds=41), 0, None)
+    upload = Upload("interview", 310_400_000, 742_000_000, 7_600_000.0)
+    text = render_text(view(in_flight=[row], uploads=[upload], running={"o": 1}))
+    assert section(text, "in flight") == [
+        "interview uploading since 18:29:19 CET (41 s ago), publish attempts 0, uploaded 310.4 of 742.0 MB (41 %) "
+        "at 7.6 MB/s, 57 s left"]
+    [document] = json.loads(render_json(view(in_flight=[row], uploads=[upload])))["inFlight"]
+    assert document["upload"] == {"sent": 310_400_000, "total": 742_000_000, "percent": 41,
+                                  "bytesPerSecond": 7_600_000.0, "secondsLeft": (742_000_000 - 310_400_000) / 7.6e6}
+
+
+def test_an_upload_whose_rate_is_not_known_yet_gives_bytes_and_share_only() -> None:
+    from pqdrop.service.systemd import Upload
+
+    row = InFlightRow("clip", "uploading", NOW, 0, None)
+    text = render_text(view(in_flight=[row], uploads=[Upload("clip", 1_000_000, 4_000_000, None)]))
+    assert section(text, "in flight")[0].endswith("publish attempts 0, uploaded 1.0 of 4.0 MB (25 %); resumes at "
+                                                  "this step when pqdrop starts")
+
+
+def test_canceled_items_have_their_section_with_the_local_time() -> None:
+    from pqdrop.commands.status import CanceledRow
+
+    rows = [CanceledRow("teaser", "5b0e6a91", datetime(2026, 11, 27, 19, 14, tzinfo=UTC)), CanceledRow("x", None, None)]
+    text = render_text(view(canceled=rows))
+    assert section(text, "canceled") == ["teaser canceled 2026-11-27 20:14 CET (22 h ago) 5b0e6a91", "x canceled"]
+    assert json.loads(render_json(view(canceled=rows)))["canceled"] == [
+        {"name": "teaser", "publishId": "5b0e6a91", "canceledAt": "2026-11-27T19:14:00Z"},
+        {"name": "x", "publishId": None, "canceledAt": None}]

@@ -63,7 +63,7 @@ def serve(config: Config, signals: Signals, body: Callable[[Workers], int], *, d
     from pqdrop.config import inbox_not_a_folder
     from pqdrop.journal.store import Journal
     from pqdrop.service.daemon import STOP_GRACE_SECONDS
-    from pqdrop.service.systemd import HEARTBEAT_FILE, Pulse
+    from pqdrop.service.systemd import HEARTBEAT_FILE, UPLOADS_FILE, Pulse
     from pqdrop.service.workers import Workers
 
     if not daemon and not config.inbox.path.is_dir():
@@ -72,7 +72,8 @@ def serve(config: Config, signals: Signals, body: Callable[[Workers], int], *, d
         settle(client)
         journal = Journal(config.state.dir)
         # The daemon's heartbeat file tells a container's HEALTHCHECK that its loop still turns.
-        pulse = Pulse.from_environment(heartbeat=config.state.dir / HEARTBEAT_FILE if daemon else None)
+        pulse = Pulse.from_environment(heartbeat=config.state.dir / HEARTBEAT_FILE if daemon else None,
+                                       uploads_file=config.state.dir / UPLOADS_FILE)
         from pqdrop.config import resolve_api_key
 
         workers = Workers(config, client, journal, stop=signals.stop, pulse=pulse,

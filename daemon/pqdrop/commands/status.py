@@ -15,7 +15,7 @@ import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,6 +40,7 @@ from pqdrop.journal.store import Journal, Record
 from pqdrop.names import json_text, shown
 from pqdrop.posting.slots import upcoming
 from pqdrop.schedule.agenda import paced_instants, state_word
+from pqdrop.service.systemd import UPLOADS_FILE, Upload, load_uploads
 from pqdrop.sidecar.parse import Sidecar, default_sidecar, parse_sidecar, parse_sidecar_text
 from pqdrop.states import TERMINAL_TARGET_STATES, ItemState
 
@@ -92,6 +93,7 @@ class InFlightRow:
     since: datetime
     attempts: int
     last_error: str | None
+    media: tuple[str, ...] = ()  # the item's media files, as its claim lists them
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,13 @@ class FailedRow:
 
 
 @dataclass(frozen=True)
+class CanceledRow:
+    name: str
+    publish_id: str | None
+    at: datetime | None  # when it was canceled
+
+
+@dataclass(frozen=True)
 class Overview:
     """Everything `status` prints."""
 
@@ -143,6 +152,8 @@ class Overview:
     slots: Sequence[SlotRow] = ()
     sent: Sequence[SentRow] = ()
     failed: Sequence[FailedRow] = ()
+    canceled: Sequence[CanceledRow] = ()
+    uploads: Sequence[Upload] = ()  # in flight now, as the running daemon last wrote them (UPLOADS_FILE)
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -185,6 +196,8 @@ def gather(config: Config, now: datetime) -> Overview:
         slots=slots,
         sent=sent_rows(filed_items(inbox, SENT_DIR)[:RECENT_LINES]),
         failed=failed_rows(filed_items(inbox, FAILED_DIR)[:RECENT_LINES]),
+        canceled=canceled_rows(filed_items(inbox, CANCELED_DIR)[:RECENT_LINES]),
+        uploads=load_uploads(config.state.dir / UPLOADS_FILE, time.time()),
     )
 
 
@@ -306,7 +319,8 @@ def waiting_rows(plan: Plan, log: Iterable[Mapping[str, Any]]) -> list[WaitingRo
 def in_flight_rows(records: Iterable[Record]) -> list[InFlightRow]:
     """Journal records the pipeline has not finished with, oldest first."""
     return [
-        InFlightRow(record.name, record.state, parse_instant(record.updated_at), record.attempts, record.last_error)
+        InFlightRow(record.name, record.state, parse_instant(record.updated_at), record.attempts, record.last_error,
+                    tuple(str(path) for path in record.item.get("media", [])))
         for record in records
     ]
 
@@ -339,6 +353,17 @@ def sent_rows(filed: Iterable[Filed]) -> list[SentRow]:
     for item in filed:
         urls = tuple(str(t["url"]) for t in item.status.get("targets", []) if isinstance(t, dict) and t.get("url"))
         rows.append(SentRow(item.name, item.state, item.status.get("publishId"), urls))
+    return rows
+
+
+def canceled_rows(filed: Iterable[Filed]) -> list[CanceledRow]:
+    rows = []
+    for item in filed:
+        try:
+            at = parse_instant(str(item.status["canceledAt"])) if item.status.get("canceledAt") else None
+        except ValueError:
+            at = None
+        rows.append(CanceledRow(item.name, item.status.get("publishId"), at))
     return rows
 
 
@@ -375,6 +400,8 @@ def render_text(view: Overview) -> str:
         ("upcoming slots", [(_dispatch(row.at, view.zone), row.account, row.name) for row in view.slots]),
         ("recently sent", [(row.name, row.state, row.publish_id or "", " ".join(row.urls)) for row in view.sent]),
         ("failed", [(row.name, f"{row.code}: {row.message}") for row in view.failed]),
+        ("canceled", [(row.name, f"canceled {_moment(row.at, view)}" if row.at else "canceled", row.publish_id or "")
+                      for row in view.canceled]),
     ]
     for title, rows in sections:
         lines += ["", f"{title} ({len(rows)})", *_aligned(rows)]
@@ -410,7 +437,7 @@ def status_document(view: Overview) -> dict[str, Any]:
         "waiting": [{"name": row.name, "reason": row.reason} for row in view.waiting],
         "inFlight": [
             {"name": row.name, "step": row.step, "since": _iso_auto(row.since), "attempts": row.attempts,
-             "lastError": row.last_error}
+             "lastError": row.last_error, "upload": _upload_document(upload_of(row, view.uploads))}
             for row in view.in_flight
         ],
         "scheduled": [
@@ -429,6 +456,10 @@ def status_document(view: Overview) -> dict[str, Any]:
             for row in view.sent
         ],
         "failed": [{"name": row.name, "code": row.code, "message": row.message} for row in view.failed],
+        "canceled": [
+            {"name": row.name, "publishId": row.publish_id, "canceledAt": _iso_auto(row.at) if row.at else None}
+            for row in view.canceled
+        ],
     }
 
 
@@ -452,7 +483,32 @@ def _waiting(row: WaitingRow, paused: Pause | None) -> str:
 
 def _in_flight(row: InFlightRow, view: Overview) -> str:
     text = f"{row.step} since {_moment(row.since, view)}, publish attempts {row.attempts}"
+    if (upload := upload_of(row, view.uploads)) is not None:
+        text += f", {upload_text(upload)}"
     return text + (f", last error: {row.last_error}" if row.last_error else "")
+
+
+def upload_of(row: InFlightRow, uploads: Sequence[Upload]) -> Upload | None:
+    """The upload in flight for an item, if the daemon is uploading it now (uploads go by their media file's name)."""
+    names = {row.name, *(PurePosixPath(path).name for path in row.media)}
+    return next((upload for upload in uploads if upload.name in names), None)
+
+
+def upload_text(upload: Upload) -> str:
+    """`uploaded 45.2 of 120.0 MB (37 %) at 3.1 MB/s, 24 s left`: bytes, share, rate and time left once known."""
+    text = f"uploaded {upload.sent / 1e6:.1f} of {upload.total / 1e6:.1f} MB ({upload.percent} %)"
+    if upload.bytes_per_second and upload.seconds_left is not None:
+        left = upload.seconds_left
+        remaining = f"{left:.0f} s" if left < 90 else f"{left / 60:.0f} min" if left < 5400 else f"{left / 3600:.1f} h"
+        text += f" at {upload.bytes_per_second / 1e6:.1f} MB/s, {remaining} left"
+    return text
+
+
+def _upload_document(upload: Upload | None) -> dict[str, Any] | None:
+    if upload is None:
+        return None
+    return {"sent": upload.sent, "total": upload.total, "percent": upload.percent,
+            "bytesPerSecond": upload.bytes_per_second, "secondsLeft": upload.seconds_left}
 
 
 def _scheduled(row: ScheduledRow, zone: ZoneInfo) -> tuple[str, ...]:
@@ -470,9 +526,10 @@ def _dispatch(moment: datetime, zone: ZoneInfo) -> str:
 
 
 def _moment(moment: datetime, view: Overview) -> str:
-    """`18:21:05 (3 min ago)` today, `2026-11-27 18:21 (1 d ago)` before, in the configured zone."""
+    """`18:21:05 CET (3 min ago)` today, `2026-11-27 18:21 CET (1 d ago)` before, in the configured zone."""
     local = moment.astimezone(view.zone)
-    clock = f"{local:%H:%M:%S}" if local.date() == view.now.astimezone(view.zone).date() else f"{local:%Y-%m-%d %H:%M}"
+    today = local.date() == view.now.astimezone(view.zone).date()
+    clock = f"{local:%H:%M:%S %Z}" if today else f"{local:%Y-%m-%d %H:%M %Z}"
     return f"{clock} ({_ago(view.now - moment)})"
 
 

@@ -11,11 +11,13 @@ HEALTHCHECK reads: the daemon touches it from the same beats.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -57,6 +59,11 @@ STATUS_EVERY_SECONDS = 1.0
 HEARTBEAT_EVERY_SECONDS = 5.0  # the loop wakes at least this often; a health check allows several missed
 HEARTBEAT_FILE = "heartbeat"  # in [state].dir
 RATE_AFTER_SECONDS = 3.0  # before this an upload's rate says little
+# In [state].dir while uploads are in flight, rewritten at most this often: `pqdrop status`, another
+# process, reads upload progress there; gone when none is (an idle daemon writes nothing).
+UPLOADS_FILE = "uploads.json"
+UPLOADS_EVERY_SECONDS = 2.0
+UPLOADS_STALE_SECONDS = 30.0  # older than this, the file is a crashed daemon's: nothing is uploading
 
 
 def upload_pace(sent: int, seconds: float, left: int) -> str:
@@ -85,6 +92,32 @@ class Upload:
         return (self.total - self.sent) / self.bytes_per_second if self.bytes_per_second else None
 
 
+def save_uploads(path: Path, uploads: Sequence[Upload], now: float) -> None:
+    """The uploads in flight as JSON (replaced whole, so a reader never sees half), or no file when there are none."""
+    if not uploads:
+        path.unlink(missing_ok=True)
+        return
+    document = {"updatedAt": now, "uploads": [
+        {"name": upload.name, "sent": upload.sent, "total": upload.total, "bytesPerSecond": upload.bytes_per_second}
+        for upload in uploads]}
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    partial.write_text(json.dumps(document), encoding="utf-8")
+    os.replace(partial, path)
+
+
+def load_uploads(path: Path, now: float, stale_seconds: float = UPLOADS_STALE_SECONDS) -> list[Upload]:
+    """What `save_uploads` wrote, unless it is older than `stale_seconds` or unreadable: then nothing."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        if now - float(document["updatedAt"]) > stale_seconds:
+            return []
+        return [Upload(str(row["name"]), int(row["sent"]), int(row["total"]),
+                       None if row.get("bytesPerSecond") is None else float(row["bytesPerSecond"]))
+                for row in document["uploads"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
 class Pulse:
     """Rate-limited heartbeat, status line and progress display."""
 
@@ -96,8 +129,12 @@ class Pulse:
         send: Callable[[str], bool] = notify,
         clock: Callable[[], float] = time.monotonic,
         heartbeat: Path | None = None,
+        uploads_file: Path | None = None,
     ) -> None:
         self._beat_seconds = beat_seconds
+        self._uploads_file = uploads_file
+        self._uploads_lock = threading.Lock()
+        self._last_save = float("-inf")
         self._heartbeat = heartbeat
         self._last_touch = float("-inf")
         self._terminal = terminal
@@ -113,10 +150,10 @@ class Pulse:
         self._latest: dict[str, Upload] = {}  # name -> its last chunk, read by other threads (the endpoint)
 
     @classmethod
-    def from_environment(cls, heartbeat: Path | None = None) -> Pulse:
+    def from_environment(cls, heartbeat: Path | None = None, uploads_file: Path | None = None) -> Pulse:
         """Beats as systemd asks (WATCHDOG_USEC); draws progress only on an interactive stderr."""
         terminal = sys.stderr if sys.stderr.isatty() else None
-        return cls(beat_seconds=watchdog_interval(), terminal=terminal, heartbeat=heartbeat)
+        return cls(beat_seconds=watchdog_interval(), terminal=terminal, heartbeat=heartbeat, uploads_file=uploads_file)
 
     @property
     def beat_seconds(self) -> float | None:
@@ -168,11 +205,27 @@ class Pulse:
             self.doing = ""
             self._uploads.pop(name, None)
             self._latest.pop(name, None)
+        self._save_uploads(force=sent >= total)
 
     def forget(self, name: str) -> None:
         """`name`'s worker ended (done, failed or given back): an upload it left mid-way is no longer in flight."""
         self._latest.pop(name, None)
         self._uploads.pop(name, None)
+        self._save_uploads(force=True)
+
+    def _save_uploads(self, *, force: bool) -> None:
+        """UPLOADS_FILE for `pqdrop status`: at most every UPLOADS_EVERY_SECONDS, and when an upload ends."""
+        if self._uploads_file is None:
+            return
+        with self._uploads_lock:  # workers report from their own threads
+            now = self._clock()
+            if not force and now - self._last_save < UPLOADS_EVERY_SECONDS:
+                return
+            if force and not self._latest and self._last_save == float("-inf"):
+                return  # nothing was ever written: an idle daemon writes nothing
+            self._last_save = now
+            with contextlib.suppress(OSError):  # progress is a courtesy: a full disk never stops an upload
+                save_uploads(self._uploads_file, self.uploads(), time.time())
 
     def uploads(self) -> list[Upload]:
         """The uploads in flight now, by name."""
