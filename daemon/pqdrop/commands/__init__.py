@@ -1,7 +1,7 @@
 """The `pqdrop` command line: parse arguments, load config, hand over to the verb's module.
 
-One module per verb (run, once, demo, sandbox, check, status, accounts, retry, init, notify). Heavy
-modules (PyAV, the sandbox, httpx, pydantic) are imported inside the verbs that need them, so
+One module per verb (run, once, demo, sandbox, check, status, accounts, retry, init, notify; `try` in
+trial). Heavy modules (PyAV, the sandbox, httpx, pydantic) are imported inside the verbs that need them, so
 `pqdrop --help` stays quick and `status`, `retry` and `check` load neither PyAV nor httpx.
 """
 
@@ -60,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=_port, default=8765, help="port on 127.0.0.1 (default 8765; 0 picks one)")
     sandbox.add_argument("--api", choices=("v1", "v2", "both"), default="both",
                          help="which PostQued API it speaks (default both; v2 only answers /v1 with 410)")
+    sandbox.add_argument("--state", metavar="DIR", help="keep its posts and schedule in DIR/sandbox.json across "
+                         "restarts (default: in memory, forgotten when it stops)")
+    trial = command("try", "a trial in one command: an inbox, a config and the sandbox in DIR, the daemon in front")
+    trial.add_argument("folder", nargs="?", metavar="DIR", default="pqdrop-trial",
+                       help="where the trial lives (default ./pqdrop-trial); the same DIR again resumes it")
     check = command("check", "validate sidecars and media without uploading")
     check.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the inbox)")
     status = command("status", "what is waiting, in flight, scheduled, and recently done or failed")
@@ -112,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.verbose = getattr(args, "verbose", False)
     setup_logging(args.verbose)
     signals = Signals()
-    if args.command in ("run", "once"):
+    if args.command in ("run", "once", "try"):
         # Every thread's stack on SIGABRT (systemd's watchdog signal) or a crash, whatever launched
         # us: pipx's entry points run `python -E`, so PYTHONFAULTHANDLER in a unit would be ignored.
         faulthandler.enable()
@@ -151,7 +156,11 @@ def _dispatch(args: argparse.Namespace, signals: Signals) -> int:
     if command == "sandbox":
         from pqdrop.commands.sandbox import serve_sandbox
 
-        return serve_sandbox(args.port, args.api)
+        return serve_sandbox(args.port, args.api, None if args.state is None else Path(args.state))
+    if command == "try":
+        from pqdrop.commands.trial import run_trial
+
+        return run_trial(Path(args.folder), signals)
     if command == "init":
         from pqdrop.commands.init import starter_path, write_starter_config
 

@@ -1,6 +1,7 @@
 """A PostQued-compatible server on loopback, for the demo, `pqdrop sandbox` and the tests.
 
 state.py       what the sandbox knows and decides (pure, clock injected)
+snapshot.py    that knowledge in a JSON file, for a sandbox that keeps its state across restarts
 server.py      the HTTP shell and the Sandbox class
 validation.py  request bodies checked field by field
 tiktok.py      TikTok behind the publishes: its rules, account settings, daily caps and errors

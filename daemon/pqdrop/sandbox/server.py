@@ -34,6 +34,7 @@ from pqdrop.sandbox.ratelimit import DEFAULT_RATE_LIMITS
 from pqdrop.sandbox.records import KeyStatus
 from pqdrop.sandbox.refusal import Refusal, invalid
 from pqdrop.sandbox.routes import checked_api, find_route
+from pqdrop.sandbox.snapshot import STATE_FILE, StateFile
 from pqdrop.sandbox.state import PRESIGN_SECONDS, STORAGE_PREFIX, SandboxState
 from pqdrop.sandbox.storage import BodySink, remove_stored
 from pqdrop.sandbox.v2 import Call, V2Api
@@ -131,7 +132,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if not path.startswith("/_sandbox/"):
                 self._misbehave(path)
-            self._send(self._serve(path, query))
+            reply = self._serve(path, query)
+            if self.command != "GET" and not path.startswith("/_sandbox/"):
+                self.sandbox.keep()  # on disk before the client hears of it, as a real service would
+            self._send(reply)
         except Refusal as refusal:
             self._send_refusal(refusal, as_xml=path.startswith(STORAGE_PREFIX))
         except _DropReply:
@@ -406,8 +410,10 @@ class Sandbox:
         tls: ssl.SSLContext | None = None,
         api: str = "both",
         workspaces: tuple[str, ...] = ("Main",),
+        state_dir: str | Path | None = None,
     ) -> None:
         self.api = checked_api(api)
+        api_keys = tuple(api_keys)
         self.host = host
         self.port = port
         self.tls = tls  # a server-side context: serve HTTPS (bench/upload.py makes a self-signed one)
@@ -421,7 +427,11 @@ class Sandbox:
             presign_seconds=presign_seconds,
             clock=clock,
         )
+        # Kept on disk when given a folder (`pqdrop try`, `pqdrop sandbox --state DIR`); else forgotten at stop.
         self.v2 = V2Api(self.state, workspaces)
+        self.state_file = None if state_dir is None else StateFile(Path(state_dir) / STATE_FILE)
+        if self.state_file is not None:
+            self.state_file.load(self.state, self.v2, api_keys)
         self.faults = Faults()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -437,6 +447,11 @@ class Sandbox:
     def set_key(self, key: str, status: KeyStatus) -> None:
         """Treat `key` as "ok", "revoked" or "subscription_required" from now on."""
         self.state.set_key(key, status)
+
+    def keep(self) -> None:
+        """Write the state to its file, when it has one."""
+        if self.state_file is not None:
+            self.state_file.save(self.state, self.v2)
 
     def state_summary(self) -> dict[str, Any]:
         """What GET /_sandbox/state returns: publishes, contents, counters and the armed faults."""

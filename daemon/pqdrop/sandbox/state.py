@@ -364,6 +364,24 @@ class SandboxState:
         """The lock every change of a record happens under."""
         return self._lock
 
+    # -- the state file (snapshot.py) --------------------------------------------------
+
+    def records(self) -> tuple[list[Content], list[Publish], dict[tuple[str, str], IdempotencyRecord]]:
+        """Copies of the contents, publishes and idempotency records (keyed by owner, not key) to keep on disk."""
+        with self._lock:
+            idempotency = {(owner_of(key), idem): record for (key, idem), record in self._idempotency.items()}
+            return copy.deepcopy(list(self._contents.values())), copy.deepcopy(list(self._publishes.values())), \
+                idempotency
+
+    def restore(self, contents: Iterable[Content], publishes: Iterable[Publish],
+                idempotency: Mapping[tuple[str, str], IdempotencyRecord]) -> None:
+        """Take back what `records` gave, at start, before the first request."""
+        with self._lock:
+            self._contents = {content.content_id: content for content in contents}
+            self._content_by_key = {content.key: content.content_id for content in self._contents.values()}
+            self._publishes = {publish.publish_id: publish for publish in publishes}
+            self._idempotency = dict(idempotency)
+
     # -- inspection for tests --------------------------------------------------------
 
     @property

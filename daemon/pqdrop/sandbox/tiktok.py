@@ -109,6 +109,16 @@ class TikTok:
     _next_fail_reasons: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def posts(self) -> dict[tuple[str, str], list[float]]:
+        """When each account's posts and drafts were made (account, intent): the daily caps' memory."""
+        with self._lock:
+            return {key: list(times) for key, times in self._posts.items()}
+
+    def restore_posts(self, posts: dict[tuple[str, str], list[float]]) -> None:
+        """Take back what `posts` gave, so a restart keeps counting toward the caps."""
+        with self._lock:
+            self._posts = {key: list(times) for key, times in posts.items()}
+
     def profile(self, account: str) -> Profile:
         return self.profiles.get(account, Profile())
 

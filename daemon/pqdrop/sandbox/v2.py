@@ -57,6 +57,16 @@ class V2Api:
         self.workspaces = {workspace_id(name): name for name in workspaces}
         self._homes: dict[str, str] = {}  # content or publish id -> its workspace
 
+    def homes(self) -> dict[str, str]:
+        """Which workspace each content and publish belongs to (for the state file)."""
+        with self.state.lock:
+            return dict(self._homes)
+
+    def restore_homes(self, homes: Mapping[str, str]) -> None:
+        """Take back what `homes` gave, at start."""
+        with self.state.lock:
+            self._homes = dict(homes)
+
     def handle(self, api_key: str, call: Call) -> tuple[int, Any]:
         """The status and JSON body of one v2 call, or a Refusal."""
         if call.action == "v2_context":
