@@ -9,7 +9,7 @@ Parts, each a module here:
   rate     achieved publishes / allowed under scaled-down rate limits, and 429s (rate.py)
 
 Each part prints its table and is merged into bench/results.json; the summary of every part's
-last numbers follows, and `--markdown` prints it as the README's table.
+last numbers follows, and `--markdown` prints it as CONTRIBUTING.md's table (Benchmarks).
 """
 
 from __future__ import annotations

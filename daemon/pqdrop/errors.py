@@ -26,8 +26,8 @@ API errors also derive from ApiError, which carries the HTTP status and the API'
 
 from __future__ import annotations
 
-# What a pqdrop process's exit code says (README "Exit codes"); the systemd units'
-# RestartPreventExitStatus= names EXIT_USAGE, the one a restart cannot mend.
+# What a pqdrop process's exit code says (docs/reference/exit-codes.md is generated from these lines);
+# the systemd units' RestartPreventExitStatus= names EXIT_USAGE, the one a restart cannot mend.
 EXIT_OK = 0  # every item was sent (and `run` stopped on request)
 EXIT_FAILED = 1  # at least one item failed
 EXIT_USAGE = 2  # the configuration or the arguments are unusable

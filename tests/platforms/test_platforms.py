@@ -159,8 +159,8 @@ def test_a_wrong_option_in_an_accounts_platform_table_stops_the_config(tmp_path:
         f'{path}: accounts."@mybrand".youtube.visibilty: not an option of YouTube; did you mean visibility?')
 
 
-def test_the_readme_lists_every_platforms_options_as_the_tables_hold_them() -> None:
+def test_the_platforms_reference_lists_every_platforms_options_as_the_tables_hold_them() -> None:
     from pqdrop.platforms import markdown_table
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    assert markdown_table() in readme
+    page = (Path(__file__).resolve().parents[2] / "docs" / "reference" / "platforms.md").read_text(encoding="utf-8")
+    assert markdown_table() in page

@@ -1,7 +1,7 @@
-"""The install commands the README gives, word for word; the service tests run exactly these.
+"""The install commands the how-tos give (docs/how-to/), word for word; the service tests run exactly these.
 
-tests/test_docs.py checks that each one appears in README.md, so the two cannot drift apart.
-`{wheel}` is where the README says `.` (a checkout): the box installs the wheel built from it.
+tests/test_docs.py checks that each one appears in the how-tos, so the two cannot drift apart.
+`{wheel}` is where the how-tos say `.` (a checkout): the box installs the wheel built from it.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ STOP = "systemctl stop pqdrop"
 
 
 def readme_forms() -> list[str]:
-    """Every command above as the README writes it (a checkout's `.` for the wheel, $USER for the user)."""
+    """Every command above as the how-tos write it (a checkout's `.` for the wheel, $USER for the user)."""
     commands = [PIPX_PREREQUISITE.split(" && ")[0], *SYSTEM_INSTALL, SYSTEM_KEY, *SYSTEM_START, *TEMPLATE_INSTALL,
                 *TEMPLATE_INSTANCE, TEMPLATE_START, TEMPLATE_STATUS, *USER_INSTALL, USER_KEY, *USER_START, LINGER,
                 RELOAD, STOP]

@@ -57,7 +57,7 @@ __all__ = ["PLATFORMS", "POSTQUED_CAPTION_MAX_CHARS", "TABLES", "Option", "Platf
 
 
 def describe(option: Option) -> str:
-    """An option's kind as the README's table shows it."""
+    """An option's kind as the options table (docs/reference/platforms.md) shows it."""
     if option.kind == "choice":
         return " \\| ".join(option.choices)
     if option.kind == "texts":
@@ -68,7 +68,7 @@ def describe(option: Option) -> str:
 
 
 def markdown_table() -> str:
-    """The README's table of the options of every platform but TikTok (whose rules have their own table)."""
+    """The docs' table of the options of every platform but TikTok (whose rules have their own table)."""
     lines = ["| platform | option | value |", "|---|---|---|"]
     for table in list(TABLES.values())[1:]:
         if not table.options:

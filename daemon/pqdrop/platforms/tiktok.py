@@ -1,7 +1,7 @@
 """TikTok's rules in one table: captions, post options, media limits, daily caps and error codes.
 
 When TikTok or PostQued changes a rule, this is the only file to edit. `RULES` lists every rule
-with the page it comes from (the README's "TikTok's rules" table is tested against it); the
+with the page it comes from (docs/reference/platforms.md is generated from it); the
 limits below hold the numbers the checks in preflight.py use. The sidecar and the config's
 per-account defaults both check option values with `option_problem`, so the two never disagree.
 Value types only: nothing here does I/O.
@@ -197,7 +197,7 @@ RULES: tuple[Rule, ...] = (
 
 
 def rules_markdown() -> str:
-    """RULES as the Markdown table the README carries."""
+    """RULES as the Markdown table docs/reference/platforms.md carries."""
     lines = ["| rule | limit | pqdrop | source |", "|---|---|---|---|"]
     for rule in RULES:
         name, _, section = rule.source.partition(" ")
