@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import SANDBOX_KEY, sidecar, write_config
 
-from pqdrop.errors import EXIT_FAILED, EXIT_OK, EXIT_TEMPFAIL, EXIT_USAGE, JournalError
+from pqdrop.errors import EXIT_DAMAGED, EXIT_FAILED, EXIT_OK, EXIT_TEMPFAIL, EXIT_USAGE, JournalError
 from pqdrop.journal.store import JOURNAL_FILE, Journal
 from pqdrop.media.mediagen import make_video
 from pqdrop.sandbox import Sandbox
@@ -108,7 +108,7 @@ def test_the_units_restart_after_a_passing_trouble_and_only_usage_stops_them(uni
     parser.read(unit)
     service = parser["Service"]
     assert service["Restart"] == "on-failure"
-    assert service["RestartPreventExitStatus"].split() == [str(EXIT_USAGE)]
+    assert service["RestartPreventExitStatus"].split() == [str(EXIT_USAGE), str(EXIT_DAMAGED)]
     assert str(EXIT_TEMPFAIL) not in service.get("SuccessExitStatus", "").split()
 
 

@@ -16,6 +16,8 @@
     │   └── JournalError       SQLite failed under an open journal (disk full, I/O error)
     ├── ServiceUnavailable     stop now, start again later: the journal cannot be opened, another pqdrop
     │                          holds the owner lock, the inbox cannot be written (exit 75; systemd restarts the unit)
+    ├── JournalDamaged         stop: the journal's file is damaged (not a database, corrupt); a person must move it
+    │                          aside or restore it (exit 65; systemd does not restart the unit)
     ├── InboxBlocked           wait for the user: a name pqdrop writes in the inbox is taken by something of
     │                          theirs (a file `sent` where the folder goes); the item waits, filing is retried
     ├── AccountBlocked         stop posting: key refused or subscription required (exit 3)
@@ -33,6 +35,7 @@ EXIT_FAILED = 1  # at least one item failed
 EXIT_USAGE = 2  # the configuration or the arguments are unusable
 EXIT_BLOCKED = 3  # the account cannot post right now; the items wait in the inbox
 EXIT_TEMPFAIL = 75  # sysexits' EX_TEMPFAIL: a passing trouble of this machine (ServiceUnavailable); try again
+EXIT_DAMAGED = 65  # sysexits' EX_DATAERR: the journal's file is damaged (JournalDamaged); a restart cannot mend it
 
 
 class PqdropError(Exception):
@@ -99,6 +102,12 @@ class ServiceUnavailable(PqdropError):
     """The daemon cannot work now, for a reason that passes (the journal's disk, a twin's lock); it exits 75."""
 
     code = "SERVICE_UNAVAILABLE"
+
+
+class JournalDamaged(PqdropError):
+    """The journal's file is damaged (SQLite finds it corrupt or not a database); it exits 65, not restarted."""
+
+    code = "JOURNAL_DAMAGED"
 
 
 class InboxBlocked(PqdropError):

@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pqdrop.errors import (
+    EXIT_DAMAGED,
     EXIT_FAILED,
     EXIT_TEMPFAIL,
     EXIT_USAGE,
     ConfigError,
     InboxBlocked,
+    JournalDamaged,
     JournalError,
     ServiceUnavailable,
 )
@@ -128,6 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"pqdrop: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
+    except JournalDamaged as exc:
+        # A restart cannot mend a damaged file: the units' RestartPreventExitStatus= names EXIT_DAMAGED too.
+        print(f"pqdrop: {exc.message}", file=sys.stderr)
+        return EXIT_DAMAGED
     except (ServiceUnavailable, JournalError) as exc:
         # A passing trouble of this machine (the journal's disk, a twin's lock): systemd restarts the
         # unit, since RestartPreventExitStatus= names only EXIT_USAGE.

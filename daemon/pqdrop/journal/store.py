@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pqdrop.errors import JournalError, ServiceUnavailable
+from pqdrop.errors import JournalDamaged, JournalError, ServiceUnavailable
 from pqdrop.instants import iso_z, parse_instant
 from pqdrop.names import from_column, json_text, shown, to_column
 from pqdrop.states import FINAL_STEPS, RESUMABLE_STEPS, TRACKED_STEPS, Step
@@ -180,7 +180,11 @@ class Journal:
             self._db.execute("PRAGMA synchronous=FULL")  # a post must never be forgotten after a power cut
             self._db.execute("PRAGMA busy_timeout=5000")
             self._migrate()
-        except (OSError, sqlite3.Error, JournalError) as exc:
+        except sqlite3.DatabaseError as exc:
+            if _damaged(exc):
+                raise damaged(self._path, exc) from exc
+            raise ServiceUnavailable(f"[state].dir {state_dir}: cannot open the journal: {exc}") from exc
+        except (OSError, JournalError) as exc:
             raise ServiceUnavailable(f"[state].dir {state_dir}: cannot open the journal: {exc}") from exc
 
     def close(self) -> None:
@@ -205,6 +209,8 @@ class Journal:
         try:
             yield
         except sqlite3.Error as exc:
+            if _damaged(exc):
+                raise damaged(self._path, exc) from exc
             raise JournalError(f"journal {self._path}: {exc}") from exc
 
     def rows(self, sql: str, params: Sequence[object] = ()) -> list[Mapping[str, Any]]:
@@ -448,6 +454,24 @@ class Journal:
     def recent(self, limit: int = 20) -> list[Record]:
         rows = self._rows("SELECT * FROM items ORDER BY updated_at DESC LIMIT ?", (limit,))
         return [_record(row) for row in rows]
+
+
+# SQLite's primary result codes for a damaged file: SQLITE_CORRUPT, SQLITE_NOTADB.
+_DAMAGE_CODES = frozenset({11, 26})
+
+
+def _damaged(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF in _DAMAGE_CODES
+
+
+def damaged(path: Path, exc: BaseException) -> JournalDamaged:
+    """Said once, plainly: which file, what to do, what a fresh journal loses (issue 21)."""
+    return JournalDamaged(
+        f"the journal {path} is damaged (SQLite: {exc}); pqdrop stops rather than guess. Move it aside "
+        f"(mv {path} {path}.damaged, and its -wal and -shm beside it) or restore it from a backup, then start "
+        "pqdrop again. A fresh journal forgets what was posted: items in processing/ go back to the inbox and "
+        "are posted again, and scheduled posts in scheduled/ are no longer followed, edited or canceled by pqdrop"
+    )
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:

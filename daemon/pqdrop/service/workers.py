@@ -27,6 +27,7 @@ from pqdrop.errors import (
     ConfigError,
     InboxBlocked,
     Interrupted,
+    JournalDamaged,
     JournalError,
     Postponed,
     PqdropError,
@@ -437,6 +438,8 @@ class Workers:
             round_.blocked = exc.message
             self._give_back_unpublished(name, exc.message)
             return
+        except JournalDamaged:
+            raise  # the journal's file is damaged: the daemon stops and says so (exit 65), whatever item met it
         except JournalError as exc:
             # The journal's disk failed under the item: it keeps whatever step was last written and
             # is tried again; giving it back would need the journal too. Local trouble: never exit 3 (issue 12).

@@ -1,0 +1,48 @@
+"""A damaged journal is said once, plainly, with its own exit code, and is not restarted into forever (issue 21)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tests.conftest import SANDBOX_KEY, write_config
+
+from pqdrop.errors import EXIT_DAMAGED, JournalDamaged
+from pqdrop.journal.store import JOURNAL_FILE, Journal
+from pqdrop.sandbox import Sandbox
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def env() -> dict[str, str]:
+    kept = {key: value for key, value in os.environ.items()
+            if key not in ("PQDROP_CONFIG", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM")}
+    return {**kept, "POSTQUED_API_KEY": SANDBOX_KEY}
+
+
+def test_a_journal_that_is_not_a_database_is_damaged_naming_the_file_and_what_to_do(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / JOURNAL_FILE).write_bytes(b"not a database at all, " * 400)
+    with pytest.raises(JournalDamaged) as refused:
+        Journal(state)
+    message = refused.value.message
+    assert message.startswith(f"the journal {state / JOURNAL_FILE} is damaged (SQLite: file is not a database)")
+    assert f"mv {state / JOURNAL_FILE} {state / JOURNAL_FILE}.damaged" in message
+    assert "restore it from a backup" in message
+    assert "items in processing/ go back to the inbox and are posted again" in message
+
+
+def test_once_on_a_damaged_journal_exits_65_once_not_75_try_again_later(tmp_path: Path, sandbox: Sandbox) -> None:
+    config = write_config(tmp_path, sandbox.url)
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / JOURNAL_FILE).write_bytes(os.urandom(8192))
+    done = subprocess.run([sys.executable, "-m", "pqdrop", "once", "--config", str(config)], env=env(), cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == EXIT_DAMAGED == 65, done.stderr
+    assert "try again later" not in done.stderr
+    assert done.stderr.count("is damaged") == 1
