@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pqdrop.commands.init import machine_zone
 from pqdrop.commands.sandbox import SANDBOX_KEY
 from pqdrop.errors import EXIT_USAGE
 
@@ -88,7 +89,7 @@ def write_config(folder: Path, base_url: str) -> Path:
             path.write_text(updated, encoding="utf-8")
         return path
     path.write_text(CONFIG_TEXT.format(folder=folder, config=path, base_url=base_url, key_file=KEY_FILE,
-                                       key=SANDBOX_KEY, timezone=local_zone_name()), encoding="utf-8")
+                                       key=SANDBOX_KEY, timezone=machine_zone(os.environ).name), encoding="utf-8")
     return path
 
 
@@ -124,17 +125,3 @@ def greeting(folder: Path, base_url: str, sample: Path, *, resumed: bool) -> str
         "Ctrl-C stops the trial; the same command resumes it.",
         "",
     ))
-
-
-def local_zone_name() -> str:
-    """This machine's IANA time zone ($TZ, else /etc/localtime's link), or UTC when it cannot be told."""
-    from zoneinfo import available_timezones
-
-    named = os.environ.get("TZ", "").lstrip(":")
-    if not named:
-        try:
-            target = os.readlink("/etc/localtime")
-        except OSError:
-            return "UTC"
-        named = target.split("zoneinfo/", 1)[-1] if "zoneinfo/" in target else ""
-    return named if named in available_timezones() else "UTC"
