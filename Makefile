@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo lint check test bench clean service-test image-test
+.PHONY: demo lint check test bench docs clean service-test image-test
 
 $(VENV): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ image-test: $(VENV)
 
 bench: $(VENV)
 	$(BIN)/python bench/run.py
+
+# The reference pages' generated tables (CLI, config, platforms, exit codes), from the code; tests/test_docs.py
+# fails when they drift.
+docs: $(VENV)
+	$(BIN)/python -m pqdrop.commands.docs
 
 clean:
 	rm -rf $(VENV) build *.egg-info

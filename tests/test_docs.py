@@ -160,7 +160,7 @@ def test_every_generated_block_is_fresh() -> None:
     """`python -m pqdrop.commands.docs` after a change of the parser, a config model, the example or a table."""
     stale = [str(page.relative_to(ROOT)) for page in pages(DOCS)
              if regenerated(page.read_text(encoding="utf-8")) != page.read_text(encoding="utf-8")]
-    assert stale == [], "stale; run .venv/bin/python -m pqdrop.commands.docs"
+    assert stale == [], "stale; run make docs (python -m pqdrop.commands.docs)"
 
 
 def test_every_generator_fills_a_block_of_some_page() -> None:

@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.check:
                 path.write_text(fresh, encoding="utf-8")
     for path in stale:
-        print(f"{path}: {'stale; run python -m pqdrop.commands.docs' if args.check else 'regenerated'}")
+        print(f"{path}: {'stale; run make docs (python -m pqdrop.commands.docs)' if args.check else 'regenerated'}")
     return 1 if stale and args.check else 0
 
 
