@@ -1,7 +1,7 @@
 """The `pqdrop` command line: parse arguments, load config, hand over to the verb's module.
 
-One module per verb (run, once, demo, sandbox, check, status, accounts, retry, init, notify; `try` in
-trial). Heavy modules (PyAV, the sandbox, httpx, pydantic) are imported inside the verbs that need them, so
+One module per verb (run, once, demo, sandbox, check, status and its history, accounts, retry, init, notify;
+`try` in trial). Heavy modules (PyAV, the sandbox, httpx, pydantic) are imported inside the verbs that need them, so
 `pqdrop --help` stays quick and `status`, `retry` and `check` load neither PyAV nor httpx.
 """
 
@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the inbox)")
     status = command("status", "what is waiting, in flight, scheduled, and recently done or failed")
     status.add_argument("--json", action="store_true", help="print the same as JSON, for scripts")
+    status.add_argument("--history", nargs="?", const="", default=None, metavar="NAME",
+                        help="status.log told as a story, by day in your time zone; with NAME, that item's")
     command("accounts", "the platform accounts the API key can post to")
     retry = command("retry", "put failed items back into the inbox")
     retry.add_argument("names", nargs="*", metavar="NAME", help="items in failed/ to retry")
@@ -179,6 +181,10 @@ def _dispatch(args: argparse.Namespace, signals: Signals) -> int:
 
     config = load_config(find_config_path(args.config, os.environ))
     if command == "status":
+        if args.history is not None:
+            from pqdrop.commands.history import print_history
+
+            return print_history(config, args.history)
         from pqdrop.commands.status import print_status
 
         return print_status(config, as_json=args.json)

@@ -319,8 +319,9 @@ class Pipeline:
         if result.state is ItemState.FAILED and record.publish_id is None:
             self._discard_unused(record)
         result.status_file = path
+        # The targets give status.log (and `pqdrop status --history`) the post's URL and its dispatchAt.
         self._log(record.name, result.state, publishId=result.publish_id, error=status.get("error"),
-                  note=result.note)
+                  note=result.note, targets=status.get("targets"))
         return result
 
     def _discard_unused(self, record: Record) -> None:
