@@ -69,11 +69,12 @@ def inbox(tmp_path: Path) -> Path:
 
 
 def write_config(tmp_path: Path, base_url: str, **sections: dict[str, Any]) -> Path:
-    """A config file for tests: settle 0, fast following; `sections` override per section."""
+    """A config file for tests: settle 0 (folders too), fast following; `sections` override per section."""
     api = sandbox_api(base_url)
     scope = {"workspace": workspace_id("Main")} if api == "v2" else {}
     document: dict[str, Any] = {
-        "inbox": {"path": "inbox", "settle_seconds": 0.0, "watch": "poll", "poll_interval": 0.2},
+        "inbox": {"path": "inbox", "settle_seconds": 0.0, "folder_settle_seconds": 0.0, "watch": "poll",
+                  "poll_interval": 0.2},
         "postqued": {"base_url": base_url, "follow_seconds": 10.0, "timeout_seconds": 10.0, "api": api, **scope},
         "defaults": {"account": "@mybrand", "intent": "publish", "timezone": "Europe/Berlin"},
         "state": {"dir": "state"},

@@ -78,6 +78,9 @@ class _Section(BaseModel):
 class InboxConfig(_Section):
     path: Path
     settle_seconds: float = Field(5.0, ge=0)
+    # A folder item (a carousel) goes only after nothing in it changed this long: its files may be copied by
+    # hand one at a time with pauses of up to 30 s between them (CONTRACT, issue 22).
+    folder_settle_seconds: float = Field(45.0, ge=0)
     watch: Literal["auto", "events", "poll"] = "auto"
     poll_interval: float = Field(10.0, gt=0)
     rescan_seconds: float = Field(300.0, gt=0)

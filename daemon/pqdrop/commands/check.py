@@ -40,11 +40,16 @@ def check_paths(config: Config | None, paths: Sequence[Path]) -> int:
             print(shown(f"FAIL  {path}: cannot read it: {exc.strerror or exc}"))
             problems += 1
             continue
-        for folder, item in found:
+        for folder, item, wait in found:
             checked += 1
             warnings: list[str] = []
             problem = check_item(folder, item, defaults, config, warnings)
-            print(f"{'FAIL' if problem else 'ok  '}  {shown(item.name)}" + (f": {shown(problem)}" if problem else ""))
+            if wait is not None:  # a folder holding still (or held): not a problem, but not going yet either
+                print(f"wait  {shown(item.name)}: {shown(wait)}")
+            if problem:
+                print(f"FAIL  {shown(item.name)}: {shown(problem)}")
+            elif wait is None:
+                print(f"ok    {shown(item.name)}")
             for warning in warnings:
                 print(f"      warning: {shown(warning)}")
             problems += bool(problem)
@@ -98,32 +103,39 @@ def check_item(
     return None
 
 
-def items_under(path: Path, config: Config | None) -> list[tuple[Path, Item]]:
+def items_under(path: Path, config: Config | None) -> list[tuple[Path, Item, str | None]]:
     """The items a path names: a bundle folder is one item, any other folder is read like an inbox,
-    a file picks the item that holds it."""
+    a file picks the item that holds it. The third value says what a folder item waits for before it goes
+    (to hold still, or a hold.txt), checked all the same."""
     ignore = config.inbox.ignore if config else ()
-    # Settling does not matter here: check looks at what is there now; still arriving does (issue 12).
+    # Settling does not matter here: check looks at what is there now; still arriving does (issue 12), and so
+    # does a folder's wait to hold still, read from its files' times (issue 22).
     stuck = config.inbox.stuck_arriving_hours * 3600 if config else Rules.stuck_seconds
-    rules = Rules(settle_seconds=0, sidecar_wait_seconds=0, require_sidecar=False, ignore=ignore, stuck_seconds=stuck)
+    folder_settle = config.inbox.folder_settle_seconds if config else Rules.folder_settle_seconds
+    rules = Rules(settle_seconds=0, sidecar_wait_seconds=0, require_sidecar=False, ignore=ignore, stuck_seconds=stuck,
+                  folder_settle_seconds=folder_settle)
     if path.is_dir():
         bundle = None if _is_inbox(path, config) else _bundle_named(path, rules)
-        return [(path.parent, bundle)] if bundle is not None else _items_in(path, rules)
+        return [(path.parent, *bundle)] if bundle is not None else _items_in(path, rules)
     folder = path.parent
     bundle = None if _is_inbox(folder, config) else _bundle_named(folder, rules)
     if bundle is not None:
-        return [(folder.parent, bundle)]
-    return [(where, item) for where, item in _items_in(folder, rules) if _holds(item, path)]
+        return [(folder.parent, *bundle)]
+    return [(where, item, wait) for where, item, wait in _items_in(folder, rules) if _holds(item, path)]
 
 
-def _items_in(folder: Path, rules: Rules) -> list[tuple[Path, Item]]:
+def _items_in(folder: Path, rules: Rules) -> list[tuple[Path, Item, str | None]]:
     plan = look(folder, rules, time.time())
-    items = list(plan.ready)
+    items: list[tuple[Item, str | None]] = [(item, None) for item in plan.ready]
     for waiting in plan.waiting:
-        items.append(Item(waiting.name, (), None, problem=waiting.reason))
+        if waiting.item is not None and waiting.item.sidecar is not None:
+            items.append((waiting.item, waiting.reason))
+        else:
+            items.append((Item(waiting.name, (), None, problem=waiting.reason), None))
     # A conflicted copy whose original is not there is never posted: said as a problem, with the rename that posts it.
-    alone = lone_copies(plan.conflicts, [item.name for item in items])
-    items += [Item(lone.item, lone.paths, None, problem=lone.message) for lone in alone]
-    return [(folder, item) for item in items]
+    alone = lone_copies(plan.conflicts, [item.name for item, _ in items])
+    items += [(Item(lone.item, lone.paths, None, problem=lone.message), None) for lone in alone]
+    return [(folder, item, wait) for item, wait in items]
 
 
 def _holds(item: Item, path: Path) -> bool:
@@ -135,7 +147,7 @@ def _is_inbox(folder: Path, config: Config | None) -> bool:
     return config is not None and folder.resolve() == config.inbox.path.resolve()
 
 
-def _bundle_named(path: Path, rules: Rules) -> Item | None:
+def _bundle_named(path: Path, rules: Rules) -> tuple[Item, str | None] | None:
     """The bundle item a folder forms inside its parent, when it is one (media plus a sidecar).
 
     A folder of loose pairs (a.mp4 + a.md, b.mp4 + b.md) reads as an inbox, not as a bundle with two
@@ -146,7 +158,11 @@ def _bundle_named(path: Path, rules: Rules) -> Item | None:
     plan = look(path.parent, rules, time.time())
     for item in plan.ready:
         if item.folder is not None and item.folder.name == path.name and item.sidecar is not None:
-            return item
+            return item, None
+    for waiting in plan.waiting:
+        held = waiting.item
+        if held is not None and held.folder is not None and held.folder.name == path.name and held.sidecar is not None:
+            return held, waiting.reason
     return None
 
 

@@ -64,7 +64,8 @@ def make_demo_inbox(inbox: Path, now: datetime) -> None:
 
 def demo_config(root: Path, base_url: str) -> Config:
     raw = {
-        "inbox": {"path": str(root / "inbox"), "settle_seconds": 0.0, "watch": "poll"},
+        "inbox": {"path": str(root / "inbox"), "settle_seconds": 0.0, "folder_settle_seconds": 0.0,
+                  "watch": "poll"},
         "postqued": {"base_url": base_url, "follow_seconds": 20.0},
         "defaults": {"account": "@mybrand", "intent": "draft", "timezone": "UTC"},
         "state": {"dir": str(root / "state")},

@@ -32,6 +32,7 @@ class Example:
 STARTER: tuple[tuple[str, str, Any, str], ...] = (
     ("inbox", "path", INBOX, "the watched folder (required); sent/ and failed/ are made inside it"),
     ("inbox", "settle_seconds", 5.0, "quiet time before a file written in place counts as complete"),
+    ("inbox", "folder_settle_seconds", 45.0, "a folder item goes this long after its last change"),
     ("inbox", "watch", "auto", "auto | events | poll (poll for NFS/SMB and other network mounts)"),
     ("inbox", "poll_interval", 10.0, "seconds between scans in poll mode"),
     ("inbox", "rescan_seconds", 300.0, "a full rescan this often in every mode, in case an event was lost"),

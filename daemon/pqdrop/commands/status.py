@@ -84,6 +84,7 @@ class Pause:
 class WaitingRow:
     name: str
     reason: str
+    until: datetime | None = None  # a folder holding still: when it goes unless something in it changes
 
 
 @dataclass(frozen=True)
@@ -307,7 +308,8 @@ def pause_from_log(records: Iterable[Mapping[str, Any]]) -> Pause | None:
 def waiting_rows(plan: Plan, log: Iterable[Mapping[str, Any]]) -> list[WaitingRow]:
     """What is in the inbox and not on its way yet, and why; a ready item given back says what stopped it."""
     last = {str(record.get("item")): record for record in log}
-    rows = [WaitingRow(w.name, w.reason) for w in plan.waiting]
+    rows = [WaitingRow(w.name, w.reason, datetime.fromtimestamp(w.until, UTC) if w.until is not None else None)
+            for w in plan.waiting]
     rows += [WaitingRow(str(path), CONFLICTED) for path in plan.conflicts]
     for item in plan.ready:
         record = last.get(item.name, {})
@@ -434,7 +436,8 @@ def status_document(view: Overview) -> dict[str, Any]:
         "postingPaused": (
             {"reason": view.paused.reason, "since": _iso_auto(view.paused.since)} if view.paused else None
         ),
-        "waiting": [{"name": row.name, "reason": row.reason} for row in view.waiting],
+        "waiting": [{"name": row.name, "reason": row.reason, **({"until": iso_z(row.until)} if row.until else {})}
+                    for row in view.waiting],
         "inFlight": [
             {"name": row.name, "step": row.step, "since": _iso_auto(row.since), "attempts": row.attempts,
              "lastError": row.last_error, "upload": _upload_document(upload_of(row, view.uploads))}

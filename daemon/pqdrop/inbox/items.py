@@ -11,6 +11,7 @@ import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from stat import S_ISREG
 from typing import TYPE_CHECKING, Any, Literal
@@ -41,6 +42,13 @@ RESERVED_NAMES = frozenset(
 # deliver a folder's files in any order, so a photo not begun yet leaves no trace in the folder.
 SYNC_QUIET_SECONDS = 120.0
 STUCK_ARRIVING_SECONDS = 24 * 3600.0
+# A folder item goes only after nothing in it changed this long: a person copying a carousel by hand, one
+# photo at a time in any order, pauses up to 30 s between files (CONTRACT; issue 22: a folder whose photos
+# came 8 s apart went out with its first photo only). [inbox].folder_settle_seconds.
+FOLDER_SETTLE_SECONDS = 45.0
+# A file of one of these names (any letter case) inside a folder item holds it until the user deletes it:
+# a switch a phone's file app can set, for uploads slower than the settle window.
+HOLD_NAMES = frozenset({"hold", "hold.txt"})
 
 
 @dataclass(frozen=True)
@@ -101,9 +109,11 @@ class Waiting:
 
     name: str
     reason: str
-    kind: Literal["arriving", "sidecar", "media", "conflict"]
+    kind: Literal["arriving", "sidecar", "media", "conflict", "held"]
     since: float | None = None  # when it began to wait for what it waits for (arriving, conflict)
     stuck: bool = False  # still arriving after [inbox].stuck_arriving_hours: said in STATUS and `pqdrop status`
+    until: float | None = None  # a folder holding still: when it goes unless something in it changes again
+    item: Item | None = None  # the folder item that waits to hold still (or is held), as it would go now
 
 
 @dataclass(frozen=True)
@@ -130,12 +140,13 @@ class Rules:
     ignore: tuple[str, ...] = ()
     stuck_seconds: float = STUCK_ARRIVING_SECONDS
     sync_quiet_seconds: float = SYNC_QUIET_SECONDS
+    folder_settle_seconds: float = FOLDER_SETTLE_SECONDS
 
     @classmethod
     def of(cls, inbox: InboxConfig) -> Rules:
         """The rules an `[inbox]` table sets."""
         return cls(inbox.settle_seconds, inbox.sidecar_wait_seconds, inbox.require_sidecar, tuple(inbox.ignore),
-                   stuck_seconds=inbox.stuck_arriving_hours * 3600)
+                   stuck_seconds=inbox.stuck_arriving_hours * 3600, folder_settle_seconds=inbox.folder_settle_seconds)
 
 
 @dataclass
@@ -203,14 +214,16 @@ def plan_items(
     first_seen: Mapping[PurePosixPath, float] | None = None,
     still_since: Mapping[PurePosixPath, float] | None = None,
     truncated: Mapping[PurePosixPath, str] | None = None,
+    watching_since: float | None = None,
 ) -> Plan:
     """Group entries into items and sort them into ready and waiting.
 
     `still_since` comes from `Settling`; without it a file counts as still when its mtime is
     older than settle_seconds (good enough for a one-off look such as `pqdrop check`).
-    `truncated` names the media files whose end has not arrived (`Truncation`).
+    `truncated` names the media files whose end has not arrived (`Truncation`). `watching_since` is this
+    process's first look: what it saw then changed when the filesystem says, what came later when it saw it.
     """
-    context = _Context(now, rules, first_seen or {}, still_since, truncated or {})
+    context = _Context(now, rules, first_seen or {}, still_since, truncated or {}, watching_since)
     # Keyed by the parent's parts: `rel.parent` would build a path object per entry, each look.
     by_parent: dict[tuple[str, ...], list[Entry]] = defaultdict(list)
     for entry in entries:
@@ -232,8 +245,10 @@ def plan_items(
         held = [hold for key, holds in context.held.items() if key[0] == folder.rel.parts for hold in holds]
         subfolders = tuple(entry.rel for entry in inside
                            if entry.is_dir and not entry.is_symlink and not entry.rel.name.startswith("."))
+        switch = next((entry for entry in inside if not entry.is_dir and entry.rel.name.lower() in HOLD_NAMES), None)
         # The folder itself must hold still too: a carousel filling file by file changes its mtime.
-        context.decide(_bundle_item(folder.rel, group, subfolders), group, (folder,), held, in_folder=True)
+        context.decide(_bundle_item(folder.rel, group, subfolders), group, (folder,), held, in_folder=True,
+                       switch=switch)
     ready = _apart(context.ready)
     waiting = [*context.waiting, *(Waiting(item.name, why, "conflict", now) for item, why in ready.items() if why)]
     return Plan(tuple(item for item, why in ready.items() if not why), tuple(waiting), tuple(sorted(context.conflicts)))
@@ -270,6 +285,7 @@ class _Context:
     first_seen: Mapping[PurePosixPath, float]
     still_since: Mapping[PurePosixPath, float] | None
     truncated: Mapping[PurePosixPath, str]
+    watching_since: float | None = None
     ready: list[Item] = field(default_factory=list)
     waiting: list[Waiting] = field(default_factory=list)
     conflicts: list[PurePosixPath] = field(default_factory=list)
@@ -282,6 +298,20 @@ class _Context:
 
     def changed_at(self, entry: Entry) -> float:
         return entry.mtime if self.still_since is None else self.still_since.get(entry.rel, self.now)
+
+    def folder_changed_at(self, entry: Entry) -> float:
+        """When an entry of a folder item last changed: by the filesystem (mtime or ctime, whichever is later:
+        a copy that keeps the source's mtime still sets ctime), unless this process saw it come or change
+        since its first look (then by our own clock: a NAS's clock may be off). A time ahead of our clock is
+        taken as our first sight of it."""
+        on_disk = max(entry.mtime, entry.ctime)
+        if self.still_since is None:
+            return min(on_disk, self.now)
+        since = self.still_since.get(entry.rel, self.now)
+        origin = self.watching_since if self.watching_since is not None else float("-inf")
+        if since > origin:
+            return since
+        return on_disk if on_disk <= self.now else max(since, origin)
 
     def arrived_at(self, entry: Entry) -> float:
         """Since when the entry has been here as it is: its inode's last change (ctime), or this process's first look
@@ -312,14 +342,19 @@ class _Context:
 
     def decide(
         self, item: Item | None, group: _Group, extra: Sequence[Entry], held: Sequence[_Hold], *,
-        in_folder: bool = False,
+        in_folder: bool = False, switch: Entry | None = None,
     ) -> None:
         """Put one candidate into ready or waiting; still arriving comes first, even for a problem item."""
         if item is None:
             if all(hold.kind == "conflict" for hold in held):
                 return  # a lone conflicted copy: Plan.conflicts names it (synctools.lone_copies)
             item = Item(_held_name(held), (), None)
-        arriving = self._arriving(group, extra, held, in_folder)
+        if switch is not None and item.folder is not None:
+            reason = (f"held: {shown(str(switch.rel))} is there; delete it when every file is in, and the folder "
+                      f"goes {self.rules.folder_settle_seconds:g} s after its last change")
+            self.waiting.append(Waiting(item.name, reason, "held", self.arrived_at(switch), item=item))
+            return
+        arriving = self._arriving(group, extra, held, in_folder, item)
         if arriving is not None:
             self.waiting.append(arriving)
             return
@@ -350,7 +385,7 @@ class _Context:
             self.ready.append(item)
 
     def _arriving(
-        self, group: _Group, extra: Sequence[Entry], held: Sequence[_Hold], in_folder: bool
+        self, group: _Group, extra: Sequence[Entry], held: Sequence[_Hold], in_folder: bool, item: Item | None = None
     ) -> Waiting | None:
         """The one still-arriving rule (CONTRACT "An item in the inbox"): why this item is not whole yet, if so."""
         files = (*group.media, *group.sidecars)
@@ -361,6 +396,7 @@ class _Context:
         cut = [entry for entry in group.media if entry.rel in self.truncated]
         unsettled = [entry for entry in (*files, *extra) if not self.is_still(entry)]
         recent = self.recent_temporary if in_folder else None
+        until: float | None = None
         if temporaries:
             reason, culprits = temporaries[0].reason, [hold.entry for hold in temporaries]
         elif empty:
@@ -375,9 +411,22 @@ class _Context:
             reason = (f"still arriving: a sync tool is still writing in the inbox ({shown(str(recent.rel))}), "
                       "and a folder's photos may come in any order")
             culprits = [recent]
+        elif in_folder and files and self.rules.folder_settle_seconds > 0:
+            last = max((*files, *extra), key=self.folder_changed_at)
+            changed = self.folder_changed_at(last)
+            if self.now - changed < self.rules.folder_settle_seconds:
+                until = changed + self.rules.folder_settle_seconds
+                what = "the folder itself" if last in extra else shown(str(last.rel))
+                reason = (f"still arriving: waiting for the folder to hold still until {_clock(until)} "
+                          f"({self.rules.folder_settle_seconds:g} s after its last change, {what} at "
+                          f"{_clock(changed)}); a file that comes or changes before then starts the wait again "
+                          f"([inbox].folder_settle_seconds; a file named hold.txt in the folder holds it)")
+                culprits = [last]
         if reason is None:
             return None
         name = _held_name(held) if not files and not extra else (extra[0].rel.name if extra else _name_of(group))
+        if until is not None:  # a folder holding still is never stuck: it goes within the window
+            return Waiting(name, reason, "arriving", until - self.rules.folder_settle_seconds, False, until, item)
         since = min(self.arrived_at(entry) for entry in (*files, *culprits))
         stuck = self.now - since >= self.rules.stuck_seconds
         if stuck:
@@ -402,6 +451,11 @@ def _held_name(held: Sequence[_Hold]) -> str:
 def _name_of(group: _Group) -> str:
     first = (group.media or group.sidecars)[0]
     return first.rel.stem
+
+
+def _clock(moment: float) -> str:
+    """A moment as this machine's wall clock shows it, to the second: what the user compares with their own."""
+    return datetime.fromtimestamp(moment).strftime("%H:%M:%S")
 
 
 def _duration(seconds: float) -> str:

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from pqdrop.errors import EXIT_OK, ConfigError, JournalError
-from pqdrop.inbox.items import Plan, arriving
+from pqdrop.inbox.items import Plan
 from pqdrop.names import shown
 from pqdrop.postqued.ratelimit import backoff_delay
 from pqdrop.service.systemd import notify
@@ -224,8 +224,11 @@ class Service:
         inbox = self.workers.config.inbox
         # The watcher may have fallen back to polling (an inotify limit): its mode, not the one chosen at start.
         timeout = inbox.poll_interval if self.watcher.mode == "poll" else inbox.rescan_seconds
-        if arriving(plan):
+        if any(waiting.kind == "arriving" and not waiting.stuck and waiting.until is None for waiting in plan.waiting):
             timeout = min(timeout, max(0.2, inbox.settle_seconds / 2))
+        goes_at = [waiting.until for waiting in plan.waiting if waiting.until is not None]
+        if goes_at:  # a folder holding still: look again when its window ends, not every settle_seconds / 2
+            timeout = min(timeout, max(0.2, min(goes_at) - time.time() + 0.05))
         if self.watcher.problem or self.workers.inbox_problem:
             timeout = min(timeout, inbox.poll_interval)  # look for the inbox's return without spinning
         if any(waiting.kind == "sidecar" for waiting in plan.waiting) and not inbox.require_sidecar:

@@ -107,6 +107,8 @@ class Workers:
         self.agenda = Agenda(config.inbox.path, journal, lambda: self.config.defaults.zone)
         self._clock = clock
         self._first_seen: dict[PurePosixPath, float] = {}
+        self._watching_since: float | None = None  # the first look: what was there then changed when its disk says
+        self._settles_said: dict[str, float | None] = {}  # folder item -> the moment it was last said to go at
         self._settling = Settling()
         self._truncation = Truncation()
         self.inbox_problem: str | None = None  # why the last look could not read the inbox
@@ -286,11 +288,14 @@ class Workers:
             return Plan()
         self._inbox_trouble(None)
         present = {entry.rel for entry in entries}
+        if self._watching_since is None:
+            self._watching_since = now
         self._first_seen = {rel: self._first_seen.get(rel, now) for rel in present}
         still_since = self._settling.update(entries, now, renamed)
         truncated = self._truncation.check(inbox, media_files(entries))
-        plan = plan_items(entries, now, self._rules, self._first_seen, still_since, truncated)
+        plan = plan_items(entries, now, self._rules, self._first_seen, still_since, truncated, self._watching_since)
         self._report_conflicts(plan)
+        self._report_settling(plan)
         return plan
 
     def _inbox_trouble(self, problem: str | None) -> None:
@@ -330,6 +335,16 @@ class Workers:
             append_status_log(self.config.inbox.path, {"item": name, "state": str(ItemState.WAITING),
                                                        "reason": reason}, self._clock())
         self._holds_said = holds
+
+    def _report_settling(self, plan: Plan) -> None:
+        """Say when a folder item begins to wait to hold still, each time its moment to go moves (a file came), and
+        when it is held by a hold.txt: the log says what it waits for and until when (issue 22)."""
+        said = {w.name: w.until for w in plan.waiting if w.until is not None or w.kind == "held"}
+        for name, until in said.items():
+            if name not in self._settles_said or self._settles_said[name] != until:
+                reason = next(w.reason for w in plan.waiting if w.name == name)
+                log.info("%s: %s", shown(name), shown(reason))
+        self._settles_said = said
 
     def work(self, plan: Plan, skip: set[str] | frozenset[str] = frozenset()) -> Round:
         """Hand out every resumable and ready item and wait for all of them."""
@@ -523,7 +538,9 @@ def once(workers: Workers) -> tuple[int, Round]:
     total = Round()
     attempted: set[str] = set()
     postponements: dict[str, int] = {}
-    deadline = time.monotonic() + workers.config.inbox.settle_seconds + 1.0
+    inbox = workers.config.inbox
+    # A folder item waits to hold still (folder_settle_seconds): once waits for that too, as long as files come.
+    deadline = time.monotonic() + max(inbox.settle_seconds, inbox.folder_settle_seconds) + 1.0
     plan = workers.look()
     first = True
     while not workers.stop.is_set():
