@@ -111,7 +111,7 @@ def items_under(path: Path, config: Config | None) -> list[tuple[Path, Item, str
     # Settling does not matter here: check looks at what is there now; still arriving does (issue 12), and so
     # does a folder's wait to hold still, read from its files' times (issue 22).
     stuck = config.inbox.stuck_arriving_hours * 3600 if config else Rules.stuck_seconds
-    folder_settle = config.inbox.folder_settle_seconds if config else Rules.folder_settle_seconds
+    folder_settle = config.inbox.folder_settle_seconds if config else 0.0  # no config, no inbox a folder waits in
     rules = Rules(settle_seconds=0, sidecar_wait_seconds=0, require_sidecar=False, ignore=ignore, stuck_seconds=stuck,
                   folder_settle_seconds=folder_settle)
     if path.is_dir():
