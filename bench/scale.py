@@ -46,7 +46,7 @@ def look_helper(config_path: str, looks: int) -> None:
     from pqdrop.inbox.arrival import Settling
     from pqdrop.inbox.items import Rules, plan_items, scan_entries
     from pqdrop.journal.store import Journal
-    from pqdrop.postqued import PostQued
+    from pqdrop.postqued.client import PostQued
     from pqdrop.postqued.ratelimit import RateLimiter
     from pqdrop.service.workers import Workers
 

@@ -16,8 +16,9 @@ import tomli_w
 
 from pqdrop.config import Config, load_config
 from pqdrop.journal.store import Journal
-from pqdrop.postqued import PostQued, RetryPolicy
+from pqdrop.postqued.client import PostQued
 from pqdrop.postqued.ratelimit import RateLimiter
+from pqdrop.postqued.types import RetryPolicy
 from pqdrop.sandbox import Sandbox
 from pqdrop.sandbox.v2 import workspace_id
 from pqdrop.service.daemon import Service

@@ -93,6 +93,18 @@ def doc_text(relative: str) -> str:
     return (ROOT / relative).read_text(encoding="utf-8")
 
 
+def test_the_contributing_layout_table_names_every_package_and_ground_module() -> None:
+    layout = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8").split("## Layout", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `([a-z_]+/)` \|", layout, flags=re.MULTILINE))
+    ground = re.search(r"^\| ground \| (.*) \|$", layout, flags=re.MULTILINE)
+    assert ground is not None
+    package = ROOT / "daemon" / "pqdrop"
+    modules = {path.stem for path in package.glob("*.py") if not path.name.startswith("__")}
+    packages = {f"{path.name}/" for path in package.iterdir() if (path / "__init__.py").is_file()}
+    assert listed == packages
+    assert set(re.findall(r"`([a-z_]+)`", ground[1])) == modules
+
+
 def markdown_files() -> list[Path]:
     return [README, ROOT / "CONTRIBUTING.md", ROOT / "CHANGELOG.md", *sorted(DOCS.rglob("*.md"))]
 

@@ -15,12 +15,13 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 from tests.conftest import SANDBOX_KEY, sidecar, write_config
 
 from pqdrop.errors import EXIT_DAMAGED, EXIT_FAILED, EXIT_OK, EXIT_TEMPFAIL, EXIT_USAGE, JournalError
+from pqdrop.inbox.items import Item
 from pqdrop.journal.store import JOURNAL_FILE, Journal
 from pqdrop.media.mediagen import make_video
 from pqdrop.sandbox import Sandbox
@@ -81,6 +82,7 @@ def test_a_full_disk_when_the_journal_is_made_exits_75(tmp_path: Path, sandbox: 
     assert f"[state].dir {tmp_path / 'state'}: cannot open the journal" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_twin_holding_the_owner_lock_exits_75(tmp_path: Path, sandbox: Sandbox) -> None:
     config = write_config(tmp_path, sandbox.url)
     (tmp_path / "inbox").mkdir()
@@ -118,7 +120,7 @@ def test_the_units_restart_after_a_passing_trouble_and_only_usage_stops_them(uni
 def test_a_full_disk_under_the_open_journal_is_a_journal_error(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "state")
     try:
-        item = {"name": "clip", "media": ["clip.mp4"], "sidecar": None, "folder": None, "problem": None}
+        item = Item("clip", (PurePosixPath("clip.mp4"),), None)
         journal.begin_claim("first", "first~own~tok", item)
         with file_size_limit(wal_size(tmp_path / "state")), pytest.raises(JournalError, match=JOURNAL_FILE):
             journal.begin_claim("second", "second~own~tok", item)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pqdrop
-from pqdrop.postqued import PublishState, TargetState
+from pqdrop.postqued.types import PublishState, TargetState
 from pqdrop.states import (
     FINAL_STEPS,
     RESUMABLE_STEPS,

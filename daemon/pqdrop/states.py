@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from pqdrop.instants import parse_instant
 
 if TYPE_CHECKING:  # a type only: `pqdrop status` reads states without loading the API client
-    from pqdrop.postqued import PublishState
+    from pqdrop.postqued.types import PublishState
 
 
 class ItemState(StrEnum):

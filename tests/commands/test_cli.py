@@ -196,6 +196,7 @@ def test_once_exits_3_with_a_revoked_key_and_leaves_every_file_in_the_inbox(
     assert sandbox.state_summary()["publishes"] == []
 
 
+@pytest.mark.slow
 def test_once_exits_3_within_20_seconds_when_the_api_is_unreachable_and_moves_nothing(
     tmp_path: Path, inbox: Path, user_env: dict[str, str]
 ) -> None:
@@ -487,6 +488,7 @@ def _stop(process: subprocess.Popen[str]) -> None:
         process.wait()
 
 
+@pytest.mark.slow
 def test_status_while_run_uploads_shows_it_running_with_its_pid_and_the_item_in_flight(
     tmp_path: Path, inbox: Path, sandbox: Sandbox, user_env: dict[str, str], notify_socket: tuple[socket.socket, str]
 ) -> None:
@@ -823,6 +825,7 @@ def test_init_without_a_path_writes_the_users_config_under_xdg_config_home(
 # -- demo, sandbox, help ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_demo_exits_0_and_shows_published_scheduled_and_the_failed_typo_with_its_reason(
     tmp_path: Path, user_env: dict[str, str]
 ) -> None:

@@ -34,7 +34,7 @@ def test_check_help_loads_neither_pyav_nor_httpx() -> None:
 
 
 def test_the_probe_sees_a_heavy_import() -> None:
-    assert loaded_after("import pqdrop.pipeline") == ["av", "httpx"]
+    assert loaded_after("import pqdrop.posting.pipeline") == ["av", "httpx"]
 
 
 def imports_of(path: Path) -> set[str]:
@@ -48,7 +48,7 @@ def imports_of(path: Path) -> set[str]:
     return {name for name in found if name.startswith("pqdrop")}
 
 
-@pytest.mark.parametrize("module", ["recovery.py", "tracker.py", "commands/check.py"])
+@pytest.mark.parametrize("module", ["folders/recovery.py", "schedule/tracker.py", "commands/check.py"])
 def test_the_sweep_the_tracker_and_check_do_not_import_the_pipeline(module: str) -> None:
     assert "pqdrop.posting.pipeline" not in imports_of(PACKAGE / module)
 
@@ -68,7 +68,9 @@ def test_every_verb_has_its_module() -> None:
     assert sorted(path.stem for path in (PACKAGE / "commands").glob("*.py") if path.stem != "__init__") == sorted(verbs)
 
 
-def test_no_module_is_over_500_lines() -> None:
+def test_no_module_is_past_800_lines() -> None:
+    """Modules are split by concept, not by length (a 600-line module of one idea beats two halves); past
+    800 lines a module surely holds more than one idea."""
     lengths = {str(path.relative_to(PACKAGE)): len(path.read_text(encoding="utf-8").splitlines())
                for path in PACKAGE.rglob("*.py")}
-    assert {name: length for name, length in lengths.items() if length > 500} == {}
+    assert {name: length for name, length in lengths.items() if length > 800} == {}

@@ -255,6 +255,7 @@ def test_a_file_named_like_a_filing_folder_holds_the_item_unposted_twice_until_i
     assert not (inbox / "processing").exists()
 
 
+@pytest.mark.slow
 def test_run_retries_filing_each_round_says_why_in_status_and_files_once_the_file_is_moved(
     tmp_path: Path, sandbox: Sandbox, manager: Manager, inbox: Path
 ) -> None:
@@ -355,6 +356,7 @@ def test_run_on_a_read_only_inbox_keeps_running_says_so_and_posts_once_it_is_wri
     assert json.loads((inbox / "sent" / "clip.status.json").read_text())["state"] == "published"
 
 
+@pytest.mark.slow
 def test_an_inbox_turning_read_only_under_run_leaves_items_in_place_and_posts_them_once_writable(
     tmp_path: Path, sandbox: Sandbox, manager: Manager, inbox: Path
 ) -> None:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
 from pqdrop.errors import JournalError, ServiceUnavailable
+from pqdrop.inbox.items import Item
 from pqdrop.journal.store import JOURNAL_FILE, MIGRATIONS, SETTLED_STEPS, Journal
 from pqdrop.states import Step
 
-ITEM = {"name": "clip", "media": ["clip.mp4"], "sidecar": "clip.md", "folder": None, "problem": None}
+ITEM = Item("clip", (PurePosixPath("clip.mp4"),), PurePosixPath("clip.md"))
 BODY = {
     "contentIds": ["c-1"],
     "targets": [{"platform": "tiktok", "accountId": "acc_1", "intent": "publish", "caption": "Hi #fyp",

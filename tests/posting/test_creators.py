@@ -19,7 +19,7 @@ from pqdrop.journal.store import Journal
 from pqdrop.media.mediagen import make_video
 from pqdrop.platforms.tiktok import CreatorInfo
 from pqdrop.posting.creators import LIFETIME, SKIPPED, CreatorInfos
-from pqdrop.postqued import PostQued
+from pqdrop.postqued.client import PostQued
 from pqdrop.postqued.ratelimit import RateLimiter
 from pqdrop.sandbox import Sandbox
 from pqdrop.sandbox.tiktok import Profile

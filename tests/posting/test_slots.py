@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import make_client, sidecar, write_config
 
 from pqdrop.config import load_config
+from pqdrop.inbox.items import Item
 from pqdrop.journal.store import Journal
 from pqdrop.media.mediagen import make_video
 from pqdrop.posting.slots import next_free_slot, upcoming
@@ -105,7 +106,7 @@ NOW = utc(2026, 1, 12, 9, 0)
 
 
 def new_item(journal: Journal, name: str) -> int:
-    return journal.begin_claim(name, f"{name}.claim", {"name": name})
+    return journal.begin_claim(name, f"{name}.claim", Item(name, (), None))
 
 
 def picker(taken: frozenset[datetime]) -> datetime:

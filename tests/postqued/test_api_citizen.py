@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from tests.conftest import (
     SANDBOX_KEY,
     Running,
@@ -31,6 +32,7 @@ def captions_published(sandbox: Sandbox) -> Counter[str]:
     return Counter(p["targets"][0]["caption"] for p in sandbox.state_summary()["publishes"])
 
 
+@pytest.mark.slow
 def test_fifty_items_with_client_and_server_limits_equal_get_no_429(tmp_path: Path, api_mode: str) -> None:
     with Sandbox(api_keys=(SANDBOX_KEY,), rate_limits=LIMITS, window_seconds=WINDOW, processing_seconds=0.02,
                  api=api_mode) as sandbox:
@@ -53,6 +55,7 @@ def test_fifty_items_with_client_and_server_limits_equal_get_no_429(tmp_path: Pa
         assert captions_published(sandbox) == Counter({f"Photo {number}": 1 for number in range(50)})
 
 
+@pytest.mark.slow
 def test_a_storm_of_429s_and_503s_fails_nothing_and_posts_each_item_once(
     start: Callable[..., Running], sandbox: Sandbox, tmp_path: Path
 ) -> None:
@@ -86,6 +89,7 @@ def test_a_revoked_key_pauses_posting_keeps_items_and_resumes_when_valid_again(
     assert (running.filed("clip") or {})["state"] == "published"
 
 
+@pytest.mark.slow
 def test_many_items_flow_while_one_big_video_uploads(start: Callable[..., Running], sandbox: Sandbox) -> None:
     """Workers: a large upload on one worker does not hold photos back."""
     running = start({"postqued": {"workers": 3}}, watch="poll", poll_interval=0.2, settle_seconds=0.0)

@@ -19,9 +19,10 @@ import pytest
 
 from pqdrop.errors import ApiAccountBlocked, ApiRejected, ApiUnavailable, ConfigError
 from pqdrop.media.mediagen import make_image, make_video
-from pqdrop.postqued import Account, PostQued, RetryPolicy, UploadTicket
+from pqdrop.postqued.client import PostQued
 from pqdrop.postqued.ratelimit import Category, RateLimiter
 from pqdrop.postqued.storage import storage_reason
+from pqdrop.postqued.types import Account, RetryPolicy, UploadTicket
 from pqdrop.sandbox import Sandbox
 from pqdrop.sandbox.v2 import workspace_id
 

@@ -145,6 +145,7 @@ def test_the_budget_file_is_named_by_a_hash_of_the_key_never_the_key(tmp_path: P
     assert budget_path(key, "https://x", {}).parent.name == f"pqdrop-{os.getuid()}"
 
 
+@pytest.mark.slow
 def test_three_daemons_on_one_key_post_everything_without_a_single_429(tmp_path: Path) -> None:
     limits = {"upload": 4, "read": 8, "publish": 3, "delete": 4}
     window = 2.0

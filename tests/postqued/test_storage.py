@@ -22,9 +22,10 @@ from pqdrop.config import load_config
 from pqdrop.errors import EXIT_OK, ApiRejected, ApiUnavailable, MediaError, UploadUrlStale
 from pqdrop.journal.store import Journal
 from pqdrop.media.mediagen import make_video
-from pqdrop.postqued import PostQued, RetryPolicy, UploadTicket
+from pqdrop.postqued.client import PostQued
 from pqdrop.postqued.ratelimit import Category, RateLimiter
 from pqdrop.postqued.storage import Storage, is_stale_refusal, send_with_fresh_sessions, url_lifetime
+from pqdrop.postqued.types import RetryPolicy, UploadTicket
 from pqdrop.sandbox import Sandbox
 from pqdrop.service.workers import Workers, once
 
@@ -105,6 +106,7 @@ def test_a_file_gone_before_its_put_fails_its_item_without_a_request_or_a_retry(
     assert video_puts(sandbox) == []
 
 
+@pytest.mark.slow
 def test_an_upload_capped_at_40_mb_s_takes_at_least_4_75_s_for_200_mb_at_the_server(
     sandbox: Sandbox, client: PostQued, tmp_path: Path
 ) -> None:

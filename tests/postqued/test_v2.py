@@ -19,7 +19,8 @@ from pqdrop.config import Config, load_config
 from pqdrop.errors import ApiAccountBlocked, ApiRejected, ConfigError
 from pqdrop.journal.store import Journal
 from pqdrop.media.mediagen import make_image, make_video
-from pqdrop.postqued import Api, error_from_reply
+from pqdrop.postqued.replies import error_from_reply
+from pqdrop.postqued.types import Api
 from pqdrop.sandbox import Sandbox
 from pqdrop.sandbox.v2 import workspace_id
 from pqdrop.service.workers import EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, Round, Workers, once

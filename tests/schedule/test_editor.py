@@ -242,7 +242,7 @@ DIE_MID_REPLACEMENT = textwrap.dedent(
     import os, signal, sys
     from pqdrop.commands import main
     from pqdrop.journal.edits import EditLog
-    from pqdrop.postqued import PostQued
+    from pqdrop.postqued.client import PostQued
 
     def die():
         os.kill(os.getpid(), signal.SIGKILL)

@@ -205,6 +205,7 @@ def test_an_old_journals_scheduled_item_in_sent_moves_to_scheduled_on_the_first_
     assert service.recover() == []  # only once
 
 
+@pytest.mark.slow
 def test_a_file_named_sent_holds_a_finished_scheduled_item_in_scheduled_until_moved_away(
     service: Workers, inbox: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -23,11 +23,12 @@ from tests.meddler import Meddler, endless, huge, ticket, trickle_body, trickle_
 from pqdrop.config import Config, load_config
 from pqdrop.errors import ApiRejected, ApiUnavailable
 from pqdrop.media.mediagen import make_video
-from pqdrop.postqued import PostQued, RetryPolicy
+from pqdrop.postqued.client import PostQued
 from pqdrop.postqued.deadlines import OVERDUE_GRACE_SECONDS
 from pqdrop.postqued.ratelimit import RateLimiter
 from pqdrop.postqued.storage import Storage
 from pqdrop.postqued.transport import MAX_REPLY_BYTES
+from pqdrop.postqued.types import RetryPolicy
 from pqdrop.sandbox import Sandbox
 from pqdrop.service.systemd import Pulse
 from pqdrop.service.workers import Workers

@@ -325,6 +325,7 @@ def storm_sandbox() -> Iterator[Sandbox]:
         yield server
 
 
+@pytest.mark.slow
 def test_a_storm_of_sigkills_posts_every_item_exactly_once_and_loses_no_file(
     tmp_path: Path, inbox: Path, storm_sandbox: Sandbox, daemons: list[Daemon]
 ) -> None:
@@ -416,6 +417,7 @@ def test_once_retries_a_publish_whose_reply_was_lost_with_the_same_key_and_posts
     assert_nothing_lost_nothing_doubled(inbox, originals)
 
 
+@pytest.mark.slow
 def test_a_daemon_killed_after_its_publish_was_accepted_but_unanswered_posts_once_on_restart(
     tmp_path: Path, inbox: Path, crash_sandbox: Sandbox, base_clip: bytes, daemons: list[Daemon]
 ) -> None:
@@ -450,6 +452,7 @@ def test_a_daemon_killed_after_its_publish_was_accepted_but_unanswered_posts_onc
 TWIN_ITEMS = 20
 
 
+@pytest.mark.slow
 def test_two_daemons_with_their_own_journals_on_one_inbox_post_each_of_twenty_items_once(
     tmp_path: Path, inbox: Path, crash_sandbox: Sandbox, base_clip: bytes, daemons: list[Daemon]
 ) -> None:
@@ -629,6 +632,7 @@ TWIN_STORM_ITEMS = 10
 TWIN_STORM_SEED = 7
 
 
+@pytest.mark.slow
 def test_two_daemons_killed_in_turns_post_every_item_once_and_file_it_in_sent(
     tmp_path: Path, inbox: Path, storm_sandbox: Sandbox, base_clip: bytes, daemons: list[Daemon]
 ) -> None:
@@ -680,6 +684,7 @@ def delete_journal(state_dir: Path) -> list[str]:
     return removed
 
 
+@pytest.mark.slow
 def test_items_already_in_sent_are_not_posted_again_after_the_journal_is_deleted(
     tmp_path: Path, inbox: Path, crash_sandbox: Sandbox, base_clip: bytes, daemons: list[Daemon]
 ) -> None:
@@ -751,6 +756,7 @@ def video_contents(sandbox: Sandbox, filename: str) -> list[dict[str, Any]]:
     return [content for content in sandbox.state_summary()["contents"].values() if content["filename"] == filename]
 
 
+@pytest.mark.slow
 def test_sigterm_during_an_upload_exits_0_within_10_s_and_the_restart_posts_it_once_intact(
     tmp_path: Path, inbox: Path, crash_sandbox: Sandbox, base_clip: bytes, daemons: list[Daemon]
 ) -> None:
@@ -789,6 +795,7 @@ def test_sigterm_during_an_upload_exits_0_within_10_s_and_the_restart_posts_it_o
     assert_nothing_lost_nothing_doubled(inbox, originals)
 
 
+@pytest.mark.slow
 def test_sigterm_while_a_low_bandwidth_cap_paces_the_upload_ends_once_promptly_and_the_next_once_posts_it(
     tmp_path: Path, inbox: Path, crash_sandbox: Sandbox, base_clip: bytes, daemons: list[Daemon]
 ) -> None:
@@ -861,6 +868,7 @@ DIE_DURING_GIVE_BACK = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("moment", ["between the renames", "after the renames"])
 def test_a_crash_while_an_item_is_given_back_neither_splits_nor_fails_it(
     tmp_path: Path, inbox: Path, crash_sandbox: Sandbox, base_clip: bytes, moment: str
@@ -885,6 +893,7 @@ def test_a_crash_while_an_item_is_given_back_neither_splits_nor_fails_it(
     assert claim_dirs(inbox) == []
 
 
+@pytest.mark.slow
 def test_a_give_back_cut_short_when_a_same_named_file_arrived_takes_the_item_back_whole(
     tmp_path: Path, inbox: Path, crash_sandbox: Sandbox, base_clip: bytes
 ) -> None:
@@ -928,6 +937,7 @@ DIE_BEFORE_STATUS_RENAME = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_a_crash_while_the_status_file_is_written_leaves_no_half_written_file_behind(
     tmp_path: Path, inbox: Path, crash_sandbox: Sandbox, base_clip: bytes
 ) -> None:
@@ -992,6 +1002,7 @@ def other_filesystem(tmp_path: Path) -> Iterator[Path]:
         shutil.rmtree(folder)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("moment", ["while copying", "after the copy was renamed into place"])
 def test_a_crash_during_a_move_to_another_filesystem_is_finished_on_restart(
     tmp_path: Path, inbox: Path, crash_sandbox: Sandbox, other_filesystem: Path, moment: str

@@ -144,6 +144,7 @@ SYNCTHING_WRITER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_carousel_waits_for_the_photo_syncthing_still_writes_and_never_moves_its_temporary(
     start: Callable[..., Running], tmp_path: Path
 ) -> None:
@@ -173,6 +174,7 @@ def test_a_carousel_waits_for_the_photo_syncthing_still_writes_and_never_moves_i
         "trip/01.jpg", "trip/02.jpg", "trip/03.jpg"]
 
 
+@pytest.mark.slow
 def test_a_faststart_mp4_cut_to_half_is_still_arriving_for_check_and_once_until_whole(
     config_path: Path, inbox: Path, tmp_path: Path, env: dict[str, str], sandbox: Sandbox
 ) -> None:
@@ -314,6 +316,7 @@ def test_a_subfolder_in_a_carousel_folder_is_said_by_check_and_the_status_and_fi
 # --- resource limits ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_exhausted_inotify_instance_limit_falls_back_to_polling_and_says_so_once(
     start: Callable[..., Running], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -378,6 +381,7 @@ def daemon(
             process.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_hostile_names_and_files_beside_an_innocent_item_never_stop_pqdrop_run(
     daemon: subprocess.Popen[bytes], inbox: Path, tmp_path: Path, quick_sandbox: Sandbox
 ) -> None:

@@ -30,6 +30,7 @@ def test_auto_mode_polls_network_and_fuse_filesystems_and_watches_local_ones() -
     assert choose_mode("events", "nfs4") == "events"
 
 
+@pytest.mark.slow
 def test_a_file_written_slowly_in_place_is_not_uploaded_before_its_last_byte(
     start: Callable[..., Running], tmp_path: Path
 ) -> None:
@@ -108,6 +109,7 @@ def test_clutter_is_never_an_item_and_never_touched(start: Callable[..., Running
     assert logged == {"clip"}
 
 
+@pytest.mark.slow
 def test_the_inbox_renamed_away_and_back_is_watched_again(start: Callable[..., Running], tmp_path: Path) -> None:
     running = start(watch="events", settle_seconds=0.2, poll_interval=0.2)
     away = tmp_path / "inbox-away"

@@ -88,6 +88,7 @@ def start(
     return process, config, err
 
 
+@pytest.mark.slow
 def test_run_speaks_the_notify_protocol_from_ready_to_stopping(
     tmp_path: Path, sandbox: Sandbox, manager: Manager
 ) -> None:
@@ -124,6 +125,7 @@ def test_run_speaks_the_notify_protocol_from_ready_to_stopping(
     assert lines[-1].endswith("INFO    stopped")
 
 
+@pytest.mark.slow
 def test_a_broken_config_on_reload_keeps_the_running_one(tmp_path: Path, sandbox: Sandbox, manager: Manager) -> None:
     process, config, err = start(tmp_path, sandbox, manager)
     try:
@@ -152,6 +154,7 @@ def without_root_privileges() -> tuple[str, ...]:
     return ("setpriv", "--bounding-set", "-dac_override,-dac_read_search")
 
 
+@pytest.mark.slow
 def test_an_unreadable_inbox_is_reported_once_in_the_log_and_in_status_not_read_as_empty(
     tmp_path: Path, sandbox: Sandbox, manager: Manager
 ) -> None:
@@ -214,6 +217,7 @@ def test_a_signal_landing_while_the_loop_holds_an_events_lock_neither_hangs_nor_
     assert result.stdout.split() == ["reload", "stop"], result.stderr
 
 
+@pytest.mark.slow
 def test_a_burst_of_signals_never_stalls_the_loop(tmp_path: Path, sandbox: Sandbox, manager: Manager) -> None:
     """400 SIGHUPs a few milliseconds apart land in every corner of the loop; it keeps beating and stops cleanly."""
     process, _, err = start(tmp_path, sandbox, manager)

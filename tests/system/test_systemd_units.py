@@ -14,9 +14,9 @@ import pytest
 from pqdrop.config import CONFIG_ENV, CREDENTIAL_NAME
 
 UNITS = Path(__file__).resolve().parents[2] / "systemd"
-SYSTEM_UNIT = UNITS / "pqdrop.service.daemon"
+SYSTEM_UNIT = UNITS / "pqdrop.service"
 TEMPLATE_UNIT = UNITS / "pqdrop@.service"
-USER_UNIT = UNITS / "user" / "pqdrop.service.daemon"
+USER_UNIT = UNITS / "user" / "pqdrop.service"
 # systemd exports $MAINPID to ExecReload; $$ hands the shell the literal name. The shell's kill is
 # a built-in: minimal images have no /bin/kill (issue 17).
 RELOAD = "/bin/sh -c 'kill -HUP $$MAINPID'"

@@ -24,7 +24,7 @@ from pqdrop.names import shown
 from pqdrop.schedule.editor import CANCEL
 
 if TYPE_CHECKING:
-    from pqdrop.postqued import PostQued
+    from pqdrop.postqued.client import PostQued
 
 WAIT_SECONDS = 60.0  # for a running daemon to carry the request out
 NOT_APPLIED = "not applied"

@@ -16,7 +16,7 @@ from pqdrop.inbox.items import FAILED_DIR, SCHEDULE_FILE, SCHEDULED_DIR, SENT_DI
 from pqdrop.instants import iso_z, parse_instant
 from pqdrop.journal.store import Journal
 from pqdrop.media.mediagen import make_image, make_video
-from pqdrop.postqued import PostQued
+from pqdrop.postqued.client import PostQued
 from pqdrop.postqued.ratelimit import RateLimiter
 from pqdrop.sandbox import Sandbox
 from pqdrop.service.workers import Workers, once

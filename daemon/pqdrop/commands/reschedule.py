@@ -14,7 +14,7 @@ from pqdrop.config import Config
 from pqdrop.schedule.editor import RESCHEDULE
 
 if TYPE_CHECKING:
-    from pqdrop.postqued import PostQued
+    from pqdrop.postqued.client import PostQued
 
 
 def reschedule_item(config: Config, name: str, when: str, client: Callable[[], PostQued]) -> int:

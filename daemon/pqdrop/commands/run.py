@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import threading
 
     from pqdrop.config import Config
-    from pqdrop.postqued import PostQued
+    from pqdrop.postqued.client import PostQued
     from pqdrop.service.daemon import Service, Signals
     from pqdrop.service.workers import Workers
 
@@ -28,9 +28,9 @@ def connect(config: Config, stop: threading.Event | None = None, *, patient: boo
     person waits on (`cancel`, `reschedule`) is not `patient`: one quick retry, then it says PostQued did not answer.
     """
     from pqdrop.config import resolve_api_key
-    from pqdrop.postqued import PostQued, RetryPolicy
+    from pqdrop.postqued.client import PostQued
     from pqdrop.postqued.ratelimit import RateLimiter, budget_path
-    from pqdrop.postqued.types import DEFAULT_RETRY
+    from pqdrop.postqued.types import DEFAULT_RETRY, RetryPolicy
 
     key = resolve_api_key(config, os.environ)
     # Every pqdrop on this machine using this key draws from one budget (issue 17: one inbox per client).

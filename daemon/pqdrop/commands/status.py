@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from pqdrop.config import Config, inbox_not_a_folder
 from pqdrop.errors import ServiceUnavailable, SidecarError
 from pqdrop.folders.claim import running_owners
-from pqdrop.folders.filing import conflicted_copy, filed_names, filed_sidecar
+from pqdrop.folders.filing import conflicted_copy, filed_sidecar
 from pqdrop.inbox.items import (
     CANCELED_DIR,
     FAILED_DIR,
@@ -39,7 +39,7 @@ from pqdrop.journal.edits import EditLog
 from pqdrop.journal.store import Journal, Record
 from pqdrop.names import json_text, shown
 from pqdrop.posting.slots import upcoming
-from pqdrop.schedule.agenda import paced_instants, state_word
+from pqdrop.schedule.agenda import state_word
 from pqdrop.service.systemd import UPLOADS_FILE, Upload, load_uploads
 from pqdrop.sidecar.parse import Sidecar, default_sidecar, parse_sidecar, parse_sidecar_text
 from pqdrop.states import TERMINAL_TARGET_STATES, ItemState
@@ -178,7 +178,7 @@ def gather(config: Config, now: datetime) -> Overview:
             problem = exc.message
     else:
         try:
-            unfinished, tracking, paced = journal.unfinished(), journal.tracking(), paced_instants(journal)
+            unfinished, tracking, paced = journal.unfinished(), journal.tracking(), journal.paced_instants()
             bases = {record.id: base for record in tracking if (base := EditLog(journal).base(record.id))}
             slots = [SlotRow(at, account, name) for at, account, name in upcoming(journal, now)][:RECENT_LINES]
         finally:
@@ -272,17 +272,10 @@ def account_names(
 
 
 def _filed_sidecar(record: Record, inbox: Path, config: Config, as_of: datetime) -> Sidecar | None:
-    sidecar, folder = record.item.get("sidecar"), record.item.get("folder")
-    if not sidecar:
+    if not record.item.sidecar:
         return default_sidecar(config.defaults, accounts=config.accounts, schedule=config.schedule)
-    if not (record.destination and record.stem):
-        return None
-    top = str(folder) if folder else Path(str(sidecar)).name
-    [filed] = filed_names([top], record.name, record.stem)
-    path = inbox / record.destination / filed
-    if folder:
-        path = path / Path(str(sidecar)).relative_to(str(folder))
-    if not path.is_file():
+    path = filed_sidecar(inbox, record)
+    if path is None:
         return None
     return parse_sidecar(path, config.defaults, as_of, accounts=config.accounts, schedule=config.schedule)
 
@@ -322,7 +315,7 @@ def in_flight_rows(records: Iterable[Record]) -> list[InFlightRow]:
     """Journal records the pipeline has not finished with, oldest first."""
     return [
         InFlightRow(record.name, record.state, parse_instant(record.updated_at), record.attempts, record.last_error,
-                    tuple(str(path) for path in record.item.get("media", [])))
+                    tuple(str(path) for path in record.item.media))
         for record in records
     ]
 

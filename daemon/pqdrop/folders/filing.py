@@ -336,8 +336,8 @@ def _fsync_dir(folder: Path) -> None:
 
 def filed_item(record: Record) -> Item:
     """The item as it lies filed (scheduled/STEM...): its paths relative to that folder."""
-    folder, sidecar = record.item.get("folder"), record.item.get("sidecar")
-    media = [str(path) for path in record.item.get("media", [])]
+    folder, sidecar = record.item.folder, record.item.sidecar
+    media = [str(path) for path in record.item.media]
     stem, name = str(record.stem), record.name
     if folder:
         [top] = filed_names([str(folder)], name, stem)
@@ -350,7 +350,7 @@ def filed_item(record: Record) -> Item:
 
 def filed_sidecar(inbox: Path, record: Record) -> Path | None:
     """Where the item's sidecar lies now that it is filed (scheduled/NAME.md, or inside its folder)."""
-    sidecar, folder = record.item.get("sidecar"), record.item.get("folder")
+    sidecar, folder = record.item.sidecar, record.item.folder
     if not sidecar or not (record.destination and record.stem):
         return None
     top = str(folder) if folder else PurePosixPath(str(sidecar)).name

@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 
 from pqdrop.folders.claim import ClaimName, being_filed, claim_dir, complete, give_back, processing_dir, stopped_owner
-from pqdrop.inbox.items import item_from_json
 from pqdrop.journal.store import Journal, Record
 from pqdrop.states import Step
 
@@ -32,7 +31,7 @@ def sweep(inbox: Path, journal: Journal, owner: str) -> list[str]:
             continue
         claimed = claim_dir(inbox, record.claim)
         if claimed.is_dir() and any(claimed.iterdir()):
-            complete(inbox, item_from_json(record.item).paths, record.claim)
+            complete(inbox, record.item.paths, record.claim)
             journal.set_state(record.id, Step.CLAIMED)
             notes.append(f"{record.name}: claim finished after a crash")
         else:
@@ -88,7 +87,7 @@ def finish_return(inbox: Path, journal: Journal, record: Record) -> str:
     """Finish a give-back a crash cut short; when a name is taken in the inbox meanwhile, take the item back whole."""
     taken = give_back(inbox, record.claim)
     if taken:
-        complete(inbox, item_from_json(record.item).paths, record.claim)
+        complete(inbox, record.item.paths, record.claim)
         journal.set_state(record.id, Step.CLAIMED)
         return f"{record.name}: kept in processing/ ({', '.join(taken)} is taken in the inbox); it resumes from there"
     journal.set_state(record.id, Step.RETURNED)

@@ -6,13 +6,24 @@ Both are asked of every scan, so both remember what they found and look again on
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
 
 from pqdrop.media.containers import container_shortfall
 
-if TYPE_CHECKING:
-    from pqdrop.inbox.items import Entry
+
+@dataclass(frozen=True)
+class Entry:
+    """One directory entry as the scan saw it; `rel` is relative to the inbox."""
+
+    rel: PurePosixPath
+    size: int
+    mtime: float
+    is_dir: bool = False
+    is_symlink: bool = False
+    is_file: bool = True  # a regular file (or a directory or link, told by the flags above); False for a FIFO, a socket
+    temporary: bool = False  # a sync tool's or browser's file still being written (synctools.TEMPORARIES)
+    ctime: float = 0.0  # the inode's last change: when the file came into this folder (a sync tool keeps mtime)
 
 
 class Settling:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from pqdrop.config import InboxConfig
 
 from pqdrop.inbox import synctools
-from pqdrop.inbox.arrival import Truncation
+from pqdrop.inbox.arrival import Entry, Truncation
 from pqdrop.inbox.formats import MEDIA_SUFFIXES, REFUSED_SUFFIXES, refusal
 from pqdrop.inbox.synctools import any_of, is_clutter
 from pqdrop.names import natural_key, pairing_key, shown
@@ -49,20 +49,6 @@ FOLDER_SETTLE_SECONDS = 45.0
 # A file of one of these names (any letter case) inside a folder item holds it until the user deletes it:
 # a switch a phone's file app can set, for uploads slower than the settle window.
 HOLD_NAMES = frozenset({"hold", "hold.txt"})
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One directory entry as the scan saw it; `rel` is relative to the inbox."""
-
-    rel: PurePosixPath
-    size: int
-    mtime: float
-    is_dir: bool = False
-    is_symlink: bool = False
-    is_file: bool = True  # a regular file (or a directory or link, told by the flags above); False for a FIFO, a socket
-    temporary: bool = False  # a sync tool's or browser's file still being written (synctools.TEMPORARIES)
-    ctime: float = 0.0  # the inode's last change: when the file came into this folder (a sync tool keeps mtime)
 
 
 @dataclass(frozen=True)
@@ -98,9 +84,9 @@ def item_from_json(data: Mapping[str, Any]) -> Item:
                 data.get("problem"), tuple(PurePosixPath(path) for path in data.get("subfolders") or ()))
 
 
-def claim_entries(data: Mapping[str, Any]) -> list[str]:
+def claim_entries(item: Item) -> list[str]:
     """The top-level names inside a claim folder of a journaled item: the bundle folder, or the loose files."""
-    return [str(path) for path in item_from_json(data).paths]
+    return [str(path) for path in item.paths]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pqdrop.errors import JournalDamaged, JournalError, ServiceUnavailable
+from pqdrop.inbox.items import Item, item_from_json, item_to_json
 from pqdrop.instants import iso_z, parse_instant
 from pqdrop.names import from_column, json_text, shown, to_column
 from pqdrop.states import FINAL_STEPS, RESUMABLE_STEPS, TRACKED_STEPS, Step
@@ -149,7 +150,7 @@ class Record:
     name: str
     claim: str
     state: Step
-    item: dict[str, Any]
+    item: Item  # its files as claimed: the media, the sidecar, the folder that bundles them
     idempotency_key: str | None
     publish_body: dict[str, Any] | None
     publish_id: str | None
@@ -248,13 +249,13 @@ class Journal:
 
     # --- writes, in the order an item lives them ----------------------------------------
 
-    def begin_claim(self, name: str, claim: str, item: Mapping[str, Any]) -> int:
+    def begin_claim(self, name: str, claim: str, item: Item) -> int:
         """Record the intent to claim before any file moves, so a crash mid-claim is found."""
         now = _now()
         with self.atomic() as db:
             cursor = db.execute(
                 "INSERT INTO items (name, claim, state, item, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (to_column(name), to_column(claim), Step.CLAIMING, json_text(item), now, now),
+                (to_column(name), to_column(claim), Step.CLAIMING, json_text(item_to_json(item)), now, now),
             )
             return int(cursor.lastrowid or 0)
 
@@ -413,6 +414,44 @@ class Journal:
         )
         return [(parse_instant(row[0]), str(row[1]), str(from_column(row[2]))) for row in rows]
 
+    # --- the posts table: each target's instant, for TikTok's daily caps (posting/pacing.py) --------
+
+    def take_post(
+        self, item_id: int, account: str, intent: str, pick: Callable[[list[datetime]], datetime],
+        *, asked: datetime,
+    ) -> datetime:
+        """Record when the item posts to `account`: the instant `pick` chooses given the account's other posts.
+
+        One transaction, so of two items deciding at once the second sees the first (issue 13).
+        Items given back to the inbox or failed do not count. Returns the chosen instant, in UTC.
+        """
+        with self.atomic() as db:
+            db.execute("DELETE FROM posts WHERE item_id = ? AND account = ?", (item_id, account))
+            rows = db.execute(
+                f"SELECT instant FROM posts WHERE account = ? AND intent = ? AND item_id NOT IN {RELEASED_ITEMS}",
+                (account, intent, *RELEASED_PARAMS),
+            ).fetchall()
+            chosen = pick([parse_instant(row["instant"]) for row in rows]).astimezone(UTC)
+            db.execute(
+                "INSERT INTO posts (item_id, account, intent, instant, paced) VALUES (?, ?, ?, ?, ?)",
+                (item_id, account, intent, iso_z(chosen), int(chosen > asked)),
+            )
+        return chosen
+
+    def paced_posts(self, item_id: int) -> list[tuple[str, str, datetime]]:
+        """(account, intent, instant) of the item's targets that a full window moved later."""
+        rows = self._rows(
+            "SELECT account, intent, instant FROM posts WHERE item_id = ? AND paced = 1 ORDER BY account", (item_id,)
+        )
+        return [(str(row["account"]), str(row["intent"]), parse_instant(row["instant"])) for row in rows]
+
+    def paced_instants(self) -> dict[int, list[datetime]]:
+        """Journal id -> the instants a daily cap moved the item's targets to."""
+        paced: dict[int, list[datetime]] = {}
+        for row in self._rows("SELECT item_id, instant FROM posts WHERE paced = 1"):
+            paced.setdefault(int(row["item_id"]), []).append(parse_instant(str(row["instant"])))
+        return paced
+
     # --- reads -----------------------------------------------------------------------------
 
     def get(self, item_id: int) -> Record:
@@ -504,7 +543,7 @@ def _record(row: sqlite3.Row) -> Record:
         name=str(from_column(row["name"])),
         claim=str(from_column(row["claim"])),
         state=Step(row["state"]),
-        item=json.loads(row["item"]),
+        item=item_from_json(json.loads(row["item"])),
         idempotency_key=row["idempotency_key"],
         publish_body=json.loads(row["publish_body"]) if row["publish_body"] else None,
         publish_id=row["publish_id"],

@@ -14,14 +14,13 @@ that reads the others', so two workers never both take the last place in a windo
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Collection, Mapping
+from datetime import datetime, timedelta
 
 from pqdrop.config import Config, account_config
-from pqdrop.instants import iso_z, parse_instant
-from pqdrop.journal.store import RELEASED_ITEMS, RELEASED_PARAMS, Journal
+from pqdrop.journal.store import Journal
 from pqdrop.posting.slots import slot_account
-from pqdrop.postqued import Account
+from pqdrop.postqued.types import Account
 from pqdrop.sidecar.parse import Sidecar, Target
 
 WINDOW = timedelta(hours=24)
@@ -70,7 +69,7 @@ def pace_targets(
 def _paced(journal: Journal, item_id: int, target: Target, account: Account, config: Config, now: datetime) -> Target:
     at = target.dispatch_at or now
     cap = cap_of(config, target.account, target.intent)
-    instant = take_post(journal,
+    instant = journal.take_post(
         item_id, slot_account(account), target.intent, lambda taken: first_free(taken, at, cap), asked=at
     )
     if instant <= at:
@@ -95,34 +94,3 @@ def pacing_note(paced: Collection[tuple[str, str, datetime]], config: Config) ->
             f"it waits until {until.isoformat(timespec='minutes').replace('+00:00', 'Z')}"
         )
     return PACED + "; ".join(parts)
-
-
-def take_post(
-    journal: Journal, item_id: int, account: str, intent: str, pick: Callable[[list[datetime]], datetime],
-    *, asked: datetime,
-) -> datetime:
-    """Record when the item posts to `account`: the instant `pick` chooses given the account's other posts.
-
-    One transaction of the journal, so of two items deciding at once the second sees the first (issue 13).
-    Items given back to the inbox or failed do not count.
-    """
-    with journal.atomic() as db:
-        db.execute("DELETE FROM posts WHERE item_id = ? AND account = ?", (item_id, account))
-        rows = db.execute(
-            f"SELECT instant FROM posts WHERE account = ? AND intent = ? AND item_id NOT IN {RELEASED_ITEMS}",
-            (account, intent, *RELEASED_PARAMS),
-        ).fetchall()
-        chosen = pick([parse_instant(row["instant"]) for row in rows]).astimezone(UTC)
-        db.execute(
-            "INSERT INTO posts (item_id, account, intent, instant, paced) VALUES (?, ?, ?, ?, ?)",
-            (item_id, account, intent, iso_z(chosen), int(chosen > asked)),
-        )
-    return chosen
-
-
-def paced_posts(journal: Journal, item_id: int) -> list[tuple[str, str, datetime]]:
-    """(account, intent, instant) of the item's targets that a full window moved later."""
-    rows = journal.rows(
-        "SELECT account, intent, instant FROM posts WHERE item_id = ? AND paced = 1 ORDER BY account", (item_id,)
-    )
-    return [(str(row["account"]), str(row["intent"]), parse_instant(row["instant"])) for row in rows]

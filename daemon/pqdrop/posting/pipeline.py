@@ -19,12 +19,12 @@ from pqdrop.config import Config
 from pqdrop.errors import ApiRejected, Interrupted, ItemError, MediaError, Postponed, PqdropError, SidecarError
 from pqdrop.folders.claim import ClaimName, claim_dir, give_back, mark_filing, release, take
 from pqdrop.folders.filing import append_status_log, file_claim, free_stem
-from pqdrop.inbox.items import Item, claim_entries, item_from_json, item_to_json
+from pqdrop.inbox.items import Item, claim_entries
 from pqdrop.journal.edits import EditLog
 from pqdrop.journal.store import Journal, Record
 from pqdrop.media.probe import MediaInfo, fingerprint
 from pqdrop.posting.creators import CreatorInfos, fetcher_of
-from pqdrop.posting.pacing import pace_targets, paced_posts, pacing_note
+from pqdrop.posting.pacing import pace_targets, pacing_note
 from pqdrop.posting.photos import tiktok_photo
 from pqdrop.posting.preflight import creator_problems
 from pqdrop.posting.prepare import left_out, prepare_item
@@ -44,7 +44,8 @@ from pqdrop.posting.publish import (
     target_body,
 )
 from pqdrop.posting.slots import reserve_slots
-from pqdrop.postqued import Account, Api, PostQued, PublishState
+from pqdrop.postqued.client import PostQued
+from pqdrop.postqued.types import Account, Api, PublishState
 from pqdrop.sidecar.changes import content_digest
 from pqdrop.sidecar.parse import Sidecar
 from pqdrop.states import OK_TARGET_STATES, UNPUBLISHED_STEPS, ItemState, Step, waits_for_dispatch
@@ -113,7 +114,7 @@ class Pipeline:
     def claim(self, item: Item) -> Record | None:
         """Journal first, then the rename: a crash in between leaves a record the sweep can settle."""
         claim = str(ClaimName.new(item.name, self._owner))
-        record_id = self._journal.begin_claim(item.name, claim, item_to_json(item))
+        record_id = self._journal.begin_claim(item.name, claim, item)
         try:
             taken = take(self._inbox, item, claim)
         except OSError:
@@ -178,8 +179,8 @@ class Pipeline:
                 record = self._publish_step(record)
             state = self._follow(str(record.publish_id))
             result = result_from_state(record.name, state, str(record.idempotency_key))
-            notes = (pacing_note(paced_posts(self._journal, record.id), self._config),
-                     left_out(item_from_json(record.item)))
+            notes = (pacing_note(self._journal.paced_posts(record.id), self._config),
+                     left_out(record.item))
             result.note = "; ".join(note for note in notes if note) or None
             return result
         except ApiRejected as exc:
@@ -192,7 +193,7 @@ class Pipeline:
 
     def _upload_step(self, record: Record) -> Record:
         """Check the item, upload what is not in storage yet, then fix the publish key and body."""
-        item = item_from_json(record.item)
+        item = record.item
         root = claim_dir(self._inbox, record.claim)
         if record.state is Step.CLAIMED:
             self._journal.set_state(record.id, Step.UPLOADING)
@@ -297,7 +298,7 @@ class Pipeline:
         uploads = self._journal.uploads(record.id)
         result.publish_id = result.publish_id or record.publish_id
         result.idempotency_key = result.idempotency_key or record.idempotency_key
-        order = [str(path) for path in item_from_json(record.item).media]  # the carousel's order, as posted
+        order = [str(path) for path in record.item.media]  # the carousel's order, as posted
         result.media = [media_record(Uploaded(path, *uploads[path])) for path in order if path in uploads]
         status = status_document(result, self._clock())
         folder = self._inbox / result.state.folder

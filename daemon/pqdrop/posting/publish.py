@@ -20,7 +20,7 @@ from pqdrop.states import ItemState, failure_reason, outcome_of
 
 if TYPE_CHECKING:  # types only: a reader of results (`pqdrop status`) loads neither PyAV nor httpx
     from pqdrop.media.probe import MediaInfo
-    from pqdrop.postqued import Account, PublishState
+    from pqdrop.postqued.types import Account, PublishState
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from pqdrop.journal.store import Journal
 from pqdrop.sidecar.parse import Sidecar, Target
 
 if TYPE_CHECKING:  # a type only: `pqdrop status` reads slots without loading the API client
-    from pqdrop.postqued import Account
+    from pqdrop.postqued.types import Account
 
 # A slot closer than this is left for the next one: the publish request must reach PostQued
 # before its dispatchAt, and PostQued refuses a dispatchAt in the past.

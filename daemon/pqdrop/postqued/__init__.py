@@ -1,36 +1,10 @@
-"""The PostQued API client; the only package that sees httpx.
+"""The PostQued API and its storage; the only package that speaks HTTP to them (httpx, http.client).
 
 `client` is the one interface, `v1` and `v2` the dialects behind it (paths, bodies, reply
-parsing), `transport` the requests and their retries, `types` the values handed back.
+parsing), `transport` the requests and their retries, `replies` tolerant reply parsing, `types`
+the values handed back (no I/O); `storage` the presigned PUT, `bandwidth` the upload cap shared by
+every upload, `ratelimit` the client-side windows per request category and backoff.
+
+Imports the ground and `platforms` only. Import from the modules themselves: this file loads
+nothing, so a light command that needs a value type never loads httpx.
 """
-
-from pqdrop.postqued.client import PostQued, detect
-from pqdrop.postqued.replies import (
-    error_from_reply,
-    parse_account,
-    parse_publish_state,
-    parse_target_state,
-    parse_upload_ticket,
-    retry_after_seconds,
-)
-from pqdrop.postqued.storage import storage_reason
-from pqdrop.postqued.types import (
-    TERMINAL_REQUEST_STATES,
-    TERMINAL_TARGET_STATES,
-    Account,
-    Api,
-    Progress,
-    PublishState,
-    RetryPolicy,
-    TargetState,
-    UploadTicket,
-    Workspace,
-)
-from pqdrop.postqued.v1 import NOT_IN_V1
-
-__all__ = [
-    "NOT_IN_V1", "TERMINAL_REQUEST_STATES", "TERMINAL_TARGET_STATES", "Account", "Api", "PostQued", "Progress",
-    "PublishState",
-    "RetryPolicy", "TargetState", "UploadTicket", "Workspace", "detect", "error_from_reply", "parse_account",
-    "parse_publish_state", "parse_target_state", "parse_upload_ticket", "retry_after_seconds", "storage_reason",
-]

@@ -123,7 +123,7 @@ class Agenda:
         and a disk refusing the write leaves the schedule for the next change or look: neither stops pqdrop.
         """
         records = [record for step in sorted(_SHOWN) for record in self._journal.in_state(step)]
-        text = render(entries_of(records, account_name, held, paced_instants(self._journal)), self._zone())
+        text = render(entries_of(records, account_name, held, self._journal.paced_instants()), self._zone())
         if text == self._written:
             return False
         current, problem = read_own(self._path)
@@ -184,14 +184,6 @@ def read_own(path: Path) -> tuple[str | None, str | None]:
     return None, (f"{where} is {kind}: pqdrop never overwrites it, and writes no schedule while it is there; "
                   f"rename it (in the inbox root, {SCHEDULE_FILE} is the name of pqdrop's schedule) to have "
                   "the schedule written there")
-
-
-def paced_instants(journal: Journal) -> dict[int, list[datetime]]:
-    """Journal id -> the instants a daily cap moved the item's targets to (the posts table pacing.py keeps)."""
-    paced: dict[int, list[datetime]] = {}
-    for row in journal.rows("SELECT item_id, instant FROM posts WHERE paced = 1"):
-        paced.setdefault(int(row["item_id"]), []).append(parse_instant(str(row["instant"])))
-    return paced
 
 
 def _same_second(at: datetime, instants: Iterable[datetime]) -> bool:

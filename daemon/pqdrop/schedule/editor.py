@@ -39,7 +39,9 @@ from pqdrop.posting.pacing import pace_targets
 from pqdrop.posting.publish import find_account, publish_body, result_from_state, status_document, target_body
 from pqdrop.posting.publish import idempotency_key as content_key
 from pqdrop.posting.slots import reserve_slots
-from pqdrop.postqued import NOT_IN_V1, Account, PostQued, PublishState
+from pqdrop.postqued.client import PostQued
+from pqdrop.postqued.types import Account, PublishState
+from pqdrop.postqued.v1 import NOT_IN_V1
 from pqdrop.schedule.notify import result_event
 from pqdrop.schedule.tracker import Tracker
 from pqdrop.sidecar.changes import (

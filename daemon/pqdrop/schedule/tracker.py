@@ -33,7 +33,8 @@ from pqdrop.instants import iso_z, parse_instant
 from pqdrop.journal.store import Journal, Record
 from pqdrop.platforms import confirm_within
 from pqdrop.posting.publish import Result, result_from_state, status_document
-from pqdrop.postqued import PostQued, PublishState
+from pqdrop.postqued.client import PostQued
+from pqdrop.postqued.types import PublishState
 from pqdrop.schedule.notify import Event, result_event, unconfirmed_event
 from pqdrop.states import ItemState, Step, waits_for_dispatch
 

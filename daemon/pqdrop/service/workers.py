@@ -44,7 +44,8 @@ from pqdrop.names import shown
 from pqdrop.posting.pacing import PACED
 from pqdrop.posting.pipeline import Clock, Pipeline, now_utc
 from pqdrop.posting.publish import Result, Round
-from pqdrop.postqued import Api, PostQued
+from pqdrop.postqued.client import PostQued
+from pqdrop.postqued.types import Api
 from pqdrop.schedule.agenda import Agenda
 from pqdrop.schedule.editor import Editor
 from pqdrop.schedule.notify import (
