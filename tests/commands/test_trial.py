@@ -152,3 +152,14 @@ def test_a_restarted_trial_keeps_its_schedule_and_can_still_move_the_post(
     status = read_json(status_path) or {}
     assert (status["state"], status["publishId"]) == ("scheduled", publish_id)
     assert not (inbox / "failed").exists() or list((inbox / "failed").iterdir()) == []
+
+
+def test_a_trial_folder_that_cannot_be_made_exits_2_naming_it(newcomer: tuple[Path, dict[str, str]]) -> None:
+    clone, env = newcomer
+    (clone / "trial").write_text("a file where the trial's folder goes\n")
+    result = subprocess.run([sys.executable, "-m", "pqdrop", "try", "trial"], cwd=clone, env=env, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert result.stderr == (f"pqdrop try: cannot make {clone / 'trial' / 'inbox'}: Not a directory; "
+                             "give a DIR you can write in (pqdrop try DIR)\n")
+    assert (clone / "trial").read_text() == "a file where the trial's folder goes\n"

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pqdrop.commands.init import machine_zone
 from pqdrop.commands.sandbox import SANDBOX_KEY
 from pqdrop.errors import EXIT_USAGE
+from pqdrop.names import shown
 
 if TYPE_CHECKING:
     from pqdrop.service.daemon import Signals
@@ -56,12 +58,17 @@ def run_trial(folder: Path, signals: Signals) -> int:
 
     folder = folder.expanduser().absolute()
     for part in ("inbox", "state", "sandbox", "samples"):
-        (folder / part).mkdir(parents=True, exist_ok=True)
+        try:
+            (folder / part).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(shown(f"pqdrop try: cannot make {folder / part}: {exc.strerror}; give a DIR you can write in "
+                        "(pqdrop try DIR)"), file=sys.stderr)
+            return EXIT_USAGE
     resumed = (folder / "sandbox" / STATE_FILE).is_file()
     try:
         sandbox = Sandbox(port=0, api_keys=(SANDBOX_KEY,), state_dir=folder / "sandbox").start()
     except SnapshotError as exc:
-        print(f"pqdrop try: the sandbox's state {exc}")
+        print(shown(f"pqdrop try: the sandbox's state {exc}"), file=sys.stderr)
         return EXIT_USAGE
     try:
         config_path = write_config(folder, sandbox.url)
