@@ -65,7 +65,10 @@ def test_every_verb_has_its_module() -> None:
     parser = build_parser()
     verbs = next(action for action in parser._actions if action.dest == "command").choices
     assert verbs is not None
-    assert sorted(path.stem for path in (PACKAGE / "commands").glob("*.py") if path.stem != "__init__") == sorted(verbs)
+    # `try` is Python's keyword: its module is trial.py; docs.py generates the reference pages, not a verb.
+    modules = {"trial" if verb == "try" else verb for verb in verbs}
+    assert sorted(path.stem for path in (PACKAGE / "commands").glob("*.py")
+                  if path.stem not in ("__init__", "docs")) == sorted(modules)
 
 
 def test_no_module_is_past_800_lines() -> None:
