@@ -16,7 +16,7 @@ demo: $(VENV)
 # ruff (rules in pyproject.toml), mypy --strict over the package, and the house's import contracts
 # (pyproject's [tool.importlinter]): the suite runs only on clean code.
 lint: $(VENV)
-	$(BIN)/ruff check daemon tests bench
+	$(BIN)/ruff check daemon tests bench container
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
@@ -41,8 +41,11 @@ service-test: $(VENV)
 	@test -n "$(TOOLS)" || { $(NO_TOOLS); }
 	PQDROP_TOOLS=$(TOOLS) $(BIN)/python -m pytest -q -p no:cacheprovider tests/service
 
+# compose.yaml is checked and run by podman-compose (Debian's package), installed here when missing.
 image-test: $(VENV)
 	@test -n "$(TOOLS)" || { $(NO_TOOLS); }
+	@command -v podman-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq podman-compose >/dev/null; }
 	PQDROP_TOOLS=$(TOOLS) $(BIN)/python -m pytest -q -p no:cacheprovider tests/image
 
 bench: $(VENV)
