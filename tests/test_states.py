@@ -43,6 +43,7 @@ def test_any_failed_target_fails_the_item_with_the_platform_reason() -> None:
     report = state("published", "failed", request="partial_failed")
     assert outcome_of(report) is ItemState.FAILED
     assert failure_reason(report) == "target a1 failed: spam risk"
+    assert failure_reason(report, {"a1": "@mybrand (tiktok)"}) == "@mybrand (tiktok) failed: spam risk"
 
 
 def test_scheduled_and_in_progress_states() -> None:

@@ -3,6 +3,7 @@ that read an outcome from the API's report."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -105,10 +106,13 @@ def waits_for_dispatch(state: PublishState, now: datetime) -> bool:
     return True
 
 
-def failure_reason(state: PublishState) -> str:
-    """The platform's reasons for the failed targets, one sentence per target."""
+def failure_reason(state: PublishState, names: Mapping[str, str] | None = None) -> str:
+    """The platform's reasons for the failed targets, one sentence per target, named as `names` says
+    ("@mybrand (tiktok)" for an accountId) or else by its id."""
+    names = names or {}
     reasons = [
-        f"target {target.account_id or target.id} {target.status}: {target.reason or 'no reason given'}"
+        f"{names.get(target.account_id) or f'target {target.account_id or target.id}'} {target.status}: "
+        f"{target.reason or 'no reason given'}"
         for target in state.targets
         if target.status in BAD_TARGET_STATES
     ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -96,3 +98,21 @@ def test_a_second_run_on_the_same_state_refuses_without_claiming_to_watch(
         "this one its own state dir; try again later")
     assert first.returncode == 0
 
+
+
+def test_a_failure_names_the_account_as_the_sidecar_does_and_every_file_writes_instants_with_a_z(
+    tmp_path: Path, inbox: Path, sandbox: Sandbox, user_env: dict[str, str]  # noqa: F811
+) -> None:
+    config_path = write_config(tmp_path, sandbox.url)
+    drop_clip(inbox, "doomed", "account: '@failing'\n")
+    drop_clip(inbox, "later", "dispatchAt: 2030-06-01T18:00:00\n")
+    assert pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path).returncode == 1
+    message = json.loads((inbox / "failed" / "doomed.status.json").read_text())["error"]["message"]
+    assert message.startswith("@failing (tiktok) failed: "), message
+    assert "acc_" not in message and "target " not in message
+    written = [inbox / "status.log", *inbox.glob("*/*.status.json")]
+    assert len(written) == 3
+    for path in written:
+        assert "+00:00" not in path.read_text(), path
+    times = [json.loads(line)["time"] for line in (inbox / "status.log").read_text().splitlines()]
+    assert times and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", time) for time in times), times

@@ -25,6 +25,7 @@ from typing import Any
 from pqdrop.errors import InboxBlocked
 from pqdrop.inbox.items import STATUS_LOG, STATUS_SUFFIX, Item
 from pqdrop.inbox.synctools import conflict
+from pqdrop.instants import iso_z
 from pqdrop.journal.store import Record
 from pqdrop.names import NAME_MAX, fit, fit_with, json_text, shown
 
@@ -209,7 +210,7 @@ def append_status_log(inbox: Path, record: Mapping[str, Any], now: datetime | No
     said once in the log. A last line a person left without its newline gets one first (JSON Lines).
     """
     path = inbox / STATUS_LOG
-    line = json_text({"time": (now or datetime.now(UTC)).isoformat(timespec="seconds"), **record}) + "\n"
+    line = json_text({"time": iso_z(now or datetime.now(UTC)), **record}) + "\n"
     kind = kind_of(path)
     if kind not in (None, "a file"):
         _say_log_trouble(path, f"it is {kind}, not a file")  # never opened: a pipe would block, a device act

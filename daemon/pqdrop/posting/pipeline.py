@@ -178,7 +178,7 @@ class Pipeline:
             if record.state is Step.PUBLISHING:
                 record = self._publish_step(record)
             state = self._follow(str(record.publish_id))
-            result = result_from_state(record.name, state, str(record.idempotency_key))
+            result = result_from_state(record.name, state, str(record.idempotency_key), self._client.platform_accounts)
             notes = (pacing_note(self._journal.paced_posts(record.id), self._config),
                      left_out(record.item))
             result.note = "; ".join(note for note in notes if note) or None

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pqdrop.config import fold_account
-from pqdrop.errors import ItemError, MediaError
+from pqdrop.errors import ItemError, MediaError, PqdropError
 from pqdrop.instants import iso_z
 from pqdrop.names import shown
 from pqdrop.platforms.tiktok import Reaction, answer_to, is_tiktok_code
@@ -153,8 +153,27 @@ def post_fingerprint(media_fingerprints: Sequence[str], account_ids: Sequence[st
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def result_from_state(name: str, state: PublishState, key: str) -> Result:
-    """Turn the last publish report into the item's result."""
+def account_label(account: Account) -> str:
+    """An account as every message names it: "@mybrand (tiktok)"."""
+    return f"@{account.username.lstrip('@')} ({account.platform})"
+
+
+def account_labels(state: PublishState, listing: Callable[[str], Sequence[Account]]) -> dict[str, str]:
+    """accountId -> "@name (platform)" for the state's targets, from the API's lists (`listing`, by platform);
+    an account the lists do not name, or a list that cannot be read now, is left out."""
+    labels: dict[str, str] = {}
+    for platform in sorted({target.platform or "tiktok" for target in state.targets}):
+        try:
+            accounts = listing(platform)
+        except PqdropError:
+            continue
+        labels.update({account.id: account_label(account) for account in accounts})
+    return labels
+
+
+def result_from_state(name: str, state: PublishState, key: str,
+                      listing: Callable[[str], Sequence[Account]] | None = None) -> Result:
+    """Turn the last publish report into the item's result; a failure names its accounts by `listing`'s names."""
     outcome = outcome_of(state)
     result = Result(name, outcome, publish_id=state.publish_id, idempotency_key=key)
     result.targets = [
@@ -175,7 +194,7 @@ def result_from_state(name: str, state: PublishState, key: str) -> Result:
     ]
     if outcome is ItemState.FAILED:
         result.error_code = "PLATFORM_FAILED"
-        result.message = failure_reason(state)
+        result.message = failure_reason(state, account_labels(state, listing) if listing else None)
         # TikTok's fail reason (T6) names the rule, and the table says what it means and what to do.
         codes = [target.error_code for target in state.targets if target.error_code]
         reasons = [code for code in codes if is_tiktok_code(code)]

@@ -36,7 +36,14 @@ from pqdrop.journal.edits import Edit, EditLog
 from pqdrop.journal.store import Journal, Record
 from pqdrop.names import shown
 from pqdrop.posting.pacing import pace_targets
-from pqdrop.posting.publish import find_account, publish_body, result_from_state, status_document, target_body
+from pqdrop.posting.publish import (
+    account_label,
+    find_account,
+    publish_body,
+    result_from_state,
+    status_document,
+    target_body,
+)
 from pqdrop.posting.publish import idempotency_key as content_key
 from pqdrop.posting.slots import reserve_slots
 from pqdrop.postqued.client import PostQued
@@ -107,7 +114,7 @@ class Editor:
             except PqdropError:
                 return account_id
             for account in known:
-                self._names[account.id] = f"{account.username} ({platform})"
+                self._names[account.id] = account_label(account)
         return self._names.get(account_id, account_id)
 
     def seconds_until_due(self) -> float | None:
@@ -396,7 +403,7 @@ class Editor:
             state = self._client.cancel_target(edit.old_publish_id, target.id)
         now = self._clock()
         names = ", ".join(self.account_name(str(t.account_id), t.platform or "tiktok") for t in waiting)
-        result = result_from_state(record.name, state, str(record.idempotency_key))
+        result = result_from_state(record.name, state, str(record.idempotency_key), self._client.platform_accounts)
         result.media = list((record.status or {}).get("media", []))
         status = {**status_document(result, now), "edit": {"kind": "canceled", "at": iso_z(now), "canceled": names}}
         self._log.end_edit(record.id, status)
@@ -412,7 +419,9 @@ class Editor:
         """Only a post whose every target still waits (or was canceled by this edit) can be changed."""
         for target in self._client.publish_status(publish_id).targets:
             if target.status not in ("scheduled", "canceled"):
-                raise NotApplicable(UNTOUCHABLE.format(target=target.account_id or target.id, status=target.status))
+                raise NotApplicable(UNTOUCHABLE.format(
+                    target=self.account_name(target.account_id, target.platform or "tiktok") if target.account_id
+                    else target.id, status=target.status))
 
     def _patch(self, record: Record, edit: Edit) -> None:
         """v2: move each target of the same publish to its new time; v1 cannot, so cancel and publish again."""
@@ -434,7 +443,7 @@ class Editor:
     def _finish(self, record: Record, edit: Edit, state: PublishState) -> None:
         """The edited post is with PostQued: the journal, the status file and status.log say so."""
         now = self._clock()
-        result = result_from_state(record.name, state, str(edit.idempotency_key))
+        result = result_from_state(record.name, state, str(edit.idempotency_key), self._client.platform_accounts)
         result.media = list((record.status or {}).get("media", []))
         before, after = ([target.get("dispatchAt") for target in (body or {}).get("targets", [])]
                          for body in (record.publish_body, edit.publish_body))

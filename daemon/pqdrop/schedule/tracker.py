@@ -165,7 +165,7 @@ class Tracker:
 
     def _update(self, record: Record, state: PublishState, due: Due | None) -> int:
         now = self._clock()
-        result = result_from_state(record.name, state, str(record.idempotency_key))
+        result = result_from_state(record.name, state, str(record.idempotency_key), self._client.platform_accounts)
         if result.state in (ItemState.SCHEDULED, ItemState.ACCEPTED) or waits_for_dispatch(state, now):
             status = _with_targets(record.status, result.targets)
             late = result.state is ItemState.ACCEPTED and not waits_for_dispatch(state, now)
