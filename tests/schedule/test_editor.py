@@ -553,3 +553,14 @@ def test_a_new_time_an_edit_asks_for_is_paced_by_the_daily_cap_as_a_fresh_drop_i
     assert after["targets"][0]["dispatchAt"] == before
     assert [p["status"] for p in sandbox.state_summary()["publishes"]].count("canceled") <= 1
     assert len(live(sandbox)) == 2
+
+
+def test_a_finished_reschedule_is_logged_with_the_new_time_in_the_configured_zone(
+    service: Workers, inbox: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = schedule(service, inbox)
+    write_like_a_sync_tool(path, path.read_text().replace("2030-06-01T18:00:00", "2030-06-02T20:30:00"))
+    with caplog.at_level("INFO", logger="pqdrop"):
+        service.follow()
+    [said] = [record.getMessage() for record in caplog.records if "rescheduled to" in record.getMessage()]
+    assert said.startswith("later: rescheduled to 2030-06-02 20:30 CEST (publish ")

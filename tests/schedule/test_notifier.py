@@ -351,3 +351,72 @@ def test_a_scheduled_event_says_its_time_in_the_configured_zone() -> None:
         {"id": "t", "accountId": "a", "status": "scheduled", "dispatchAt": "2030-01-15T17:00:00Z"}]))
     assert event.at == (datetime(2030, 1, 15, 17, tzinfo=UTC),)
     assert message_of(event, BERLIN).body.splitlines()[0] == "later.mp4 is scheduled for 2030-01-15 18:00 CET"
+
+
+def test_a_refused_key_is_one_message_per_outage_and_one_when_posting_works_again(
+    receiver: Receiver, tmp_path: Path, sandbox: Sandbox
+) -> None:
+    from pqdrop.service.workers import EXIT_BLOCKED
+
+    config = load_config(write_config(tmp_path, sandbox.url, notify={"urls": [receiver.url()]}))
+    inbox = config.inbox.path
+    inbox.mkdir()
+    make_video(inbox / "clip.mp4", seconds=1)
+    sidecar(inbox / "clip.md")
+    journal = Journal(config.state.dir)
+    with make_client(config) as client, Workers(config, client, journal, secrets=(SANDBOX_KEY,)) as workers:
+        workers.notifier._group_seconds = 0.0
+        sandbox.set_key(SANDBOX_KEY, "revoked")
+        assert once(workers)[0] == EXIT_BLOCKED
+        assert once(workers)[0] == EXIT_BLOCKED  # the same outage: said once
+        wait_until(lambda: len(receiver.received) == 1)
+        sandbox.set_key(SANDBOX_KEY, "ok")
+        assert once(workers)[0] == EXIT_OK
+    journal.close()
+    assert receiver.titles == ["pqdrop: posting paused", "pqdrop: posting resumed"]
+    assert "revoked" in receiver.received[0]["message"] and "API key" in receiver.received[0]["message"]
+    assert SANDBOX_KEY not in json.dumps(receiver.received)
+
+
+def test_a_file_stuck_arriving_is_told_once(receiver: Receiver, tmp_path: Path, sandbox: Sandbox) -> None:
+    config = load_config(write_config(tmp_path, sandbox.url, notify={"urls": [receiver.url()]},
+                                      inbox={"stuck_arriving_hours": 0.0001}))  # a third of a second
+    inbox = config.inbox.path
+    inbox.mkdir()
+    video = make_video(inbox / "big.mp4", seconds=1)
+    with video.open("r+b") as stream:  # its end never arrives: a sync cut off half way
+        stream.truncate(video.stat().st_size // 2)
+    sidecar(inbox / "big.md")
+    journal = Journal(config.state.dir)
+    with make_client(config) as client, Workers(config, client, journal) as workers:
+        workers.notifier._group_seconds = 0.0
+        wait_until(lambda: any(waiting.stuck for waiting in workers.look().waiting))
+        workers.look()
+        workers.look()
+    journal.close()
+    [message] = receiver.received
+    assert message["title"] == "pqdrop: big stuck arriving"
+    assert "sync tool" in message["message"]
+
+
+def test_a_scheduled_post_and_its_cancel_are_told_with_the_time_in_the_configured_zone(
+    receiver: Receiver, tmp_path: Path, sandbox: Sandbox
+) -> None:
+    from tests.schedule.test_editor import LATER, schedule, write_like_a_sync_tool
+
+    config = load_config(write_config(tmp_path, sandbox.url, notify={"urls": [receiver.url()],
+                                                                     "on": ["scheduled", "canceled"]}))
+    inbox = config.inbox.path
+    inbox.mkdir()
+    journal = Journal(config.state.dir)
+    with make_client(config) as client, Workers(config, client, journal) as workers:
+        workers.notifier._group_seconds = 0.0
+        path = schedule(workers, inbox)
+        assert LATER in path.read_text()
+        write_like_a_sync_tool(path, path.read_text().replace("---\n", "---\ncancel: true\n", 1))
+        workers.follow()
+        assert (inbox / "canceled" / "later.status.json").exists()
+    journal.close()
+    assert receiver.titles == ["pqdrop: later scheduled", "pqdrop: later canceled"]
+    assert receiver.received[0]["message"].startswith("later is scheduled for 2030-06-01 18:00 CEST\n")
+    assert "canceled/" in receiver.received[1]["message"]

@@ -463,8 +463,7 @@ class Editor:
         zone = self._config.defaults.zone
         moments = ", ".join(f"{parse_instant(str(t)).astimezone(zone):%Y-%m-%d %H:%M %Z}" if t else "now"
                             for t in dict.fromkeys(after)) or "now"
-        done = "rescheduled" if edit.kind is EditKind.RESCHEDULE else "replaced"
-        log.info("%s: %s to %s (publish %s)", record.name, done, moments, state.publish_id)
+        log.info("%s: %s to %s (publish %s)", record.name, str(edit.kind), moments, state.publish_id)
         self._done_request(edit, f"{edit.kind}: {', '.join(str(t) if t else 'now' for t in after) or 'now'}")
 
     def _file_canceled(self, record: Record, edit: Edit, canceled: PublishState) -> None:
