@@ -15,7 +15,7 @@ from tests.conftest import SANDBOX_KEY, make_client, sidecar, tree_digest, write
 from pqdrop.config import Config, load_config
 from pqdrop.journal.store import Journal
 from pqdrop.media.mediagen import make_image, make_video
-from pqdrop.media.probe import fingerprint
+from pqdrop.media.probe import fingerprint, probe
 from pqdrop.sandbox import Sandbox
 from pqdrop.service.workers import EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, Round, Workers, once
 
@@ -45,7 +45,7 @@ def test_a_video_with_its_sidecar_is_published_and_filed_in_sent(
     status = status_of(inbox, "sent", "clip")
     assert status["state"] == "published"
     assert status["publishId"] == round_.results[0].publish_id
-    assert status["media"][0]["fingerprint"] == fingerprint(inbox / "sent" / "clip.mp4")
+    assert status["media"][0]["fingerprint"] == fingerprint(probe(inbox / "sent" / "clip.mp4"))
     assert log_states(inbox, "clip") == ["uploading", "publishing", "following", "published"]
     [publish] = publishes(sandbox)
     [target] = publish["targets"]

@@ -8,16 +8,19 @@ takes milliseconds and constant memory however large the file is.
 from __future__ import annotations
 
 import hashlib
-import stat
-from dataclasses import dataclass
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import av
 from av.container import InputContainer
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
+from pqdrop.descriptors import Identity, Refused, open_below, open_file, reopen
 from pqdrop.errors import MediaError
 from pqdrop.media.containers import HEIF_BRANDS
 
@@ -63,6 +66,8 @@ class MediaInfo:
     fps: float | None
     rotation: int
     codec: str
+    # The file probed (device, inode): every later read checks it is still that file (issue 21).
+    identity: Identity | None = field(default=None, compare=False)
 
 
 def image_mime(head: bytes) -> str | None:
@@ -128,42 +133,51 @@ def is_heif(head: bytes) -> bool:
     return head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS
 
 
-def probe(path: Path) -> MediaInfo:
-    """Read what `path` really holds; raise MediaError naming the file if it is not usable media."""
-    size = _regular_file_size(path)
-    head = _read_head(path)
-    if is_heif(head):
-        return _describe_heif(path, size)
+def probe(path: Path, root: Path | None = None) -> MediaInfo:
+    """Read what `path` really holds; raise MediaError naming the file if it is not usable media.
+
+    The file is opened once, below `root` (default: its own folder) without following a link, and
+    read only from that descriptor; the MediaInfo keeps its identity for every later read.
+    """
     try:
-        with av.open(str(path), metadata_errors="replace") as container:
-            return _describe(path, size, head, container)
+        descriptor = open_file(path) if root is None else open_below(root, path.relative_to(root))
+    except Refused as exc:
+        raise MediaError(f"{path} {exc.reason}") from None
+    except OSError as exc:
+        raise MediaError(f"{path} cannot be read: {_reason(exc)}") from exc
+    with os.fdopen(descriptor, "rb") as stream:
+        return _probe_stream(path, stream)
+
+
+def _probe_stream(path: Path, stream: BinaryIO) -> MediaInfo:
+    status = os.fstat(stream.fileno())
+    if status.st_size == 0:
+        raise MediaError(f"{path} is empty (0 bytes)")
+    try:
+        head = stream.read(HEAD_BYTES)
+        stream.seek(0)
+    except OSError as exc:
+        raise MediaError(f"{path} cannot be read: {_reason(exc)}") from exc
+    identity = Identity.of(status)
+    if is_heif(head):
+        return replace(_describe_heif(path, stream, status.st_size), identity=identity)
+    try:
+        with av.open(stream, "r", metadata_errors="replace") as container:
+            return replace(_describe(path, status.st_size, head, container), identity=identity)
     except (av.FFmpegError, OSError) as exc:
         raise MediaError(f"{path} is not a readable video/image: {_reason(exc)}") from exc
 
 
-def _regular_file_size(path: Path) -> int:
-    """Return the size of `path`, refusing links, non-files and empty files."""
-    if path.is_symlink():
-        # Callers check too; a link could point anywhere, even outside the inbox.
-        raise MediaError(f"{path} is a symlink; pqdrop reads only regular files")
+@contextmanager
+def media_stream(info: MediaInfo) -> Iterator[BinaryIO]:
+    """The probed file opened again, never through a link; MediaError when it is not the file probed any more."""
     try:
-        st = path.lstat()
-    except OSError as exc:
-        raise MediaError(f"{path} cannot be read: {_reason(exc)}") from exc
-    if not stat.S_ISREG(st.st_mode):
-        raise MediaError(f"{path} is not a regular file")
-    if st.st_size == 0:
-        raise MediaError(f"{path} is empty (0 bytes)")
-    return st.st_size
-
-
-def _read_head(path: Path) -> bytes:
-    """Return the first bytes of `path`, where container signatures live."""
-    try:
-        with path.open("rb") as handle:
-            return handle.read(HEAD_BYTES)
-    except OSError as exc:
-        raise MediaError(f"{path} cannot be read: {_reason(exc)}") from exc
+        with reopen(info.path, info.identity) as stream:
+            yield stream
+    except Refused as exc:
+        raise MediaError(f"{info.path.name} {exc.reason}", code="MEDIA_SWAPPED") from None
+    except FileNotFoundError:
+        raise MediaError(f"{info.path.name} is gone: it was removed while its item was being posted") from None
 
 
 def _describe(path: Path, size: int, head: bytes, container: InputContainer) -> MediaInfo:
@@ -194,12 +208,12 @@ def _describe(path: Path, size: int, head: bytes, container: InputContainer) -> 
     )
 
 
-def _describe_heif(path: Path, size: int) -> MediaInfo:
+def _describe_heif(path: Path, stream: BinaryIO, size: int) -> MediaInfo:
     """An iPhone photo: its displayed size, read by libheif (FFmpeg reads no HEIF still images)."""
     import pillow_heif  # only HEIC photos need libheif
 
     try:
-        heif = pillow_heif.open_heif(str(path), convert_hdr_to_8bit=True)
+        heif = pillow_heif.open_heif(stream, convert_hdr_to_8bit=True)
         width, height = heif.size  # after the file's rotation and mirroring (irot/imir), as a phone shows it
     except (ValueError, OSError, RuntimeError) as exc:
         raise MediaError(f"{path} is not a readable HEIC/HEIF photo: {_reason(exc)}") from exc
@@ -267,16 +281,21 @@ def _reason(exc: BaseException) -> str:
 FINGERPRINT_SPAN = 1024 * 1024
 
 
-def fingerprint(path: Path) -> str:
+def fingerprint(info: MediaInfo) -> str:
     """A cheap identity of a media file: its size and its first and last MiB, hashed.
 
     Spots a re-dropped copy without a full read of a multi-GB video (the upload is the one full read).
+    Read from the file probed, never through a link (MediaError when it was swapped since).
     """
-    size = path.stat().st_size
+    with media_stream(info) as stream:
+        return fingerprint_of(stream)
+
+
+def fingerprint_of(stream: BinaryIO) -> str:
+    """The fingerprint of an open file."""
+    size = os.fstat(stream.fileno()).st_size
     digest = hashlib.sha256(str(size).encode())
-    with path.open("rb") as stream:
-        digest.update(stream.read(FINGERPRINT_SPAN))
-        if size > 2 * FINGERPRINT_SPAN:
-            stream.seek(size - FINGERPRINT_SPAN)
-            digest.update(stream.read(FINGERPRINT_SPAN))
+    digest.update(os.pread(stream.fileno(), FINGERPRINT_SPAN, 0))
+    if size > 2 * FINGERPRINT_SPAN:
+        digest.update(os.pread(stream.fileno(), FINGERPRINT_SPAN, size - FINGERPRINT_SPAN))
     return digest.hexdigest()

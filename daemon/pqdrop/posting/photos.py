@@ -13,11 +13,13 @@ transparency, and pqdrop does not guess a background colour.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 from av.video.codeccontext import VideoCodecContext
@@ -25,7 +27,7 @@ from av.video.frame import VideoFrame
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pqdrop.errors import MediaError
-from pqdrop.media.probe import MediaInfo
+from pqdrop.media.probe import MediaInfo, media_stream
 from pqdrop.platforms.tiktok import PHOTO_LIMITS, PhotoLimits
 from pqdrop.posting.preflight import PREFLIGHT, fits_1080p, needs_downscale, photo_problems
 
@@ -81,7 +83,8 @@ def check_conversions(media: Sequence[MediaInfo]) -> None:
     """Refuse, before any upload, a photo that would need a conversion pqdrop does not make."""
     for info in media:
         if info.kind == "image" and info.mime == "image/png":
-            check_convertible(info.path)
+            with media_stream(info) as stream:  # the file probed, never a link swapped in since
+                _opaque_picture(info.path, stream)
 
 
 @contextmanager
@@ -97,7 +100,9 @@ def tiktok_photo(info: MediaInfo, scratch: Path) -> Iterator[MediaInfo]:
         return
     with tempfile.TemporaryDirectory(prefix="photo-", dir=scratch) as folder:
         work = Path(folder)
-        source = info.path
+        # A private copy of the file probed, made from its descriptor: the conversion never reads the inbox's path.
+        (work / "original").mkdir()
+        source = private_copy(info, work / "original")
         if info.mime == HEIF_MIME:  # an iPhone photo: JPEG first, then fitted like any other
             source = convert_heif_to_jpeg(source, work)
             too_large = source.stat().st_size > PHOTO_LIMITS.max_bytes
@@ -105,14 +110,13 @@ def tiktok_photo(info: MediaInfo, scratch: Path) -> Iterator[MediaInfo]:
         if downscale:
             (work / "fitted").mkdir()
             jpeg = downscale_photo(source, work / "fitted")
-        elif source is not info.path:
+        elif info.mime == HEIF_MIME:
             jpeg = source
         else:
             jpeg = convert_to_jpeg(source, work)
         width, height = picture_size(jpeg)
-        converted = dataclasses.replace(
-            info, path=jpeg, mime="image/jpeg", size=jpeg.stat().st_size, codec="mjpeg", width=width, height=height
-        )
+        converted = dataclasses.replace(info, path=jpeg, mime="image/jpeg", size=jpeg.stat().st_size, codec="mjpeg",
+                                        width=width, height=height, identity=None)
         problems = photo_problems(converted, as_sent=True)
         if problems:
             raise MediaError(f"{info.path.name} (as JPEG): {'; '.join(problems)}", code=PREFLIGHT)
@@ -168,10 +172,18 @@ def convert_to_jpeg(source: Path, folder: Path) -> Path:
     return target
 
 
-def _opaque_picture(path: Path) -> VideoFrame:
-    """The decoded picture, refused when any pixel is not fully opaque."""
+def private_copy(info: MediaInfo, folder: Path) -> Path:
+    """`folder/<name>`: a copy of the file probed, read from a descriptor that followed no link."""
+    target = folder / info.path.name
+    with media_stream(info) as stream, target.open("xb") as copy:
+        shutil.copyfileobj(stream, copy)
+    return target
+
+
+def _opaque_picture(path: Path, stream: BinaryIO | None = None) -> VideoFrame:
+    """The decoded picture (from `stream` when given), refused when any pixel is not fully opaque."""
     try:
-        with av.open(str(path)) as container:
+        with av.open(stream if stream is not None else str(path), "r") as container:
             frame = next(container.decode(video=0))
     except (av.FFmpegError, OSError, StopIteration) as exc:
         raise MediaError(f"{path.name}: the PNG cannot be decoded for conversion to JPEG: {exc}") from exc

@@ -46,8 +46,8 @@ from pqdrop.posting.publish import (
 from pqdrop.posting.slots import reserve_slots
 from pqdrop.postqued.client import PostQued
 from pqdrop.postqued.types import Account, Api, PublishState
-from pqdrop.sidecar.changes import content_digest
 from pqdrop.sidecar.parse import Sidecar
+from pqdrop.sidecar.source import SidecarSource
 from pqdrop.states import OK_TARGET_STATES, UNPUBLISHED_STEPS, ItemState, Step, waits_for_dispatch
 
 log = logging.getLogger("pqdrop")
@@ -204,11 +204,9 @@ class Pipeline:
             raise SidecarError(f"{sidecar.path.name if sidecar.path else record.name}: cancel: true cancels a post "
                                "waiting in scheduled/; this item is not posted yet: remove the line to post it",
                                code="SIDECAR_VALUE")
-        if item.sidecar is not None:  # what any later edit in scheduled/ is judged against
-            path = root / item.sidecar
-            EditLog(self._journal).posted_with(record.id, path.read_text(encoding="utf-8-sig"), content_digest(path),
-                                               now)
-        prints = [fingerprint(info.path) for info in media]
+        if sidecar.text is not None:  # what any later edit in scheduled/ is judged against: what was read
+            EditLog(self._journal).posted_with(record.id, sidecar.text, sidecar.digest, now)
+        prints = [fingerprint(info) for info in media]  # the files probed, or MediaError saying they were swapped
         self._refuse_repeat(record, prints, sorted(account.id for account in accounts.values()), sidecar.repost)
         done = self._journal.uploads(record.id)
         uploaded = []
@@ -335,7 +333,7 @@ class Pipeline:
                             record.name, path, content_id, exc.message)
 
     def prepared(
-        self, root: Path, item: Item, name: str, now: datetime
+        self, root: Path, item: Item, name: str, now: datetime, source: SidecarSource | None = None
     ) -> tuple[Sidecar, tuple[MediaInfo, ...], dict[str, Account]]:
         """Everything a post is checked against before any upload, as of `now`: the sidecar, TikTok's rules,
         the media, the accounts and their creator info; an edit in scheduled/ passes the same (editor.py).
@@ -343,7 +341,7 @@ class Pipeline:
         Raises ItemError (or ApiRejected for an account the key cannot reach) naming the file and the rule.
         """
         sidecar, media = prepare_item(root, item, self._config.defaults, now, accounts=self._config.accounts,
-                                      schedule=self._config.schedule)
+                                      schedule=self._config.schedule, source=source)
         accounts = self._resolve_accounts(sidecar, name)
         self._check_accounts(sidecar, media, accounts, name)
         if self._client.api is Api.V2:
@@ -383,13 +381,15 @@ class Pipeline:
         if info.kind == "image":
             with tiktok_photo(info, self._config.state.dir) as photo:  # a PNG goes up as a JPEG
                 return self._client.upload_photo(photo.path, photo.mime, photo.size, width=photo.width,
-                                                 height=photo.height, max_rate=self._config.upload.max_rate)
+                                                 height=photo.height, max_rate=self._config.upload.max_rate,
+                                                 identity=photo.identity)
         if info.duration_ms is None:
             raise MediaError(f"{info.path.name}: the video's duration could not be read")
         # A URL that expired while the item waited (a retry, the bandwidth cap) gets a new session (in the dialect).
         return self._client.upload_video(
             info.path, info.mime, info.size, width=info.width, height=info.height, duration_ms=info.duration_ms,
             progress=self._upload_progress(info.path.name), max_rate=self._config.upload.max_rate,
+            identity=info.identity,  # the PUT reads the file probed, or fails the item saying it was swapped
         )
 
     def _upload_progress(self, name: str) -> Callable[[int, int], None]:

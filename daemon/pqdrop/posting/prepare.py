@@ -19,6 +19,7 @@ from pqdrop.posting.photos import check_conversions
 from pqdrop.posting.preflight import applicable, check_post
 from pqdrop.posting.publish import check_media_set
 from pqdrop.sidecar.parse import NO_ACCOUNTS, Sidecar, default_sidecar, parse_sidecar
+from pqdrop.sidecar.source import SidecarSource
 
 
 def prepare_item(
@@ -29,12 +30,18 @@ def prepare_item(
     *,
     accounts: Mapping[str, AccountConfig] = NO_ACCOUNTS,
     schedule: ScheduleConfig | None = None,
+    source: SidecarSource | None = None,
 ) -> tuple[Sidecar, tuple[MediaInfo, ...]]:
-    """Read and check an item's sidecar and media (relative to `root`) without talking to the API."""
+    """Read and check an item's sidecar and media (relative to `root`) without talking to the API.
+
+    Every file is opened below `root` without following a link; `source` is the sidecar as already
+    read (an edit in scheduled/ is read once, then judged).
+    """
     if item.problem:
         raise InboxError(f"{item.name}: {item.problem}")
     if item.sidecar:
-        sidecar = parse_sidecar(root / item.sidecar, defaults, now, accounts=accounts, schedule=schedule)
+        sidecar = parse_sidecar(root / item.sidecar, defaults, now, accounts=accounts, schedule=schedule, root=root,
+                                source=source)
     else:
         sidecar = default_sidecar(defaults, accounts=accounts, schedule=schedule)
     media = tuple(probe_inside(root, rel) for rel in item.media)
@@ -45,12 +52,10 @@ def prepare_item(
 
 
 def probe_inside(root: Path, rel: PurePosixPath) -> MediaInfo:
-    """Probe a media file, refusing links and anything that resolves outside `root`."""
+    """Probe a media file opened below `root` without following a link: nothing outside the inbox is read."""
     path = root / rel
-    if path.is_symlink() or not path.resolve().is_relative_to(root.resolve()):
-        raise InboxError(f"{rel}: is a link or resolves outside the inbox; pqdrop only uploads files that live in it")
     try:
-        return probe(path)
+        return probe(path, root)
     except MediaError as exc:
         # Name the file as the user dropped it, not by its place in processing/.
         raise MediaError(exc.message.replace(str(path), str(rel)), code=exc.code) from exc

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pqdrop.descriptors import Identity
 from pqdrop.errors import ApiAccountBlocked, ApiRejected, PqdropError
 from pqdrop.postqued.deadlines import Deadlines
 from pqdrop.postqued.dialect import Dialect
@@ -142,10 +143,12 @@ class PostQued:
 
     def put_to_storage(
         self, ticket: UploadTicket, path: Path, size: int, progress: Progress | None = None, *,
-        max_rate: float = 0.0, valid_until: float | None = None,
+        max_rate: float = 0.0, valid_until: float | None = None, identity: Identity | None = None,
     ) -> None:
-        """Send the file to the ticket's presigned URL (`max_rate` bytes/s shared by the client's uploads, 0 = none)."""
-        self.dialect().put_to_storage(ticket, path, size, progress, max_rate=max_rate, valid_until=valid_until)
+        """Send the file to the ticket's presigned URL (`max_rate` bytes/s shared by the client's uploads, 0 = none);
+        with `identity`, only the very file first looked at (descriptors.py), else MediaError."""
+        self.dialect().put_to_storage(ticket, path, size, progress, max_rate=max_rate, valid_until=valid_until,
+                                      identity=identity)
 
     def complete_upload(
         self, ticket: UploadTicket, *, filename: str, content_type: str, size: int, width: int | None,
@@ -156,19 +159,21 @@ class PostQued:
 
     def upload_video(
         self, path: Path, content_type: str, size: int, *, width: int, height: int, duration_ms: int,
-        progress: Progress | None = None, max_rate: float = 0.0,
+        progress: Progress | None = None, max_rate: float = 0.0, identity: Identity | None = None,
     ) -> str:
         """start → presigned PUT (a fresh session for a stale URL) → complete, with the measured properties."""
         return self._run(lambda d: d.upload_video(path, content_type, size, width=width, height=height,
-                                                  duration_ms=duration_ms, progress=progress, max_rate=max_rate),
+                                                  duration_ms=duration_ms, progress=progress, max_rate=max_rate,
+                                                  identity=identity),
                          route=True)
 
     def upload_photo(
-        self, path: Path, content_type: str, size: int, *, width: int, height: int, max_rate: float = 0.0
+        self, path: Path, content_type: str, size: int, *, width: int, height: int, max_rate: float = 0.0,
+        identity: Identity | None = None,
     ) -> str:
         """v2: the presigned three steps; v1: the multipart call. Returns the contentId."""
         return self._run(lambda d: d.upload_photo(path, content_type, size, width=width, height=height,
-                                                  max_rate=max_rate), route=True)
+                                                  max_rate=max_rate, identity=identity), route=True)
 
     def upload_image(self, path: Path, content_type: str) -> str:
         return self._run(lambda d: d.upload_image(path, content_type), route=True)

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pqdrop.descriptors import Identity
 from pqdrop.errors import ApiRejected
 from pqdrop.names import for_api
 from pqdrop.postqued.storage import send_with_fresh_sessions
@@ -47,13 +48,15 @@ class Dialect(ABC):
 
     def put_to_storage(
         self, ticket: UploadTicket, path: Path, size: int, progress: Progress | None = None, *,
-        max_rate: float = 0.0, valid_until: float | None = None,
+        max_rate: float = 0.0, valid_until: float | None = None, identity: Identity | None = None,
     ) -> None:
-        self.transport.put_to_storage(ticket, path, size, progress, max_rate=max_rate, valid_until=valid_until)
+        self.transport.put_to_storage(ticket, path, size, progress, max_rate=max_rate, valid_until=valid_until,
+                                      identity=identity)
 
     def presigned_upload(
         self, path: Path, content_type: str, size: int, *, width: int | None, height: int | None,
         duration_ms: int | None, progress: Progress | None = None, max_rate: float = 0.0,
+        identity: Identity | None = None,
     ) -> str:
         """start → presigned PUT → complete with the measured properties; returns the contentId.
 
@@ -61,7 +64,8 @@ class Dialect(ABC):
         """
 
         def send(ticket: UploadTicket, valid_until: float | None) -> None:
-            self.put_to_storage(ticket, path, size, progress, max_rate=max_rate, valid_until=valid_until)
+            self.put_to_storage(ticket, path, size, progress, max_rate=max_rate, valid_until=valid_until,
+                                identity=identity)
 
         filename = for_api(path.name)  # UTF-8 JSON: a Latin-1 `caf\xe9.mp4` goes as `café.mp4`
         ticket = send_with_fresh_sessions(lambda: self.checked_upload(filename, content_type, size), send)
@@ -86,15 +90,16 @@ class Dialect(ABC):
 
     def upload_video(
         self, path: Path, content_type: str, size: int, *, width: int, height: int, duration_ms: int,
-        progress: Progress | None = None, max_rate: float = 0.0,
+        progress: Progress | None = None, max_rate: float = 0.0, identity: Identity | None = None,
     ) -> str:
         """A video's three steps; returns the contentId."""
         return self.presigned_upload(path, content_type, size, width=width, height=height, duration_ms=duration_ms,
-                                     progress=progress, max_rate=max_rate)
+                                     progress=progress, max_rate=max_rate, identity=identity)
 
     @abstractmethod
     def upload_photo(
-        self, path: Path, content_type: str, size: int, *, width: int, height: int, max_rate: float = 0.0
+        self, path: Path, content_type: str, size: int, *, width: int, height: int, max_rate: float = 0.0,
+        identity: Identity | None = None,
     ) -> str:
         """Send one photo; returns its contentId."""
 

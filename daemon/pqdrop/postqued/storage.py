@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from pqdrop.descriptors import Identity, Refused, reopen
 from pqdrop.errors import (
     ApiRejected,
     ApiUnavailable,
@@ -60,6 +61,23 @@ MAX_RETRY_AFTER_SECONDS = 120.0  # a longer Retry-After from storage defers the 
 STALE_CODES = frozenset({"SignatureDoesNotMatch", "ExpiredToken", "TokenRefreshRequired", "RequestExpired"})
 
 Progress = Callable[[int, int], None]
+
+
+def open_media(path: Path, identity: Identity | None) -> BinaryIO:
+    """The media file opened for its upload: never through a link, and the very file probed when `identity` is
+    given; MediaError naming the file otherwise (a swap is the item's trouble, never retried against storage)."""
+    try:
+        return reopen(path, identity)
+    except Refused as exc:
+        raise MediaError(f"{path.name} {exc.reason}", code="MEDIA_SWAPPED") from None
+    except FileNotFoundError:
+        raise MediaError(f"{path.name} is gone: it was removed while its item was being posted") from None
+
+
+def read_media(path: Path, size: int, identity: Identity | None) -> bytes:
+    """A photo's bytes for a multipart upload, from the file probed: `size` of them, as measured."""
+    with open_media(path, identity) as stream:
+        return stream.read(size)
 
 
 class Presigned(Protocol):
@@ -116,6 +134,7 @@ class Storage:
         progress: Progress | None = None,
         *,
         valid_until: float | None = None,
+        identity: Identity | None = None,
     ) -> None:
         """Send the file to `url`, retrying passing failures with the whole file.
 
@@ -130,10 +149,7 @@ class Storage:
                     first_attempt=attempt == 0, unsent=True,
                 )
             # Opened before connecting: a file gone or unreadable here is the item's trouble, not storage's.
-            try:
-                stream = path.open("rb", buffering=0)
-            except FileNotFoundError:
-                raise MediaError(f"{path.name} is gone: it was removed while its item was being posted") from None
+            stream = open_media(path, identity)
             try:
                 with stream:
                     status, reason_body, reply_headers = self._send(method, url, headers, stream, size, progress,

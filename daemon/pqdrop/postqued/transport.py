@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from pqdrop.descriptors import Identity
 from pqdrop.errors import ApiUnavailable, ConfigError, Interrupted, RateLimited, TransientError
 from pqdrop.postqued.deadlines import Deadline, Deadlines, GuardedBackend
 from pqdrop.postqued.ratelimit import Category, RateLimiter, backoff_delay, pause
@@ -136,13 +137,15 @@ class Transport:
         *,
         max_rate: float = 0.0,
         valid_until: float | None = None,
+        identity: Identity | None = None,
     ) -> None:
         """Send the file to the ticket's presigned URL with exactly the signed method and headers.
 
         `max_rate` (bytes/s, 0 = none) caps this and every concurrent upload of the client together.
         """
         self._storage.bandwidth.set_rate(max_rate)
-        self._storage.put(ticket.method, ticket.url, ticket.headers, path, size, progress, valid_until=valid_until)
+        self._storage.put(ticket.method, ticket.url, ticket.headers, path, size, progress, valid_until=valid_until,
+                          identity=identity)
         TALLY.add("uploads")
         TALLY.add("upload_bytes", size)
 

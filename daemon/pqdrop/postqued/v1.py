@@ -6,10 +6,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pqdrop.descriptors import Identity
 from pqdrop.errors import ApiRejected
 from pqdrop.names import for_api
 from pqdrop.postqued.dialect import Dialect
 from pqdrop.postqued.replies import content_id_of, parse_account, parse_publish_state, parse_upload_ticket
+from pqdrop.postqued.storage import read_media
 from pqdrop.postqued.types import Account, Api, PublishState, TargetState, UploadTicket
 
 NOT_IN_V1 = "NOT_IN_V1"
@@ -38,9 +40,10 @@ class V1(Dialect):
         return self.transport.call("upload", "POST", "/v1/content/upload/complete", json_body=body)
 
     def upload_photo(
-        self, path: Path, content_type: str, size: int, *, width: int, height: int, max_rate: float = 0.0
+        self, path: Path, content_type: str, size: int, *, width: int, height: int, max_rate: float = 0.0,
+        identity: Identity | None = None,
     ) -> str:
-        data = path.read_bytes()  # photos are at most 20 MB by TikTok's rules
+        data = read_media(path, size, identity)  # photos are at most 20 MB by TikTok's rules
         files = {"file": (for_api(path.name), data, content_type)}  # UTF-8, whatever the bytes on disk
         reply = self.transport.call("upload", "POST", "/v1/content/upload-image", files=files)
         return content_id_of(reply, "POST /v1/content/upload-image")

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pqdrop.descriptors import Identity
 from pqdrop.errors import ConfigError
 from pqdrop.postqued.dialect import Dialect
 from pqdrop.postqued.replies import (
@@ -72,11 +73,12 @@ class V2(Dialect):
         return self.transport.call("upload", "POST", "/v2/content/upload/complete", json_body=body)
 
     def upload_photo(
-        self, path: Path, content_type: str, size: int, *, width: int, height: int, max_rate: float = 0.0
+        self, path: Path, content_type: str, size: int, *, width: int, height: int, max_rate: float = 0.0,
+        identity: Identity | None = None,
     ) -> str:
         """Photos take the same three steps as videos in v2; the multipart call "no longer applies" (A9)."""
         return self.presigned_upload(path, content_type, size, width=width, height=height, duration_ms=None,
-                                     max_rate=max_rate)
+                                     max_rate=max_rate, identity=identity)
 
     def upload_image(self, path: Path, content_type: str) -> str:
         from pqdrop.media.probe import probe  # PyAV, only for a photo whose size the caller did not measure

@@ -11,6 +11,7 @@ file says why. The user's sidecar is only ever read.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pqdrop.config import Config
-from pqdrop.errors import AccountBlocked, ApiRejected, ItemError, PqdropError, TransientError
+from pqdrop.errors import AccountBlocked, ApiRejected, ItemError, PqdropError, SidecarError, TransientError
 from pqdrop.folders.filing import (
     append_status_log,
     conflicted_copy,
@@ -60,6 +61,7 @@ from pqdrop.sidecar.changes import (
     written_times,
 )
 from pqdrop.sidecar.parse import Sidecar, Target, default_sidecar, parse_sidecar_text
+from pqdrop.sidecar.source import SidecarSource, read_sidecar
 from pqdrop.states import EDIT_STEPS, ItemState, Step
 
 if TYPE_CHECKING:
@@ -166,7 +168,7 @@ class Editor:
         if path is None:
             return
         try:
-            stat = path.stat()
+            stat = path.lstat()  # the name's own times: a link planted over it is a change too
             signature: tuple[int, int] | None = (stat.st_size, stat.st_mtime_ns)
         except OSError:
             signature = None
@@ -180,8 +182,17 @@ class Editor:
             seen = self._seen[record.id] = (signature, now - settle if still else now)
         if now - seen[1] < self._config.inbox.settle_seconds:
             return
-        digest = content_digest(path)
-        if digest is None or digest == record.sidecar_digest:
+        # Read once, never through a link, at most 1 MiB (issue 21): what is judged is what is posted.
+        refusal: SidecarError | None = None
+        try:
+            source: SidecarSource | None = read_sidecar(path, self._inbox / str(record.destination))
+            digest = source.digest if source is not None else ""
+        except SidecarError as exc:
+            if exc.code == "SIDECAR_UNREADABLE":
+                return  # gone or unreadable between two looks: the next look tells
+            source, refusal = None, exc
+            digest = hashlib.sha256(exc.message.encode()).hexdigest()  # each refusal said once, as an edit would be
+        if digest == record.sidecar_digest:
             return
         conflict = conflicted_copy(path)
         if conflict is not None:
@@ -190,25 +201,29 @@ class Editor:
                 self._note(record, f"held by a conflict: {conflict} is another version of {path.name}; keep one")
             return
         self.held.pop(record.id, None)
-        self._judge(record, path, digest)
+        if source is None:
+            self._note(record, f"edit not applied: {refusal.message if refusal else path.name}")
+            self._log.judged(record.id, digest)
+            return
+        self._judge(record, path, source)
 
-    def _judge(self, record: Record, path: Path, digest: str) -> None:
+    def _judge(self, record: Record, path: Path, source: SidecarSource) -> None:
         try:
-            if asks_cancel(path):
+            text = source.text()
+            if asks_cancel(text, path.name):
                 self._apply(record, EditKind.CANCEL, None)
             else:
-                text = path.read_text(encoding="utf-8-sig")
-                targets, repost, as_of = self._edited_targets(record, text)
+                targets, repost, as_of = self._edited_targets(record, text, source)
                 published = list((record.publish_body or {}).get("targets", []))
                 self._edited[record.id] = (text, as_of)
                 self._apply(record, edit_kind(published, targets), targets, repost=repost)
         except (ItemError, ApiRejected) as exc:
             self._note(record, f"edit not applied: {exc.message}")
-        except (OSError, UnicodeDecodeError) as exc:
-            self._note(record, f"edit not applied: {path.name} cannot be read: {exc}")
-        self._log.judged(record.id, digest)
+        self._log.judged(record.id, source.digest)
 
-    def _edited_targets(self, record: Record, text: str) -> tuple[list[dict[str, Any]], bool, datetime]:
+    def _edited_targets(
+        self, record: Record, text: str, source: SidecarSource
+    ) -> tuple[list[dict[str, Any]], bool, datetime]:
         """The publish targets the edited sidecar asks for, checked as a fresh drop is, and as of when it was read.
 
         What the edit did not touch stays as it is live: with every dispatchAt written as before, each target
@@ -225,7 +240,7 @@ class Editor:
             accounts = None
         else:
             sidecar, _, accounts = self._prepare(self._inbox / str(record.destination), filed_item(record),
-                                                 record.name, as_of)
+                                                 record.name, as_of, source)
         if accounts is not None and not same_times:  # a new time: a slot and TikTok's daily caps, as a fresh drop
             if any(target.next_slot for target in sidecar.targets):
                 sidecar = reserve_slots(self._journal, record.id, sidecar, accounts, self._config, self._clock())
@@ -262,7 +277,8 @@ class Editor:
             return
         path = filed_sidecar(self._inbox, record)
         # The sidecar still says what it said: judged as it is now, it must not move the post back.
-        self._log.judged(record.id, content_digest(path) if path else None)
+        folder = self._inbox / str(record.destination)
+        self._log.judged(record.id, content_digest(path, folder) if path else None)
 
     def _current_sidecar(self, record: Record) -> Sidecar:
         path = filed_sidecar(self._inbox, record)
@@ -270,7 +286,7 @@ class Editor:
         if path is None:
             return default_sidecar(defaults, accounts=accounts, schedule=schedule)
         base = self._log.base(record.id)
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_sidecar(path, self._inbox / str(record.destination)).text()
         as_of = base[1] if base is not None and written_times(base[0]) == written_times(text) else self._clock()
         return parse_sidecar_text(text, path, defaults, as_of, accounts=accounts, schedule=schedule)
 
@@ -520,4 +536,5 @@ class Editor:
             self._log.finish_request(edit.request_id, outcome)
 
 
-Prepare = Callable[[Path, Item, str, datetime], tuple[Sidecar, tuple["MediaInfo", ...], dict[str, Account]]]
+Prepare = Callable[[Path, Item, str, datetime, SidecarSource],
+                   tuple[Sidecar, tuple["MediaInfo", ...], dict[str, Account]]]

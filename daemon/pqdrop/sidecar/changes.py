@@ -20,6 +20,7 @@ from frontmatter.default_handlers import YAMLHandler
 
 from pqdrop.errors import SidecarError
 from pqdrop.sidecar.loader import DuplicateKey, SidecarLoader
+from pqdrop.sidecar.source import read_sidecar
 
 CANCEL_KEY = "cancel"
 
@@ -84,33 +85,29 @@ def written_times(text: str) -> tuple[str, ...] | None:
     return tuple(str(where.get("dispatchAt")) for where in [meta, *entries] if isinstance(where, dict))
 
 
-def asks_cancel(path: Path) -> bool:
-    """Whether a sidecar says `cancel: true` at its top level; `cancel:` with anything but true or false, or
-    given twice, is refused by name (`cancel:` inside one entry of `targets:` is an unknown key to the parser)."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError):
-        return False  # the full parse says what is wrong with it
+def asks_cancel(text: str, name: str) -> bool:
+    """Whether a sidecar's text says `cancel: true` at its top level; `cancel:` with anything but true or false,
+    or given twice, is refused by name (`cancel:` inside one entry of `targets:` is an unknown key to the parser)."""
     try:
         meta = _frontmatter(text)
     except SidecarError as exc:
-        raise SidecarError(f"{path.name}: {exc.message}", code=exc.code) from None
+        raise SidecarError(f"{name}: {exc.message}", code=exc.code) from None
     if meta is None or CANCEL_KEY not in meta:
         return False
     value = meta[CANCEL_KEY]
     if not isinstance(value, bool):
         raise SidecarError(
-            f"{path.name}: cancel: {value!r} is not true or false; write cancel: true, without quotes, to cancel",
+            f"{name}: cancel: {value!r} is not true or false; write cancel: true, without quotes, to cancel",
             code="SIDECAR_VALUE",
         )
     return value
 
 
-def content_digest(path: Path) -> str | None:
-    """What a sidecar holds, as a digest: an edit is judged once per content, not once per event."""
+def content_digest(path: Path, root: Path | None = None) -> str | None:
+    """What a sidecar holds, as a digest (read as source.py reads it); None when it cannot be read."""
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
+        return read_sidecar(path, root).digest
+    except SidecarError:
         return None
 
 

@@ -16,8 +16,43 @@ class DuplicateKey(yaml.YAMLError):
         self.line = line
 
 
+# Bounds on what a stranger's frontmatter may cost (issue 21): no real sidecar nests past a handful of
+# levels nor holds more than a few hundred values, while a "billion laughs" of aliases expands to 10**9.
+MAX_DEPTH = 32
+MAX_VALUES = 10_000
+
+
+class TooComplex(yaml.YAMLError):
+    """A frontmatter nested too deep, too large once its aliases are written out, or referring to itself."""
+
+    def __init__(self, problem: str, line: int) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.line = line
+
+
 class SidecarLoader(yaml.SafeLoader):
     """PyYAML's safe loader, stricter where its silent choices could post at the wrong time."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        """A node, refused past MAX_DEPTH levels (PyYAML's composer recurses, so [[[[... would overflow)."""
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                line = self.peek_event().start_mark.line + 1  # type: ignore[no-untyped-call]
+                raise TooComplex(f"nested deeper than {MAX_DEPTH} levels", line)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def get_single_node(self) -> yaml.Node | None:
+        """The document's node, refused when its aliases written out make more than MAX_VALUES values."""
+        node = super().get_single_node()
+        if node is not None:
+            _count_values(node, {}, set())
+        return node
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         """Keys as written (`on:` stays "on"), and a repeated key is an error, not last-one-wins."""
@@ -56,3 +91,23 @@ def _sexagesimal_as_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
 
 SidecarLoader.add_constructor("tag:yaml.org,2002:int", _sexagesimal_as_text)
 SidecarLoader.add_constructor("tag:yaml.org,2002:float", _sexagesimal_as_text)
+
+
+def _count_values(node: yaml.Node, counted: dict[int, int], open_nodes: set[int]) -> int:
+    """How many values `node` holds once every alias is written out; raises TooComplex past MAX_VALUES."""
+    if id(node) in counted:
+        return counted[id(node)]
+    if id(node) in open_nodes:
+        raise TooComplex("an alias refers to the value it stands in", node.start_mark.line + 1)
+    total = 1
+    if isinstance(node, yaml.SequenceNode | yaml.MappingNode):
+        open_nodes.add(id(node))
+        children = node.value if isinstance(node, yaml.SequenceNode) else [part for pair in node.value for part in pair]
+        for child in children:
+            total += _count_values(child, counted, open_nodes)
+            if total > MAX_VALUES:
+                raise TooComplex(f"holds more than {MAX_VALUES:,} values once its aliases (*name) are written out",
+                                 node.start_mark.line + 1)
+        open_nodes.discard(id(node))
+    counted[id(node)] = total
+    return total

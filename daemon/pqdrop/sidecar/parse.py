@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -29,8 +29,9 @@ from pqdrop.platforms import platform as platform_of
 from pqdrop.platforms.options import OptionProblem, target_options
 from pqdrop.platforms.tiktok import INTENTS, OPTION_TYPES
 from pqdrop.sidecar.changes import CANCEL_KEY
-from pqdrop.sidecar.loader import DuplicateKey, SidecarLoader
+from pqdrop.sidecar.loader import DuplicateKey, SidecarLoader, TooComplex
 from pqdrop.sidecar.punctuation import check_fences, check_punctuation
+from pqdrop.sidecar.source import SidecarSource, read_sidecar
 from pqdrop.suggest import choice_problem, nearest, show
 
 Intent = Literal["draft", "publish"]
@@ -93,6 +94,9 @@ class Sidecar:
     targets: tuple[Target, ...]
     repost: bool = False
     cancel: bool = False  # in scheduled/NAME.md: cancel the post (editor.py); refused on a fresh drop
+    # What was read, once (source.py): the text and digest an edit in scheduled/ is later judged against.
+    text: str | None = field(default=None, compare=False, repr=False)
+    digest: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -113,20 +117,18 @@ def parse_sidecar(
     *,
     accounts: Mapping[str, AccountConfig] = NO_ACCOUNTS,
     schedule: ScheduleConfig | None = None,
+    root: Path | None = None,
+    source: SidecarSource | None = None,
 ) -> Sidecar:
-    """Read the sidecar file (UTF-8, a BOM is fine) and validate it."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SidecarError(f"{path.name}: cannot read the sidecar: {exc.strerror}", code="SIDECAR_UNREADABLE") from exc
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SidecarError(
-            f"{path.name}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); save it as UTF-8",
-            code="SIDECAR_ENCODING",
-        ) from exc
-    return parse_sidecar_text(text, path, defaults, now, accounts=accounts, schedule=schedule)
+    """Read the sidecar file (UTF-8, a BOM is fine; never through a link, at most 1 MiB) and validate it.
+
+    `root` is the item's folder, below which no part of the path may be a link; `source`, the bytes
+    already read (an edit in scheduled/ is read once, then judged).
+    """
+    source = source or read_sidecar(path, root)
+    text = source.text()
+    sidecar = parse_sidecar_text(text, path, defaults, now, accounts=accounts, schedule=schedule)
+    return replace(sidecar, text=text, digest=source.digest)
 
 
 def parse_sidecar_text(
@@ -193,6 +195,9 @@ def _split_frontmatter(text: str, name: str) -> tuple[dict[str, Any], str]:
     except DuplicateKey as exc:
         problem = f"given twice (again on line {exc.line}); keep one"
         raise _fail(name, exc.key, problem, "SIDECAR_DUPLICATE_KEY") from exc
+    except TooComplex as exc:
+        problem = f"the frontmatter {exc.problem} (line {exc.line}); a sidecar needs plain `key: value` lines"
+        raise SidecarError(f"{name}: {problem}", code="SIDECAR_YAML") from exc
     except yaml.YAMLError as exc:
         problem = f"the frontmatter is not valid YAML: {_yaml_problem(exc)}"
         raise SidecarError(f"{name}: {problem}", code="SIDECAR_YAML") from exc
