@@ -3,12 +3,18 @@
 It lives in `[state].dir`, never in the synced inbox (a sync tool would copy a live
 database between machines). Only this module sees sqlite3: a journal that cannot be opened
 raises ServiceUnavailable (the daemon exits 75 and systemd tries again), a failure after that
-raises JournalError (the item at hand waits; the daemon goes on).
+raises JournalError (the item at hand waits; the daemon goes on), and a damaged file, or one
+deleted or replaced under the daemon, raises JournalDamaged (it stops and says what to do).
+
+It keeps a rollback journal, not WAL, and maps no file into memory (issue 21): WAL's index is a
+shared -shm file mapped into the process, and that file truncated under it killed the daemon
+with SIGBUS; with `mmap_size=0` as well, every read is a read(), and a truncated file is an error.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -25,6 +31,7 @@ from pqdrop.names import from_column, json_text, shown, to_column
 from pqdrop.states import FINAL_STEPS, RESUMABLE_STEPS, TRACKED_STEPS, Step
 
 JOURNAL_FILE = "journal.sqlite3"
+JOURNAL_MODE = "delete"  # a rollback journal beside the file during a write; no -shm to map (see the docstring)
 
 # Numbered migrations: index + 1 is the schema version kept in PRAGMA user_version.
 MIGRATIONS: tuple[str, ...] = (
@@ -164,12 +171,14 @@ class Record:
 
 
 class Journal:
-    """A SQLite file in WAL mode; every write goes through `atomic()`."""
+    """A SQLite file with a rollback journal and no memory map; every write goes through `atomic()`."""
 
     def __init__(self, state_dir: Path, *, read_only: bool = False) -> None:
         """Open (and create or migrate) the journal; `read_only` only reads one that exists, beside a running daemon."""
         self._lock = threading.RLock()
         self._path = state_dir / JOURNAL_FILE
+        self._identity: tuple[int, int] | None = None  # the file's (device, inode) as opened for writing
+        self._page_size = 4096
         try:
             if read_only:
                 self._db = _connect_read_only(state_dir / JOURNAL_FILE)
@@ -177,16 +186,51 @@ class Journal:
             state_dir.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(state_dir / JOURNAL_FILE, isolation_level=None, check_same_thread=False)
             self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")  # a post must never be forgotten after a power cut
             self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.execute("PRAGMA mmap_size=0")  # reads, never a map a truncation turns into SIGBUS
+            # A journal of an older pqdrop is in WAL mode: leaving it checkpoints it (this needs it alone).
+            mode = self._db.execute(f"PRAGMA journal_mode={JOURNAL_MODE}").fetchone()[0]
+            if str(mode).lower() != JOURNAL_MODE:
+                raise ServiceUnavailable(f"[state].dir {state_dir}: the journal stays in {mode} mode while another "
+                                         "process holds it open; pqdrop tries again")
+            self._db.execute("PRAGMA synchronous=FULL")  # a post must never be forgotten after a power cut
             self._migrate()
+            self._page_size = int(self._db.execute("PRAGMA page_size").fetchone()[0])
+            self._identity = _identity(self._path)
         except sqlite3.DatabaseError as exc:
             if _damaged(exc):
                 raise damaged(self._path, exc) from exc
             raise ServiceUnavailable(f"[state].dir {state_dir}: cannot open the journal: {exc}") from exc
         except (OSError, JournalError) as exc:
             raise ServiceUnavailable(f"[state].dir {state_dir}: cannot open the journal: {exc}") from exc
+
+    def check_file(self) -> None:
+        """Raise JournalDamaged when the journal's file was deleted, replaced or cut short under the open journal.
+
+        SQLite would go on writing into a deleted file, and read a replaced or truncated one as empty or
+        corrupt; the loop looks at every turn, so it is said at once (issue 21).
+        """
+        if self._identity is None:
+            return
+        with self._lock:  # not mid-write: a transaction may be growing the file
+            try:
+                found = os.stat(self._path)
+            except FileNotFoundError:
+                raise JournalDamaged(
+                    f"the journal {self._path} was deleted while pqdrop ran; pqdrop stops rather than record posts "
+                    f"in a file no one will read again. Restore it from a backup, or start pqdrop again to begin a "
+                    f"fresh one. {_FRESH_FORGETS}"
+                ) from None
+            except OSError:
+                return  # the disk's trouble: the next write says it as JournalError
+            if (found.st_dev, found.st_ino) != self._identity:
+                raise JournalDamaged(
+                    f"the journal {self._path} was replaced by another file while pqdrop ran; pqdrop stops rather "
+                    "than mix the two. Start pqdrop again to take the new file (or put the old one back). "
+                    f"{_FRESH_FORGETS.replace('A fresh journal', 'A journal other than the one pqdrop wrote')}"
+                )
+            if found.st_size < self._page_size or found.st_size % self._page_size:
+                raise damaged(self._path, f"the file was cut short to {found.st_size} bytes")
 
     def close(self) -> None:
         self._db.close()
@@ -503,29 +547,45 @@ def _damaged(exc: sqlite3.Error) -> bool:
     return getattr(exc, "sqlite_errorcode", 0) & 0xFF in _DAMAGE_CODES
 
 
-def damaged(path: Path, exc: BaseException) -> JournalDamaged:
+_FRESH_FORGETS = (
+    "A fresh journal forgets what was posted: items in processing/ go back to the inbox and are posted again, "
+    "and scheduled posts in scheduled/ are no longer followed, edited or canceled by pqdrop"
+)
+
+
+def damaged(path: Path, cause: BaseException | str) -> JournalDamaged:
     """Said once, plainly: which file, what to do, what a fresh journal loses (issue 21)."""
+    why = f"SQLite: {cause}" if isinstance(cause, BaseException) else cause
     return JournalDamaged(
-        f"the journal {path} is damaged (SQLite: {exc}); pqdrop stops rather than guess. Move it aside "
-        f"(mv {path} {path}.damaged, and its -wal and -shm beside it) or restore it from a backup, then start "
-        "pqdrop again. A fresh journal forgets what was posted: items in processing/ go back to the inbox and "
-        "are posted again, and scheduled posts in scheduled/ are no longer followed, edited or canceled by pqdrop"
+        f"the journal {path} is damaged ({why}); pqdrop stops rather than guess. Move it aside "
+        f"(mv {path} {path}.damaged, and any {path.name}-journal beside it) or restore it from a backup, then start "
+        f"pqdrop again. {_FRESH_FORGETS}"
     )
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    found = os.stat(path)
+    return found.st_dev, found.st_ino
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:
     """A connection that never writes, never migrates and takes no lock a writer would wait for.
 
-    WAL lets it read while the daemon writes. Without a -wal file every committed row is in the
-    main file, so it opens immutable: a read-only WAL connection would otherwise create -wal and
-    -shm files, and ones made by `sudo pqdrop status` would belong to root and lock the daemon out.
+    A rollback journal is read under a shared lock, a moment long, and creates no file. A journal an
+    older pqdrop left in WAL mode without a -wal file has every committed row in the main file, so it
+    opens immutable: a read-only WAL connection would otherwise create -wal and -shm files, and ones
+    made by `sudo pqdrop status` would belong to root and lock the daemon out.
     """
     if not path.is_file():
         raise FileNotFoundError(f"no journal at {path} yet")
-    live = path.with_name(path.name + "-wal").exists()
-    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro{'' if live else '&immutable=1'}", uri=True,
+    with path.open("rb") as stream:
+        wal = stream.read(20)[18:20] == b"\x02\x02"  # the header's read/write versions: 2 is WAL
+    immutable = wal and not path.with_name(path.name + "-wal").exists()
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro{'&immutable=1' if immutable else ''}", uri=True,
                          isolation_level=None, check_same_thread=False)
     db.row_factory = sqlite3.Row
+    db.execute("PRAGMA busy_timeout=5000")  # the daemon's write holds readers off a moment
+    db.execute("PRAGMA mmap_size=0")
     version = int(db.execute("PRAGMA user_version").fetchone()[0])
     if version < len(MIGRATIONS):  # only the daemon migrates: a reader of an older journal would miss tables
         db.close()

@@ -278,6 +278,7 @@ class Workers:
         """Scan the inbox and decide what is ready; `renamed` are paths known to have arrived by rename."""
         now = self._clock().timestamp()
         inbox = self.config.inbox.path
+        self.journal.check_file()  # deleted, replaced or cut short under us: JournalDamaged ends the process
         try:
             if not self._hold_lock():
                 return Plan()
