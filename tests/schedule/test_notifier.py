@@ -353,7 +353,7 @@ def test_a_scheduled_event_says_its_time_in_the_configured_zone() -> None:
     assert message_of(event, BERLIN).body.splitlines()[0] == "later.mp4 is scheduled for 2030-01-15 18:00 CET"
 
 
-def test_a_refused_key_is_one_message_per_outage_and_one_when_posting_works_again(
+def test_a_refused_key_is_one_message_per_outage_and_one_when_posting_works_again_across_runs(
     receiver: Receiver, tmp_path: Path, sandbox: Sandbox
 ) -> None:
     from pqdrop.service.workers import EXIT_BLOCKED
@@ -363,16 +363,16 @@ def test_a_refused_key_is_one_message_per_outage_and_one_when_posting_works_agai
     inbox.mkdir()
     make_video(inbox / "clip.mp4", seconds=1)
     sidecar(inbox / "clip.md")
-    journal = Journal(config.state.dir)
-    with make_client(config) as client, Workers(config, client, journal, secrets=(SANDBOX_KEY,)) as workers:
-        workers.notifier._group_seconds = 0.0
-        sandbox.set_key(SANDBOX_KEY, "revoked")
-        assert once(workers)[0] == EXIT_BLOCKED
-        assert once(workers)[0] == EXIT_BLOCKED  # the same outage: said once
-        wait_until(lambda: len(receiver.received) == 1)
-        sandbox.set_key(SANDBOX_KEY, "ok")
-        assert once(workers)[0] == EXIT_OK
-    journal.close()
+    sandbox.set_key(SANDBOX_KEY, "revoked")
+    for expected in (EXIT_BLOCKED, EXIT_BLOCKED, EXIT_BLOCKED, EXIT_OK):  # cron's `pqdrop once`, every few minutes
+        if expected == EXIT_OK:
+            sandbox.set_key(SANDBOX_KEY, "ok")
+        journal = Journal(config.state.dir)
+        with make_client(config) as client, Workers(config, client, journal, secrets=(SANDBOX_KEY,)) as workers:
+            assert once(workers)[0] == expected
+            if expected == EXIT_BLOCKED:
+                assert once(workers)[0] == EXIT_BLOCKED  # in one process too: the same outage is said once
+        journal.close()
     assert receiver.titles == ["pqdrop: posting paused", "pqdrop: posting resumed"]
     assert "revoked" in receiver.received[0]["message"] and "API key" in receiver.received[0]["message"]
     assert SANDBOX_KEY not in json.dumps(receiver.received)

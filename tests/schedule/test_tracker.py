@@ -134,7 +134,7 @@ def test_the_status_line_names_the_next_scheduled_post(service: Workers, inbox: 
     upcoming = service.tracker.next_dispatch()
     assert upcoming == datetime(2030, 6, 1, 16, 0, tzinfo=UTC)
     line = status_line(Plan(), None, False, False, upcoming.astimezone(service.config.defaults.zone))
-    assert line == "0 waiting, 0 ready, next scheduled Jun 01 18:00"
+    assert line == "0 waiting, 0 ready, next scheduled Jun 01 18:00 CEST"
 
 
 def test_a_late_failure_cut_short_mid_move_is_finished_on_the_next_start(

@@ -94,3 +94,44 @@ def test_a_post_not_confirmed_within_its_bound_is_unconfirmed_then_published_whe
     assert receiver.titles == ["pqdrop: launch unconfirmed", "pqdrop: launch published"]
     assert "within 2 h" in receiver.received[0]["message"]
     assert url in receiver.received[1]["message"]
+
+
+def test_a_scheduled_draft_not_in_the_inbox_30_min_after_its_time_is_unconfirmed_in_schedule_md(
+    tmp_path: pytest.TempPathFactory, receiver: Receiver
+) -> None:
+    clock = Shifted()
+    at = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
+    with Sandbox(api_keys=(SANDBOX_KEY,), api="v1", processing_seconds=3 * 3600, clock=clock.seconds) as sandbox:
+        config = load_config(write_config(
+            tmp_path, sandbox.url, postqued={"follow_seconds": 0.3},  # type: ignore[arg-type]
+            notify={"urls": [receiver.url()]}))
+        inbox = config.inbox.path
+        inbox.mkdir()
+        make_video(inbox / "later.mp4", seconds=1)
+        sidecar(inbox / "later.md", f"intent: draft\ndispatchAt: {at.isoformat()}\n")
+        journal = Journal(config.state.dir)
+        status_file = inbox / "scheduled" / "later.status.json"
+        with make_client(config) as client, Workers(config, client, journal, clock=clock.now) as workers:
+            workers.notifier._group_seconds = 0.0
+            assert once(workers)[0] == EXIT_OK
+            assert json.loads(status_file.read_text())["state"] == "scheduled"
+
+            clock.offset = timedelta(hours=2, minutes=29)  # 29 min after its time: a draft still has a minute
+            workers.follow()
+            assert json.loads(status_file.read_text())["state"] == "scheduled"  # as filed: nothing said yet
+
+            clock.offset = timedelta(hours=2, minutes=31)
+            workers.follow()
+            assert json.loads(status_file.read_text())["state"] == "unconfirmed"
+            schedule_md = (inbox / "SCHEDULE.md").read_text()
+            assert "later · " in schedule_md and "unconfirmed: the platform has not confirmed it yet" in schedule_md
+            [row] = gather(config, clock.now()).scheduled
+            assert row.state.startswith("unconfirmed")
+
+            clock.offset = timedelta(hours=8)  # TikTok delivered it to the inbox meanwhile: a draft ends at sent
+            workers.follow()
+            assert json.loads((inbox / "sent" / "later.status.json").read_text())["state"] == "sent"
+            assert not status_file.exists()
+        journal.close()
+    assert receiver.titles == ["pqdrop: later unconfirmed"]  # sent is not asked for by default
+    assert "within 30 min" in receiver.received[0]["message"]

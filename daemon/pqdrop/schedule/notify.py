@@ -18,7 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -177,11 +177,19 @@ def resumed_event(cause: str) -> Event:
 
 
 class Gate:
-    """No storms: one message per item and state, and one per outage plus one when it ends."""
+    """No storms: one message per item and state, and one per outage plus one when it ends.
 
-    def __init__(self) -> None:
+    `outages` are those said before (by an earlier `pqdrop once`, say): their end is still said, they are not again.
+    """
+
+    def __init__(self, outages: Iterable[str] = ()) -> None:
         self._said: dict[tuple[str, str, str | None, str | None], None] = {}
-        self._outages: set[str] = set()
+        self._outages: set[str] = set(outages)
+
+    @property
+    def outages(self) -> frozenset[str]:
+        """The causes of the pauses said and not ended yet."""
+        return frozenset(self._outages)
 
     def admit(self, event: Event) -> bool:
         if event.kind is Kind.PAUSED:
@@ -283,12 +291,16 @@ class Notifier:
         *,
         secrets: Sequence[str] = (),
         group_seconds: float = GROUP_SECONDS,
+        outages: Iterable[str] = (),
+        remember_outages: Callable[[frozenset[str]], None] = lambda outages: None,
     ) -> None:
+        """`outages` said by an earlier process, and `remember_outages` to keep them for the next (the journal)."""
         self._config = config
+        self._remember_outages = remember_outages
         self._zone = zone or ZoneInfo("UTC")
         self._secrets = tuple(secrets)
         self._group_seconds = group_seconds
-        self._gate = Gate()
+        self._gate = Gate(outages)
         self._queue: queue.Queue[Event | None] = queue.Queue(maxsize=1000)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -337,7 +349,13 @@ class Notifier:
                     closing = True
                     break
                 batch.append(event)
+            before = self._gate.outages
             wanted = [event for event in batch if self._gate.admit(event) and str(event.kind) in self._config.on]
+            if self._gate.outages != before:
+                try:
+                    self._remember_outages(self._gate.outages)
+                except Exception as exc:  # noqa: BLE001 - a journal closed under a late message costs the memory only
+                    log.debug("could not remember the outages said: %s", exc)
             for message in compose(wanted, self._zone):
                 outcomes = deliver(message, self._config, self._secrets)
                 for outcome in outcomes:

@@ -285,7 +285,7 @@ class Retries:
 def status_line(
     plan: Plan, watch_problem: str | None, blocked: bool, busy: bool = False, next_scheduled: datetime | None = None
 ) -> str:
-    """A short human line for systemd's STATUS=: "3 waiting, 0 ready, next scheduled Dec 01 18:00"."""
+    """A short human line for systemd's STATUS=: "3 waiting, 0 ready, next scheduled Dec 01 18:00 CET"."""
     parts = [f"{len(plan.waiting)} waiting", f"{len(plan.ready)} ready"]
     stuck = [waiting for waiting in plan.waiting if waiting.stuck]
     if stuck:
@@ -296,7 +296,7 @@ def status_line(
     if busy:
         parts.append("working")
     if next_scheduled is not None:
-        parts.append(f"next scheduled {next_scheduled:%b %d %H:%M}")
+        parts.append(f"next scheduled {next_scheduled:%b %d %H:%M %Z}")
     if blocked:
         parts.insert(0, "posting paused: the API refuses the account")
     if watch_problem:

@@ -66,6 +66,7 @@ log = logging.getLogger("pqdrop")
 T = TypeVar("T")
 
 STOP_LOOK_SECONDS = 0.5  # how often a wait for the workers looks whether a stop was asked for
+OUTAGES_SAID = "notify.outages"  # the journal's setting: causes of pauses told and not ended yet
 # How long uploads of an item given back unpublished wait for it to come back before they are deleted.
 UNUSED_UPLOAD_AGE = timedelta(hours=24)
 
@@ -101,7 +102,11 @@ class Workers:
         remembered = journal.setting("api")
         client.remember_with(Api(remembered) if remembered in (Api.V1, Api.V2) else None,
                              lambda api: journal.remember("api", str(api)))
-        self.notifier = Notifier(config.notify, config.defaults.zone, secrets=secrets)
+        # The pauses said, kept in the journal: a `pqdrop once` run by cron says an outage once, not every run.
+        said = (journal.setting(OUTAGES_SAID) or "").split()
+        self.notifier = Notifier(
+            config.notify, config.defaults.zone, secrets=secrets, outages=said,
+            remember_outages=lambda outages: journal.remember(OUTAGES_SAID, " ".join(sorted(outages))))
         self._outage = Outage()  # how long PostQued has not answered an item's request
         self.tracker = Tracker(config.inbox.path, journal, client, clock, announce=self.notifier.send)
         self.editor = Editor(config, journal, client, clock, self.tracker, self.pipeline.prepared)
