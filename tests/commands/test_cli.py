@@ -934,7 +934,9 @@ def test_reschedule_then_cancel_from_the_shell_go_the_way_of_a_sidecar_edit(
     sidecar_before = (inbox / "scheduled" / "later.md").read_bytes()
 
     moved = pqdrop("reschedule", "later", "2030-06-02T09:00", "--config", str(config_path), env=user_env, cwd=tmp_path)
-    assert (moved.returncode, moved.stdout) == (0, "later: rescheduled: 2030-06-02T07:00:00Z\n"), moved.stderr
+    # Said back in the zone it was typed in ([defaults].timezone: no offset), with the zone.
+    assert (moved.returncode, moved.stdout) == (0, "later: rescheduled: 2030-06-02T09:00:00+02:00 (Europe/Berlin)\n"), \
+        moved.stderr
     publishes = sandbox.state_summary()["publishes"]
     if api_mode == "v1":  # v1 cannot move a target: the old publish is cancelled and a new one made
         first, second = publishes
@@ -957,7 +959,7 @@ def test_reschedule_then_cancel_from_the_shell_go_the_way_of_a_sidecar_edit(
 
     again = pqdrop("cancel", "later", "--config", str(config_path), env=user_env, cwd=tmp_path)
     assert again.returncode == 1
-    assert "later: no such item in scheduled/ (scheduled now: none)" in again.stderr
+    assert "later is not scheduled: it is in canceled/, canceled already (scheduled now: none)" in again.stderr
 
 
 def test_cancel_with_no_daemon_and_postqued_unreachable_says_so_at_once_and_the_next_once_carries_it_out(

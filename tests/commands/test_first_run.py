@@ -116,3 +116,48 @@ def test_a_failure_names_the_account_as_the_sidecar_does_and_every_file_writes_i
         assert "+00:00" not in path.read_text(), path
     times = [json.loads(line)["time"] for line in (inbox / "status.log").read_text().splitlines()]
     assert times and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", time) for time in times), times
+
+
+def test_reschedule_says_the_new_time_in_the_zone_it_was_typed_in_with_the_zone(
+    tmp_path: Path, inbox: Path, sandbox: Sandbox, user_env: dict[str, str]  # noqa: F811
+) -> None:
+    config_path = write_config(tmp_path, sandbox.url)
+    drop_clip(inbox, "later", "dispatchAt: 2030-06-01T18:00:00\n")
+    assert pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path).returncode == 0
+    said = []
+    for when in ("2030-06-02T10:00:00-04:00", "2030-06-03T09:30:00Z", "2030-06-04T08:15"):
+        moved = pqdrop("reschedule", "later", when, "--config", str(config_path), env=user_env, cwd=tmp_path)
+        assert moved.returncode == 0, moved.stderr
+        said.append(moved.stdout)
+    assert said == ["later: rescheduled: 2030-06-02T10:00:00-04:00\n", "later: rescheduled: 2030-06-03T09:30:00Z\n",
+                    "later: rescheduled: 2030-06-04T08:15:00+02:00 (Europe/Berlin)\n"]
+
+
+def test_cancel_and_reschedule_of_an_item_that_is_not_scheduled_say_where_it_is_and_why_not(
+    tmp_path: Path, inbox: Path, sandbox: Sandbox, user_env: dict[str, str]  # noqa: F811
+) -> None:
+    config_path = write_config(tmp_path, sandbox.url)
+    drop_clip(inbox, "out")
+    drop_clip(inbox, "doomed", "account: '@failing'\n")
+    assert pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path).returncode == 1
+    drop_clip(inbox, "fresh")  # dropped after: still waiting in the inbox
+
+    def refusal(*args: str) -> str:
+        result = pqdrop(*args, "--config", str(config_path), env=user_env, cwd=tmp_path)
+        assert result.returncode == 1 and result.stdout == "", result
+        [line] = result.stderr.splitlines()
+        return line
+
+    assert refusal("cancel", "out") == (
+        "pqdrop: out is not scheduled: it is in sent/ (published), gone out already, so there is nothing to cancel; "
+        "a post that is out is deleted on the platform itself (scheduled now: none)")
+    assert refusal("reschedule", "doomed", "next") == (
+        "pqdrop: doomed is not scheduled: it is in failed/, never posted; `pqdrop retry doomed` puts it back into the "
+        "inbox (scheduled now: none)")
+    assert refusal("cancel", "fresh") == (
+        "pqdrop: fresh is not scheduled: it is still in the inbox, not posted yet; move its files out of the inbox to "
+        "keep it from going out (scheduled now: none)")
+    assert refusal("reschedule", "fresh", "next").endswith(
+        "still in the inbox, not posted yet; write the time as dispatchAt in its sidecar (scheduled now: none)")
+    assert refusal("cancel", "nowhere") == "pqdrop: nowhere: no such item in scheduled/ (scheduled now: none)"
+    assert (inbox / "fresh.mp4").exists() and (inbox / "sent" / "out.mp4").exists()

@@ -8,16 +8,20 @@ it itself, holding the daemon's lock meanwhile.
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from pqdrop.config import Config, inbox_not_a_folder
 from pqdrop.errors import EXIT_BLOCKED, ServiceUnavailable
 from pqdrop.folders.claim import OwnerLock, owner_id, running_owners
-from pqdrop.inbox.items import SCHEDULED_DIR
+from pqdrop.inbox.items import CANCELED_DIR, FAILED_DIR, SCHEDULED_DIR, SENT_DIR, STATUS_SUFFIX
 from pqdrop.journal.edits import EditLog
 from pqdrop.journal.store import Journal, Record
 from pqdrop.names import shown
@@ -35,8 +39,10 @@ def cancel_item(config: Config, name: str, client: Callable[[], PostQued]) -> in
     return request_edit(config, name, CANCEL, None, client)
 
 
-def request_edit(config: Config, name: str, kind: str, when: str | None, client: Callable[[], PostQued]) -> int:
-    """Queue the request, see it carried out, print the outcome; 0 when done, 1 when it could not apply."""
+def request_edit(config: Config, name: str, kind: str, when: str | None, client: Callable[[], PostQued],
+                 said: Callable[[str], str] = str) -> int:
+    """Queue the request, see it carried out, print the outcome (as `said` puts it); 0 when done, 1 when it could
+    not apply."""
     inbox = config.inbox.path
     if not inbox.is_dir():
         print(shown(f"pqdrop: {inbox_not_a_folder(inbox)}"), file=sys.stderr)
@@ -47,7 +53,12 @@ def request_edit(config: Config, name: str, kind: str, when: str | None, client:
         if record is None:
             names = sorted(str(r.stem or r.name) for r in journal.tracking() if r.destination == SCHEDULED_DIR)
             listed = ", ".join(names) or "none"
-            print(shown(f"pqdrop: {name}: no such item in {SCHEDULED_DIR}/ (scheduled now: {listed})"), file=sys.stderr)
+            elsewhere = where_else(inbox, name, kind)
+            if elsewhere is not None:
+                print(shown(f"pqdrop: {elsewhere} (scheduled now: {listed})"), file=sys.stderr)
+            else:
+                print(shown(f"pqdrop: {name}: no such item in {SCHEDULED_DIR}/ (scheduled now: {listed})"),
+                      file=sys.stderr)
             return 1
         request_id = EditLog(journal).add_request(record.id, kind, when)
         outcome, trouble = _carry_out(config, journal, request_id, client)
@@ -62,8 +73,33 @@ def request_edit(config: Config, name: str, kind: str, when: str | None, client:
         print(shown(f"pqdrop: {name}: the running pqdrop has not taken the request up within {WAIT_SECONDS:g} s; "
                     "it will when it can"), file=sys.stderr)
         return 1
-    print(shown(f"{record.stem or record.name}: {outcome}"))
+    print(shown(f"{record.stem or record.name}: {said(outcome)}"))
     return 1 if outcome.startswith(NOT_APPLIED) else 0
+
+
+def where_else(inbox: Path, name: str, kind: str) -> str | None:
+    """Where an item that is not in scheduled/ is, and why the request cannot apply there; None when nowhere."""
+    wanted = PurePosixPath(name).name.removesuffix(".md")
+    verb = "cancel" if kind == CANCEL else "move"
+    for folder in (SENT_DIR, CANCELED_DIR, FAILED_DIR):
+        try:
+            status = json.loads((inbox / folder / f"{wanted}{STATUS_SUFFIX}").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        state = str(status.get("state", "?")) if isinstance(status, dict) else "?"
+        if folder == SENT_DIR:
+            return (f"{wanted} is not scheduled: it is in {SENT_DIR}/ ({state}), gone out already, so there is "
+                    f"nothing to {verb}; a post that is out is deleted on the platform itself")
+        if folder == CANCELED_DIR:
+            return f"{wanted} is not scheduled: it is in {CANCELED_DIR}/, canceled already"
+        return (f"{wanted} is not scheduled: it is in {FAILED_DIR}/, never posted; `pqdrop retry {wanted}` puts it "
+                "back into the inbox")
+    with suppress(OSError):
+        if any(entry.name == wanted or entry.name.rsplit(".", 1)[0] == wanted for entry in os.scandir(inbox)):
+            fix = ("move its files out of the inbox to keep it from going out" if kind == CANCEL
+                   else "write the time as dispatchAt in its sidecar")
+            return f"{wanted} is not scheduled: it is still in the inbox, not posted yet; {fix}"
+    return None
 
 
 def find_scheduled(journal: Journal, name: str) -> Record | None:
