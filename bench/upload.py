@@ -36,6 +36,7 @@ SCHEMES = ("http", "https")
 PAD_BLOCK = 4 * MIB  # padding is one random block repeated: real bytes, cheap to write
 GIB = 1024 * MIB
 SANDBOX_KEY = "pq_sandbox"
+CONTROL = {"Authorization": f"Bearer {SANDBOX_KEY}"}  # the sandbox's /_sandbox control routes take its key
 
 GOALS = {
     "wire_ratio": 0.95,  # issue 16: the PUT's wire time >= 0.95x curl's speed, over http and https
@@ -105,12 +106,12 @@ class SandboxProcess:
         """Each run gets its own key: quotas and Idempotency-Keys are per key in the sandbox."""
         key = f"pq_bench_{uuid.uuid4().hex[:12]}"
         control = {"set_key": {"key": key, "status": "ok"}}
-        self.client.post(f"{self.url}/_sandbox/faults", json=control).raise_for_status()
+        self.client.post(f"{self.url}/_sandbox/faults", json=control, headers=CONTROL).raise_for_status()
         return key
 
     def wire_seconds(self) -> dict[str, float]:
         """contentId -> the wire time of its PUT, as the sandbox saw it."""
-        puts = self.client.get(f"{self.url}/_sandbox/state").json()["storage_puts"]
+        puts = self.client.get(f"{self.url}/_sandbox/state", headers=CONTROL).json()["storage_puts"]
         return {put["contentId"]: put["wireSeconds"] for put in puts if "wireSeconds" in put}
 
     def presigned_url(self, key: str, filename: str, size: int) -> tuple[str, str]:

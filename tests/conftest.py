@@ -25,6 +25,7 @@ from pqdrop.service.daemon import Service
 from pqdrop.service.workers import Workers
 
 SANDBOX_KEY = "pq_sandbox"
+CONTROL = {"Authorization": f"Bearer {SANDBOX_KEY}"}  # the sandbox's /_sandbox control routes take its key
 # The modules that talk to PostQued run twice: against a v1-only and a v2-only sandbox (issue 14).
 # The rest of the suite, whose API use is incidental, runs against v1 once (the machine has two cores).
 API_MODULES = frozenset({"test_pipeline", "test_postqued", "test_tracker", "test_cli", "test_api_citizen"})
@@ -56,7 +57,7 @@ def sandbox(api_mode: str) -> Iterator[Sandbox]:
 def sandbox_api(base_url: str) -> str:
     """The API a running sandbox speaks (v1 when it speaks both, or nothing answers at `base_url`)."""
     try:
-        spoken = str(httpx.get(f"{base_url}/_sandbox/state", timeout=2.0).json().get("api", "v1"))
+        spoken = str(httpx.get(f"{base_url}/_sandbox/state", headers=CONTROL, timeout=2.0).json().get("api", "v1"))
     except (httpx.HTTPError, ValueError):
         return "v1"
     return "v2" if spoken == "v2" else "v1"

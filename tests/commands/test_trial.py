@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import wait_until
+from tests.conftest import CONTROL, wait_until
 
 from pqdrop.instants import iso_z
 from pqdrop.media.mediagen import make_video
@@ -139,7 +139,7 @@ def test_a_restarted_trial_keeps_its_schedule_and_can_still_move_the_post(
     config = (second.folder / "config.toml").read_text()
     base_url = re.search(r'^base_url = "([^"]+)"', config, flags=re.MULTILINE)
     assert base_url is not None
-    known = httpx.get(f"{base_url[1]}/_sandbox/state", timeout=10).json()["publishes"]
+    known = httpx.get(f"{base_url[1]}/_sandbox/state", headers=CONTROL, timeout=10).json()["publishes"]
     assert [(p["publishId"], [t["status"] for t in p["targets"]]) for p in known] == [(publish_id, ["scheduled"])]
     # The daemon follows the kept post and can still move it: the restarted sandbox knows it.
     later = tomorrow + timedelta(days=1)

@@ -22,6 +22,7 @@ from pqdrop.sandbox.ratelimit import SlidingWindow
 from pqdrop.sandbox.validation import sniff_image_type
 
 API_KEY = "pq_sandbox"
+CONTROL = {"Authorization": f"Bearer {API_KEY}"}  # the /_sandbox control routes take a key the sandbox knows
 SECOND_KEY = "pq_second"
 START = 1_800_000_000.0  # 2027-01-15, a fixed "now" for the fake clock
 STEP = 10.0
@@ -887,6 +888,7 @@ def test_delay_slows_every_api_reply(sandbox: Sandbox, api: httpx.Client) -> Non
 
 def test_faults_and_keys_can_be_set_over_http(sandbox: Sandbox, api: httpx.Client, bare: httpx.Client) -> None:
     control = f"{sandbox.url}/_sandbox/faults"
+    bare.headers.update(CONTROL)
     assert bare.post(control, json={"fail_next": 1, "status": 429}).status_code == 200
     failed = api.get("/v1/platform-accounts")
     assert (failed.status_code, failed.headers["Retry-After"], failed.json()["code"]) == (429, "1", "RATE_LIMITED")
@@ -901,7 +903,7 @@ def test_state_endpoint_summarises_publishes_and_contents(
     sandbox: Sandbox, api: httpx.Client, bare: httpx.Client, video: str, mybrand: str
 ) -> None:
     publish_id = publish(api, publish_body([video], mybrand)).json()["publishId"]
-    summary = bare.get(f"{sandbox.url}/_sandbox/state").json()
+    summary = bare.get(f"{sandbox.url}/_sandbox/state", headers=CONTROL).json()
     assert summary["publish_calls"] == 1 and summary["rate_limited_count"] == 0
     entry = summary["publishes"][0]
     assert (entry["publishId"], entry["idempotencyKey"], entry["status"]) == (publish_id, "key-1", "pending")
@@ -949,3 +951,27 @@ def test_serve_forever_blocks_until_stopped_from_another_thread() -> None:
     sandbox.stop()
     thread.join(timeout=5)
     assert not thread.is_alive()
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/_sandbox/state"), ("POST", "/_sandbox/faults")])
+@pytest.mark.parametrize("authorization", [None, "Bearer pq_stranger", "pq_sandbox"])
+def test_the_control_routes_refuse_a_caller_without_a_key_the_sandbox_knows(
+    sandbox: Sandbox, bare: httpx.Client, method: str, path: str, authorization: str | None
+) -> None:
+    headers = {} if authorization is None else {"Authorization": authorization}
+    reply = bare.request(method, f"{sandbox.url}{path}", json={"delay_seconds": 30}, headers=headers)
+    assert (reply.status_code, reply.json()["code"]) == (401, "UNAUTHORIZED")
+    assert "send 'Authorization: Bearer pq_sandbox'" in reply.json()["error"]
+    assert sandbox.faults.delay_seconds == 0.0  # nothing was switched on
+
+
+def test_a_revoked_key_still_reaches_the_controls_to_take_its_revocation_back(
+    sandbox: Sandbox, api: httpx.Client, bare: httpx.Client
+) -> None:
+    control = f"{sandbox.url}/_sandbox/faults"
+    revoked = {"Authorization": f"Bearer {API_KEY}"}
+    revoke = {"set_key": {"key": API_KEY, "status": "revoked"}}
+    assert bare.post(control, json=revoke, headers=revoked).status_code == 200
+    assert api.get("/v1/platform-accounts").status_code == 401
+    assert bare.post(control, json={"set_key": {"key": API_KEY, "status": "ok"}}, headers=revoked).status_code == 200
+    assert api.get("/v1/platform-accounts").status_code == 200

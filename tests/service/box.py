@@ -27,6 +27,7 @@ SYSTEMD_BOX = Path(os.environ.get("SYSTEMD_BOX", TOOLS / "systemd-box"))
 BOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BOX_ENV = ("LANG=C.UTF-8", "PIP_NO_INDEX=1", "PIP_FIND_LINKS=/wheels", "PIP_DISABLE_PIP_VERSION_CHECK=1")
 SANDBOX_KEY = "pq_sandbox"
+CONTROL = {"Authorization": f"Bearer {SANDBOX_KEY}"}  # the sandbox's /_sandbox control routes take its key
 
 
 def require_root() -> None:
@@ -155,12 +156,13 @@ class HostSandbox:
         assert "PostQued sandbox on" in banner, banner
 
     def state(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.url}/_sandbox/state", timeout=10) as reply:
+        request = urllib.request.Request(f"{self.url}/_sandbox/state", headers=CONTROL)
+        with urllib.request.urlopen(request, timeout=10) as reply:
             return dict(json.load(reply))
 
     def faults(self, **control: Any) -> None:
         request = urllib.request.Request(f"{self.url}/_sandbox/faults", data=json.dumps(control).encode(),
-                                         headers={"Content-Type": "application/json"}, method="POST")
+                                         headers={"Content-Type": "application/json", **CONTROL}, method="POST")
         with urllib.request.urlopen(request, timeout=10) as reply:
             assert reply.status == 200
 

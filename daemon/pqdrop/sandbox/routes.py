@@ -11,7 +11,8 @@ from pqdrop.sandbox.state import STORAGE_PREFIX
 
 @dataclass(frozen=True)
 class Route:
-    """One endpoint; `category` names its rate-limit quota, and None means no auth and no quota."""
+    """One endpoint; `category` names its rate-limit quota, and None means no quota and no API auth (the
+    control routes still take a key the sandbox knows; a presigned PUT is signed by its URL)."""
 
     method: str
     pattern: re.Pattern[str]

@@ -159,6 +159,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, path: str, query: str) -> Reply:
         """Find the route, check key and quota, run the action."""
         route, match = find_route(self.command, path, self.sandbox.api)
+        if route.action.startswith("control_"):
+            self.sandbox.state.control(self.headers.get("Authorization"))
         if route.category is None:
             action: Callable[[re.Match[str], str, str], Reply] = getattr(self, "_" + route.action)
             return action(match, "", query)

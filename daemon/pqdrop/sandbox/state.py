@@ -125,6 +125,16 @@ class SandboxState:
             raise Refusal(402, "PAYMENT_REQUIRED", "Your plan does not include posting through the API")
         return key
 
+    def control(self, authorization: str | None) -> None:
+        """Let a request to the control routes through only with a key this sandbox knows (a revoked one too,
+        so a test can take its revocation back); anyone else on the machine could rewrite its state."""
+        scheme, _, key = (authorization or "").partition(" ")
+        with self._lock:
+            known = scheme.lower() == "bearer" and key.strip() in self._keys
+        if not known:
+            raise Refusal(401, "UNAUTHORIZED", "The /_sandbox control routes take a key this sandbox knows: send "
+                                               "'Authorization: Bearer pq_sandbox' (or another key it was given)")
+
     def take_quota(self, api_key: str, category: str) -> Verdict:
         """Count one request against the key's quota for `category`."""
         with self._lock:
