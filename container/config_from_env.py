@@ -1,7 +1,8 @@
 """The container's config when no config.toml is mounted: /inbox, /state and what PQDROP_* variables set.
 
 PQDROP_DEFAULT_<KEY> sets [defaults].<key> (PQDROP_DEFAULT_ACCOUNT="@mybrand"), and PQDROP_INBOX_<KEY>,
-PQDROP_POSTQUED_<KEY>, PQDROP_UPLOAD_<KEY> the keys of those tables; a list is written comma-separated.
+PQDROP_POSTQUED_<KEY>, PQDROP_UPLOAD_<KEY>, PQDROP_NOTIFY_<KEY> the keys of those tables; a list is written
+comma-separated, except PQDROP_NOTIFY_URLS, space-separated (an Apprise URL may hold a comma: mailtos://…?to=a,b).
 TZ is [defaults].timezone unless PQDROP_DEFAULT_TIMEZONE says otherwise. The file is checked as
 `pqdrop` checks any config, and printed as TOML; a mistake exits 2 naming the variable.
 Run by the image's entrypoint as /opt/pqdrop/bin/python config_from_env.py > /run/pqdrop/config.toml.
@@ -21,7 +22,7 @@ from pqdrop.config import Config, parse_config
 from pqdrop.errors import EXIT_USAGE, ConfigError
 
 PREFIXES = {"PQDROP_DEFAULT_": "defaults", "PQDROP_INBOX_": "inbox", "PQDROP_POSTQUED_": "postqued",
-            "PQDROP_UPLOAD_": "upload"}
+            "PQDROP_UPLOAD_": "upload", "PQDROP_NOTIFY_": "notify"}
 BASE: dict[str, dict[str, Any]] = {"inbox": {"path": "/inbox"}, "state": {"dir": "/state"}}
 WHERE = Path("/run/pqdrop/config.toml")
 
@@ -43,7 +44,9 @@ def document(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     tables = {table: dict(keys) for table, keys in BASE.items()}
     for (table, key), name in variables(environ).items():
         value: Any = environ[name].removeprefix(":") if name == "TZ" else environ[name]
-        if _is_list(table, key):
+        if (table, key) == ("notify", "urls"):
+            value = value.split()
+        elif _is_list(table, key):
             value = [part.strip() for part in value.split(",") if part.strip()]
         tables.setdefault(table, {})[key] = value
     return tables

@@ -41,6 +41,15 @@ def test_pqdrop_variables_and_tz_make_a_config_with_typed_values_that_loads(tmp_
     assert load_config(written).defaults.zone.key == "America/Los_Angeles"
 
 
+def test_notifications_come_from_the_environment_with_apprise_urls_space_separated() -> None:
+    result = config_from({"PQDROP_NOTIFY_URLS": "ntfys://pqdrop-7f3k2q  mailtos://me:pw@example.com?to=a@x.org,b@x.org",
+                          "PQDROP_NOTIFY_ON": "failed, published"})
+    assert result.returncode == 0, result.stderr
+    assert tomllib.loads(result.stdout)["notify"] == {
+        "urls": ["ntfys://pqdrop-7f3k2q", "mailtos://me:pw@example.com?to=a@x.org,b@x.org"],
+        "on": ["failed", "published"]}
+
+
 def test_a_timezone_variable_wins_over_tz_and_nothing_set_gives_the_images_paths_alone() -> None:
     zoned = config_from({"TZ": "Europe/Berlin", "PQDROP_DEFAULT_TIMEZONE": "Asia/Tokyo"})
     assert tomllib.loads(zoned.stdout)["defaults"] == {"timezone": "Asia/Tokyo"}
