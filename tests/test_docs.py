@@ -258,14 +258,3 @@ def test_the_how_tos_give_every_install_command_the_service_tests_run() -> None:
 
     text = "\n".join(doc_text(f"docs/how-to/{name}.md") for name in ("system-service", "several-inboxes", "user-unit"))
     assert [command for command in readme_forms() if command not in text] == []
-
-
-def test_the_contributing_layout_table_names_every_module_of_the_package() -> None:
-    layout = doc_text("CONTRIBUTING.md").split("## Layout", 1)[1].split("\n## ", 1)[0]
-    packages_listed = set(re.findall(r"^\| `([a-z_]+/)` \|", layout, flags=re.MULTILINE))
-    [ground] = re.findall(r"^\| ground \| (.*) \|$", layout, flags=re.MULTILINE)
-    modules_listed = {f"{name}.py" for name in re.findall(r"`([a-z_]+)` \(", ground)}
-    package = ROOT / "daemon" / "pqdrop"
-    modules = {path.name for path in package.glob("*.py") if not path.name.startswith("__")}
-    packages = {f"{path.name}/" for path in package.iterdir() if (path / "__init__.py").is_file()}
-    assert (packages_listed, modules_listed) == (packages, modules)
