@@ -193,13 +193,13 @@ def test_the_generator_reports_a_stale_page_and_rewrites_it(tmp_path: Path) -> N
 
 
 def test_the_cli_reference_has_a_section_for_every_command() -> None:
-    sections = re.findall(r"^### `pqdrop (\w+)`$", doc_text("docs/reference/cli.md"), flags=re.MULTILINE)
+    sections = re.findall(r"^## `pqdrop (\w+)`$", doc_text("docs/reference/cli.md"), flags=re.MULTILINE)
     assert sections == command_names()
 
 
 @pytest.mark.parametrize(("section", "key"), KEYS, ids=[f"{s}.{k}" for s, k in KEYS])
 def test_the_config_reference_says_what_every_key_does(section: str, key: str) -> None:
-    body = doc_text("docs/reference/config.md").split(f"### `[{section}]`\n", 1)[1].split("\n### ", 1)[0]
+    body = doc_text("docs/reference/config.md").split(f"## `[{section}]`\n", 1)[1].split("\n## ", 1)[0]
     row = re.search(rf"^\| `{re.escape(key)}` \|.*\| (.*) \|$", body, flags=re.MULTILINE)
     assert row is not None and row[1].strip(), f"[{section}] {key}: say what it does in config.example.toml"
 

@@ -47,7 +47,7 @@ def _cli_reference(parser: argparse.ArgumentParser) -> str:
     lines = ["Options of `pqdrop` itself (`--config` and `-v` also after the command's name):", "",
              *_options_table(parser), ""]
     for name, sub in _subcommands(parser):
-        lines += [f"### `pqdrop {name}`", "", sub.description or "", "", "```", sub.format_usage().strip(), "```", ""]
+        lines += [f"## `pqdrop {name}`", "", sub.description or "", "", "```", sub.format_usage().strip(), "```", ""]
         own = [action for action in sub._actions if action.dest not in ("help", "config", "verbose")]
         if own:
             lines += [*_options_table(sub, own), ""]
@@ -85,13 +85,13 @@ def config_reference(example: Path | None = None) -> str:
     said = example_comments((example or ROOT / "config.example.toml").read_text(encoding="utf-8"))
     lines: list[str] = []
     for section, model in _sections(Config):
-        lines += [f"### `[{section}]`", ""]
+        lines += [f"## `[{section}]`", ""]
         if model.__doc__ and section in ("schedule", "upload"):
             lines += [model.__doc__.strip().splitlines()[0], ""]
         lines += _keys_table(model, section, said)
         lines.append("")
     account = 'accounts."@name"'
-    lines += [f"### `[{account}]`", "", (AccountConfig.__doc__ or "").strip().split("\n\n", 1)[0], "",
+    lines += [f"## `[{account}]`", "", (AccountConfig.__doc__ or "").strip().split("\n\n", 1)[0], "",
               " ".join((AccountConfig.__doc__ or "").strip().split("\n\n", 1)[1].split()), ""]
     lines += _keys_table(AccountConfig, account, said)
     return "\n".join(lines) + "\n"
