@@ -161,3 +161,27 @@ def test_cancel_and_reschedule_of_an_item_that_is_not_scheduled_say_where_it_is_
         "still in the inbox, not posted yet; write the time as dispatchAt in its sidecar (scheduled now: none)")
     assert refusal("cancel", "nowhere") == "pqdrop: nowhere: no such item in scheduled/ (scheduled now: none)"
     assert (inbox / "fresh.mp4").exists() and (inbox / "sent" / "out.mp4").exists()
+
+
+def test_demo_keep_leaves_the_folder_it_tells_you_to_look_at_and_a_plain_demo_says_it_deletes_it(
+    tmp_path: Path, user_env: dict[str, str]  # noqa: F811
+) -> None:
+    env = {name: value for name, value in user_env.items() if name != "POSTQUED_API_KEY"}
+    kept_in, gone_in = tmp_path / "kept", tmp_path / "gone"
+    kept_in.mkdir()
+    gone_in.mkdir()
+    kept = pqdrop("demo", "--keep", env={**env, "TMPDIR": str(kept_in)}, cwd=tmp_path, timeout=120)
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    [root] = kept_in.iterdir()
+    first = kept.stdout.splitlines()[0]
+    assert first.startswith(f"demo folder {root / 'inbox'} (kept when the demo ends); PostQued sandbox at ")
+    assert kept.stdout.splitlines()[-1] == (
+        f"the demo folder stays: {root / 'inbox'} (its journal in {root / 'state'}); remove it with rm -r {root}")
+    assert sorted(path.name for path in (root / "inbox" / "failed").iterdir()) == [
+        "typo.md", "typo.mp4", "typo.status.json"]
+    assert (root / "inbox" / "SCHEDULE.md").is_file()
+
+    plain = pqdrop("demo", env={**env, "TMPDIR": str(gone_in)}, cwd=tmp_path, timeout=120)
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    assert "(deleted when the demo ends; `pqdrop demo --keep` keeps it)" in plain.stdout.splitlines()[0]
+    assert list(gone_in.iterdir()) == []

@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("run", "watch the inbox until SIGTERM/SIGINT")
     command("once", "process everything in the inbox now, then exit")
-    command("demo", "the whole flow on a throw-away folder against the built-in sandbox")
+    demo = command("demo", "the whole flow on a throw-away folder against the built-in sandbox")
+    demo.add_argument("--keep", action="store_true", help="keep the demo folder afterwards, to look at what it holds")
     sandbox = command("sandbox", "run the built-in PostQued-compatible server on loopback")
     sandbox.add_argument("--port", type=_port, default=8765, help="port on 127.0.0.1 (default 8765; 0 picks one)")
     sandbox.add_argument("--api", choices=("v1", "v2", "both"), default="both",
@@ -160,7 +161,7 @@ def _dispatch(args: argparse.Namespace, signals: Signals) -> int:
     if command == "demo":
         from pqdrop.commands.demo import run_demo
 
-        return run_demo()
+        return run_demo(keep=args.keep)
     if command == "sandbox":
         from pqdrop.commands.sandbox import serve_sandbox
 

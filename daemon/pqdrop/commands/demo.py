@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import shlex
 import tempfile
 import threading
 from datetime import UTC, datetime, timedelta
@@ -73,13 +75,18 @@ def demo_config(root: Path, base_url: str) -> Config:
     return parse_config(raw, root / "config.toml")
 
 
-def run_demo() -> int:
-    """Make the folder, serve the sandbox, process everything once, print what happened."""
+def run_demo(*, keep: bool = False) -> int:
+    """Make the folder, serve the sandbox, process everything once, print what happened; `keep` leaves the folder."""
     logging.getLogger("pqdrop").setLevel(logging.WARNING)  # the table below tells the story
-    with tempfile.TemporaryDirectory(prefix="pqdrop-demo-") as temporary, Sandbox(processing_seconds=0.3) as sandbox:
-        root = Path(temporary)
+    with contextlib.ExitStack() as stack:
+        if keep:
+            root = Path(tempfile.mkdtemp(prefix="pqdrop-demo-"))
+        else:
+            root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pqdrop-demo-")))
+        sandbox = stack.enter_context(Sandbox(processing_seconds=0.3))
         (root / "inbox").mkdir()
-        print(f"demo folder {root / 'inbox'}; PostQued sandbox at {sandbox.url}")
+        kept = "kept when the demo ends" if keep else "deleted when the demo ends; `pqdrop demo --keep` keeps it"
+        print(f"demo folder {root / 'inbox'} ({kept}); PostQued sandbox at {sandbox.url}")
         print("making media with PyAV ...", flush=True)
         make_demo_inbox(root / "inbox", datetime.now(UTC))
         config = demo_config(root, sandbox.url)
@@ -100,6 +107,9 @@ def run_demo() -> int:
                 print(f"{folder}/: {', '.join(names)}")
             change_your_mind(root / "inbox", service)
         journal.close()
+        if keep:
+            print(f"\nthe demo folder stays: {root / 'inbox'} (its journal in {root / 'state'}); remove it with "
+                  f"rm -r {shlex.quote(str(root))}")
     return 0
 
 
