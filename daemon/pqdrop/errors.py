@@ -28,6 +28,9 @@ API errors also derive from ApiError, which carries the HTTP status and the API'
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 # What a pqdrop process's exit code says (docs/reference/exit-codes.md is generated from these lines);
 # the systemd units' RestartPreventExitStatus= names EXIT_USAGE, the one a restart cannot mend.
 EXIT_OK = 0  # every item was sent (and `run` stopped on request)
@@ -56,16 +59,36 @@ class ConfigError(PqdropError):
     code = "CONFIG"
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One of the things wrong with an item, each naming its key or line and the fix (issue 22)."""
+
+    code: str
+    message: str  # "caption: ...", without the file's name
+
+
 class ItemError(PqdropError):
     """Something about one item is wrong; that item fails, the others go on."""
 
     code = "ITEM"
+    problems: tuple[Problem, ...] = ()  # every problem when there are several, for check and the status file
 
 
 class SidecarError(ItemError):
     """The sidecar cannot be parsed or holds a bad key or value."""
 
     code = "SIDECAR"
+
+    @classmethod
+    def of(cls, name: str, errors: Sequence[SidecarError]) -> SidecarError:
+        """One error for all of a sidecar's problems, so a user fixes them in one round (issue 22)."""
+        if len(errors) == 1:
+            return errors[0]
+        problems = tuple(Problem(error.code, error.message.removeprefix(f"{name}: ")) for error in errors)
+        listed = " ".join(f"({number}) {problem.message}" for number, problem in enumerate(problems, start=1))
+        error = cls(f"{name}: {len(problems)} problems: {listed}", code="SIDECAR_PROBLEMS")
+        error.problems = problems
+        return error
 
 
 class MediaError(ItemError):

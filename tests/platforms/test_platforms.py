@@ -99,24 +99,26 @@ def test_shared_options_go_to_each_target_whose_platform_takes_them() -> None:
 def test_a_shared_option_no_platform_of_the_item_takes_names_the_nearest() -> None:
     message, code = refusal("options:\n  visibilty: public\ntargets:\n  - platform: youtube\n  - platform: tiktok\n")
     assert (message, code) == (
-        "clip.md: options.visibilty: not an option of YouTube or TikTok; did you mean visibility?",
+        "clip.md: options.visibilty: unknown key; did you mean visibility?",
         "SIDECAR_UNKNOWN_KEY")
 
 
-def test_an_entrys_option_is_checked_against_its_own_platform() -> None:
+def test_an_entrys_option_is_checked_against_its_own_platform_and_names_the_platforms_that_have_it() -> None:
     message, code = refusal("targets:\n  - platform: youtube\n    options:\n      postType: reel\n")
-    assert message.startswith("clip.md: targets[1].options.postType: not an option of YouTube; valid keys are ")
+    assert message == ("clip.md: targets[1].options.postType: an option of Instagram, Facebook and LinkedIn, not of "
+                       "YouTube; YouTube takes visibility, title, description, categoryId, tags, madeForKids, "
+                       "containsSyntheticMedia, firstComment")
     assert code == "SIDECAR_UNKNOWN_KEY"
 
 
 def test_a_tiktok_option_on_another_platforms_target_is_refused() -> None:
     message, _ = refusal("targets:\n  - platform: youtube\n    privacyLevel: SELF_ONLY\n")
-    assert message.startswith("clip.md: targets[1].privacyLevel: is a TikTok option; this target posts to YouTube")
+    assert message.startswith("clip.md: targets[1].privacyLevel: an option of TikTok, not of YouTube; YouTube takes ")
 
 
 def test_a_top_level_tiktok_option_on_an_item_without_tiktok_is_refused() -> None:
     message, _ = refusal("platform: youtube\nprivacyLevel: SELF_ONLY\n")
-    assert message == "clip.md: privacyLevel: is a TikTok option, and this item posts to no TikTok account"
+    assert message.startswith("clip.md: privacyLevel: an option of TikTok, not of YouTube; YouTube takes visibility")
 
 
 def test_reddit_without_subreddit_is_refused_with_the_key_to_add() -> None:

@@ -43,13 +43,18 @@ def check_paths(config: Config | None, paths: Sequence[Path]) -> int:
         for folder, item, wait in found:
             checked += 1
             warnings: list[str] = []
-            problem = check_item(folder, item, defaults, config, warnings)
+            several: list[str] = []
+            problem = check_item(folder, item, defaults, config, warnings, several)
+            if several:  # one line each, so a phone's narrow screen shows every fix (issue 22)
+                problem = problem.partition(" (1) ")[0] if problem else problem
             if wait is not None:  # a folder holding still (or held): not a problem, but not going yet either
                 print(f"wait  {shown(item.name)}: {shown(wait)}")
             if problem:
                 print(f"FAIL  {shown(item.name)}: {shown(problem)}")
             elif wait is None:
                 print(f"ok    {shown(item.name)}")
+            for line in several:
+                print(f"      - {shown(line)}")
             for warning in warnings:
                 print(f"      warning: {shown(warning)}")
             problems += bool(problem)
@@ -60,9 +65,11 @@ def check_paths(config: Config | None, paths: Sequence[Path]) -> int:
 
 
 def check_item(
-    folder: Path, item: Item, defaults: DefaultsConfig, config: Config | None = None, warnings: list[str] | None = None
+    folder: Path, item: Item, defaults: DefaultsConfig, config: Config | None = None, warnings: list[str] | None = None,
+    several: list[str] | None = None,
 ) -> str | None:
     """The problem that would fail this item, or None; with a config, its accounts and schedule count too.
+    A sidecar with several problems adds each to `several`.
 
     What goes out as it is but may not look as meant (a photo caption longer than TikTok's title) is
     added to `warnings`.
@@ -87,6 +94,8 @@ def check_item(
                 folder, item, defaults, datetime.now(UTC), accounts=config.accounts, schedule=config.schedule
             )
     except ItemError as exc:
+        if several is not None:
+            several += [problem.message for problem in exc.problems]
         return exc.message
     if config is not None and config.postqued.api != "v1":
         from pqdrop.posting.publish import check_captions

@@ -7,7 +7,7 @@ upload. Media rules the sources do not give are left to the API, whose refusal i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 from pqdrop.platforms import tiktok
@@ -47,13 +47,42 @@ def platform(name: str) -> Platform:
     return TABLES[name]
 
 
+def owners(key: str) -> tuple[Platform, ...]:
+    """The platforms that have `key` among their options."""
+    return tuple(table for table in _TABLES if key in table.options)
+
+
+def elsewhere(key: str, tables: Sequence[Platform]) -> str | None:
+    """Where a key that none of `tables` has belongs: "an option of Instagram, Facebook and LinkedIn, not of
+    YouTube; YouTube takes visibility, ..."; None when no other platform has it either."""
+    others = [table.label for table in owners(key) if table not in tables]
+    if not others or not tables:
+        return None
+    named = f"an option of {listed(others, 'and')}, not of {listed([table.label for table in tables], 'or')}"
+    if len(tables) == 1:
+        takes = ", ".join(tables[0].options)
+        named += f"; {tables[0].label} takes {takes}" if takes else f"; {tables[0].label} takes no options"
+    return named
+
+
+def listed(words: Sequence[str], last: str) -> str:
+    """Words as a sentence lists them: "a", "a or b", "a, b and c"."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} {last} {words[-1]}"
+
+
+# The options whose value is text a person reads (a title, a first comment): kept as typed (issue 22).
+TEXT_OPTIONS = frozenset(key for table in _TABLES for key, option in table.options.items()
+                         if option.kind in ("text", "comment", "texts"))
+
+
 def missing_options(name: str, options: Mapping[str, object]) -> tuple[str, ...]:
     """The required options of `name` that `options` lacks."""
     return tuple(key for key in TABLES[name].required if options.get(key) in (None, ""))
 
 
-__all__ = ["PLATFORMS", "POSTQUED_CAPTION_MAX_CHARS", "TABLES", "Option", "Platform", "describe", "markdown_table",
-           "missing_options", "normalized", "option_problem", "platform", "unknown_option"]
+__all__ = ["PLATFORMS", "POSTQUED_CAPTION_MAX_CHARS", "TABLES", "TEXT_OPTIONS", "Option", "Platform", "describe",
+           "elsewhere", "listed", "markdown_table", "missing_options", "normalized", "option_problem", "owners",
+           "platform", "unknown_option"]
 
 
 def describe(option: Option) -> str:

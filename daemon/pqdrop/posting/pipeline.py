@@ -32,6 +32,7 @@ from pqdrop.posting.publish import (
     Result,
     Uploaded,
     check_captions,
+    failed,
     find_account,
     idempotency_key,
     media_record,
@@ -189,7 +190,7 @@ class Pipeline:
                               note=ALREADY_POSTED)
             return Result(record.name, ItemState.FAILED, error_code=exc.code, message=exc.message)
         except ItemError as exc:
-            return Result(record.name, ItemState.FAILED, error_code=exc.code, message=exc.message)
+            return failed(record.name, exc)
 
     def _upload_step(self, record: Record) -> Record:
         """Check the item, upload what is not in storage yet, then fix the publish key and body."""
@@ -320,7 +321,7 @@ class Pipeline:
         result.status_file = path
         # The targets give status.log (and `pqdrop status --history`) the post's URL and its dispatchAt.
         self._log(record.name, result.state, publishId=result.publish_id, error=status.get("error"),
-                  note=result.note, targets=status.get("targets"))
+                  problems=status.get("problems"), note=result.note, targets=status.get("targets"))
         return result
 
     def _discard_unused(self, record: Record) -> None:

@@ -44,6 +44,7 @@ class Result:
     message: str | None = None
     note: str | None = None
     status_file: Path | None = None
+    problems: list[dict[str, str]] = field(default_factory=list)  # each of several problems: code, message
     targets: list[dict[str, Any]] = field(default_factory=list)
     media: list[dict[str, Any]] = field(default_factory=list)
 
@@ -227,9 +228,16 @@ def result_from_status(status: Mapping[str, Any]) -> Result:
         error_code=error.get("code"),
         message=error.get("message"),
         note=status.get("note"),
+        problems=list(status.get("problems", [])),
         targets=list(status.get("targets", [])),
         media=list(status.get("media", [])),
     )
+
+
+def failed(name: str, error: ItemError) -> Result:
+    """The result of an item refused for `error`, with each of its problems when it has several."""
+    problems = [{"code": problem.code, "message": problem.message} for problem in error.problems]
+    return Result(name, ItemState.FAILED, error_code=error.code, message=error.message, problems=problems)
 
 
 def status_document(result: Result, now: datetime) -> dict[str, Any]:
@@ -248,6 +256,9 @@ def status_document(result: Result, now: datetime) -> dict[str, Any]:
     if result.state is ItemState.FAILED:
         # Shown as a person reads names: `caf\xe9.md: …`, a line feed in a name as `\n` (the item keeps its bytes).
         document["error"] = {"code": result.error_code or "FAILED", "message": shown(result.message or "failed")}
+        if result.problems:  # a sidecar's several problems, one entry each (issue 22)
+            document["problems"] = [{"code": problem["code"], "message": shown(problem["message"])}
+                                    for problem in result.problems]
     return document
 
 

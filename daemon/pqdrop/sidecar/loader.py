@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -111,3 +115,121 @@ def _count_values(node: yaml.Node, counted: dict[int, int], open_nodes: set[int]
         open_nodes.discard(id(node))
     counted[id(node)] = total
     return total
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A text value YAML would not read as typed (issue 22): where it stands and what to write instead."""
+
+    key: str  # as a message names it: "caption", "targets[2].options.title"
+    line: int  # the file's line, counting the opening --- as line 1
+    problem: str
+
+
+# YAML reads these plain words as nothing at all, not as the text typed.
+_NULL_WORDS = ("~", "null", "Null", "NULL")
+_BLOCK_HEADER = re.compile(r"[|>][0-9+-]*")
+
+
+def load_frontmatter(raw: str, text_keys: Collection[str]) -> tuple[Any, list[Reading]]:
+    """The frontmatter's value, with every value of a key in `text_keys` kept as typed or named in a Reading.
+
+    A number, a date or a boolean in a text key is kept as its characters (`title: 1984` is "1984",
+    `caption: 3.10` is "3.10"); what YAML would change beyond that — a ` #` that starts a comment,
+    a null, lines joined into one — is a Reading. Raises what PyYAML raises, and DuplicateKey.
+    """
+    loader = SidecarLoader(raw)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, []
+        readings: list[Reading] = []
+        _TextWalk(raw.split("\n"), frozenset(text_keys), readings).node(node, "", text=False, column=0)
+        return loader.construct_document(node), readings
+    finally:
+        loader.dispose()
+
+
+class _TextWalk:
+    """Walks the composed frontmatter, marking each text value's plain scalars as text and naming what YAML drops."""
+
+    def __init__(self, lines: list[str], text_keys: frozenset[str], readings: list[Reading]) -> None:
+        self.lines, self.text_keys, self.readings = lines, text_keys, readings
+
+    def node(self, node: yaml.Node, key: str, *, text: bool, column: int) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                name = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+                inner = name in self.text_keys or (text and name == "text")  # firstComment: {text: ...}
+                self.node(value_node, f"{key}.{name}" if key else name, text=inner,
+                          column=key_node.start_mark.column)
+        elif isinstance(node, yaml.SequenceNode):
+            for number, item in enumerate(node.value, start=1):
+                self.node(item, f"{key}[{number}]", text=text, column=column)
+        elif text and isinstance(node, yaml.ScalarNode):
+            self.scalar(node, key, column)
+
+    def scalar(self, node: yaml.ScalarNode, key: str, column: int) -> None:
+        line = node.start_mark.line + 1
+        comment = self._comment(node, column)
+        if comment is not None:
+            # Almost surely hashtags, yet YAML (and every other tool) reads a comment: refused, never guessed.
+            typed = f"{node.value} {comment}".strip() if node.style is None else None
+            quoted = f"{key.rpartition('.')[2]}: {_quoted(typed)}" if typed and not key.endswith("]") else None
+            if quoted or typed:
+                fix = f"quote the whole text: {quoted or _quoted(str(typed))}" + self._below(key)
+            elif node.style in ("|", ">"):
+                fix = "move it into the text below if it belongs there, or onto a line of its own"
+            else:
+                fix = "put it inside the quotes if it belongs to the text, or move the comment onto a line of its own"
+            self.readings.append(Reading(key, line, (
+                f"YAML reads {_quoted(comment)} on line {line} as a comment and would drop it from the text; {fix}")))
+            return
+        if node.style is not None:  # quoted or a block (| or >): YAML keeps the characters
+            return
+        if node.tag == "tag:yaml.org,2002:null":
+            word = node.value
+            self.readings.append(Reading(key, line, (
+                f"{word} is YAML's word for no value, not text; write {key.rpartition('.')[2]}: \"{word}\" if you "
+                "mean it, or leave the key out" if word in _NULL_WORDS else
+                "is empty; write the text after the colon, in quotes when it holds a # or a colon" + self._below(key)
+                + ", or leave the key out")))
+            return
+        if node.end_mark.line != node.start_mark.line:
+            last = node.end_mark.line + 1
+            self.readings.append(Reading(key, line, (
+                f"runs over lines {line}-{last}, and YAML would join them into one line; write "
+                f"{key.rpartition('.')[2]}: | with the text indented below it" + self._below(key, "where line "
+                                                                                         "breaks are kept"))))
+            return
+        # A number, a date or a boolean: kept as the characters typed (`title: 1984`, `caption: yes`).
+        node.tag = "tag:yaml.org,2002:str"
+
+    def _comment(self, node: yaml.ScalarNode, column: int) -> str | None:
+        """A comment YAML would drop from this value: on its own line, or on indented lines right below it."""
+        if node.style in ("|", ">"):
+            header = self.lines[node.start_mark.line][node.start_mark.column:]
+            indicator = _BLOCK_HEADER.match(header)
+            rest = header[indicator.end():] if indicator else header
+            return rest.strip() if rest.strip().startswith("#") else None
+        end = node.end_mark
+        rest = self.lines[end.line][end.column:].strip()
+        if rest.startswith("#"):
+            return rest
+        below = []
+        for line in self.lines[end.line + 1:]:
+            stripped = line.strip()
+            if not stripped.startswith("#") or len(line) - len(line.lstrip()) <= column:
+                break
+            below.append(stripped)
+        return " ".join(below) or None
+
+    @staticmethod
+    def _below(key: str, why: str = "") -> str:
+        if key != "caption":  # a target's own caption has no body to move to
+            return ""
+        return f", or put the caption below the closing ---{f' ({why})' if why else ''}"
+
+
+def _quoted(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
