@@ -1,6 +1,6 @@
 """What the user meant reaches PostQued (issue 22), end to end: real sidecars, `pqdrop check` and `once` against
 the sandbox over HTTP; text kept as typed or refused with the fix, every problem at once, options where users
-write them."""
+write them, v1 saying a non-TikTok target needs v2."""
 
 from __future__ import annotations
 
@@ -218,3 +218,30 @@ def test_an_option_of_another_platform_is_named_with_the_platforms_that_have_it(
         "FAIL  clip: clip.md: targets[1].postType: an option of Instagram, Facebook and LinkedIn, not of YouTube; "
         "YouTube takes visibility, title, description, categoryId, tags, madeForKids, containsSyntheticMedia, "
         "firstComment")
+
+
+@pytest.mark.parametrize("spoken", ["v1"])
+def test_with_v1_a_youtube_target_is_told_it_needs_v2_not_that_its_account_is_tiktoks(
+    config: Config, server: Sandbox
+) -> None:
+    drop(config, "clip", "targets:\n  - platform: tiktok\n  - platform: youtube\n    visibility: public\n",
+         "Look #fyp")
+    needs = ('clip.md: targets[2].platform: YouTube needs PostQued\'s v2 API, and v1 posts to TikTok only; set '
+             'api = "v2" under [postqued] in the config')
+    said = check(config)
+    assert said.returncode == 1 and said.stdout.splitlines()[0] == f"FAIL  clip: {needs}"
+    assert run_once(config)[0] == EXIT_FAILED
+    assert filed(config, "failed", "clip")["error"] == {"code": "NEEDS_V2", "message": needs}
+    assert server.state_summary()["contents"] == {}
+
+
+@pytest.mark.parametrize("spoken", ["v1"])
+def test_under_auto_a_v1_only_postqued_tells_a_youtube_target_the_same(tmp_path: Path, server: Sandbox) -> None:
+    config = load_config(write_config(tmp_path, server.url, postqued={"api": "auto"}))
+    config.inbox.path.mkdir(exist_ok=True)
+    drop(config, "clip", "platform: youtube\n", "Look #fyp")
+    assert run_once(config)[0] == EXIT_FAILED
+    assert filed(config, "failed", "clip")["error"]["message"] == (
+        "clip.md: platform: YouTube needs PostQued's v2 API, and v1 posts to TikTok only; this PostQued answered "
+        'in v1 only ([postqued].api = "auto"); set api = "v2" under [postqued] once it offers v2, or post this '
+        "item to TikTok only")

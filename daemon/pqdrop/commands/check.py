@@ -97,6 +97,13 @@ def check_item(
         if several is not None:
             several += [problem.message for problem in exc.problems]
         return exc.message
+    if config is not None and config.postqued.api == "v1":
+        from pqdrop.posting.publish import check_v1_platforms
+
+        try:
+            check_v1_platforms(sidecar.targets, sidecar.path or item.name, "v1")  # as once and run do on v1
+        except ItemError as exc:
+            return exc.message
     if config is not None and config.postqued.api != "v1":
         from pqdrop.posting.publish import check_captions
 

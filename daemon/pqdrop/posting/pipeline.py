@@ -32,6 +32,7 @@ from pqdrop.posting.publish import (
     Result,
     Uploaded,
     check_captions,
+    check_v1_platforms,
     failed,
     find_account,
     idempotency_key,
@@ -343,6 +344,8 @@ class Pipeline:
         """
         sidecar, media = prepare_item(root, item, self._config.defaults, now, accounts=self._config.accounts,
                                       schedule=self._config.schedule, source=source)
+        if self._client.api is Api.V1:
+            check_v1_platforms(sidecar.targets, sidecar.path or name, self._config.postqued.api)
         accounts = self._resolve_accounts(sidecar, name)
         self._check_accounts(sidecar, media, accounts, name)
         if self._client.api is Api.V2:

@@ -14,6 +14,7 @@ from pqdrop.config import fold_account
 from pqdrop.errors import ItemError, MediaError, PqdropError
 from pqdrop.instants import iso_z
 from pqdrop.names import shown
+from pqdrop.platforms import TABLES
 from pqdrop.platforms.tiktok import Reaction, answer_to, is_tiktok_code
 from pqdrop.sidecar.parse import Target
 from pqdrop.states import ItemState, failure_reason, outcome_of
@@ -116,6 +117,23 @@ def check_captions(targets: Sequence[Target], where: Any) -> None:
             key = "caption" if len(targets) == 1 else f"targets[{number}].caption"
             raise ItemError(f"{_display(where)}: {key}: empty, and PostQued v2 takes no post without a caption; "
                             "write one below the frontmatter (or caption: in the sidecar)", code="SIDECAR_MISSING")
+
+
+def check_v1_platforms(targets: Sequence[Target], where: Any, configured: str) -> None:
+    """PostQued's v1 (legacy) posts to TikTok only: a target of another platform is refused saying v2 is needed,
+    not that its account is a TikTok one (issue 22). `configured` is [postqued].api, "v1" or "auto"."""
+    problems = []
+    for number, target in enumerate(targets, start=1):
+        if target.platform == "tiktok":
+            continue
+        key = "platform" if len(targets) == 1 else f"targets[{number}].platform"
+        label = TABLES[target.platform].label
+        problems.append(f"{key}: {label} needs PostQued's v2 API, and v1 posts to TikTok only; " + (
+            'set api = "v2" under [postqued] in the config' if configured == "v1" else
+            'this PostQued answered in v1 only ([postqued].api = "auto"); set api = "v2" under [postqued] once it '
+            "offers v2, or post this item to TikTok only"))
+    if problems:
+        raise ItemError(f"{_display(where)}: {'; '.join(problems)}", code="NEEDS_V2")
 
 
 def target_body(target: Target, account: Account) -> dict[str, Any]:
