@@ -315,3 +315,15 @@ def _env() -> dict[str, str]:
            if key not in ("PQDROP_CONFIG", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM")}
     env["POSTQUED_API_KEY"] = SANDBOX_KEY
     return env
+
+
+def test_the_deadline_holds_through_a_proxy_the_environment_names_and_beside_no_proxy(
+    meddler: Meddler, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # httpx mounts a transport per proxy and None per no_proxy host: every one of them is guarded.
+    monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    meddler.spoil("GET", ACCOUNTS, trickle_body(0.1))
+    with client_of(config_at(tmp_path, meddler.url), deadline=1.0) as client, \
+            pytest.raises(ApiUnavailable, match="request_deadline_seconds"):
+        client.accounts()

@@ -197,6 +197,8 @@ def _guard(client: httpx.Client, deadlines: Deadlines) -> None:
     GuardedBackend. httpx takes no network backend, so its pools' is wrapped in place."""
     transports = [client._transport, *client._mounts.values()]  # noqa: SLF001 - see the docstring
     for transport in transports:
+        if transport is None:  # a no_proxy host: it goes through client._transport
+            continue
         pool = getattr(transport, "_pool", None)
         backend = getattr(pool, "_network_backend", None)
         if backend is None:
