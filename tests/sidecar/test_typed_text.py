@@ -211,3 +211,13 @@ def test_an_option_of_another_platform_names_the_platforms_that_have_it() -> Non
 def test_an_option_given_flat_and_under_options_in_one_target_is_refused() -> None:
     error = refused("targets:\n  - platform: youtube\n    title: A\n    options:\n      title: B", "x")
     assert error.message == "clip.md: targets[1].title: given both in the target and under options:; keep one"
+
+
+def test_hashtags_after_a_list_or_a_table_written_on_one_line_are_refused() -> None:
+    for frontmatter, key in (("platform: youtube\ntags: [travel, food] #fyp", "tags[2]"),
+                             ("platform: instagram\nfirstComment: {text: more} #fyp", "firstComment.text")):
+        error = refused(frontmatter, "x")
+        assert error.message == (
+            f'clip.md: {key}: YAML reads "#fyp" on line 3 as a comment and would drop it from the text; put it inside '
+            "the brackets, in quotes, if it belongs to the text, or move the comment onto a line of its own")
+    assert dict(only('platform: youtube\ntags: [travel, "#food"]', "x").options) == {"tags": ["travel", "#food"]}

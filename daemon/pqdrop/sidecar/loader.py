@@ -174,10 +174,15 @@ class _TextWalk:
         comment = self._comment(node, column)
         if comment is not None:
             # Almost surely hashtags, yet YAML (and every other tool) reads a comment: refused, never guessed.
-            typed = f"{node.value} {comment}".strip() if node.style is None else None
+            after = self.lines[node.end_mark.line][node.end_mark.column:].lstrip(" \t")
+            flow = after[:1] in ("]", "}")  # the comment follows a closing bracket: where it belonged is a guess
+            typed = f"{node.value} {comment}".strip() if node.style is None and not flow else None
             quoted = f"{key.rpartition('.')[2]}: {_quoted(typed)}" if typed and not key.endswith("]") else None
             if quoted or typed:
                 fix = f"quote the whole text: {quoted or _quoted(str(typed))}" + self._below(key)
+            elif flow:
+                fix = ("put it inside the brackets, in quotes, if it belongs to the text, or move the comment onto a "
+                       "line of its own")
             elif node.style in ("|", ">"):
                 fix = "move it into the text below if it belongs there, or onto a line of its own"
             else:
@@ -213,9 +218,12 @@ class _TextWalk:
             rest = header[indicator.end():] if indicator else header
             return rest.strip() if rest.strip().startswith("#") else None
         end = node.end_mark
-        rest = self.lines[end.line][end.column:].strip()
+        # After the last value of a flow collection (`tags: [a, b] #c`), past its closing brackets.
+        rest = self.lines[end.line][end.column:].lstrip(" \t")
         if rest.startswith("#"):
             return rest
+        if rest[:1] in ("]", "}") and rest.lstrip(" \t]}").startswith("#"):
+            return rest.lstrip(" \t]}")
         below = []
         for line in self.lines[end.line + 1:]:
             stripped = line.strip()
