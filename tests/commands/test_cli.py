@@ -186,8 +186,9 @@ def test_once_exits_3_with_a_revoked_key_and_leaves_every_file_in_the_inbox(
     sandbox.set_key(SANDBOX_KEY, "revoked")
     result = pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path)
     assert result.returncode == 3, result.stdout + result.stderr
-    first = "GET /v1/platform-accounts" if api_mode == "v1" else "GET /v2/mcp/context"  # v2 checks the workspace first
-    assert result.stdout.splitlines()[0].startswith(f"posting paused: {first}: This API key has been revoked")
+    assert result.stdout.splitlines()[0] == (
+        "posting paused: PostQued refused the API key: This API key has been revoked; create a new one in the console "
+        "(UNAUTHORIZED)")
     assert "waiting  not tried: posting is paused" in table_row(result.stdout, "one")
     assert "waiting  not tried: posting is paused" in table_row(result.stdout, "two")
     assert tree_digest(inbox) == before

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from tests.commands.test_cli import PQDROP, drop_clip, pqdrop, user_env, wait_for  # noqa: F401 - a fixture
-from tests.conftest import write_config
+from tests.conftest import SANDBOX_KEY, write_config
 
 from pqdrop.sandbox import Sandbox
 
@@ -185,3 +185,22 @@ def test_demo_keep_leaves_the_folder_it_tells_you_to_look_at_and_a_plain_demo_sa
     assert plain.returncode == 0, plain.stdout + plain.stderr
     assert "(deleted when the demo ends; `pqdrop demo --keep` keeps it)" in plain.stdout.splitlines()[0]
     assert list(gone_in.iterdir()) == []
+
+
+@pytest.mark.parametrize(("status", "said"), [
+    ("revoked", "PostQued refused the API key: This API key has been revoked; create a new one in the console "
+                "(UNAUTHORIZED)"),
+    ("subscription_required", "PostQued will not post on this account's plan: An active subscription is required "
+                              "to use the PostQued API (SUBSCRIPTION_REQUIRED)"),
+])
+def test_once_on_an_empty_inbox_tests_the_key_and_exits_3_saying_the_refusal_in_a_persons_words(
+    tmp_path: Path, inbox: Path, sandbox: Sandbox, user_env: dict[str, str], status: str, said: str  # noqa: F811
+) -> None:
+    config_path = write_config(tmp_path, sandbox.url)
+    assert pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path).returncode == 0  # a good key
+    sandbox.set_key(SANDBOX_KEY, status)
+    result = pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stdout.splitlines()[0].startswith(f"posting paused: {said}")
+    assert "GET " not in result.stdout and "/v2/" not in result.stdout and "/v1/" not in result.stdout
+    assert sorted(path.name for path in inbox.iterdir()) == []

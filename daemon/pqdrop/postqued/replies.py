@@ -36,8 +36,18 @@ def error_from_reply(status: int, body: Mapping[str, Any], headers: Mapping[str,
     if status != 402 and is_tiktok_code(code):
         return tiktok_error(status, code, message)
     if status in (401, 402, 403) or code == "SUBSCRIPTION_REQUIRED":
-        return ApiAccountBlocked(message, status=status, code=code)
+        # Said as a person would, not as a request (GET /v2/mcp/context: ...): the key or the plan is the matter.
+        said = body.get("error") or body.get("message") or f"HTTP {status}"
+        matter = _BLOCKED[402] if code == "SUBSCRIPTION_REQUIRED" else _BLOCKED.get(status, _BLOCKED[402])
+        return ApiAccountBlocked(f"{matter}: {said} ({code})", status=status, code=code)
     return ApiRejected(message, status=status, code=code)
+
+
+_BLOCKED = {
+    401: "PostQued refused the API key",
+    402: "PostQued will not post on this account's plan",
+    403: "PostQued does not let this API key do that",
+}
 
 
 def retry_after_seconds(headers: Mapping[str, str], default: float = 1.0) -> float:

@@ -581,8 +581,22 @@ def once(workers: Workers) -> tuple[int, Round]:
         plan = workers.look()
     if workers.busy:  # stopped mid-item: say where each item stopped, if it checkpoints within the grace
         total.interrupted.update(workers.collect(wait=True, grace=STOP_GRACE_SECONDS).interrupted)
+    if not (total.results or total.blocked or total.deferred or workers.stop.is_set()):
+        # Nothing asked PostQued anything: ask once, so `once` on an empty inbox tests a set-up (its key).
+        total.blocked = key_refused(workers.client)
     workers.write_agenda()
     return exit_code(total), total
+
+
+def key_refused(client: PostQued) -> str | None:
+    """Why PostQued refuses this key (revoked, no subscription), or None when it takes it or cannot be asked now."""
+    try:
+        client.platform_accounts()
+    except AccountBlocked as exc:
+        return exc.message
+    except PqdropError as exc:
+        log.debug("PostQued could not be asked about the key now: %s", exc.message)
+    return None
 
 
 MAX_POSTPONEMENTS = 3
