@@ -2,15 +2,26 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo lint check test bench docs clean service-test image-test
+.PHONY: $(VENV) demo lint check test bench docs clean service-test image-test
 
-$(VENV): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+# One venv, two stamps: the project alone (all `make demo` needs), then its test tools for everything
+# else (`make .venv`, lint, test, ...). Each is installed again when pyproject.toml changes.
+PROJECT := $(VENV)/.project-installed
+WITH_TESTS := $(VENV)/.test-tools-installed
+
+$(PROJECT): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(VENV)
+	$(BIN)/pip install --quiet -e .
+	touch $@
 
-demo: $(VENV)
+$(WITH_TESTS): $(PROJECT)
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+$(VENV): $(WITH_TESTS)
+
+demo: $(PROJECT)
 	$(BIN)/pqdrop demo
 
 # ruff (rules in pyproject.toml), mypy --strict over the package, and the house's import contracts

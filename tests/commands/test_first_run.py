@@ -204,3 +204,16 @@ def test_once_on_an_empty_inbox_tests_the_key_and_exits_3_saying_the_refusal_in_
     assert result.stdout.splitlines()[0].startswith(f"posting paused: {said}")
     assert "GET " not in result.stdout and "/v2/" not in result.stdout and "/v1/" not in result.stdout
     assert sorted(path.name for path in inbox.iterdir()) == []
+
+
+def test_make_demo_installs_the_project_alone_and_make_test_adds_the_test_tools(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+
+    def planned(target: str) -> list[str]:
+        result = subprocess.run(["make", "-n", "-C", str(root), target, f"VENV={tmp_path / 'venv'}"],
+                                capture_output=True, text=True, timeout=60, check=True)
+        return [line for line in result.stdout.splitlines() if "pip install" in line]
+
+    venv = tmp_path / "venv"
+    assert planned("demo") == [f"{venv}/bin/pip install --quiet --upgrade pip", f"{venv}/bin/pip install --quiet -e ."]
+    assert planned("test")[-1] == f"{venv}/bin/pip install --quiet -e '.[test]'"
