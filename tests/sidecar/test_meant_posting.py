@@ -245,3 +245,9 @@ def test_under_auto_a_v1_only_postqued_tells_a_youtube_target_the_same(tmp_path:
         "clip.md: platform: YouTube needs PostQued's v2 API, and v1 posts to TikTok only; this PostQued answered "
         'in v1 only ([postqued].api = "auto"); set api = "v2" under [postqued] once it offers v2, or post this '
         "item to TikTok only")
+
+
+def test_check_lists_every_problem_of_an_item_whose_name_looks_like_a_list_number(config: Config) -> None:
+    drop(config, "take (1) two", THREE_TYPOS, "Hello #fyp")
+    assert check(config).stdout.splitlines()[:4] == [
+        "FAIL  take (1) two: take (1) two.md: 3 problems:", *(f"      - {problem}" for problem in THREE_PROBLEMS)]

@@ -221,3 +221,11 @@ def test_hashtags_after_a_list_or_a_table_written_on_one_line_are_refused() -> N
             f'clip.md: {key}: YAML reads "#fyp" on line 3 as a comment and would drop it from the text; put it inside '
             "the brackets, in quotes, if it belongs to the text, or move the comment onto a line of its own")
     assert dict(only('platform: youtube\ntags: [travel, "#food"]', "x").options) == {"tags": ["travel", "#food"]}
+
+
+def test_a_sidecar_whose_name_holds_a_colon_still_gets_every_problem() -> None:
+    text = "---\ncaption: Hi #fyp\nintent: pubish\nprivacyLvel: SELF_ONLY\n---\n"
+    with pytest.raises(SidecarError) as info:
+        parse_sidecar_text(text, Path("inbox/a: b (1) c.md"), DEFAULTS, NOW)
+    assert [problem.message.split(":")[0] for problem in info.value.problems] == ["caption", "privacyLvel", "intent"]
+    assert info.value.message.startswith("a: b (1) c.md: 3 problems: (1) caption: YAML reads ")

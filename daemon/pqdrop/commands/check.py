@@ -46,7 +46,7 @@ def check_paths(config: Config | None, paths: Sequence[Path]) -> int:
             several: list[str] = []
             problem = check_item(folder, item, defaults, config, warnings, several)
             if several:  # one line each, so a phone's narrow screen shows every fix (issue 22)
-                problem = problem.partition(" (1) ")[0] if problem else problem
+                problem = problem[:problem.rindex(" problems: (1) ") + len(" problems:")] if problem else problem
             if wait is not None:  # a folder holding still (or held): not a problem, but not going yet either
                 print(f"wait  {shown(item.name)}: {shown(wait)}")
             if problem:

@@ -20,10 +20,14 @@ class Problems:
     def add(self, error: SidecarError) -> None:
         # A shared key is named once, not per target; a text YAML misread is named for what YAML did, not again
         # for the value it left (`title: ~` is not also "null is not text").
-        misread = [seen.message.split(": ")[:2] for seen in self.errors if seen.code == "SIDECAR_TEXT"]
-        if error.message.split(": ")[:2] in misread or any(error.message == seen.message for seen in self.errors):
+        misread = {self._key(seen) for seen in self.errors if seen.code == "SIDECAR_TEXT"}
+        if self._key(error) in misread or any(error.message == seen.message for seen in self.errors):
             return
         self.errors.append(error)
+
+    def _key(self, error: SidecarError) -> str:
+        """The key a problem names: its message reads "NAME: KEY: problem"; the name may hold ": " itself."""
+        return error.message.removeprefix(f"{self.name}: ").split(": ")[0]
 
     def attempt(self, read: Callable[[], _T], fallback: _T) -> _T:
         """What `read` gives, or `fallback` with its problem noted."""
