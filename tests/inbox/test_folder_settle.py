@@ -30,7 +30,7 @@ def carousel(last_change: float) -> list[Entry]:
 
 
 def clock(moment: float) -> str:
-    return datetime.fromtimestamp(moment).strftime("%H:%M:%S")
+    return datetime.fromtimestamp(moment).astimezone().strftime("%H:%M:%S %Z")
 
 
 def test_a_folder_whose_last_file_came_20_s_ago_waits_until_45_s_after_it_and_says_until_when() -> None:

@@ -240,7 +240,7 @@ def setup_logging(verbose: bool) -> None:
     if os.environ.get("JOURNAL_STREAM"):
         handler.setFormatter(_JournalFormatter())
     else:
-        handler.setFormatter(_ShownFormatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+        handler.setFormatter(_ShownFormatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S %Z"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry request URLs
 

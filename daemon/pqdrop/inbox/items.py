@@ -441,7 +441,7 @@ def _name_of(group: _Group) -> str:
 
 def _clock(moment: float) -> str:
     """A moment as this machine's wall clock shows it, to the second: what the user compares with their own."""
-    return datetime.fromtimestamp(moment).strftime("%H:%M:%S")
+    return datetime.fromtimestamp(moment).astimezone().strftime("%H:%M:%S %Z")
 
 
 def _duration(seconds: float) -> str:
