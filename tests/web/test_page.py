@@ -123,6 +123,17 @@ def test_an_upload_in_flight_shows_its_progress_rate_and_time_left() -> None:
     assert "uploading 25 % · 25.0 of 100.0 MB · 5.0 MB/s · 15 s left" in html
 
 
+def test_an_upload_named_by_its_media_file_shows_on_its_items_row() -> None:
+    from pqdrop.service.systemd import Upload as Uploading
+
+    row = InFlightRow("big", "uploading", NOW, 0, None, media=("big.mp4",))
+    uploading = [Uploading("big.mp4", 50_000_000, 100_000_000, None)]
+    document = status_document(overview(in_flight=[row], uploads=uploading))
+    html = render_page(document, [], (), NOW)
+    assert '<progress max="100" value="50">' in html
+    assert "uploading 50 % · 50.0 of 100.0 MB" in html
+
+
 def test_the_page_reads_on_a_phone_refreshes_itself_and_says_health_and_pause() -> None:
     html = render_page(status_document(overview(paused=Pause("key refused (UNAUTHORIZED)", NOW))), [],
                        ["the loop has not come round for 75 s"], NOW)

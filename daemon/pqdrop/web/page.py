@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -134,7 +135,8 @@ def _in_flight(row: Mapping[str, Any], uploads: Sequence[Upload]) -> str:
     detail = f"{row.get('step', '?')} since {row.get('since', '?')}"
     if row.get("lastError"):
         detail += f"; last error: {row['lastError']}"
-    upload = next((upload for upload in uploads if upload.name == row.get("name")), None)
+    # The document pairs an upload (named by its media file, clip.mp4) with its item (clip) through the claim.
+    upload = _document_upload(row) or next((upload for upload in uploads if upload.name == row.get("name")), None)
     extra = ""
     if upload is not None:
         pace = f"{upload.percent} % · {upload.sent / 1e6:.1f} of {upload.total / 1e6:.1f} MB"
@@ -145,6 +147,28 @@ def _in_flight(row: Mapping[str, Any], uploads: Sequence[Upload]) -> str:
         extra = (f'<progress max="100" value="{upload.percent}">{upload.percent} %</progress>'
                  f'<span class="detail upload">uploading {_text(pace)}</span>')
     return _row(row["name"], detail, extra=extra)
+
+
+@dataclass(frozen=True)
+class _Listed:
+    """An upload as the document lists it under its item."""
+
+    name: str
+    sent: int
+    total: int
+    percent: int
+    bytes_per_second: float | None
+    seconds_left: float | None
+
+
+def _document_upload(row: Mapping[str, Any]) -> Upload | None:
+    """The row's own upload, as `pqdrop status --json` gives it (inFlight[].upload), if it has one."""
+    upload = row.get("upload")
+    if not isinstance(upload, Mapping):
+        return None
+    rate, left = upload.get("bytesPerSecond"), upload.get("secondsLeft")
+    return _Listed(str(row.get("name")), int(upload["sent"]), int(upload["total"]), int(upload["percent"]),
+                   None if rate is None else float(rate), None if left is None else float(left))
 
 
 def _duration(seconds: float) -> str:
