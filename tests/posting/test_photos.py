@@ -14,7 +14,13 @@ from tests.conftest import make_heic, sidecar
 from pqdrop.config import Config
 from pqdrop.media.mediagen import make_image
 from pqdrop.media.probe import probe
-from pqdrop.posting.photos import convert_heif_to_jpeg, downscale_photo, needs_conversion, tiktok_photo
+from pqdrop.posting.photos import (
+    conversion_note,
+    convert_heif_to_jpeg,
+    downscale_photo,
+    needs_conversion,
+    tiktok_photo,
+)
 from pqdrop.posting.preflight import fits_1080p, needs_downscale
 from pqdrop.sandbox import Sandbox
 from pqdrop.service.workers import EXIT_OK, Workers, once
@@ -148,3 +154,15 @@ def test_a_large_heic_photo_goes_up_as_a_jpeg_within_1080p(tmp_path: Path) -> No
         with Image.open(sent.path) as picture:
             assert dict(picture.getexif()) == {}
     assert list((tmp_path / "state").iterdir()) == []
+
+
+def test_the_conversion_note_names_each_photo_made_anew_and_why_and_none_for_photos_sent_as_they_are(
+    tmp_path: Path
+) -> None:
+    heic = probe(make_heic(tmp_path / "IMG_0001.HEIC"))
+    big = probe(phone_photo(tmp_path / "big.jpg"))
+    plain = probe(make_image(tmp_path / "plain.jpg", width=1080, height=1350))
+    assert conversion_note([plain]) is None
+    assert conversion_note([heic, plain, big]) == (
+        "IMG_0001.HEIC went up as a JPEG made from it (TikTok takes no HEIC); big.jpg went up as a JPEG made from it "
+        "(made smaller to fit 1080x1920 and 20 MB); the file itself is unchanged")

@@ -250,6 +250,8 @@ def test_a_png_photo_is_uploaded_as_a_jpeg_and_filed_unchanged(
         ("a.jpg", "image/jpeg"), ("b.jpg", "image/jpeg")]
     assert (inbox / "sent" / "shots" / "a.png").read_bytes() == original
     assert list(config.state.dir.glob("photo-*")) == []  # the JPEG lived only for its upload
+    status = json.loads((inbox / "sent" / "shots.status.json").read_text())
+    assert status["note"] == "a.png went up as a JPEG made from it (TikTok takes no PNG); the file itself is unchanged"
 
 
 def test_check_exits_1_naming_the_rule_and_the_measured_value(

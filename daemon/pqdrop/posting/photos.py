@@ -49,6 +49,27 @@ def needs_conversion(mime: str) -> bool:
     return mime in ("image/png", HEIF_MIME)
 
 
+def conversion_note(media: Sequence[MediaInfo]) -> str | None:
+    """What the status file says of photos that went up as a JPEG pqdrop made (converted, made smaller)."""
+    said = []
+    for info in media:
+        if info.kind != "image":
+            continue
+        kind = {"image/png": "PNG", HEIF_MIME: "HEIC"}.get(info.mime)
+        smaller = needs_downscale(info)
+        if kind is None and not smaller:
+            continue
+        why = [f"TikTok takes no {kind}"] if kind else []
+        if smaller:
+            limits = PHOTO_LIMITS
+            why.append(f"made smaller to fit {limits.max_short_side_px}x{limits.max_long_side_px} and "
+                       f"{limits.max_bytes // 1024**2} MB")
+        said.append(f"{info.path.name} went up as a JPEG made from it ({', '.join(why)})")
+    if not said:
+        return None
+    return "; ".join(said) + "; the file itself is unchanged"
+
+
 def check_convertible(path: Path) -> None:
     """Refuse a PNG that a JPEG cannot show as it is: one with transparent pixels."""
     _opaque_picture(path)

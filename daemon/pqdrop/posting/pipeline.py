@@ -25,7 +25,7 @@ from pqdrop.journal.store import Journal, Record
 from pqdrop.media.probe import MediaInfo, fingerprint
 from pqdrop.posting.creators import CreatorInfos, fetcher_of
 from pqdrop.posting.pacing import pace_targets, pacing_note
-from pqdrop.posting.photos import tiktok_photo
+from pqdrop.posting.photos import conversion_note, tiktok_photo
 from pqdrop.posting.preflight import creator_problems
 from pqdrop.posting.prepare import left_out, prepare_item
 from pqdrop.posting.publish import (
@@ -93,6 +93,7 @@ class Pipeline:
         self._config = config
         self._inbox = config.inbox.path
         self._client = client
+        self._converted: dict[int, str] = {}  # item id -> conversion_note, from its upload step to its status file
         self._journal = journal
         self._owner = owner
         self._clock = clock
@@ -182,7 +183,7 @@ class Pipeline:
             state = self._follow(str(record.publish_id))
             result = result_from_state(record.name, state, str(record.idempotency_key), self._client.platform_accounts)
             notes = (pacing_note(self._journal.paced_posts(record.id), self._config),
-                     left_out(record.item))
+                     self._converted.get(record.id), left_out(record.item))
             result.note = "; ".join(note for note in notes if note) or None
             return result
         except ApiRejected as exc:
@@ -192,6 +193,8 @@ class Pipeline:
             return Result(record.name, ItemState.FAILED, error_code=exc.code, message=exc.message)
         except ItemError as exc:
             return failed(record.name, exc)
+        finally:
+            self._converted.pop(record.id, None)
 
     def _upload_step(self, record: Record) -> Record:
         """Check the item, upload what is not in storage yet, then fix the publish key and body."""
@@ -209,6 +212,9 @@ class Pipeline:
         if sidecar.text is not None:  # what any later edit in scheduled/ is judged against: what was read
             EditLog(self._journal).posted_with(record.id, sidecar.text, sidecar.digest, now)
         prints = [fingerprint(info) for info in media]  # the files probed, or MediaError saying they were swapped
+        converted = conversion_note(media)
+        if converted:  # said in the status file (kept for this process: one that resumes after a crash says not)
+            self._converted[record.id] = converted
         self._refuse_repeat(record, prints, sorted(account.id for account in accounts.values()), sidecar.repost)
         done = self._journal.uploads(record.id)
         uploaded = []
