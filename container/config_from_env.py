@@ -1,8 +1,9 @@
 """The container's config when no config.toml is mounted: /inbox, /state and what PQDROP_* variables set.
 
 PQDROP_DEFAULT_<KEY> sets [defaults].<key> (PQDROP_DEFAULT_ACCOUNT="@mybrand"), and PQDROP_INBOX_<KEY>,
-PQDROP_POSTQUED_<KEY>, PQDROP_UPLOAD_<KEY>, PQDROP_NOTIFY_<KEY> the keys of those tables; a list is written
-comma-separated, except PQDROP_NOTIFY_URLS, space-separated (an Apprise URL may hold a comma: mailtos://…?to=a,b).
+PQDROP_POSTQUED_<KEY>, PQDROP_UPLOAD_<KEY>, PQDROP_NOTIFY_<KEY>, PQDROP_HTTP_<KEY> the keys of those tables; a
+list is written comma-separated, except PQDROP_NOTIFY_URLS, space-separated (an Apprise URL may hold a comma:
+mailtos://…?to=a,b).
 TZ is [defaults].timezone unless PQDROP_DEFAULT_TIMEZONE says otherwise. The file is checked as
 `pqdrop` checks any config, and printed as TOML; a mistake exits 2 naming the variable.
 Run by the image's entrypoint as /opt/pqdrop/bin/python config_from_env.py > /run/pqdrop/config.toml.
@@ -22,8 +23,11 @@ from pqdrop.config import Config, parse_config
 from pqdrop.errors import EXIT_USAGE, ConfigError
 
 PREFIXES = {"PQDROP_DEFAULT_": "defaults", "PQDROP_INBOX_": "inbox", "PQDROP_POSTQUED_": "postqued",
-            "PQDROP_UPLOAD_": "upload", "PQDROP_NOTIFY_": "notify"}
-BASE: dict[str, dict[str, Any]] = {"inbox": {"path": "/inbox"}, "state": {"dir": "/state"}}
+            "PQDROP_UPLOAD_": "upload", "PQDROP_NOTIFY_": "notify", "PQDROP_HTTP_": "http"}
+# The HEALTHCHECK (`pqdrop health`) asks /healthz on loopback; PQDROP_HTTP_LISTEN=0.0.0.0:8787 and a
+# published port show the status page on the network.
+BASE: dict[str, dict[str, Any]] = {"inbox": {"path": "/inbox"}, "state": {"dir": "/state"},
+                                   "http": {"listen": "127.0.0.1:8787"}}
 WHERE = Path("/run/pqdrop/config.toml")
 
 

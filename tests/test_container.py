@@ -35,6 +35,7 @@ def test_pqdrop_variables_and_tz_make_a_config_with_typed_values_that_loads(tmp_
         "state": {"dir": "/state"},
         "defaults": {"account": "@mybrand", "intent": "publish", "timezone": "America/Los_Angeles"},
         "postqued": {"base_url": "http://127.0.0.1:8765"},
+        "http": {"listen": "127.0.0.1:8787"},
     }
     written = tmp_path / "config.toml"
     written.write_text(result.stdout)
@@ -54,7 +55,16 @@ def test_a_timezone_variable_wins_over_tz_and_nothing_set_gives_the_images_paths
     zoned = config_from({"TZ": "Europe/Berlin", "PQDROP_DEFAULT_TIMEZONE": "Asia/Tokyo"})
     assert tomllib.loads(zoned.stdout)["defaults"] == {"timezone": "Asia/Tokyo"}
     bare = config_from({})
-    assert tomllib.loads(bare.stdout) == {"inbox": {"path": "/inbox"}, "state": {"dir": "/state"}}
+    assert tomllib.loads(bare.stdout) == {"inbox": {"path": "/inbox"}, "state": {"dir": "/state"},
+                                          "http": {"listen": "127.0.0.1:8787"}}  # where the HEALTHCHECK asks
+
+
+def test_pqdrop_http_listen_opens_the_status_page_beyond_loopback() -> None:
+    opened = config_from({"PQDROP_HTTP_LISTEN": "0.0.0.0:8787"})
+    assert tomllib.loads(opened.stdout)["http"] == {"listen": "0.0.0.0:8787"}
+    wrong = config_from({"PQDROP_HTTP_LISTEN": "8787"})
+    assert wrong.returncode == 2
+    assert "PQDROP_HTTP_LISTEN ([http].listen)" in wrong.stderr
 
 
 def test_a_mistake_in_the_environment_exits_2_naming_each_variable_and_the_fix() -> None:

@@ -1,4 +1,4 @@
-"""The notify protocol against real AF_UNIX datagram sockets, as systemd would receive it; the heartbeat file."""
+"""The notify protocol against real AF_UNIX datagram sockets, as systemd would receive it; beats that write nothing."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ import shutil
 import socket
 import struct
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pqdrop.service.systemd import HEARTBEAT_EVERY_SECONDS, Pulse, notify, upload_pace, watchdog_interval
+from pqdrop.service.systemd import Pulse, notify, upload_pace, watchdog_interval
 
 RECEIVE_TIMEOUT = 5.0
 UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
@@ -172,25 +171,23 @@ def test_notify_never_blocks_when_the_manager_stops_reading() -> None:
         shutil.rmtree(folder)
 
 
-def test_the_heartbeat_file_is_touched_from_the_beats_every_few_seconds(tmp_path: Path) -> None:
-    now = [1000.0]
-    heartbeat = tmp_path / "heartbeat"
-    pulse = Pulse(send=lambda message: True, clock=lambda: now[0], heartbeat=heartbeat)
-    pulse.beat()
-    assert heartbeat.exists()
-    os.utime(heartbeat, (0, 0))
-    now[0] += HEARTBEAT_EVERY_SECONDS / 2
-    pulse.beat()
-    assert heartbeat.stat().st_mtime == 0  # not yet: a beat per chunk must not mean a write per chunk
-    now[0] += HEARTBEAT_EVERY_SECONDS / 2
-    pulse.beat()
-    assert time.time() - heartbeat.stat().st_mtime < 60
+def test_beats_send_the_watchdog_its_datagram_and_write_nothing_to_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Idle means idle: a beat is WATCHDOG=1 at most once per half interval, never a file touched."""
+    now, sent = [1000.0], []
 
+    def send(message: str) -> bool:
+        sent.append(message)
+        return True
 
-def test_a_heartbeat_that_cannot_be_written_never_stops_the_loop(tmp_path: Path) -> None:
-    pulse = Pulse(send=lambda message: True, heartbeat=tmp_path / "gone" / "heartbeat")
-    pulse.beat()
-    assert not (tmp_path / "gone").exists()
+    pulse = Pulse(beat_seconds=10.0, send=send, clock=lambda: now[0])
+    monkeypatch.chdir(tmp_path)
+    for _ in range(30):
+        pulse.beat()
+        now[0] += 1.0
+    assert sent == ["WATCHDOG=1"] * 3
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_progress_shows_rate_and_time_left_once_an_upload_ran_a_few_seconds() -> None:

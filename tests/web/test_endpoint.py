@@ -12,8 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from tests.conftest import sidecar, wait_until, write_config
-from tests.web.conftest import REPO, Observed
+from tests.conftest import REPO, Observed, sidecar, wait_until, write_config
 
 from pqdrop.config import load_config
 from pqdrop.errors import ConfigError
@@ -119,3 +118,37 @@ def test_an_ipv6_listen_address_is_read_as_host_and_port(tmp_path: Path) -> None
     config = load_config(write_config(tmp_path, "http://127.0.0.1:9", http={"listen": "[::1]:8787"}))
     assert config.http.address == ("::1", 8787)
     assert load_config(write_config(tmp_path, "http://127.0.0.1:9")).http.address is None  # off by default
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_pqdrop_health_asks_the_running_daemon_and_says_what_healthz_said(
+    observe: Callable[..., Observed], tmp_path: Path,
+) -> None:
+    daemon = observe(http={"listen": f"127.0.0.1:{free_port()}"})
+    asked = daemon.pqdrop("health")
+    assert (asked.returncode, asked.stdout) == (0, "ok\n")
+    assert daemon.stop() == 0
+    unanswered = daemon.pqdrop("health")
+    assert unanswered.returncode == 1
+    assert f"nothing answers at {daemon.url}/healthz: Connection refused" in unanswered.stdout
+
+
+def test_pqdrop_health_without_a_port_to_ask_says_what_to_set(tmp_path: Path, sandbox: Sandbox) -> None:
+    def health() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pqdrop", "health", "--config", str(config)], cwd=REPO,
+                              capture_output=True, text=True, timeout=60)
+
+    config = write_config(tmp_path, sandbox.url)
+    asked = health()
+    assert asked.returncode == 2
+    assert f"{config}: [http] listen is not set" in asked.stderr
+    assert 'listen = "127.0.0.1:8787"' in asked.stderr
+    config = write_config(tmp_path, sandbox.url, http={"listen": "127.0.0.1:0"})
+    asked = health()
+    assert asked.returncode == 2
+    assert "give it a fixed port (e.g. 8787)" in asked.stderr

@@ -1,8 +1,8 @@
 """The `pqdrop` command line: parse arguments, load config, hand over to the verb's module.
 
-One module per verb (run, once, demo, sandbox, check, status and its history, accounts, retry, init, notify;
-`try` in trial). Heavy modules (PyAV, the sandbox, httpx, pydantic) are imported inside the verbs that need them, so
-`pqdrop --help` stays quick and `status`, `retry` and `check` load neither PyAV nor httpx.
+One module per verb (run, once, demo, sandbox, check, status and its history, accounts, retry, init, notify,
+health; `try` in trial). Heavy modules (PyAV, the sandbox, httpx, pydantic) are imported inside the verbs that
+need them, so `pqdrop --help` stays quick and `status`, `retry` and `check` load neither PyAV nor httpx.
 """
 
 from __future__ import annotations
@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     notify = command("notify", "send a test message through every configured notifier; say which worked")
     notify.add_argument("--test", action="store_true", required=True,
                         help="send the test message (exit 1 if any notifier failed)")
+    command("health", "ask the running daemon's /healthz ([http] listen); exit 0 when healthy")
     cancel = command("cancel", "cancel a scheduled post; its item moves to canceled/")
     cancel.add_argument("name", metavar="NAME", help="the item in scheduled/")
     reschedule = command("reschedule", "move a scheduled post to another time (same formats as dispatchAt)")
@@ -193,6 +194,10 @@ def _dispatch(args: argparse.Namespace, signals: Signals) -> int:
         from pqdrop.commands.notify import test_notifiers
 
         return test_notifiers(config)
+    if command == "health":
+        from pqdrop.commands.health import check_health
+
+        return check_health(config)
     if command == "retry":
         from pqdrop.commands.retry import retry_failed
 

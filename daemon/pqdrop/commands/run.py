@@ -63,7 +63,7 @@ def serve(config: Config, signals: Signals, body: Callable[[Workers], int], *, d
     from pqdrop.config import inbox_not_a_folder
     from pqdrop.journal.store import Journal
     from pqdrop.service.daemon import STOP_GRACE_SECONDS
-    from pqdrop.service.systemd import HEARTBEAT_FILE, UPLOADS_FILE, Pulse
+    from pqdrop.service.systemd import UPLOADS_FILE, Pulse
     from pqdrop.service.workers import Workers
 
     if not daemon and not config.inbox.path.is_dir():
@@ -71,9 +71,7 @@ def serve(config: Config, signals: Signals, body: Callable[[Workers], int], *, d
     with connect(config, signals.stop) as client:
         settle(client)
         journal = Journal(config.state.dir)
-        # The daemon's heartbeat file tells a container's HEALTHCHECK that its loop still turns.
-        pulse = Pulse.from_environment(heartbeat=config.state.dir / HEARTBEAT_FILE if daemon else None,
-                                       uploads_file=config.state.dir / UPLOADS_FILE)
+        pulse = Pulse.from_environment(uploads_file=config.state.dir / UPLOADS_FILE)
         from pqdrop.config import resolve_api_key
 
         workers = Workers(config, client, journal, stop=signals.stop, pulse=pulse,

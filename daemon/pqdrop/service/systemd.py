@@ -4,8 +4,8 @@
 variable is unset (sd_notify(3); gunicorn's systemd.py). `Pulse` is called from the working
 thread itself (between items, per uploaded chunk, per poll), so a hung loop stops the
 heartbeat and systemd's watchdog restarts the service; it also draws upload progress on a
-terminal. Where no systemd watches (a container), the heartbeat file's mtime is what a
-HEALTHCHECK reads: the daemon touches it from the same beats.
+terminal. A beat writes nothing to disk: idle means idle, so a NAS's disks can sleep. Where no
+systemd watches (a container), health is asked of `[http] listen`'s /healthz (`pqdrop health`).
 """
 
 from __future__ import annotations
@@ -56,8 +56,6 @@ def watchdog_interval(environ: Mapping[str, str] | None = None) -> float | None:
     return microseconds / 2_000_000 if microseconds > 0 else None
 
 STATUS_EVERY_SECONDS = 1.0
-HEARTBEAT_EVERY_SECONDS = 5.0  # the loop wakes at least this often; a health check allows several missed
-HEARTBEAT_FILE = "heartbeat"  # in [state].dir
 RATE_AFTER_SECONDS = 3.0  # before this an upload's rate says little
 # In [state].dir while uploads are in flight, rewritten at most this often: `pqdrop status`, another
 # process, reads upload progress there; gone when none is (an idle daemon writes nothing).
@@ -128,15 +126,12 @@ class Pulse:
         terminal: TextIO | None = None,
         send: Callable[[str], bool] = notify,
         clock: Callable[[], float] = time.monotonic,
-        heartbeat: Path | None = None,
         uploads_file: Path | None = None,
     ) -> None:
         self._beat_seconds = beat_seconds
         self._uploads_file = uploads_file
         self._uploads_lock = threading.Lock()
         self._last_save = float("-inf")
-        self._heartbeat = heartbeat
-        self._last_touch = float("-inf")
         self._terminal = terminal
         self._send = send
         self._clock = clock
@@ -150,17 +145,17 @@ class Pulse:
         self._latest: dict[str, Upload] = {}  # name -> its last chunk, read by other threads (the endpoint)
 
     @classmethod
-    def from_environment(cls, heartbeat: Path | None = None, uploads_file: Path | None = None) -> Pulse:
+    def from_environment(cls, uploads_file: Path | None = None) -> Pulse:
         """Beats as systemd asks (WATCHDOG_USEC); draws progress only on an interactive stderr."""
         terminal = sys.stderr if sys.stderr.isatty() else None
-        return cls(beat_seconds=watchdog_interval(), terminal=terminal, heartbeat=heartbeat, uploads_file=uploads_file)
+        return cls(beat_seconds=watchdog_interval(), terminal=terminal, uploads_file=uploads_file)
 
     @property
     def beat_seconds(self) -> float | None:
         return self._beat_seconds
 
     def beat(self) -> None:
-        """WATCHDOG=1, at most once per half watchdog interval; the heartbeat file every few seconds.
+        """WATCHDOG=1, at most once per half watchdog interval (a datagram, never a disk write).
 
         Neither while `hold` names a stuck worker: the loop still turns, but the daemon is not well.
         """
@@ -170,10 +165,6 @@ class Pulse:
         if self._beat_seconds is not None and now - self._last_beat >= self._beat_seconds:
             self._send("WATCHDOG=1")
             self._last_beat = now
-        if self._heartbeat is not None and now - self._last_touch >= HEARTBEAT_EVERY_SECONDS:
-            self._last_touch = now
-            with contextlib.suppress(OSError):  # like notify: a heartbeat never stops the loop
-                self._heartbeat.touch()
 
     def status(self, summary: str, *, force: bool = False) -> None:
         """STATUS= with the summary and what is being done now."""
