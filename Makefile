@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: $(VENV) demo lint check test bench docs clean service-test image-test
+.PHONY: $(VENV) demo lint check test bench docs clean service-test image-test browser
 
 # One venv, two stamps: the project alone (all `make demo` needs), then its test tools for everything
 # else (`make .venv`, lint, test, ...). Each is installed again when pyproject.toml changes.
@@ -32,12 +32,23 @@ lint: $(VENV)
 	$(BIN)/lint-imports --no-cache
 
 # The inner loop: lint and every test not marked slow.
-check: lint
+check: lint browser
 	$(BIN)/python -m pytest -q -n 2 -m 'not slow'
 
 # Everything, over both cores.
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest -q -n 2
+
+# The status page is read in a real headless Chromium (tests/web): Debian's, with its driver. Installed
+# when missing and we are root (CI's fresh clone runs as root); anyone else is told what to install.
+browser:
+	@test -x /usr/bin/chromium && test -x /usr/bin/chromedriver || { \
+	    if [ "$$(id -u)" = 0 ]; then \
+	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	    else \
+	        echo "make: the status page test needs Debian's chromium and chromium-driver (apt-get install" \
+	             "chromium chromium-driver, as root)" >&2; exit 1; \
+	    fi; }
 
 # The units under a real systemd (systemd-box) and the container image (podman-here); both need
 # root and a few minutes, so plain `make test` leaves them out. The box and the base image are

@@ -203,6 +203,7 @@ def _local(text: object, zone: ZoneInfo) -> datetime | None:
 def _sent(row: Mapping[str, Any]) -> str:
     links = " ".join(f'<a href="{_text(url)}" rel="noreferrer">{_text(url)}</a>'
                      for url in row.get("urls") or () if str(url).startswith(("https://", "http://")))
-    publish = f"publish {row['publishId']}" if row.get("publishId") else ""
+    said = " · ".join(str(part) for part in (row.get("state"), row.get("publishId") and f"publish {row['publishId']}")
+                      if part)
     extra = f'<span class="links">{links}</span>' if links else ""
-    return _row(row["name"], row.get("state", ""), publish, extra=extra)
+    return _row(row["name"], said, extra=extra)
