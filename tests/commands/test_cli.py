@@ -34,7 +34,7 @@ from pqdrop.media.mediagen import make_image, make_video
 from pqdrop.sandbox import Sandbox
 
 PQDROP = [sys.executable, "-m", "pqdrop"]
-COMMANDS = ("run", "once", "demo", "sandbox", "try", "check", "status", "accounts", "retry", "init", "notify",
+COMMANDS = ("run", "once", "demo", "sandbox", "try", "check", "status", "accounts", "retry", "init", "notify", "health",
             "cancel", "reschedule")
 # Variables of the test run's own environment that would change what pqdrop does.
 SCRUBBED = ("PQDROP_CONFIG", "POSTQUED_API_KEY", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",

@@ -6,18 +6,22 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from tests.conftest import REPO, Observed, sidecar, wait_until, write_config
+from tests.conftest import REPO, Observed, Running, sidecar, wait_until, write_config
 
+from pqdrop.commands.run import endpoint
 from pqdrop.config import load_config
 from pqdrop.errors import ConfigError
 from pqdrop.media.mediagen import make_video
+from pqdrop.postqued.deadlines import OVERDUE_GRACE_SECONDS
 from pqdrop.sandbox import Sandbox
+from pqdrop.web.server import Endpoint
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -152,3 +156,32 @@ def test_pqdrop_health_without_a_port_to_ask_says_what_to_set(tmp_path: Path, sa
     asked = health()
     assert asked.returncode == 2
     assert "give it a fixed port (e.g. 8787)" in asked.stderr
+
+
+def test_healthz_turns_503_while_a_worker_is_stuck_past_its_request_deadline_and_200_after(
+    start: Callable[..., Running],
+) -> None:
+    running = start({"http": {"listen": "127.0.0.1:0"}})
+    stuck, release = threading.Event(), threading.Event()
+
+    def hang() -> None:
+        # Stuck where no request guard reaches (a resolver, a disk): its deadline passed long ago.
+        with running.service.client.deadlines.request("GET /v1/platform-accounts", -OVERDUE_GRACE_SECONDS - 1):
+            stuck.set()
+            release.wait(30)
+
+    with endpoint(running.runner) as served:  # the daemon's own wiring of the endpoint to its Service
+        assert isinstance(served, Endpoint)
+        assert httpx.get(served.url + "/healthz").status_code == 200
+        try:
+            running.service._submit("clip", hang)  # type: ignore[arg-type]
+            assert stuck.wait(10)
+            unhealthy = httpx.get(served.url + "/healthz")
+            assert (unhealthy.status_code, unhealthy.text) == (
+                503, "unhealthy: clip: stuck in a request past its deadline\n")
+            values = samples(httpx.get(served.url + "/metrics").text)
+            assert values[("pqdrop_healthy", ())] == 0.0
+        finally:
+            release.set()
+        wait_until(lambda: httpx.get(served.url + "/healthz").status_code == 200)
+        assert httpx.get(served.url + "/healthz").text == "ok\n"

@@ -206,10 +206,11 @@ class Service:
             return ["stopping"]
         if not self.ready.is_set():
             return ["starting: recovering and looking at the inbox"]
+        problems = [f"{shown(name)}: stuck in a request past its deadline" for name in self.workers.overdue()]
         quiet = time.monotonic() - self._turned
         if quiet > LOOP_STALL_SECONDS:
-            return [f"the loop has not come round for {quiet:.0f} s (more than {LOOP_STALL_SECONDS:.0f} s)"]
-        return []
+            problems.append(f"the loop has not come round for {quiet:.0f} s (more than {LOOP_STALL_SECONDS:.0f} s)")
+        return problems
 
     @property
     def paused(self) -> bool:
