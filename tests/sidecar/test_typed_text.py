@@ -229,3 +229,10 @@ def test_a_sidecar_whose_name_holds_a_colon_still_gets_every_problem() -> None:
         parse_sidecar_text(text, Path("inbox/a: b (1) c.md"), DEFAULTS, NOW)
     assert [problem.message.split(":")[0] for problem in info.value.problems] == ["caption", "privacyLvel", "intent"]
     assert info.value.message.startswith("a: b (1) c.md: 3 problems: (1) caption: YAML reads ")
+
+
+def test_a_quoted_caption_over_several_lines_is_refused_too_since_yaml_folds_them() -> None:
+    for quote in ('"', "'"):
+        error = refused(f"caption: {quote}Line one\n  line two{quote}")
+        assert error.message.startswith("clip.md: caption: runs over lines 2-3, and YAML would join them into one line")
+    assert only('caption: "Line one\\nline two"').caption == "Line one\nline two"  # a break written as \n is kept

@@ -190,7 +190,15 @@ class _TextWalk:
             self.readings.append(Reading(key, line, (
                 f"YAML reads {_quoted(comment)} on line {line} as a comment and would drop it from the text; {fix}")))
             return
-        if node.style is not None:  # quoted or a block (| or >): YAML keeps the characters
+        if node.style in (None, '"', "'") and node.end_mark.line != node.start_mark.line:
+            # YAML folds a line break inside a plain or quoted value into a space: a caption's lines would run together.
+            last = node.end_mark.line + 1
+            self.readings.append(Reading(key, line, (
+                f"runs over lines {line}-{last}, and YAML would join them into one line; write "
+                f"{key.rpartition('.')[2]}: | with the text indented below it" + self._below(key, "where line "
+                                                                                         "breaks are kept"))))
+            return
+        if node.style is not None:  # quoted on one line, or a block (| or >): YAML keeps the characters
             return
         if node.tag == "tag:yaml.org,2002:null":
             word = node.value
@@ -199,13 +207,6 @@ class _TextWalk:
                 "mean it, or leave the key out" if word in _NULL_WORDS else
                 "is empty; write the text after the colon, in quotes when it holds a # or a colon" + self._below(key)
                 + ", or leave the key out")))
-            return
-        if node.end_mark.line != node.start_mark.line:
-            last = node.end_mark.line + 1
-            self.readings.append(Reading(key, line, (
-                f"runs over lines {line}-{last}, and YAML would join them into one line; write "
-                f"{key.rpartition('.')[2]}: | with the text indented below it" + self._below(key, "where line "
-                                                                                         "breaks are kept"))))
             return
         # A number, a date or a boolean: kept as the characters typed (`title: 1984`, `caption: yes`).
         node.tag = "tag:yaml.org,2002:str"
