@@ -476,6 +476,7 @@ def _kind_advice(kind: str, loc: tuple[int | str, ...], given: object, expected:
         "bool_type": f"{shown} is not true or false; write {name} = true or {name} = false",
         "string_type": f"{shown} is not text; put it in quotes: {name} = \"{given}\"",
         "list_type": f"{shown} is not a list; write it in brackets: {name} = [{shown}]",
+        "tuple_type": f"{shown} is not a list; write it in brackets: {name} = [{shown}]",
         "dict_type": f"{shown} is not a table; write it as a [{'.'.join(str(part) for part in loc)}] table",
         "literal_error": f"{shown} is not one of {expected.replace(chr(39), chr(34))}",
         "model_type": f"{shown} is not a table; write it as a [{'.'.join(str(part) for part in loc)}] table",

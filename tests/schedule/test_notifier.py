@@ -344,6 +344,16 @@ def test_a_bad_apprise_url_is_refused_naming_the_key(tmp_path: Path) -> None:
         load_config(path)
 
 
+def test_one_apprise_url_written_without_brackets_is_refused_saying_how_to_write_it(tmp_path: Path) -> None:
+    from pqdrop.errors import ConfigError
+
+    path = tmp_path / "config.toml"
+    path.write_text('[inbox]\npath = "i"\n[state]\ndir = "s"\n[notify]\nurls = "ntfys://my-topic"\n')
+    with pytest.raises(ConfigError, match=r'notify.urls: "ntfys://my-topic" is not a list; write it in brackets: '
+                                          r'urls = \["ntfys://my-topic"\]'):
+        load_config(path)
+
+
 def test_a_scheduled_event_says_its_time_in_the_configured_zone() -> None:
     from pqdrop.schedule.notify import message_of
 
