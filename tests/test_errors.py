@@ -148,3 +148,19 @@ def test_a_journal_failing_under_an_item_defers_it_and_the_next_round_posts_it(
     assert code == EXIT_OK
     assert [(result.name, str(result.state)) for result in round_.results] == [("later", "published")]
     assert (inbox / "sent" / "later.mp4").exists()
+
+
+def test_no_error_raised_by_pqdrop_writes_a_line_feed_into_its_message() -> None:
+    """A message goes through `shown` into logs, status files and tables, where a line feed reads as a literal \\n."""
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "daemon" / "pqdrop"
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        if "sandbox" in path.parts:  # the sandbox answers as the service does; its texts are not pqdrop's messages
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                found += [f"{path.relative_to(package)}:{node.lineno}" for part in ast.walk(node.exc)
+                          if isinstance(part, ast.Constant) and isinstance(part.value, str) and "\n" in part.value]
+    assert found == []

@@ -117,9 +117,9 @@ def test_several_workspaces_without_one_configured_stop_with_the_list_and_the_li
         with make_client(config) as client, pytest.raises(ConfigError) as caught:
             client.connect()
     assert caught.value.message == (
-        "the API key reaches 2 workspaces and pqdrop never guesses between them:\n"
-        f"  Brand A  (id {workspace_id('Brand A')})\n  Brand B  (id {workspace_id('Brand B')})\n"
-        f'add the one to post to under [postqued] in the config, e.g.\n  workspace = "{workspace_id("Brand A")}"')
+        "the API key reaches 2 workspaces and pqdrop never guesses between them: "
+        f"Brand A (id {workspace_id('Brand A')}), Brand B (id {workspace_id('Brand B')}); "
+        f'add the one to post to under [postqued] in the config, e.g. workspace = "{workspace_id("Brand A")}"')
 
 
 def test_a_workspace_the_key_does_not_reach_is_a_clear_config_error(tmp_path: Path, v2_sandbox: Sandbox) -> None:
@@ -128,7 +128,7 @@ def test_a_workspace_the_key_does_not_reach_is_a_clear_config_error(tmp_path: Pa
         client.connect()
     assert caught.value.message == (
         "[postqued].workspace = '4b0c1d2e-0000-4000-8000-000000000000' is not a workspace this API key reaches; "
-        f"it reaches:\n  Main  (id {workspace_id('Main')})")
+        f"it reaches: Main (id {workspace_id('Main')})")
 
 
 def test_every_v2_call_names_the_workspace(tmp_path: Path, v2_sandbox: Sandbox) -> None:
@@ -404,13 +404,10 @@ def test_once_and_accounts_exit_2_listing_the_workspaces_to_choose_from(tmp_path
         (tmp_path / "inbox").mkdir()
         result = run_pqdrop(command, "--config", str(path), tmp_path=tmp_path)
     assert result.returncode == 2, result.stdout + result.stderr
-    assert result.stderr.splitlines()[-5:] == [
-        "pqdrop: the API key reaches 2 workspaces and pqdrop never guesses between them:",
-        f"  Brand A  (id {workspace_id('Brand A')})",
-        f"  Brand B  (id {workspace_id('Brand B')})",
-        "add the one to post to under [postqued] in the config, e.g.",
-        f'  workspace = "{workspace_id("Brand A")}"',
-    ]
+    assert result.stderr.splitlines()[-1] == (
+        "pqdrop: the API key reaches 2 workspaces and pqdrop never guesses between them: "
+        f"Brand A (id {workspace_id('Brand A')}), Brand B (id {workspace_id('Brand B')}); "
+        f'add the one to post to under [postqued] in the config, e.g. workspace = "{workspace_id("Brand A")}"')
     assert result.stdout == ""
 
 

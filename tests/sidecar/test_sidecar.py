@@ -566,7 +566,9 @@ def test_two_targets_inheriting_one_account_are_refused() -> None:
 def test_targets_that_is_not_a_list_of_mappings_is_refused(value: str) -> None:
     error = refused_with(front(f"targets: {value}"))
     assert str(error).startswith("clip.md: targets")
-    assert "e.g.\ntargets:\n  - account:" in str(error)
+    assert 'e.g. targets: [{account: "@mybrand"}, {account: "@otherbrand"}], or a line "- account: ..." for each, ' \
+        "below targets:" in str(error)
+    assert "\n" not in str(error)
 
 
 # --- per-account defaults ---------------------------------------------------------------------

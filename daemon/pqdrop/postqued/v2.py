@@ -154,21 +154,22 @@ class V2(Dialect):
 
 def choose_workspace(wanted: str | None, reachable: Sequence[Workspace]) -> str:
     """The configured workspace if the key reaches it, else the only one; never a guess between several (A3)."""
-    listing = "\n".join(f"  {space.name}  (id {space.id})" for space in reachable)
+    # One line, as every message: a log or a status line shows a line feed as a literal \n.
+    listing = ", ".join(f"{space.name} (id {space.id})" for space in reachable)
     if wanted is not None:
         for space in reachable:
             if wanted in (space.id, space.name):
                 return space.id
         raise ConfigError(
-            f"[postqued].workspace = {wanted!r} is not a workspace this API key reaches; it reaches:\n"
-            f"{listing or '  (none)'}")
+            f"[postqued].workspace = {wanted!r} is not a workspace this API key reaches; it reaches: "
+            f"{listing or 'none'}")
     if not reachable:
         raise ConfigError("the API key reaches no workspace (GET /v2/mcp/context lists none); check the key's "
                           "organization in PostQued under Settings → API")
     if len(reachable) > 1:
         raise ConfigError(
-            f"the API key reaches {len(reachable)} workspaces and pqdrop never guesses between them:\n{listing}\n"
-            f"add the one to post to under [postqued] in the config, e.g.\n  workspace = \"{reachable[0].id}\"")
+            f"the API key reaches {len(reachable)} workspaces and pqdrop never guesses between them: {listing}; "
+            f"add the one to post to under [postqued] in the config, e.g. workspace = \"{reachable[0].id}\"")
     space = reachable[0]
     log.info("posting in workspace %s (%s), the only one the API key reaches", space.name, space.id)
     return space.id

@@ -265,7 +265,8 @@ def _entries(meta: Mapping[str, Any], problems: Problems) -> list[tuple[str, Map
     if "targets" not in meta:
         return [("", {})]
     value = meta["targets"]
-    example = 'e.g.\ntargets:\n  - account: "@mybrand"\n  - account: "@otherbrand"'
+    example = ('e.g. targets: [{account: "@mybrand"}, {account: "@otherbrand"}], or a line "- account: ..." for each, '
+               "below targets:")
     if not isinstance(value, list) or not value:
         problem = f"must be a list of targets, one `- account: ...` line each; {example}"
         problems.add(fail(problems.name, "targets", problem))
