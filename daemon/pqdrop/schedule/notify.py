@@ -323,8 +323,9 @@ class Notifier:
         except queue.Full:
             log.warning("notification for %s dropped: %d are already waiting", shown(event.item), self._queue.qsize())
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Send what is queued now (no more grouping) for up to `timeout` seconds."""
+    def close(self, timeout: float = 3.0) -> None:
+        """Send what is queued now (no more grouping) for up to `timeout` seconds: a stop stays within systemd's
+        TimeoutStopSec even while a notifier hangs (the workers' grace is 8 s of its 15)."""
         with self._lock:
             thread, self._thread = self._thread, None
         if thread is None:
