@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import os
 import shutil
 import socket
@@ -221,3 +222,43 @@ def test_status_shows_a_name_on_one_line_so_it_never_adds_an_assignment() -> Non
     pulse.status("1 held by a sync conflict (b\nSTOPPING=1)", force=True)
     assert sent == ["STATUS=uploading a\\nREADY=1\\x1b.mp4 10%",
                     "STATUS=1 held by a sync conflict (b\\nSTOPPING=1), uploading a\\nREADY=1\\x1b.mp4 10%"]
+
+
+def screen(output: str) -> list[str]:
+    """What a terminal shows after `output`: the few control sequences Pulse draws with (CR, LF, ESC [ K/J/nF)."""
+    lines, row, col = [""], 0, 0
+    for token in re.findall(r"\x1b\[(\d*)([KJF])|(\r)|(\n)|([^\x1b\r\n]+)", output):
+        number, command, carriage, feed, text = token
+        if text:
+            line = lines[row].ljust(col)
+            lines[row] = line[:col] + text + line[col + len(text):]
+            col += len(text)
+        elif carriage:
+            col = 0
+        elif feed:
+            row, col = row + 1, 0
+            lines += [""] * (row + 1 - len(lines))
+        elif command == "K":
+            lines[row] = lines[row][:col]
+        elif command == "J":
+            lines[row] = lines[row][:col]
+            del lines[row + 1:]
+        elif command == "F":
+            row, col = max(0, row - int(number or 1)), 0
+    return [line for line in lines if line]
+
+
+def test_concurrent_uploads_draw_one_line_each_and_a_finished_one_stays_above_them() -> None:
+    terminal = io.StringIO()
+    pulse = Pulse(send=lambda message: True, clock=lambda: 0.0, terminal=terminal)
+    pulse.progress("big.mp4", 10_000_000, 100_000_000)
+    pulse.progress("photo.jpg", 60_000, 240_000)
+    pulse.progress("big.mp4", 20_000_000, 100_000_000)
+    assert screen(terminal.getvalue()) == ["uploading big.mp4 20% (20.0 of 100.0 MB)",
+                                           "uploading photo.jpg 25% (60 of 240 KB)"]
+    pulse.progress("photo.jpg", 240_000, 240_000)
+    pulse.progress("big.mp4", 30_000_000, 100_000_000)
+    assert screen(terminal.getvalue()) == ["uploading photo.jpg 100% (240 of 240 KB)",
+                                           "uploading big.mp4 30% (30.0 of 100.0 MB)"]
+    pulse.forget("big.mp4")  # its worker gave it back (a stop): its line goes
+    assert screen(terminal.getvalue()) == ["uploading photo.jpg 100% (240 of 240 KB)"]

@@ -72,6 +72,13 @@ def upload_pace(sent: int, seconds: float, left: int) -> str:
     return f"at {rate / 1e6:.1f} MB/s, {remaining} left"
 
 
+def amounts(sent: int, total: int) -> str:
+    """"44.0 of 100.0 MB", or in KB for a file under a megabyte (a photo): "12 of 240 KB"."""
+    if total < 1_000_000:
+        return f"{sent / 1e3:.0f} of {total / 1e3:.0f} KB"
+    return f"{sent / 1e6:.1f} of {total / 1e6:.1f} MB"
+
+
 @dataclass(frozen=True)
 class Upload:
     """An upload in flight, as its last chunk left it: what `/` and `/metrics` show."""
@@ -142,6 +149,9 @@ class Pulse:
         # Why the beat is held (a worker stuck past its deadline), or None: set by the workers.
         self.hold: Callable[[], str | None] = lambda: None
         self._uploads: dict[str, tuple[float, int]] = {}  # name -> (when it started, bytes sent then)
+        self._lines: dict[str, str] = {}  # name -> its line on the terminal, one per upload in flight
+        self._drawn = 0  # how many of those lines stand below the last line written for good
+        self._terminal_lock = threading.Lock()  # workers report from their own threads
         self._latest: dict[str, Upload] = {}  # name -> its last chunk, read by other threads (the endpoint)
 
     @classmethod
@@ -178,30 +188,52 @@ class Pulse:
         if started is None or sent < started[1]:  # a new upload, or a retry from the start
             started = self._uploads[name] = (now, sent)
         percent = 100 * sent // total if total else 100
-        self.doing = f"uploading {shown(name)} {percent}%"  # a name's line feed would end STATUS=
+        doing = f"uploading {shown(name)} {percent}%"  # a name's line feed would end STATUS=
         elapsed = now - started[0]
         rate = None
         if elapsed >= RATE_AFTER_SECONDS and sent > started[1]:
             rate = (sent - started[1]) / elapsed
-            self.doing += f" {upload_pace(sent - started[1], elapsed, total - sent)}"
+            doing += f" {upload_pace(sent - started[1], elapsed, total - sent)}"
+        self.doing = doing
         self._latest[name] = Upload(name, sent, total, rate)
         self.beat()
         self._send_status()
         if self._terminal is not None:
-            end = "\n" if sent >= total else ""
-            # ESC [ K erases what a longer line before left behind.
-            self._terminal.write(f"\r{self.doing} ({sent / 1e6:.1f} of {total / 1e6:.1f} MB)\x1b[K{end}")
-            self._terminal.flush()
+            self._draw(name, f"{doing} ({amounts(sent, total)})", done=sent >= total)
         if sent >= total:
             self.doing = ""
             self._uploads.pop(name, None)
             self._latest.pop(name, None)
         self._save_uploads(force=sent >= total)
 
+    def _draw(self, name: str, line: str | None, *, done: bool) -> None:
+        """Redraw the uploads in flight, one line each, below what was written for good; a finished one's
+        `line` stays above them, a forgotten one (None) goes.
+
+        ESC [ n F goes up to the first line drawn last time, ESC [ K ends a line shorter than the one it
+        covers, ESC [ J clears the lines of uploads that ended.
+        """
+        assert self._terminal is not None
+        with self._terminal_lock:
+            parts = [f"\x1b[{self._drawn}F" if self._drawn else "\r"]
+            if done or line is None:
+                self._lines.pop(name, None)
+                if line is not None:
+                    parts.append(f"{line}\x1b[K\n")
+            else:
+                self._lines[name] = line
+            parts += [f"{text}\x1b[K\n" for _, text in sorted(self._lines.items())]
+            parts.append("\x1b[J")
+            self._drawn = len(self._lines)
+            self._terminal.write("".join(parts))
+            self._terminal.flush()
+
     def forget(self, name: str) -> None:
         """`name`'s worker ended (done, failed or given back): an upload it left mid-way is no longer in flight."""
         self._latest.pop(name, None)
         self._uploads.pop(name, None)
+        if self._terminal is not None and name in self._lines:
+            self._draw(name, None, done=True)
         self._save_uploads(force=True)
 
     def _save_uploads(self, *, force: bool) -> None:
