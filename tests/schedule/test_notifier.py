@@ -189,6 +189,17 @@ def test_metrics_count_messages_sent_and_failed(receiver: Receiver) -> None:
     assert TALLY.value("notifications", outcome="failed") == failed + 1
 
 
+def test_many_posts_published_at_once_are_one_message_with_each_url(receiver: Receiver) -> None:
+    notifier = notifier_to(receiver, group_seconds=30.0)
+    for number in range(4):
+        notifier.send(result_event(Result(f"clip-{number}", ItemState.PUBLISHED, publish_id=f"p{number}", targets=[
+            {"id": "t", "status": "published", "url": f"https://www.tiktok.com/@me/video/{number}"}])))
+    notifier.close()
+    assert receiver.titles == ["pqdrop: 4 items published"]
+    assert [line for line in receiver.received[0]["message"].splitlines() if line.startswith("- ")] == [
+        f"- clip-{number}: is live on the profile https://www.tiktok.com/@me/video/{number}" for number in range(4)]
+
+
 def test_three_failures_at_once_are_said_one_by_one(receiver: Receiver) -> None:
     notifier = notifier_to(receiver, group_seconds=30.0)
     for number in range(3):

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pqdrop.config import Config, resolve_api_key
 from pqdrop.errors import ConfigError
 from pqdrop.names import shown
-from pqdrop.schedule.notify import deliver, test_message
+from pqdrop.schedule.notify import deliver, trial_message
 
 
 def test_notifiers(config: Config) -> int:
@@ -22,7 +22,7 @@ def test_notifiers(config: Config) -> int:
         secrets: tuple[str, ...] = (resolve_api_key(config, os.environ),)
     except ConfigError:
         secrets = ()  # no key here to leak; the test message never holds one anyway
-    outcomes = deliver(test_message(datetime.now(UTC), config.defaults.zone), config.notify, secrets)
+    outcomes = deliver(trial_message(datetime.now(UTC), config.defaults.zone), config.notify, secrets)
     width = max(len(outcome.notifier) for outcome in outcomes)
     for outcome in outcomes:
         said = "ok" if outcome.ok else f"FAILED: {outcome.detail}"

@@ -219,7 +219,7 @@ def compose(events: Sequence[Event], zone: ZoneInfo, group_over: int = GROUP_OVE
     messages = []
     for kind, group in kinds.items():
         if len(group) > group_over:
-            lines = [f"- {shown(event.item)}: {_what(event, zone)}" for event in group]
+            lines = [" ".join([f"- {shown(event.item)}: {_what(event, zone)}", *event.urls]) for event in group]
             todo = group[0].todo if all(event.todo == group[0].todo for event in group) else ""
             if kind is Kind.FAILED:
                 todo = "their files are in failed/ with a .status.json each; `pqdrop retry --all` once mended"
@@ -242,7 +242,7 @@ def message_of(event: Event, zone: ZoneInfo) -> Message:
     return Message(title, "\n".join(lines), (event,))
 
 
-def test_message(now: datetime, zone: ZoneInfo) -> Message:
+def trial_message(now: datetime, zone: ZoneInfo) -> Message:
     """What `pqdrop notify --test` sends."""
     moment = now.astimezone(zone)
     return Message("pqdrop: test message", f"A test from pqdrop at {moment:%Y-%m-%d %H:%M %Z}: this notifier "
