@@ -15,6 +15,7 @@ from pqdrop.config import Config
 from pqdrop.inbox.items import STATUS_LOG
 from pqdrop.instants import parse_instant
 from pqdrop.names import shown
+from pqdrop.states import ItemState
 
 STORY_LINES = 60  # without a NAME, the last this many changes; with one, that item's whole story in the tail
 
@@ -46,20 +47,20 @@ def happened(record: Mapping[str, Any], zone: ZoneInfo) -> str:
     targets = [t for t in record.get("targets", []) if isinstance(t, Mapping)] if isinstance(
         record.get("targets"), list) else []
     publish = f" (publish {record['publishId']})" if record.get("publishId") else ""
-    words = {
-        "uploading": "uploading",
-        "publishing": "publishing",
-        "following": f"accepted by PostQued{publish}; waiting for the platform to confirm",
-        "accepted": f"accepted{publish}; the platform had not confirmed it yet",
-        "sent": f"sent to the TikTok inbox as a draft{publish}",
-        "published": f"published{publish}",
-        "canceled": f"canceled{publish}",
+    words: dict[str, str] = {
+        ItemState.UPLOADING: str(ItemState.UPLOADING),
+        ItemState.PUBLISHING: str(ItemState.PUBLISHING),
+        ItemState.FOLLOWING: f"accepted by PostQued{publish}; waiting for the platform to confirm",
+        ItemState.ACCEPTED: f"accepted{publish}; the platform had not confirmed it yet",
+        ItemState.SENT: f"sent to the TikTok inbox as a draft{publish}",
+        ItemState.PUBLISHED: f"published{publish}",
+        ItemState.CANCELED: f"canceled{publish}",
     }
-    if state == "waiting":
+    if state == ItemState.WAITING:
         text = f"waits: {record.get('reason') or 'no reason given'}"
-    elif state == "failed":
+    elif state == ItemState.FAILED:
         text = f"failed: {(error or {}).get('message') or record.get('reason') or 'no reason given'}"
-    elif state == "unconfirmed":
+    elif state == ItemState.UNCONFIRMED:
         text = f"unconfirmed{publish}: {record.get('reason') or 'not confirmed by the platform'}; still checked"
     elif state == "scheduled":
         moments = sorted({str(t["dispatchAt"]) for t in targets if t.get("dispatchAt")})

@@ -86,7 +86,7 @@ def serve(config: Config, signals: Signals, body: Callable[[Workers], int], *, d
             # `run` already gave the workers their grace in its wind-down: a second one, after a stop
             # during a slow upload, took 16 s, past TimeoutStopSec=15 (SIGKILL, seen under real systemd).
             workers.close(grace_seconds=0.0 if daemon else STOP_GRACE_SECONDS)
-            if signals.stop.is_set():
+            if daemon and signals.stop.is_set():  # `once` says where each item stopped instead
                 logging.getLogger("pqdrop").info("stopped")
             if workers.abandoned:
                 # A worker is stuck inside a request: leaving now is as safe as a crash (the journal is
