@@ -142,6 +142,20 @@ def test_the_readme_states_the_rules_a_creator_trips_on(words: str) -> None:
     assert words in README.read_text(encoding="utf-8")
 
 
+def shell_commands(path: Path) -> list[str]:
+    """The lines of a Markdown file's ```sh blocks, comments left out."""
+    blocks = re.findall(r"^```sh\n(.*?)^```", path.read_text(encoding="utf-8"), flags=re.MULTILINE | re.DOTALL)
+    return [re.sub(r"(^|\s)#.*$", "", line) for block in blocks for line in block.splitlines()]
+
+
+@pytest.mark.parametrize("path", markdown_files(), ids=lambda path: str(path.relative_to(ROOT)))
+def test_every_pqdrop_command_the_docs_tell_you_to_run_exists(path: Path) -> None:
+    # `docker exec pqdrop pqdrop status`: the container's name, then the command
+    said = r"(?:^|[\s/])pqdrop (?!pqdrop\b)(\w+)"
+    told = {match[1] for line in shell_commands(path) for match in re.finditer(said, line)}
+    assert sorted(told - set(command_names())) == []
+
+
 # -- links --------------------------------------------------------------------------------------
 
 
