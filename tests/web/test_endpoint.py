@@ -185,3 +185,32 @@ def test_healthz_turns_503_while_a_worker_is_stuck_past_its_request_deadline_and
             release.set()
         wait_until(lambda: httpx.get(served.url + "/healthz").status_code == 200)
         assert httpx.get(served.url + "/healthz").text == "ok\n"
+
+
+def test_an_upload_in_flight_shows_its_progress_on_the_page_and_in_metrics(
+    observe: Callable[..., Observed], inbox: Path,
+) -> None:
+    # pqdrop's own bandwidth cap: this 3 MB clip takes about eight seconds (a slow server would not do:
+    # loopback's socket buffers take the whole file at once, and pqdrop would be done sending).
+    daemon = observe(upload={"max_rate": 400_000})
+    sidecar(inbox / "clip.md")
+    size = make_video(inbox / "clip.mp4", seconds=10, width=1080, height=1920).stat().st_size
+
+    def uploading() -> bool:
+        values = samples(daemon.get("/metrics").text)
+        return values.get(("pqdrop_upload_sent_bytes", (("file", "clip.mp4"),)), 0.0) > 0
+
+    wait_until(uploading, 30)
+    values = samples(daemon.get("/metrics").text)
+    assert values[("pqdrop_upload_size_bytes", (("file", "clip.mp4"),))] == size
+    assert 0.0 < values[("pqdrop_upload_progress_ratio", (("file", "clip.mp4"),))] < 1.0
+    assert values[("pqdrop_items", (("state", "in_flight"),))] == 1.0
+    wait_until(lambda: "<progress" in daemon.get("/").text, 30)  # the page reads the daemon's uploads file
+    page = daemon.get("/").text
+    assert '<section id="in-flight"><h2>In flight <span class="count">(1)</span>' in page
+    assert f"of {size / 1e6:.1f} MB" in page
+    wait_until(lambda: (inbox / "sent" / "clip.status.json").exists(), 60)
+    values = samples(daemon.get("/metrics").text)
+    assert not any(name.startswith("pqdrop_upload_s") or name == "pqdrop_upload_progress_ratio"
+                   for name, _ in values)  # nothing in flight any more
+    assert values[("pqdrop_uploads_total", ())] == 1.0

@@ -66,10 +66,10 @@ class _Now(Collector):
             notified.add_metric([outcome], TALLY.value("notifications", outcome=outcome))
         yield notified
         done = GaugeMetricFamily("pqdrop_upload_sent_bytes", "Bytes sent so far of each upload in flight",
-                                 labels=["item"])
-        size = GaugeMetricFamily("pqdrop_upload_size_bytes", "Size of each upload in flight", labels=["item"])
+                                 labels=["file"])
+        size = GaugeMetricFamily("pqdrop_upload_size_bytes", "Size of each upload in flight", labels=["file"])
         ratio = GaugeMetricFamily("pqdrop_upload_progress_ratio", "Share sent of each upload in flight (0 to 1)",
-                                  labels=["item"])
+                                  labels=["file"])
         for upload in self._uploads:
             name = shown(upload.name)
             done.add_metric([name], float(upload.sent))
