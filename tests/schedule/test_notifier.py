@@ -441,3 +441,35 @@ def test_a_scheduled_post_and_its_cancel_are_told_with_the_time_in_the_configure
     assert receiver.titles == ["pqdrop: later scheduled", "pqdrop: later canceled"]
     assert receiver.received[0]["message"].startswith("later is scheduled for 2030-06-01 18:00 CEST\n")
     assert "canceled/" in receiver.received[1]["message"]
+
+
+def test_a_worker_stuck_in_a_request_past_its_deadline_is_told_once(
+    receiver: Receiver, tmp_path: Path, sandbox: Sandbox
+) -> None:
+    from pqdrop.postqued.deadlines import OVERDUE_GRACE_SECONDS
+
+    config = load_config(write_config(tmp_path, sandbox.url, notify={"urls": [receiver.url()]}))
+    config.inbox.path.mkdir()
+    journal = Journal(config.state.dir)
+    stuck, release = threading.Event(), threading.Event()
+    with make_client(config) as client, Workers(config, client, journal) as workers:
+        workers.notifier._group_seconds = 0.0
+
+        def hang() -> None:
+            # Stuck where no request guard reaches (a resolver, a disk): its deadline passed long ago.
+            with client.deadlines.request("GET /v1/platform-accounts", -OVERDUE_GRACE_SECONDS - 1):
+                stuck.set()
+                release.wait(30)
+
+        try:
+            workers._submit("clip", hang)  # type: ignore[arg-type]
+            assert stuck.wait(10)
+            assert workers.stuck() == "stuck: clip in GET /v1/platform-accounts past its deadline"
+            assert workers.stuck() is not None  # still stuck: not told again
+        finally:
+            release.set()
+    journal.close()
+    [message] = receiver.received
+    assert message["title"] == "pqdrop: clip stuck"
+    assert message["message"].startswith("clip is stuck in GET /v1/platform-accounts past its deadline\n")
+    assert "watchdog restarts pqdrop" in message["message"]

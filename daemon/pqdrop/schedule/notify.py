@@ -72,6 +72,7 @@ class Event:
     reason: str | None = None
     cause: str = ""  # paused/resumed: which outage ("account", "postqued", "inbox")
     at: tuple[datetime, ...] = ()  # scheduled/paced: the moments, said in the configured zone
+    headline: str = ""  # the title's word when the kind's own would mislead ("stuck" in a request, not arriving)
 
     def document(self) -> dict[str, Any]:
         """The JSON a command or URL notifier receives (the fields of pqdrop 0.1 first)."""
@@ -158,6 +159,13 @@ def stuck_event(name: str, reason: str) -> Event:
                  todo="look at the sync tool on the machine that sends it; pqdrop takes the file once it holds still")
 
 
+def stuck_request_event(name: str, what: str) -> Event:
+    """A worker stuck in a request past its deadline, where no guard reaches (a resolver, a disk)."""
+    return Event(Kind.STUCK, name, f"is stuck in {what} past its deadline", reason=what, headline="stuck", todo=(
+        "nothing at first: under systemd the watchdog restarts pqdrop and the item resumes at its step; if it "
+        "comes back, look at this machine's network (DNS) and disks"))
+
+
 def paused_event(cause: str, reason: str) -> Event:
     """Posting stopped for a cause (the key refused, PostQued unreachable, the inbox unreadable)."""
     advice = {
@@ -233,7 +241,7 @@ def compose(events: Sequence[Event], zone: ZoneInfo, group_over: int = GROUP_OVE
 def message_of(event: Event, zone: ZoneInfo) -> Message:
     """The title ("pqdrop: launch.mp4 failed") and the body: what happened, what to do, the post's URLs."""
     subject = _title_name(event.item) if event.item else "posting"
-    title = f"pqdrop: {subject} {_title_word(event.kind)}"
+    title = f"pqdrop: {subject} {event.headline or _title_word(event.kind)}"
     first = f"{shown(event.item)} {_what(event, zone)}" if event.item else _what(event, zone)
     lines = [first[0].upper() + first[1:] if event.item == "" else first]
     if event.todo:

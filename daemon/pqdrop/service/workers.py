@@ -56,6 +56,7 @@ from pqdrop.schedule.notify import (
     result_event,
     resumed_event,
     stuck_event,
+    stuck_request_event,
 )
 from pqdrop.schedule.tracker import Tracker
 from pqdrop.service.daemon import STOP_GRACE_SECONDS
@@ -403,6 +404,8 @@ class Workers:
             for name, what in found:
                 log.error("%s: stuck in %s past its deadline; the watchdog's beat stops until it ends",
                           shown(name), shown(what))
+                if name in names - self._stuck_said:
+                    self.notifier.send(stuck_request_event(name, what))
         self._stuck_said = names
         if not found:
             return None
