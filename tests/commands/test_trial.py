@@ -103,6 +103,7 @@ def test_the_readme_trial_run_as_written_posts_the_dropped_video_to_sent(
     greeting = trial.out.read_text()
     assert f"Drop a video and its .md sidecar into {trial.folder / 'inbox'}" in greeting
     assert f"its state in {trial.folder / 'sandbox'} (new; kept across restarts)" in greeting
+    assert f"  .venv/bin/pqdrop --config {trial.folder / 'config.toml'} status\n" in greeting  # runs as shown
     drop = readme_block("trial: drop")
     for command in drop[:-1]:
         subprocess.run(["sh", "-c", command], cwd=clone, env=env, check=True)

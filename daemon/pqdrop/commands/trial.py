@@ -128,7 +128,13 @@ def greeting(folder: Path, base_url: str, sample: Path, *, resumed: bool) -> str
         f"  cp {sample} {sample.with_suffix('.md')} {inbox}/",
         f"It moves to {inbox}/sent/ once posted, scheduled/ while it waits for its dispatchAt, failed/ with a",
         "NAME.status.json saying why when it is refused. In another terminal:",
-        f"  pqdrop --config {folder / CONFIG_FILE} status",
+        f"  {program()} --config {folder / CONFIG_FILE} status",
         "Ctrl-C stops the trial; the same command resumes it.",
         "",
     ))
+
+
+def program() -> str:
+    """How this pqdrop was called (`.venv/bin/pqdrop` from a clone), so the command it prints runs as shown."""
+    called = sys.argv[0] if sys.argv else ""
+    return called if Path(called).name == "pqdrop" else "pqdrop"
