@@ -6,9 +6,11 @@ Nothing else reads settings; the loaded `Config` is passed explicitly.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import shlex
+import stat
 import tomllib
 from collections.abc import Mapping
 from datetime import time
@@ -24,6 +26,9 @@ from pqdrop.platforms import option_problem as platform_option_problem
 from pqdrop.platforms import platform as platform_table
 from pqdrop.platforms.tiktok import DAILY_DRAFTS, DAILY_POSTS, OPTION_TYPES, option_problem
 from pqdrop.suggest import choice_problem, nearest
+
+log = logging.getLogger("pqdrop")
+_warned: set[str] = set()
 
 API_KEY_ENV = "POSTQUED_API_KEY"
 CONFIG_ENV = "PQDROP_CONFIG"
@@ -529,11 +534,26 @@ def resolve_api_key(config: Config, environ: Mapping[str, str]) -> str:
             raise ConfigError(f"{origin} {key_path}: cannot read the API key: {exc.strerror}") from exc
         if not key:
             raise ConfigError(f"{origin} {key_path}: the file is empty; put the pq_... key in it")
+        if (warning := key_file_warning(key_path, origin)) is not None and warning not in _warned:
+            _warned.add(warning)  # once per process: run and once resolve the key more than once
+            log.warning("%s", warning)
         return key
     raise ConfigError(
         f"no API key: set {API_KEY_ENV}, or api_key_file in [postqued], "
         f"or a systemd credential named {CREDENTIAL_NAME}"
     )
+
+
+def key_file_warning(key_path: Path, origin: str) -> str | None:
+    """What to say of a key file that group or others may read or write (as ssh says of a private key), or None."""
+    try:
+        mode = stat.S_IMODE(key_path.stat().st_mode)
+    except OSError:
+        return None
+    if not mode & 0o077:
+        return None
+    return (f"{origin} {key_path} can be read by others than its owner (mode {mode:04o}): anyone who can read it "
+            f"can post in your name; make it private: chmod 600 {key_path}")
 
 
 def inbox_not_a_folder(path: Path) -> str:

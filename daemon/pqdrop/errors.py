@@ -6,6 +6,7 @@
     │   ├── SidecarError       the Markdown sidecar is broken or names a bad value
     │   ├── MediaError         the media cannot be read, or is not media at all
     │   ├── InboxError         the item's files break an inbox rule (symlink, outside the inbox)
+    │   ├── KeyInText          a text the item would send holds the API key: nothing is sent
     │   └── ApiRejected        the API refused this item (4xx other than account-wide)
     │       └── UploadUrlStale storage refused a presigned URL as expired or mis-signed: a new session may do
     ├── TransientError         try again later; nothing about the item is wrong
@@ -101,6 +102,12 @@ class InboxError(ItemError):
     """The item's files break an inbox rule (a symlink, a path outside the inbox)."""
 
     code = "INBOX"
+
+
+class KeyInText(ItemError):
+    """A caption, option or any text the item would send holds the API key; nothing is sent (issue 21)."""
+
+    code = "KEY_IN_TEXT"
 
 
 class TransientError(PqdropError):

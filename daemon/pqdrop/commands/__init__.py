@@ -28,6 +28,7 @@ from pqdrop.errors import (
     ServiceUnavailable,
 )
 from pqdrop.names import shown
+from pqdrop.secrecy import SECRETS
 from pqdrop.service.daemon import Signals, install_signal_handlers
 
 # pqdrop.config (pydantic) costs most of a cold start: loaded in the commands that need it, so
@@ -254,7 +255,8 @@ class _ShownFormatter(logging.Formatter):
     """A formatter whose message is shown as names are (`shown`): one line, printable, UTF-8."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
-        record.message = shown(record.message)  # format() sets it anew from the record for each handler
+        # format() sets it anew from the record for each handler; the API key never reaches a log (secrecy.py).
+        record.message = SECRETS.withheld(shown(record.message))
         return super().formatMessage(record)
 
 
@@ -262,4 +264,4 @@ class _JournalFormatter(_ShownFormatter):
     PRIORITIES = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 
     def format(self, record: logging.LogRecord) -> str:
-        return f"<{self.PRIORITIES.get(record.levelno, 6)}>{shown(record.getMessage())}"
+        return f"<{self.PRIORITIES.get(record.levelno, 6)}>{SECRETS.withheld(shown(record.getMessage()))}"

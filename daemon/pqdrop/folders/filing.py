@@ -28,6 +28,7 @@ from pqdrop.inbox.synctools import conflict
 from pqdrop.instants import iso_z
 from pqdrop.journal.store import Record
 from pqdrop.names import NAME_MAX, fit, fit_with, json_text, shown
+from pqdrop.secrecy import SECRETS, WITHHELD_MARK
 
 log = logging.getLogger("pqdrop")
 
@@ -135,8 +136,16 @@ def move(source: Path, target: Path) -> None:
 
 
 def write_json_atomically(path: Path, payload: Mapping[str, Any]) -> None:
-    """Write a JSON file so that readers see the old one or the new one, never half of it."""
-    write_text_atomically(path, json_text(payload, indent=2) + "\n")
+    """Write a JSON file so that readers see the old one or the new one, never half of it; the API key withheld."""
+    write_text_atomically(path, withheld(json_text(payload, indent=2), path) + "\n")
+
+
+def withheld(text: str, path: Path) -> str:
+    """`text` without the API key, whatever put it there (secrecy.py); a status file is read by whoever syncs it."""
+    if not SECRETS.found_in(text):
+        return text
+    log.warning("%s: a text to be written held the API key; it is written as %s", shown(path.name), WITHHELD_MARK)
+    return SECRETS.withheld(text)
 
 
 def write_text_atomically(path: Path, text: str) -> None:
@@ -210,7 +219,7 @@ def append_status_log(inbox: Path, record: Mapping[str, Any], now: datetime | No
     said once in the log. A last line a person left without its newline gets one first (JSON Lines).
     """
     path = inbox / STATUS_LOG
-    line = json_text({"time": iso_z(now or datetime.now(UTC)), **record}) + "\n"
+    line = withheld(json_text({"time": iso_z(now or datetime.now(UTC)), **record}), path) + "\n"
     kind = kind_of(path)
     if kind not in (None, "a file"):
         _say_log_trouble(path, f"it is {kind}, not a file")  # never opened: a pipe would block, a device act

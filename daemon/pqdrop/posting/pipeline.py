@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from pqdrop.config import Config
-from pqdrop.errors import ApiRejected, Interrupted, ItemError, MediaError, Postponed, PqdropError, SidecarError
+from pqdrop.errors import (
+    ApiRejected,
+    Interrupted,
+    ItemError,
+    KeyInText,
+    MediaError,
+    Postponed,
+    PqdropError,
+    SidecarError,
+)
 from pqdrop.folders.claim import ClaimName, claim_dir, give_back, mark_filing, release, take
 from pqdrop.folders.filing import append_status_log, file_claim, free_stem
 from pqdrop.inbox.items import Item, claim_entries
@@ -48,6 +57,7 @@ from pqdrop.posting.publish import (
 from pqdrop.posting.slots import reserve_slots
 from pqdrop.postqued.client import PostQued
 from pqdrop.postqued.types import Account, Api, PublishState
+from pqdrop.secrecy import SECRETS
 from pqdrop.sidecar.parse import Sidecar
 from pqdrop.sidecar.source import SidecarSource
 from pqdrop.states import OK_TARGET_STATES, UNPUBLISHED_STEPS, ItemState, Step, waits_for_dispatch
@@ -69,6 +79,23 @@ ALREADY_POSTED = (
     "already posted from elsewhere: PostQued holds a different publish under this item's content-derived "
     "Idempotency-Key (another pqdrop on the same folder, within 24 h)"
 )
+
+
+def refuse_key(name: str, sidecar: Sidecar) -> None:
+    """KeyInText when the sidecar, or a caption or option the post would send, holds the API key (issue 21).
+
+    Checked before anything is uploaded or kept in the journal: a sidecar that is a stranger's copy of
+    the key file, or a caption someone pasted the key into, fails its item with a message that names
+    where, and never the key.
+    """
+    where = sidecar.path.name if sidecar.path is not None else "[defaults].caption"
+    leak = SECRETS.where([{"caption": target.caption, **target.options} for target in sidecar.targets])
+    if leak is not None:
+        field = leak.split(".", 1)[-1]
+        raise KeyInText(f"{where}: {field} holds the API key; pqdrop never posts it: take it out")
+    if sidecar.text is not None and SECRETS.found_in(sidecar.text):
+        raise KeyInText(f"{where}: holds the API key; pqdrop never posts the key nor keeps it: take it out of "
+                        f"{where} (and keep the key file outside the inbox, readable by pqdrop alone)")
 
 
 def now_utc() -> datetime:
@@ -209,6 +236,7 @@ class Pipeline:
             raise SidecarError(f"{sidecar.path.name if sidecar.path else record.name}: cancel: true cancels a post "
                                "waiting in scheduled/; this item is not posted yet: remove the line to post it",
                                code="SIDECAR_VALUE")
+        refuse_key(record.name, sidecar)
         if sidecar.text is not None:  # what any later edit in scheduled/ is judged against: what was read
             EditLog(self._journal).posted_with(record.id, sidecar.text, sidecar.digest, now)
         prints = [fingerprint(info) for info in media]  # the files probed, or MediaError saying they were swapped
@@ -234,6 +262,8 @@ class Pipeline:
         content_key = idempotency_key([media.fingerprint for media in uploaded], targets, sidecar.repost)
         targets, key = self._attempt(record, content_key, targets)
         body = publish_body([media.content_id for media in uploaded], targets)
+        if (leak := SECRETS.where(body)) is not None:  # whatever put it there: never recorded, never sent
+            raise KeyInText(f"{record.name}: the post's {leak} holds the API key; pqdrop never posts it")
         self._journal.record_publish_intent(record.id, key, body)
         self._log(record.name, ItemState.PUBLISHING, idempotencyKey=key)
         return self._journal.get(record.id)

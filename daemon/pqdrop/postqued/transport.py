@@ -20,12 +20,13 @@ from typing import Any, TypeVar
 import httpx
 
 from pqdrop.descriptors import Identity
-from pqdrop.errors import ApiUnavailable, ConfigError, Interrupted, RateLimited, TransientError
+from pqdrop.errors import ApiUnavailable, ConfigError, Interrupted, KeyInText, RateLimited, TransientError
 from pqdrop.postqued.deadlines import Deadline, Deadlines, GuardedBackend
 from pqdrop.postqued.ratelimit import Category, RateLimiter, backoff_delay, pause
 from pqdrop.postqued.replies import decode_json, error_from_reply
 from pqdrop.postqued.storage import Storage
 from pqdrop.postqued.types import DEFAULT_RETRY, Progress, RetryPolicy, UploadTicket
+from pqdrop.secrecy import SECRETS
 from pqdrop.tally import TALLY
 
 USER_AGENT = "pqdrop/0.1"
@@ -60,6 +61,7 @@ class Transport:
         """
         timeout = httpx.Timeout(timeout_seconds, connect=min(10.0, timeout_seconds))
         common = {"User-Agent": USER_AGENT}
+        SECRETS.add(api_key)  # from here on no body, status file or status.log line of this process carries it
         self.deadlines = Deadlines(stop=stop)
         self._deadline_seconds = deadline_seconds
         try:
@@ -94,9 +96,16 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         files: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Send one API request under its rate bucket, retrying passing failures."""
+        """Send one API request under its rate bucket, retrying passing failures.
+
+        A body or parameter holding the API key is never sent (KeyInText): the key goes in its header only.
+        """
 
         where = f"{method} {path}"
+        leak = SECRETS.where(json_body) or SECRETS.where(params) or SECRETS.where([*(files or {}).values()])
+        if leak is not None:
+            raise KeyInText(f"{where}: the request's {leak} holds the API key; pqdrop never sends it in a "
+                            "text, so nothing was sent")
         seconds = self._deadline_seconds + _body_bytes(files) / BODY_FLOOR_BYTES_PER_SECOND
 
         def once() -> dict[str, Any]:

@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pqdrop.config import Config
-from pqdrop.errors import AccountBlocked, ApiRejected, ItemError, PqdropError, SidecarError, TransientError
+from pqdrop.errors import (
+    AccountBlocked,
+    ApiRejected,
+    ItemError,
+    KeyInText,
+    PqdropError,
+    SidecarError,
+    TransientError,
+)
 from pqdrop.folders.filing import (
     append_status_log,
     conflicted_copy,
@@ -52,6 +60,7 @@ from pqdrop.postqued.types import Account, PublishState
 from pqdrop.postqued.v1 import NOT_IN_V1
 from pqdrop.schedule.notify import result_event
 from pqdrop.schedule.tracker import Tracker
+from pqdrop.secrecy import SECRETS
 from pqdrop.sidecar.changes import (
     EditKind,
     asks_cancel,
@@ -210,10 +219,15 @@ class Editor:
     def _judge(self, record: Record, path: Path, source: SidecarSource) -> None:
         try:
             text = source.text()
+            if SECRETS.found_in(text):  # a link to the key file, a pasted key: never posted, never kept
+                raise KeyInText(f"{path.name}: holds the API key; pqdrop never posts the key nor keeps it: "
+                                f"take it out of {path.name}")
             if asks_cancel(text, path.name):
                 self._apply(record, EditKind.CANCEL, None)
             else:
                 targets, repost, as_of = self._edited_targets(record, text, source)
+                if (leak := SECRETS.where(targets)) is not None:
+                    raise KeyInText(f"{path.name}: the edited post's {leak} holds the API key; pqdrop never posts it")
                 published = list((record.publish_body or {}).get("targets", []))
                 self._edited[record.id] = (text, as_of)
                 self._apply(record, edit_kind(published, targets), targets, repost=repost)
