@@ -67,6 +67,11 @@ RESUMABLE_STEPS = frozenset({Step.CLAIMED, Step.UPLOADING, Step.PUBLISHING, Step
 UNPUBLISHED_STEPS = frozenset({Step.CLAIMED, Step.UPLOADING})
 
 
+# What "sent" means, said wherever a draft's state is (status file, status.log, pqdrop status, the log): TikTok's
+# upload flow delivers it to the creator's inbox, and only their tap in the app posts it (reference B2, T4).
+DRAFT_WAITS = ("a draft in the creator's TikTok inbox, not on the profile yet: it waits there for a tap; "
+               "open TikTok's inbox notification to edit and post it")
+
 _FOLDERS = {ItemState.FAILED: "failed", ItemState.SCHEDULED: "scheduled", ItemState.CANCELED: "canceled"}
 OK_TARGET_STATES = frozenset({"sent", "published"})
 BAD_TARGET_STATES = frozenset({"failed", "canceled"})

@@ -947,7 +947,9 @@ def test_reschedule_then_cancel_from_the_shell_go_the_way_of_a_sidecar_edit(
     else:  # v2 moves the target itself (PATCH /v2/publish/target/{id})
         [second] = publishes
     assert [target["dispatchAt"] for target in second["targets"]] == ["2030-06-02T07:00:00Z"]
-    assert (inbox / "scheduled" / "later.md").read_bytes() == sidecar_before  # never rewritten
+    # The one rewrite of a filed sidecar: its dispatchAt says the post's new time, nothing else changes.
+    assert (inbox / "scheduled" / "later.md").read_bytes() == sidecar_before.replace(
+        b"dispatchAt: 2030-06-01T18:00:00", b"dispatchAt: 2030-06-02T09:00:00+02:00")
     # The unchanged sidecar does not move the post back on the next look.
     assert pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path).returncode == 0
     assert len(sandbox.state_summary()["publishes"]) == (2 if api_mode == "v1" else 1)

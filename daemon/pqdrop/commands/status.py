@@ -39,10 +39,10 @@ from pqdrop.journal.edits import EditLog
 from pqdrop.journal.store import Journal, Record
 from pqdrop.names import json_text, shown
 from pqdrop.posting.slots import upcoming
-from pqdrop.schedule.agenda import state_word
+from pqdrop.schedule.agenda import pending_edits, remembered_names, state_word, with_pending
 from pqdrop.service.systemd import UPLOADS_FILE, Upload, load_uploads
 from pqdrop.sidecar.parse import Sidecar, default_sidecar, parse_sidecar, parse_sidecar_text
-from pqdrop.states import TERMINAL_TARGET_STATES, ItemState
+from pqdrop.states import DRAFT_WAITS, TERMINAL_TARGET_STATES, ItemState
 
 RECENT_LINES = 10
 # status.log only grows; the tail holds the story that matters now.
@@ -170,6 +170,8 @@ def gather(config: Config, now: datetime) -> Overview:
     slots: list[SlotRow] = []
     paced: dict[int, list[datetime]] = {}
     bases: dict[int, tuple[str, datetime]] = {}
+    remembered: dict[str, str] = {}
+    pending: dict[int, str] = {}
     problem = None
     try:
         journal = Journal(config.state.dir, read_only=True)
@@ -181,9 +183,12 @@ def gather(config: Config, now: datetime) -> Overview:
             unfinished, tracking, paced = journal.unfinished(), journal.tracking(), journal.paced_instants()
             bases = {record.id: base for record in tracking if (base := EditLog(journal).base(record.id))}
             slots = [SlotRow(at, account, name) for at, account, name in upcoming(journal, now)][:RECENT_LINES]
+            remembered, pending = remembered_names(journal, tracking), pending_edits(journal)
         finally:
             journal.close()
-    accounts = {record.id: account_names(record, inbox, config, bases.get(record.id)) for record in tracking}
+    # As the sidecar names them, else as PostQued last told (remembered in the journal), never a bare id if known.
+    accounts = {record.id: {**remembered, **account_names(record, inbox, config, bases.get(record.id))}
+                for record in tracking}
     return Overview(
         inbox=inbox,
         now=now,
@@ -193,7 +198,7 @@ def gather(config: Config, now: datetime) -> Overview:
         paused=pause_from_log(log),
         waiting=waiting_rows(plan, log),
         in_flight=in_flight_rows(unfinished),
-        scheduled=scheduled_rows(tracking, accounts, paced, held_by_conflicts(inbox, tracking)),
+        scheduled=scheduled_rows(tracking, accounts, paced, held_by_conflicts(inbox, tracking), pending),
         slots=slots,
         sent=sent_rows(filed_items(inbox, SENT_DIR)[:RECENT_LINES]),
         failed=failed_rows(filed_items(inbox, FAILED_DIR)[:RECENT_LINES]),
@@ -323,10 +328,12 @@ def in_flight_rows(records: Iterable[Record]) -> list[InFlightRow]:
 def scheduled_rows(
     records: Iterable[Record], names: Mapping[int, Mapping[str, str]],
     paced: Mapping[int, Collection[datetime]] | None = None, held: Mapping[int, str] | None = None,
+    pending: Mapping[int, str] | None = None,
 ) -> list[ScheduledRow]:
     """Items the tracker still follows, soonest first; accounts by name where the sidecar tells.
 
-    `paced` (journal id -> instants a TikTok daily cap moved targets to) marks those waiting for a cap window.
+    `paced` (journal id -> instants a TikTok daily cap moved targets to) marks those waiting for a cap window;
+    `pending` says what a cancel or reschedule not carried out yet waits for.
     """
     rows = []
     for record in records:
@@ -334,10 +341,11 @@ def scheduled_rows(
         targets = [t for t in status.get("targets", []) if isinstance(t, dict)]
         known = names.get(record.id, {})
         accounts = tuple(known.get(str(t.get("accountId")), str(t.get("accountId"))) for t in targets)
-        pending = [t for t in targets if t.get("status") not in TERMINAL_TARGET_STATES and t.get("dispatchAt")]
-        moments = tuple(sorted({parse_instant(str(t["dispatchAt"])) for t in pending}))
+        waiting = [t for t in targets if t.get("status") not in TERMINAL_TARGET_STATES and t.get("dispatchAt")]
+        moments = tuple(sorted({parse_instant(str(t["dispatchAt"])) for t in waiting}))
         copy, when = (held or {}).get(record.id), (paced or {}).get(record.id, ())
         state = f"held by a conflict ({copy})" if copy else state_word(record, moments, when)
+        state = with_pending(state, (pending or {}).get(record.id))
         rows.append(ScheduledRow(record.stem or record.name, accounts, moments, record.publish_id, state))
     far = datetime.max.replace(tzinfo=UTC)
     return sorted(rows, key=lambda row: (row.dispatch_at[0] if row.dispatch_at else far, row.name))
@@ -393,7 +401,8 @@ def render_text(view: Overview) -> str:
         ("in flight", [(row.name, _in_flight(row, view) + stopped) for row in view.in_flight]),
         ("scheduled", [_scheduled(row, view.zone) for row in view.scheduled]),
         ("upcoming slots", [(_dispatch(row.at, view.zone), row.account, row.name) for row in view.slots]),
-        ("recently sent", [(row.name, row.state, row.publish_id or "", " ".join(row.urls)) for row in view.sent]),
+        ("recently sent", [(row.name, _sent(row.state), row.publish_id or "", " ".join(row.urls))
+                           for row in view.sent]),
         ("failed", [(row.name, f"{row.code}: {row.message}") for row in view.failed]),
         ("canceled", [(row.name, f"canceled {_moment(row.at, view)}" if row.at else "canceled", row.publish_id or "")
                       for row in view.canceled]),
@@ -475,6 +484,11 @@ def _waiting(row: WaitingRow, paused: Pause | None) -> str:
     if paused and row.reason == f"ready; last try: {paused.reason}":
         return "ready; posting paused"
     return row.reason
+
+
+def _sent(state: str) -> str:
+    """A draft says where it waits: "sent" alone reads as done, and it is not live until the creator taps."""
+    return f"{state}: {DRAFT_WAITS}" if state == ItemState.SENT else state
 
 
 def _in_flight(row: InFlightRow, view: Overview) -> str:

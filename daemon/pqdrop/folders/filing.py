@@ -29,6 +29,7 @@ from pqdrop.instants import iso_z
 from pqdrop.journal.store import Record
 from pqdrop.names import NAME_MAX, fit, fit_with, json_text, shown
 from pqdrop.secrecy import SECRETS, WITHHELD_MARK
+from pqdrop.states import DRAFT_WAITS, ItemState
 
 log = logging.getLogger("pqdrop")
 
@@ -172,6 +173,56 @@ def write_text_atomically(path: Path, text: str) -> None:
     _fsync_dir(path.parent)
 
 
+SIDECAR_REWRITE_LIMIT = 1 << 20  # a scheduled sidecar larger than this is not one pqdrop rewrites
+
+
+def read_plain_text(path: Path, limit: int = SIDECAR_REWRITE_LIMIT) -> tuple[str, os.stat_result] | None:
+    """A plain file's UTF-8 text and its stat, read through one descriptor that follows no link; None when it is
+    not a plain file, is larger than `limit`, cannot be read or is not UTF-8."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(descriptor, "rb") as stream:
+        found = os.fstat(stream.fileno())
+        if not stat.S_ISREG(found.st_mode) or found.st_size > limit:
+            return None
+        try:
+            return stream.read(limit + 1).decode("utf-8"), found
+        except (OSError, UnicodeDecodeError):
+            return None
+
+
+def rewrite_text(path: Path, expected: str, text: str) -> bool:
+    """Replace a plain file that still holds `expected` with `text`, atomically, keeping its mode; False (and
+    nothing written) when it changed meanwhile (the user's own edit wins) or is not a plain file any more.
+
+    The one rewrite of a user's file pqdrop makes: a scheduled sidecar's dispatchAt after `pqdrop reschedule`.
+    """
+    current = read_plain_text(path)
+    if current is None or current[0] != expected:
+        return False
+    _remove_stale_temporaries(path)
+    handle, temporary = _create_temporary(path)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fchmod(stream.fileno(), stat.S_IMODE(current[1].st_mode))
+            os.fsync(stream.fileno())
+        again = os.lstat(path)
+        if (again.st_ino, again.st_size, again.st_mtime_ns) != (current[1].st_ino, current[1].st_size,
+                                                                 current[1].st_mtime_ns):
+            Path(temporary).unlink(missing_ok=True)
+            return False
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return True
+
+
 def _remove_stale_temporaries(path: Path) -> None:
     """Delete what a kill between writing and renaming left of earlier writes of `path`.
 
@@ -219,6 +270,8 @@ def append_status_log(inbox: Path, record: Mapping[str, Any], now: datetime | No
     said once in the log. A last line a person left without its newline gets one first (JSON Lines).
     """
     path = inbox / STATUS_LOG
+    if record.get("state") == ItemState.SENT and "message" not in record:
+        record = {**record, "message": DRAFT_WAITS}  # a draft: "sent" alone reads as done
     line = withheld(json_text({"time": iso_z(now or datetime.now(UTC)), **record}), path) + "\n"
     kind = kind_of(path)
     if kind not in (None, "a file"):

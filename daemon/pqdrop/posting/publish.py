@@ -17,7 +17,7 @@ from pqdrop.names import shown
 from pqdrop.platforms import TABLES
 from pqdrop.platforms.tiktok import Reaction, answer_to, is_tiktok_code
 from pqdrop.sidecar.parse import Target
-from pqdrop.states import ItemState, failure_reason, outcome_of
+from pqdrop.states import DRAFT_WAITS, ItemState, failure_reason, outcome_of
 
 if TYPE_CHECKING:  # types only: a reader of results (`pqdrop status`) loads neither PyAV nor httpx
     from pqdrop.media.probe import MediaInfo
@@ -271,6 +271,8 @@ def status_document(result: Result, now: datetime) -> dict[str, Any]:
         document["media"] = result.media
     if result.note:
         document["note"] = shown(result.note)
+    if result.state is ItemState.SENT:
+        document["message"] = DRAFT_WAITS
     if result.state is ItemState.FAILED:
         # Shown as a person reads names: `caf\xe9.md: …`, a line feed in a name as `\n` (the item keeps its bytes).
         document["error"] = {"code": result.error_code or "FAILED", "message": shown(result.message or "failed")}

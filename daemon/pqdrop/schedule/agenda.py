@@ -21,6 +21,7 @@ from pqdrop.errors import InboxBlocked
 from pqdrop.folders.filing import kind_of, write_text_atomically
 from pqdrop.inbox.items import SCHEDULE_FILE, SCHEDULED_DIR
 from pqdrop.instants import parse_instant
+from pqdrop.journal.edits import EditLog
 from pqdrop.journal.store import Journal, Record
 from pqdrop.names import shown
 from pqdrop.states import ItemState, Step
@@ -39,6 +40,35 @@ UNCONFIRMED = "unconfirmed: the platform has not confirmed it yet; still checked
 CAP_WINDOW = "waiting for a cap window"  # a TikTok daily cap moved the post to when the 24 h window frees
 
 
+def account_setting(account_id: str) -> str:
+    """The journal's setting that remembers an account's "@username (platform)" for when PostQued cannot tell."""
+    return f"account {account_id}"
+
+
+def remembered_names(journal: Journal, records: Iterable[Record]) -> dict[str, str]:
+    """accountId -> "@username (platform)" as the journal remembers it, for the targets of `records`."""
+    ids = {str(target.get("accountId")) for record in records
+           for target in (record.publish_body or {}).get("targets", []) if isinstance(target, dict)}
+    return {account_id: name for account_id in ids if (name := journal.setting(account_setting(account_id)))}
+
+
+def pending_edits(journal: Journal) -> dict[int, str]:
+    """Journal id -> what a `pqdrop cancel` or `reschedule` not carried out yet asks: SCHEDULE.md and `pqdrop
+    status` show it until PostQued answers and the edit applies (issue 22)."""
+    pending: dict[int, str] = {}
+    for _, item_id, kind, dispatch in EditLog(journal).pending_requests():
+        pending[item_id] = "cancel asked" if kind == "cancel" else f"reschedule to {dispatch} asked"
+    return pending
+
+
+def with_pending(state: str, asked: str | None) -> str:
+    """A line's state with the request that waits for PostQued: "scheduled; cancel asked, waits for PostQued", or
+    "canceling (cancel asked): waits for PostQued" once the edit has begun."""
+    if asked is None:
+        return state
+    return f"{state}; {asked}, waits for PostQued" if state == "scheduled" else f"{state} ({asked}): waits for PostQued"
+
+
 @dataclass(frozen=True)
 class Entry:
     """One line of the schedule: when (None: going out now), which item, to which accounts, and its state."""
@@ -51,12 +81,13 @@ class Entry:
 
 def entries_of(
     records: Iterable[Record], account_name: Callable[[str, str], str], held: Mapping[int, str] | None = None,
-    paced: Mapping[int, Collection[datetime]] | None = None,
+    paced: Mapping[int, Collection[datetime]] | None = None, pending: Mapping[int, str] | None = None,
 ) -> list[Entry]:
     """The schedule's lines from the journal's scheduled items: one per item and distinct dispatch time.
 
     `held` maps an item's journal id to the conflicted copy holding its edit; `paced` to the instants
-    a TikTok daily cap moved its targets to (pacing.py): those lines wait for a cap window.
+    a TikTok daily cap moved its targets to (pacing.py): those lines wait for a cap window. `pending` says
+    what a cancel or reschedule asked and not carried out yet waits for.
     """
     entries = []
     for record in records:
@@ -73,6 +104,7 @@ def entries_of(
             at = parse_instant(str(moment)) if moment else None
             state = f"held by a conflict ({conflict})" if conflict else state_word(
                 record, (at,) if at else (), (paced or {}).get(record.id, ()))
+            state = with_pending(state, (pending or {}).get(record.id))
             entries.append(Entry(at, str(record.stem or record.name), accounts, state))
     return entries
 
@@ -123,7 +155,8 @@ class Agenda:
         and a disk refusing the write leaves the schedule for the next change or look: neither stops pqdrop.
         """
         records = [record for step in sorted(_SHOWN) for record in self._journal.in_state(step)]
-        text = render(entries_of(records, account_name, held, self._journal.paced_instants()), self._zone())
+        entries = entries_of(records, account_name, held, self._journal.paced_instants(), pending_edits(self._journal))
+        text = render(entries, self._zone())
         if text == self._written:
             return False
         current, problem = read_own(self._path)

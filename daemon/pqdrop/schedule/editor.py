@@ -36,6 +36,8 @@ from pqdrop.folders.filing import (
     filed_item,
     filed_names,
     filed_sidecar,
+    read_plain_text,
+    rewrite_text,
     status_name,
     write_json_atomically,
 )
@@ -46,6 +48,7 @@ from pqdrop.journal.store import Journal, Record
 from pqdrop.names import shown
 from pqdrop.posting.pacing import pace_targets
 from pqdrop.posting.publish import (
+    Result,
     account_label,
     find_account,
     publish_body,
@@ -58,6 +61,7 @@ from pqdrop.posting.slots import reserve_slots
 from pqdrop.postqued.client import PostQued
 from pqdrop.postqued.types import Account, PublishState
 from pqdrop.postqued.v1 import NOT_IN_V1
+from pqdrop.schedule.agenda import account_setting
 from pqdrop.schedule.notify import result_event
 from pqdrop.schedule.tracker import Tracker
 from pqdrop.secrecy import SECRETS
@@ -70,6 +74,7 @@ from pqdrop.sidecar.changes import (
     written_times,
 )
 from pqdrop.sidecar.parse import Sidecar, Target, default_sidecar, parse_sidecar_text
+from pqdrop.sidecar.retime import with_dispatch_at
 from pqdrop.sidecar.source import SidecarSource, read_sidecar
 from pqdrop.states import EDIT_STEPS, ItemState, Step
 
@@ -85,6 +90,7 @@ DAILY_CAP_CODES = frozenset({"spam_risk_too_many_pending_share", "spam_risk_too_
 QUIET_CAP_SECONDS = 120.0  # the longest pause of the looks while PostQued does not answer
 CANCEL, RESCHEDULE = "cancel", "reschedule"  # the requests the commands leave in the journal
 UNTOUCHABLE = "the post can no longer be changed: target {target} is already {status}"
+GONE = frozenset({404, 410})  # PostQued no longer knows the publish: deleted in its dashboard (reference A6)
 
 
 class NotApplicable(Exception):
@@ -118,15 +124,22 @@ class Editor:
         self._config = config
 
     def account_name(self, account_id: str, platform: str) -> str:
-        """How SCHEDULE.md names an account: "@username (platform)", from the client's list of accounts."""
+        """How SCHEDULE.md names an account: "@username (platform)", from the client's list of accounts, else as the
+        journal remembers it from the last time PostQued told (an edit made while PostQued is unreachable)."""
         if account_id not in self._names:
             try:
                 known = self._client.platform_accounts(platform)  # fetched once per client, at the first publish
             except PqdropError:
-                return account_id
+                return self._journal.setting(account_setting(account_id)) or account_id
             for account in known:
-                self._names[account.id] = account_label(account)
+                self._name(account.id, account_label(account))
         return self._names.get(account_id, account_id)
+
+    def _name(self, account_id: str, name: str) -> None:
+        """Remember an account's name here and in the journal (written only when it is new or changed)."""
+        self._names[account_id] = name
+        if self._journal.setting(account_setting(account_id)) != name:
+            self._journal.remember(account_setting(account_id), name)
 
     def seconds_until_due(self) -> float | None:
         """How long the loop may sleep before a sidecar or a request wants a look; None with nothing scheduled."""
@@ -322,7 +335,7 @@ class Editor:
                 target.account, self._client.platform_accounts(target.platform), sidecar.path or record.name,
                 target.account_key)
             accounts[target.key] = account
-            self._names[account.id] = f"{account.username} ({target.platform})"
+            self._name(account.id, account_label(account))
         if reserve and any(target.next_slot for target in sidecar.targets):
             sidecar = reserve_slots(self._journal, record.id, sidecar, accounts, self._config, self._clock())
         return [target_body(target, accounts[target.key]) for target in sidecar.targets]
@@ -404,7 +417,9 @@ class Editor:
         except NotApplicable as exc:
             self._refuse(record, edit, str(exc))
         except ApiRejected as exc:
-            if edit.phase == "publish":
+            if edit.kind == EditKind.CANCEL and exc.status in GONE:
+                self._file_vanished(record, edit, exc.message)
+            elif edit.phase == "publish":
                 self._lost(record, edit, exc.message)
             else:
                 self._refuse(record, edit, exc.message)
@@ -481,6 +496,8 @@ class Editor:
                   "to": after}
         if edit.old_publish_id == state.publish_id:
             del change["replaces"]
+        if edit.kind == EditKind.RESCHEDULE and edit.request_id is not None and after:
+            change["sidecar"] = self._show_time(record, after)
         status = {**status_document(result, now), "edit": change}
         if (edited := self._edited.pop(record.id, None)) is not None:
             self._log.rebase(record.id, *edited)  # the live post stands for the edited sidecar now
@@ -495,6 +512,50 @@ class Editor:
                             for t in dict.fromkeys(after)) or "now"
         log.info("%s: %s to %s (publish %s)", record.name, str(edit.kind), moments, state.publish_id)
         self._done_request(edit, f"{edit.kind}: {', '.join(str(t) if t else 'now' for t in after) or 'now'}")
+
+    def _show_time(self, record: Record, after: Sequence[Any]) -> str:
+        """After `pqdrop reschedule`: the scheduled sidecar's dispatchAt lines say the post's new time, so the folder
+        never shows the old one (the one rewrite of a filed sidecar pqdrop makes; issue 22). Returns what the status
+        file says of it; the rewritten sidecar is the one the live post stands for, so it is never taken for an edit."""
+        path = filed_sidecar(self._inbox, record)
+        if path is None:
+            return "no sidecar to show the new time in"
+        moments = {parse_instant(str(moment)) if moment else self._clock() for moment in after}
+        if len(moments) != 1:
+            return f"{path.name} left as it was: its targets go at different times now"
+        when = next(iter(moments)).astimezone(self._config.defaults.zone).isoformat(timespec="seconds")
+        read = read_plain_text(path)
+        text = with_dispatch_at(read[0], when) if read is not None else None
+        try:
+            written = read is not None and text is not None and rewrite_text(path, read[0], text)
+        except OSError as exc:
+            log.warning("%s: cannot write the new dispatchAt into %s: %s", record.name, shown(path.name), exc)
+            written = False
+        if not written or text is None:
+            return f"{path.name} left as it was (changed meanwhile, or not a sidecar pqdrop can rewrite)"
+        self._log.rebase(record.id, text, self._clock())
+        self._log.judged(record.id, content_digest(path))
+        log.info("%s: %s now says dispatchAt: %s", record.name, shown(path.name), when)
+        return f"dispatchAt in {path.name} rewritten to {when}"
+
+    def _file_vanished(self, record: Record, edit: Edit, reason: str) -> None:
+        """A cancel of a post PostQued no longer has (deleted in its dashboard): nothing is left to cancel, and
+        nothing will go out; the item is filed in canceled/ saying so, never in failed/ as if a retry were due."""
+        now = self._clock()
+        message = shown(f"PostQued no longer has publish {edit.old_publish_id} ({reason}); it was deleted there, "
+                        "most likely in its dashboard, so nothing was left to cancel and nothing goes out")
+        status = {**(record.status or {}), "state": str(ItemState.CANCELED), "canceledAt": iso_z(now),
+                  "updatedAt": iso_z(now), "edit": {"kind": "canceled", "at": iso_z(now), "note": message}}
+        status.pop("error", None)
+        self._log.release_slots(record.id)
+        self._tracker.refile(record, status, CANCELED_DIR)
+        self._tracker.forget(record.id)
+        append_status_log(self._inbox, {"item": record.name, "state": str(ItemState.CANCELED),
+                                        "publishId": record.publish_id, "reason": message}, now)
+        log.info("%s: canceled; its files are in canceled/: %s", record.name, message)
+        result = Result(record.name, ItemState.CANCELED, record.publish_id, record.idempotency_key, message=message)
+        self._tracker.announce(result_event(result))
+        self._done_request(edit, f"canceled: {message}")
 
     def _file_canceled(self, record: Record, edit: Edit, canceled: PublishState) -> None:
         now = self._clock()

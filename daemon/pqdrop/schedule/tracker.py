@@ -36,7 +36,7 @@ from pqdrop.posting.publish import Result, result_from_state, status_document
 from pqdrop.postqued.client import PostQued
 from pqdrop.postqued.types import PublishState
 from pqdrop.schedule.notify import Event, result_event, unconfirmed_event
-from pqdrop.states import ItemState, Step, waits_for_dispatch
+from pqdrop.states import DRAFT_WAITS, ItemState, Step, waits_for_dispatch
 
 log = logging.getLogger("pqdrop")
 
@@ -221,7 +221,8 @@ class Tracker:
         self._due.pop(record.id, None)
         if result.state is not ItemState.FAILED:  # a failure is said by the move to failed/
             urls = " ".join(str(t["url"]) for t in result.targets if t.get("url"))
-            log.info("%s: %s (publish %s)%s", record.name, result.state, record.publish_id, f" {urls}" * bool(urls))
+            said = f": {DRAFT_WAITS}" if result.state is ItemState.SENT else f" {urls}" * bool(urls)
+            log.info("%s: %s (publish %s)%s", record.name, result.state, record.publish_id, said)
         result.publish_id = result.publish_id or record.publish_id
         self.announce(result_event(result))
         return 1

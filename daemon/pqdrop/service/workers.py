@@ -61,7 +61,7 @@ from pqdrop.schedule.notify import (
 from pqdrop.schedule.tracker import Tracker
 from pqdrop.service.daemon import STOP_GRACE_SECONDS
 from pqdrop.service.systemd import Pulse
-from pqdrop.states import ItemState, Step
+from pqdrop.states import DRAFT_WAITS, ItemState, Step
 
 log = logging.getLogger("pqdrop")
 T = TypeVar("T")
@@ -618,6 +618,8 @@ def exit_code(round_: Round) -> int:
 def _log_result(result: Result) -> None:
     if result.state is ItemState.FAILED:
         log.error("%s: failed: %s", shown(result.name), shown(result.message or ""))
+    elif result.state is ItemState.SENT:
+        log.info("%s: sent (publish %s): %s", shown(result.name), result.publish_id, DRAFT_WAITS)
     else:
         urls = " ".join(str(t["url"]) for t in result.targets if t.get("url"))
         log.info("%s: %s (publish %s)%s", shown(result.name), result.state, result.publish_id, f" {urls}" * bool(urls))
