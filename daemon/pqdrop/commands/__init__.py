@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     trial = command("try", "a trial in one command: an inbox, a config and the sandbox in DIR, the daemon in front")
     trial.add_argument("folder", nargs="?", metavar="DIR", default="pqdrop-trial",
                        help="where the trial lives (default ./pqdrop-trial); the same DIR again resumes it")
-    check = command("check", "validate sidecars and media without uploading")
+    check = command("check", "validate sidecars and media without uploading; with a key, accounts as once would")
     check.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the inbox)")
     status = command("status", "what is waiting, in flight, scheduled, and recently done or failed")
     status.add_argument("--json", action="store_true", help="print the same as JSON, for scripts")
@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     retry = command("retry", "put failed items back into the inbox")
     retry.add_argument("names", nargs="*", metavar="NAME", help="items in failed/ to retry")
     retry.add_argument("--all", action="store_true", help="retry every item in failed/")
+    retry.add_argument("--force", action="store_true",
+                       help="put an item back even when the checks of `pqdrop check` say it still fails")
     command("init", "write a commented starter config")
     notify = command("notify", "send a test message through every configured notifier; say which worked")
     notify.add_argument("--test", action="store_true", required=True,
@@ -202,7 +204,7 @@ def _dispatch(args: argparse.Namespace, signals: Signals) -> int:
     if command == "retry":
         from pqdrop.commands.retry import retry_failed
 
-        return retry_failed(config, args.names, every=args.all)
+        return retry_failed(config, args.names, every=args.all, force=args.force)
     if command in ("cancel", "reschedule"):
         from pqdrop.commands.cancel import cancel_item
         from pqdrop.commands.reschedule import reschedule_item

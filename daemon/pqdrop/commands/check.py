@@ -2,17 +2,72 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pqdrop.config import Config, DefaultsConfig, inbox_not_a_folder
-from pqdrop.errors import ConfigError, ItemError
+from pqdrop.errors import AccountBlocked, ConfigError, ItemError, TransientError
 from pqdrop.inbox.items import RESERVED_NAMES, SIDECAR_SUFFIX, Item, Rules, expected_sidecar, look, scan_entries
 from pqdrop.inbox.synctools import lone_copies
 from pqdrop.names import pairing_key, shown
+
+if TYPE_CHECKING:
+    from pqdrop.posting.accounts import AccountCheck
+
+NOT_CHECKED = "accounts, workspace, creator info and platform availability"
+
+
+@dataclass
+class Online:
+    """PostQued as `check` and `retry` ask it, read-only: the account check `once` makes, or why it cannot be made."""
+
+    check: AccountCheck | None = None
+    skipped: str | None = None  # why the API's checks were not made (no config, no key, PostQued unreachable)
+    refused: str | None = None  # the key refused or the subscription lapsed: a problem for every item
+
+    def note(self) -> str | None:
+        """What to say when some checks could not be made."""
+        if self.skipped is None:
+            return None
+        return (f"not checked with PostQued: {NOT_CHECKED} ({self.skipped}); "
+                "once and run check them before any upload")
+
+
+@contextmanager
+def online(config: Config | None) -> Iterator[Online]:
+    """PostQued for the checks `once` makes, when a config, a key and an answering API allow; closed afterwards."""
+    if config is None:
+        yield Online(skipped="no config, so no PostQued to ask")
+        return
+    from pqdrop.config import resolve_api_key
+
+    try:
+        resolve_api_key(config, os.environ)
+    except ConfigError:
+        yield Online(skipped="no API key: set POSTQUED_API_KEY, or api_key_file in [postqued]")
+        return
+    from pqdrop.commands.run import connect
+    from pqdrop.posting.accounts import AccountCheck
+    from pqdrop.posting.creators import CreatorInfos, fetcher_of
+
+    with connect(config, patient=False) as client:
+        try:
+            client.connect()  # which API and which workspace; a workspace to choose is a config to fix (exit 2)
+        except TransientError as exc:
+            yield Online(skipped=f"PostQued cannot be reached: {exc.message}")
+            return
+        except AccountBlocked as exc:
+            yield Online(skipped="PostQued refused the key", refused=exc.message)
+            return
+        yield Online(AccountCheck(client, CreatorInfos(fetcher_of(client), lambda: datetime.now(UTC)),
+                                  config.postqued.api))
 
 
 def check_paths(config: Config | None, paths: Sequence[Path]) -> int:
@@ -30,9 +85,17 @@ def check_paths(config: Config | None, paths: Sequence[Path]) -> int:
         for path in missing:
             print(shown(f"pqdrop check: {path}: no such file or folder"), file=sys.stderr)
         return 2
+    with online(config) as api:
+        return _check_all(config, paths, api)
+
+
+def _check_all(config: Config | None, paths: Sequence[Path], api: Online) -> int:
     defaults = config.defaults if config else DefaultsConfig()
     problems = 0
     checked = 0
+    if api.refused is not None:
+        print(shown(f"FAIL  PostQued: {api.refused}"))
+        problems += 1
     for path in paths:
         try:
             found = items_under(path, config)
@@ -44,7 +107,7 @@ def check_paths(config: Config | None, paths: Sequence[Path]) -> int:
             checked += 1
             warnings: list[str] = []
             several: list[str] = []
-            problem = check_item(folder, item, defaults, config, warnings, several)
+            problem = check_item(folder, item, defaults, config, warnings, several, api)
             if several:  # one line each, so a phone's narrow screen shows every fix (issue 22)
                 problem = problem[:problem.rindex(" problems: (1) ") + len(" problems:")] if problem else problem
             if wait is not None:  # a folder holding still (or held): not a problem, but not going yet either
@@ -61,15 +124,19 @@ def check_paths(config: Config | None, paths: Sequence[Path]) -> int:
     if checked == 0:
         print("nothing to check: no media or sidecar found")
     print(f"{checked} checked, {problems} with problems")
+    if (note := api.note()) is not None and checked:
+        print(f"pqdrop check: {note}", file=sys.stderr)
     return 1 if problems else 0
 
 
 def check_item(
     folder: Path, item: Item, defaults: DefaultsConfig, config: Config | None = None, warnings: list[str] | None = None,
     several: list[str] | None = None,
+    api: Online | None = None,
 ) -> str | None:
-    """The problem that would fail this item, or None; with a config, its accounts and schedule count too.
-    A sidecar with several problems adds each to `several`.
+    """The problem that would fail this item, or None; with a config, its accounts and schedule count too, and
+    with PostQued at hand (`api`) what `once` asks it before any upload. A sidecar with several problems adds
+    each to `several`.
 
     What goes out as it is but may not look as meant (a photo caption longer than TikTok's title) is
     added to `warnings`.
@@ -114,20 +181,33 @@ def check_item(
                 return exc.message
             if warnings is not None:  # auto: it fails where PostQued answers in v2
                 warnings.append(f"{exc.message} (once [postqued].api = \"auto\" finds v2)")
+    if api is not None and api.check is not None:
+        try:
+            api.check.check(sidecar, media, item.name)  # the accounts, their creator info, v2's captions
+        except ItemError as exc:
+            return exc.message
+        except TransientError as exc:  # PostQued does not answer: the rest is checked offline, and said so
+            api.check, api.skipped = None, f"PostQued cannot be reached: {exc.message}"
+        except AccountBlocked as exc:  # the key refused, the subscription lapsed: once would post nothing
+            api.check, api.skipped, api.refused = None, "PostQued refused the key", exc.message
+            return f"PostQued: {exc.message}"
     if warnings is not None:
         warnings += post_warnings(sidecar, media) + [note for note in (left_out(item),) if note]
     return None
 
 
-def items_under(path: Path, config: Config | None) -> list[tuple[Path, Item, str | None]]:
+def items_under(
+    path: Path, config: Config | None, *, holding_still: bool = True
+) -> list[tuple[Path, Item, str | None]]:
     """The items a path names: a bundle folder is one item, any other folder is read like an inbox,
     a file picks the item that holds it. The third value says what a folder item waits for before it goes
-    (to hold still, or a hold.txt), checked all the same."""
+    (to hold still, or a hold.txt), checked all the same; not `holding_still`, a folder never waits (failed/)."""
     ignore = config.inbox.ignore if config else ()
     # Settling does not matter here: check looks at what is there now; still arriving does (issue 12), and so
     # does a folder's wait to hold still, read from its files' times (issue 22).
     stuck = config.inbox.stuck_arriving_hours * 3600 if config else Rules.stuck_seconds
-    folder_settle = config.inbox.folder_settle_seconds if config else 0.0  # no config, no inbox a folder waits in
+    # No config, no inbox a folder waits in; nor does a folder in failed/ that `retry` checks.
+    folder_settle = config.inbox.folder_settle_seconds if config and holding_still else 0.0
     rules = Rules(settle_seconds=0, sidecar_wait_seconds=0, require_sidecar=False, ignore=ignore, stuck_seconds=stuck,
                   folder_settle_seconds=folder_settle)
     if path.is_dir():

@@ -1,7 +1,9 @@
 """`pqdrop retry`: put failed items back into the inbox, as the user dropped them.
 
-It moves only the item's own files (those its status file lists) and removes that status file;
-status.log keeps the story. Needs no API key and works while the daemon runs.
+It checks each item first as `pqdrop check` does (its sidecar and media, and with a key and an answering
+PostQued its accounts, workspace and creator info): an item that would fail again stays in failed/ and the
+reply says why, unless `--force` puts it back anyway (issue 22). It moves only the item's own files (those
+its status file lists) and removes that status file; status.log keeps the story. Works while the daemon runs.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pqdrop.commands.status import Filed, filed_items
 from pqdrop.config import Config, inbox_not_a_folder
@@ -16,9 +19,13 @@ from pqdrop.folders.filing import append_status_log, move
 from pqdrop.inbox.items import FAILED_DIR
 from pqdrop.names import shown
 
+if TYPE_CHECKING:
+    from pqdrop.commands.check import Online
 
-def retry_failed(config: Config, names: Sequence[str], *, every: bool) -> int:
-    """Move failed items back into the inbox; their old status file is removed, status.log keeps the story."""
+
+def retry_failed(config: Config, names: Sequence[str], *, every: bool, force: bool = False) -> int:
+    """Move failed items back into the inbox once they pass the checks (or with `force`); their old status file
+    is removed, status.log keeps the story."""
     inbox = config.inbox.path
     if not inbox.is_dir():
         print(shown(f"pqdrop: {inbox_not_a_folder(inbox)}"), file=sys.stderr)
@@ -30,14 +37,48 @@ def retry_failed(config: Config, names: Sequence[str], *, every: bool) -> int:
     chosen = sorted(failed) if every else list(names)
     if every and not chosen:
         print(f"nothing to retry: {FAILED_DIR}/ holds no items")
-    code = 0
-    for name in chosen:
-        if name not in failed:
-            print(shown(f"{name}: not in {FAILED_DIR}/ (failed items: {', '.join(sorted(failed)) or 'none'})"))
-            code = 1
-            continue
-        code = max(code, _retry_one(inbox, failed[name]))
+    unknown = [name for name in chosen if name not in failed]
+    for name in unknown:
+        print(shown(f"{name}: not in {FAILED_DIR}/ (failed items: {', '.join(sorted(failed)) or 'none'})"))
+    code = 1 if unknown else 0
+    known = [failed[name] for name in chosen if name in failed]
+    if not known:
+        return code
+    from pqdrop.commands.check import online
+
+    with online(config) as api:
+        for filed in known:
+            problem = still_fails(config, filed, api)
+            if problem is not None and not force:
+                print(shown(f"{filed.name}: still fails, left in {FAILED_DIR}/: {problem}; fix it there and retry, "
+                            f"or `pqdrop retry --force {filed.name}` to put it back as it is"))
+                code = 1
+                continue
+            if problem is not None:
+                print(shown(f"{filed.name}: still fails: {problem}; put back all the same (--force)"))
+            code = max(code, _retry_one(inbox, filed))
+        if (note := api.note()) is not None:
+            print(shown(f"pqdrop retry: {note}"), file=sys.stderr)
     return code
+
+
+def still_fails(config: Config, filed: Filed, api: Online) -> str | None:
+    """What would fail the item again, checked where it lies in failed/ as `pqdrop check` checks (None: nothing)."""
+    from pqdrop.commands.check import check_item, items_under
+
+    if api.refused is not None:
+        return f"PostQued: {api.refused}"
+    files = [str(name) for name in filed.status.get("files", [])]
+    if not files:
+        return None  # an older status file that does not list them: nothing to check by
+    path = config.inbox.path / FAILED_DIR / files[0]
+    try:
+        found = items_under(path, config, holding_still=False)
+    except OSError as exc:
+        return f"{shown(files[0])} in {FAILED_DIR}/ cannot be read: {exc.strerror or exc}"
+    problems = [problem for root, item, _ in found
+                if (problem := check_item(root, item, config.defaults, config, api=api)) is not None]
+    return "; ".join(problems) or None
 
 
 def _retry_one(inbox: Path, filed: Filed) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,18 +32,15 @@ from pqdrop.inbox.items import Item, claim_entries
 from pqdrop.journal.edits import EditLog
 from pqdrop.journal.store import Journal, Record
 from pqdrop.media.probe import MediaInfo, fingerprint
+from pqdrop.posting.accounts import AccountCheck
 from pqdrop.posting.creators import CreatorInfos, fetcher_of
 from pqdrop.posting.pacing import pace_targets, pacing_note
 from pqdrop.posting.photos import conversion_note, tiktok_photo
-from pqdrop.posting.preflight import creator_problems
 from pqdrop.posting.prepare import left_out, prepare_item
 from pqdrop.posting.publish import (
     Result,
     Uploaded,
-    check_captions,
-    check_v1_platforms,
     failed,
-    find_account,
     idempotency_key,
     media_record,
     post_fingerprint,
@@ -56,7 +53,7 @@ from pqdrop.posting.publish import (
 )
 from pqdrop.posting.slots import reserve_slots
 from pqdrop.postqued.client import PostQued
-from pqdrop.postqued.types import Account, Api, PublishState
+from pqdrop.postqued.types import Account, PublishState
 from pqdrop.secrecy import SECRETS
 from pqdrop.sidecar.parse import Sidecar
 from pqdrop.sidecar.source import SidecarSource
@@ -129,6 +126,7 @@ class Pipeline:
         self._heartbeat = heartbeat or (lambda: None)
         # Each account's own TikTok rules, from creator info where the API dialect relays it (v2).
         self.creators = CreatorInfos(fetcher_of(client), clock)
+        self.online = AccountCheck(client, self.creators, config.postqued.api)
 
     def reconfigure(self, config: Config) -> None:
         """Take a reloaded config; the inbox and the API client stay as they are."""
@@ -380,40 +378,9 @@ class Pipeline:
         """
         sidecar, media = prepare_item(root, item, self._config.defaults, now, accounts=self._config.accounts,
                                       schedule=self._config.schedule, source=source)
-        if self._client.api is Api.V1:
-            check_v1_platforms(sidecar.targets, sidecar.path or name, self._config.postqued.api)
-        accounts = self._resolve_accounts(sidecar, name)
-        self._check_accounts(sidecar, media, accounts, name)
-        if self._client.api is Api.V2:
-            check_captions(sidecar.targets, sidecar.path or name)
-        return sidecar, media, accounts
+        return sidecar, media, self.online.check(sidecar, media, name)
 
     # --- helpers -------------------------------------------------------------------------------
-
-    def _resolve_accounts(self, sidecar: Sidecar, name: str) -> dict[str, Account]:
-        """Each target's account among its platform's; one of another platform is named as such."""
-        resolved: dict[str, Account] = {}
-        for target in sidecar.targets:
-            known = self._client.platform_accounts(target.platform)
-            resolved[target.key] = find_account(
-                target.account, known, sidecar.path or name, target.account_key, platform=target.platform,
-                elsewhere=lambda: self._client.accounts())
-        return resolved
-
-    def _check_accounts(
-        self, sidecar: Sidecar, media: Sequence[MediaInfo], accounts: Mapping[str, Account], name: str
-    ) -> None:
-        """The accounts' own rules (creator info): privacy choices, maximum duration, switched-off interactions."""
-        problems = []
-        for target in sidecar.targets:
-            if target.platform != "tiktok":
-                continue
-            info = self.creators.get(accounts[target.key].id)
-            if info is not None:
-                problems += creator_problems(target, media, info)
-        if problems:
-            where = sidecar.path.name if sidecar.path is not None else name
-            raise SidecarError(f"{where}: {'; '.join(problems)}", code="TIKTOK_ACCOUNT_RULE")
 
     def _upload(self, info: MediaInfo) -> str:
         """Send one media; returns its contentId."""
