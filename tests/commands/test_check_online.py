@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import SANDBOX_KEY, sidecar, tree_digest, write_config
 
-from pqdrop.media.mediagen import make_video
+from pqdrop.media.mediagen import make_image, make_video
 from pqdrop.sandbox import Sandbox
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -129,3 +129,18 @@ def test_retry_offline_makes_the_checks_it_can_and_says_which_it_could_not(run: 
     assert lines[0] == "nobody: back in the inbox"  # its account cannot be judged offline
     assert lines[1].startswith("typo: still fails, left in failed/: typo.md: dispatchat: unknown key")
     assert f"pqdrop retry: {OFFLINE} (PostQued cannot be reached: " in offline.stderr
+
+
+def test_retry_checks_a_carousel_folder_where_it_lies_in_failed(run: Run, inbox: Path) -> None:
+    folder = inbox / "trip"
+    folder.mkdir()
+    make_image(folder / "1.jpg", width=640, height=800)
+    make_image(folder / "2.jpg", width=648, height=800)
+    sidecar(folder / "post.md", "account: '@nobody'\n", "Two photos")
+    assert run("once").returncode == 1 and (inbox / "failed" / "trip" / "post.md").exists()
+    again = run("retry", "trip")
+    assert again.returncode == 1
+    assert again.stdout.startswith("trip: still fails, left in failed/: post.md: account: '@nobody' is not an account")
+    (inbox / "failed" / "trip" / "post.md").write_text("---\naccount: '@mybrand'\n---\nTwo photos\n")
+    assert run("retry", "trip").stdout == "trip: back in the inbox\n"
+    assert run("once").returncode == 0 and (inbox / "sent" / "trip" / "2.jpg").exists()

@@ -143,3 +143,26 @@ def test_check_and_status_say_until_when_a_fresh_folder_waits_and_leave_it_untou
     code, out = pqdrop("check", str(folder))  # the folder named alone reads as the one item it is
     assert out.startswith("wait  trip: still arriving: waiting for the folder to hold still until ")
     assert tree_digest(inbox) == before and sandbox.state_summary()["publishes"] == []
+
+
+def test_once_waits_for_a_folder_made_a_moment_before_and_posts_it_whole(
+    tmp_path: Path, inbox: Path, sandbox: Sandbox
+) -> None:
+    config = write_config(tmp_path, sandbox.url, inbox={"folder_settle_seconds": 3.0})
+    env = {**os.environ, "POSTQUED_API_KEY": SANDBOX_KEY, "HOME": str(tmp_path)}
+    env.pop("PQDROP_CONFIG", None)
+    folder = inbox / "trip"
+    folder.mkdir()
+    sidecar(folder / "post.md", "intent: publish\n", "Two photos")
+    make_image(folder / "1.jpg", width=640, height=800)
+    make_image(folder / "2.jpg", width=648, height=800)
+    last = max(os.stat(path).st_ctime for path in (folder, *folder.iterdir()))
+    done = subprocess.run([sys.executable, "-m", "pqdrop", "once", "--config", str(config)], env=env, cwd=tmp_path,
+                          capture_output=True, timeout=120, check=False, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "trip: still arriving: waiting for the folder to hold still until " in done.stderr
+    [publish] = sandbox.state_summary()["publishes"]
+    assert len(publish["contentIds"]) == 2
+    status = json.loads((inbox / "sent" / "trip.status.json").read_text())
+    assert datetime.fromisoformat(publish["createdAt"].replace("Z", "+00:00")).timestamp() >= last + 3 - 1
+    assert status["state"] == "published"
