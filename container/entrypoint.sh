@@ -57,8 +57,8 @@ if [ ! -e "$config" ]; then
     config=$made/config.toml
     say "no $asked: the settings come from the environment (PQDROP_*, TZ), written to $config"
 else
-    unused=$(env | sed -n 's/^\(PQDROP_\(DEFAULT\|INBOX\|POSTQUED\|UPLOAD\)_[A-Za-z0-9_]*\)=.*/\1/p' | tr '\n' ' ')
-    [ -z "$unused" ] || say "the config is $config; ${unused}stand in for a config file and are not used"
+    unused=$(env | sed -n 's/^\(PQDROP_\(DEFAULT\|INBOX\|POSTQUED\|UPLOAD\|NOTIFY\|HTTP\)_[A-Za-z0-9_]*\)=.*/\1/p' | tr '\n' ' ')
+    [ -z "$unused" ] || say "the config is $config; these variables stand in for one and are not used: ${unused% }"
 fi
 export PQDROP_CONFIG="$config"
 # `docker exec … pqdrop status` reads the same file: /etc/pqdrop/config.toml is where pqdrop looks last.

@@ -65,7 +65,7 @@ def container(image: str, tmp_path: Path) -> Iterator[tuple[Path, HostSandbox]]:
                                         '[http]\nlisten = "127.0.0.1:18787"\n')  # where the HEALTHCHECK asks
     podman("rm", "--force", NAME, check=False)
     podman("run", "--detach", "--name", NAME, "--network", "host", "-e", f"PUID={PUID}", "-e", f"PGID={PUID}",
-           "-e", "UMASK=007", "-e", "POSTQUED_API_KEY_FILE=/run/secrets/key",
+           "-e", "UMASK=007", "-e", "POSTQUED_API_KEY_FILE=/run/secrets/key", "-e", "PQDROP_DEFAULT_ACCOUNT=@other",
            "-v", f"{inbox}:/inbox", "-v", f"{state}:/state", "-v", f"{config}:/config:ro",
            "-v", f"{secret_file(tmp_path)}:/run/secrets/key:ro", image)
     try:
@@ -120,6 +120,10 @@ def test_the_image_posts_a_dropped_clip_as_the_nas_user_with_its_umask_is_health
     assert (labels["org.opencontainers.image.title"], labels["org.opencontainers.image.licenses"]) == ("pqdrop", "MIT")
     environment = podman("exec", "-u", f"{PUID}:{PUID}", NAME, "cat", "/proc/1/environ").stdout.split("\0")
     assert not any(SANDBOX_KEY in variable for variable in environment)  # the key is a credential file, not a variable
+
+    # With a config file, the variables that stand in for one are said to be unused, not quietly ignored.
+    assert ("pqdrop-entrypoint: the config is /config/config.toml; these variables stand in for one and are not "
+            "used: PQDROP_DEFAULT_ACCOUNT") in podman("logs", NAME).stderr
 
     started = time.monotonic()
     podman("stop", "--time", "15", NAME)
