@@ -21,7 +21,7 @@ from pqdrop.errors import ConfigError
 from pqdrop.media.mediagen import make_video
 from pqdrop.postqued.deadlines import OVERDUE_GRACE_SECONDS
 from pqdrop.sandbox import Sandbox
-from pqdrop.web.server import Endpoint
+from pqdrop.web.server import Endpoint, loopback_host
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -214,3 +214,23 @@ def test_an_upload_in_flight_shows_its_progress_on_the_page_and_in_metrics(
     assert not any(name.startswith("pqdrop_upload_s") or name == "pqdrop_upload_progress_ratio"
                    for name, _ in values)  # nothing in flight any more
     assert values[("pqdrop_uploads_total", ())] == 1.0
+
+
+def test_an_endpoint_on_loopback_refuses_a_host_header_that_is_not_loopback(observe: Callable[..., Observed]) -> None:
+    """DNS rebinding: a page elsewhere points its own name at 127.0.0.1 to read the status page."""
+    daemon = observe()
+    for host in ("evil.example", "evil.example:80", "192.168.1.10:8787"):
+        refused = httpx.get(daemon.url + "/status.json", headers={"Host": host})
+        assert refused.status_code == 403, host
+        assert "answers only to a loopback address" in refused.text
+        assert "inbox" not in refused.text
+    for host in ("127.0.0.1", "localhost:8787", "LOCALHOST", "[::1]:8787", "127.0.0.2:1", ""):  # "": none sent
+        assert httpx.get(daemon.url + "/healthz", headers={"Host": host}).status_code == 200, host
+
+
+@pytest.mark.parametrize(("host", "loopback"), [
+    ("127.0.0.1:8787", True), ("localhost", True), ("[::1]", True), ("[::1]:8787", True), ("::1", True),
+    ("nas.local:8787", False), ("127.0.0.1.evil.example", False), ("[::ffff:8.8.8.8]:1", False), ("", False),
+])
+def test_loopback_host_reads_a_host_header_with_or_without_its_port(host: str, loopback: bool) -> None:
+    assert loopback_host(host) is loopback

@@ -7,6 +7,7 @@ never waits on a browser, and an idle daemon with nobody looking does nothing he
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import socket
@@ -54,7 +55,7 @@ class Endpoint:
         host, port = address
         server_class = _IPv6Server if ":" in host else _Server
         try:
-            self._server = server_class((host, port), _handler(views))
+            self._server = server_class((host, port), _handler(views, loopback_only=_is_loopback(host)))
         except OSError as exc:
             raise ConfigError(
                 f"[http] listen = \"{_written(host, port)}\": cannot listen there: {exc.strerror or exc}; "
@@ -85,6 +86,13 @@ class Endpoint:
         self.close()
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
+
+
 def _written(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -97,16 +105,31 @@ class _IPv6Server(_Server):
     address_family = socket.AF_INET6
 
 
-def _handler(views: Views) -> type[BaseHTTPRequestHandler]:
+def _handler(views: Views, loopback_only: bool) -> type[BaseHTTPRequestHandler]:
     class Handler(_Handler):
         pass
 
     Handler.views = views
+    Handler.loopback_only = loopback_only
     return Handler
+
+
+def loopback_host(host_header: str) -> bool:
+    """Whether a Host header names this machine's loopback: 127.x.y.z, [::1] or localhost, any port."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        host = host[1:].partition("]")[0]
+    else:
+        host = host.rpartition(":")[0] if host.count(":") == 1 else host
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host in ("localhost", "localhost.")
 
 
 class _Handler(BaseHTTPRequestHandler):
     views: Views
+    loopback_only = False
     timeout = REQUEST_TIMEOUT_SECONDS
     server_version = "pqdrop"
     sys_version = ""
@@ -129,6 +152,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, *, body: bool) -> None:
         path = self.path.split("?", 1)[0]
+        host = self.headers.get("Host", "").strip()
+        if self.loopback_only and host and not loopback_host(host):  # a browser always sends Host; curl -0 may not
+            # DNS rebinding: a web page the user opens elsewhere points its own name at 127.0.0.1 and reads
+            # this page with it. An endpoint on loopback answers only to a loopback name (Syncthing's GUI does
+            # the same host check).
+            self._send(HTTPStatus.FORBIDDEN, "text/plain; charset=utf-8",
+                       b"this endpoint listens on loopback and answers only to a loopback address "
+                       b"(127.0.0.1, [::1] or localhost) in the Host header; a reverse proxy in front passes "
+                       b"one (nginx: proxy_set_header Host 127.0.0.1)\n", {}, body=body)
+            return
         try:
             status, content_type, payload = self._route(path)
         except Exception as exc:  # noqa: BLE001 - a look that fails answers 500 and says why; the daemon goes on
