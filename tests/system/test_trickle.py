@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import random
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.conftest import Running, sidecar, wait_until
+from tests.conftest import SANDBOX_KEY, Running, sidecar, wait_until, write_config
 
 from pqdrop.inbox.items import FOLDER_SETTLE_SECONDS
 from pqdrop.media.mediagen import make_image
+from pqdrop.sandbox import Sandbox
 
 pytestmark = pytest.mark.slow
 
@@ -107,3 +112,40 @@ def test_carousels_copied_by_hand_in_four_ways_are_each_posted_once_with_every_p
         assert any(record.getMessage().startswith(said) for record in caplog.records), f"no wait said for {name}"
     assert not (running.inbox / "failed").exists()
     assert {path.name for path in running.inbox.iterdir()} <= {"sent", "processing", "status.log", "SCHEDULE.md"}
+
+
+def test_a_real_pqdrop_run_polling_a_share_posts_a_carousel_whose_sidecar_came_last_once_and_whole(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    """As on a NAS share (poll mode): photos copied 10 s apart, the sidecar last; SIGTERM ends the run with 0."""
+    config = write_config(tmp_path, sandbox.url, inbox={"watch": "poll", "poll_interval": 2.0, "settle_seconds": 1.0,
+                                                        "folder_settle_seconds": FOLDER_SETTLE_SECONDS})
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    files = [*photos(stage, "share", 3), sidecar(stage / "share.md", "intent: publish\n", "From the share")]
+    env = {**os.environ, "POSTQUED_API_KEY": SANDBOX_KEY, "HOME": str(tmp_path)}
+    env.pop("PQDROP_CONFIG", None)
+    log = tmp_path / "run.log"
+    with log.open("w") as output, subprocess.Popen([sys.executable, "-m", "pqdrop", "run", "--config", str(config)],
+                                                   env=env, cwd=tmp_path, stdout=output, stderr=subprocess.STDOUT,
+                                                   text=True) as daemon:
+        try:
+            done = threading.Event()
+            writer = threading.Thread(target=trickle, args=(inbox / "share", files, 10.0, done))
+            writer.start()
+            while not done.is_set():
+                assert sandbox.state_summary()["publishes"] == [], "posted while the folder was being copied into"
+                done.wait(0.5)
+            writer.join()
+            wait_until(lambda: (inbox / "sent" / "share.status.json").exists(), seconds=FOLDER_SETTLE_SECONDS + 60)
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            assert daemon.wait(timeout=30) == 0
+    [publish] = sandbox.state_summary()["publishes"]
+    assert sorted(sandbox.state_summary()["contents"][cid]["filename"] for cid in publish["contentIds"]) == [
+        "share-1.jpg", "share-2.jpg", "share-3.jpg"]
+    said = log.read_text()
+    assert "share: still arriving: waiting for the folder to hold still until " in said
+    assert "(45 s after its last change, share/share.md at " in said  # the sidecar came last
