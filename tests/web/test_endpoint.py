@@ -234,3 +234,23 @@ def test_an_endpoint_on_loopback_refuses_a_host_header_that_is_not_loopback(obse
 ])
 def test_loopback_host_reads_a_host_header_with_or_without_its_port(host: str, loopback: bool) -> None:
     assert loopback_host(host) is loopback
+
+
+def test_an_inbox_gone_away_is_said_by_the_page_while_health_and_metrics_still_answer(
+    observe: Callable[..., Observed], inbox: Path,
+) -> None:
+    daemon = observe()
+    away = inbox.with_name("inbox-unmounted")
+    inbox.rename(away)  # the share unmounted under the daemon
+    try:
+        for path in ("/", "/status.json"):
+            said = daemon.get(path)
+            assert (said.status_code, said.text) == (
+                503, f"the inbox {inbox} is not there (unmounted share?); pqdrop waits for it to return\n"), path
+        assert daemon.get("/healthz").status_code == 200  # the loop turns: a restart would not bring the share back
+        values = samples(daemon.get("/metrics").text)
+        assert values[("pqdrop_healthy", ())] == 1.0
+        assert not any(name == "pqdrop_items" for name, _ in values)  # no false zeros
+    finally:
+        away.rename(inbox)
+    assert daemon.get("/status.json").json()["inbox"] == str(inbox)

@@ -121,17 +121,27 @@ def endpoint(service: Service) -> contextlib.AbstractContextManager[object]:
         return contextlib.nullcontext()
     from datetime import UTC, datetime
 
-    from pqdrop.commands.status import filed_counts, gather, status_document
+    from pqdrop.commands.status import Overview, filed_counts, gather, status_document
     from pqdrop.inbox.items import CANCELED_DIR, FAILED_DIR, SENT_DIR
-    from pqdrop.web.server import Endpoint, Views
+    from pqdrop.web.server import Endpoint, NotNow, Views
 
     workers = service.workers
 
+    def look() -> Overview:
+        """As `pqdrop status` looks; an inbox that is not there (an unmounted share) is said, as status says it."""
+        inbox = workers.config.inbox.path
+        if not inbox.is_dir():
+            raise NotNow(f"the inbox {inbox} is not there (unmounted share?); pqdrop waits for it to return")
+        try:
+            return gather(workers.config, datetime.now(UTC))
+        except OSError as exc:
+            raise NotNow(f"cannot read the inbox {inbox}: {exc.strerror or exc}") from exc
+
     def document() -> dict[str, object]:
-        return status_document(gather(workers.config, datetime.now(UTC)))
+        return status_document(look())
 
     def items() -> dict[str, int]:
-        view, filed = gather(workers.config, datetime.now(UTC)), filed_counts(workers.config.inbox.path)
+        view, filed = look(), filed_counts(workers.config.inbox.path)
         return {"waiting": len(view.waiting), "in_flight": len(view.in_flight), "scheduled": len(view.scheduled),
                 "sent": filed[SENT_DIR], "failed": filed[FAILED_DIR], "canceled": filed[CANCELED_DIR]}
 

@@ -34,7 +34,8 @@ class _Now(Collector):
         yield healthy
         items = GaugeMetricFamily("pqdrop_items", "Items by state: in the inbox, in flight, or filed", labels=["state"])
         for state in ITEM_STATES:
-            items.add_metric([state], float(self._items.get(state, 0)))
+            if state in self._items:
+                items.add_metric([state], float(self._items[state]))
         yield items
         counts = TALLY.snapshot()
 

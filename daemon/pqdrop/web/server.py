@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from pqdrop.errors import ConfigError
-from pqdrop.names import json_text
+from pqdrop.names import json_text, shown
 from pqdrop.web.metrics import CONTENT_TYPE, exposition
 from pqdrop.web.page import Upload, render_page
 
@@ -36,6 +36,14 @@ SAFE_HEADERS = {
                                "frame-ancestors 'none'; form-action 'none'",
     "Referrer-Policy": "no-referrer",
 }
+
+
+class NotNow(Exception):
+    """What a view cannot show now, and why (an inbox that is not there): answered 503 with the reason."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -164,6 +172,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             status, content_type, payload = self._route(path)
+        except NotNow as exc:
+            status, content_type = HTTPStatus.SERVICE_UNAVAILABLE, "text/plain; charset=utf-8"
+            payload = f"{shown(exc.message)}\n".encode()
         except Exception as exc:  # noqa: BLE001 - a look that fails answers 500 and says why; the daemon goes on
             log.warning("status endpoint: %s failed: %s: %s", path, type(exc).__name__, exc)
             status, content_type = HTTPStatus.INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8"
@@ -179,7 +190,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return HTTPStatus.SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", text.encode()
             return HTTPStatus.OK, "text/plain; charset=utf-8", b"ok\n"
         if path == "/metrics":
-            return HTTPStatus.OK, CONTENT_TYPE, exposition(views.items(), views.uploads(), views.health())
+            try:
+                items = views.items()
+            except NotNow:
+                items = {}  # the inbox is away: no item counts rather than a failed scrape or false zeros
+            return HTTPStatus.OK, CONTENT_TYPE, exposition(items, views.uploads(), views.health())
         if path == "/status.json":
             return HTTPStatus.OK, "application/json", (json_text(views.document(), indent=2) + "\n").encode()
         if path in ("/", "/index.html"):
