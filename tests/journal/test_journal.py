@@ -58,6 +58,30 @@ def test_a_new_journal_file_is_migrated_to_the_latest_version_with_a_rollback_jo
         db.close()
 
 
+def test_a_journal_an_older_pqdrop_kept_in_wal_mode_leaves_it_with_its_rows_and_files(tmp_path: Path) -> None:
+    Journal(tmp_path / "before").close()
+    older = sqlite3.connect(tmp_path / "before" / JOURNAL_FILE, isolation_level=None)
+    older.execute("PRAGMA journal_mode=WAL")  # as pqdrop kept it before issue 21
+    older.execute("INSERT INTO settings (name, value, updated_at) VALUES ('api', 'v2', '2026-12-01T00:00:00Z')")
+    state = tmp_path / "state"
+    state.mkdir()
+    for name in (JOURNAL_FILE, f"{JOURNAL_FILE}-wal"):  # as an older pqdrop killed mid-run left them: the row in -wal
+        (state / name).write_bytes((tmp_path / "before" / name).read_bytes())
+    older.close()
+    assert (state / f"{JOURNAL_FILE}-wal").stat().st_size > 0
+    journal = Journal(state)
+    try:
+        assert journal.setting("api") == "v2"
+    finally:
+        journal.close()
+    db = sqlite3.connect(state / JOURNAL_FILE)
+    try:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    finally:
+        db.close()
+    assert sorted(p.name for p in state.iterdir()) == [JOURNAL_FILE]  # no -wal, no -shm left to map
+
+
 def test_reopening_a_migrated_journal_changes_nothing_and_keeps_its_rows(tmp_path: Path) -> None:
     first = Journal(tmp_path / "state")
     item_id = first.begin_claim("clip", "clip~own~tok", ITEM)
