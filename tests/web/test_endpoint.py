@@ -9,18 +9,23 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from tests.conftest import REPO, Observed, Running, sidecar, wait_until, write_config
+from tests.conftest import REPO, Observed, Running, make_client, sidecar, wait_until, write_config
 
 from pqdrop.commands.run import endpoint
 from pqdrop.config import load_config
 from pqdrop.errors import ConfigError
+from pqdrop.inbox.items import Plan
+from pqdrop.journal.store import Journal
 from pqdrop.media.mediagen import make_video
 from pqdrop.postqued.deadlines import OVERDUE_GRACE_SECONDS
 from pqdrop.sandbox import Sandbox
+from pqdrop.service.daemon import Service
+from pqdrop.service.workers import Workers
 from pqdrop.web.server import Endpoint, loopback_host
 
 
@@ -254,3 +259,42 @@ def test_an_inbox_gone_away_is_said_by_the_page_while_health_and_metrics_still_a
     finally:
         away.rename(inbox)
     assert daemon.get("/status.json").json()["inbox"] == str(inbox)
+
+
+def test_healthz_turns_503_while_the_loop_stands_still_and_200_once_it_comes_round_again(
+    tmp_path: Path, inbox: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = load_config(write_config(tmp_path, sandbox.url, http={"listen": "127.0.0.1:0"}))
+    journal, client, stop, wake = Journal(config.state.dir), make_client(config), threading.Event(), threading.Event()
+    workers = Workers(config, client, journal, stop=stop)
+    service = Service(workers, wake, loop_stall_seconds=1.0)
+    held, release = threading.Event(), threading.Event()
+    look = workers.look
+
+    def look_on_a_hung_share(*args: Any) -> Plan:
+        # The loop's look at the inbox blocks, as a hard-mounted NFS share does when its server is gone.
+        if held.is_set():
+            release.wait(30)
+        return look(*args)
+
+    monkeypatch.setattr(workers, "look", look_on_a_hung_share)
+    loop = threading.Thread(target=service.run, daemon=True)
+    try:
+        with endpoint(service) as served:
+            assert isinstance(served, Endpoint)
+            loop.start()
+            wait_until(lambda: httpx.get(served.url + "/healthz").status_code == 200)
+            held.set()
+            wait_until(lambda: httpx.get(served.url + "/healthz").status_code == 503)
+            assert httpx.get(served.url + "/healthz").text.startswith("unhealthy: the loop has not come round for ")
+            held.clear()
+            release.set()
+            wait_until(lambda: httpx.get(served.url + "/healthz").status_code == 200)
+    finally:
+        release.set()
+        stop.set()
+        wake.set()
+        loop.join(15)
+        workers.close()
+        client.close()
+        journal.close()

@@ -59,9 +59,11 @@ class Service:
         reload: threading.Event | None = None,
         load: Callable[[], Config] | None = None,
         blocked_retry: tuple[float, float] = BLOCKED_RETRY_SECONDS,
+        loop_stall_seconds: float = LOOP_STALL_SECONDS,
     ) -> None:
         self.workers = workers
         self._blocked_retry = blocked_retry
+        self._loop_stall_seconds = loop_stall_seconds
         self.wake = wake
         self.reload = reload or threading.Event()
         self._load = load
@@ -208,8 +210,8 @@ class Service:
             return ["starting: recovering and looking at the inbox"]
         problems = [f"{shown(name)}: stuck in a request past its deadline" for name in self.workers.overdue()]
         quiet = time.monotonic() - self._turned
-        if quiet > LOOP_STALL_SECONDS:
-            problems.append(f"the loop has not come round for {quiet:.0f} s (more than {LOOP_STALL_SECONDS:.0f} s)")
+        if quiet > self._loop_stall_seconds:
+            problems.append(f"the loop has not come round for {quiet:.0f} s (more than {self._loop_stall_seconds:g} s)")
         return problems
 
     @property
