@@ -159,3 +159,17 @@ def test_a_draft_says_it_waits_in_the_creators_tiktok_inbox_for_a_tap(run: Any, 
     assert [line["message"] for line in lines if line["state"] == "sent"] == [DRAFT_WAITS]
     assert f"sent: {DRAFT_WAITS}" in run("status").stdout
     assert f"idea: sent (publish {document['publishId']}): {DRAFT_WAITS}" in done.stderr
+
+
+def test_a_sidecar_edit_made_while_postqued_is_down_shows_in_schedule_md_as_waiting_then_applies(
+    run: Any, inbox: Path, sandbox: Sandbox
+) -> None:
+    path = scheduled(inbox, run)
+    path.write_text(SIDECAR.replace("2030-06-01T18:00:00", "2030-06-03T08:00:00"), encoding="utf-8")
+    run("once", offline=True)
+    agenda = (inbox / "SCHEDULE.md").read_text()
+    assert "- **18:00 CEST** · later · @mybrand (tiktok) · scheduled; an edit of later.md, waits for PostQued\n" \
+        in agenda
+    assert run("once").returncode == 0
+    agenda = (inbox / "SCHEDULE.md").read_text()
+    assert "- **08:00 CEST** · later · @mybrand (tiktok) · scheduled\n" in agenda and "waits" not in agenda

@@ -149,5 +149,6 @@ def _edit_here(config: Config, journal: Journal, client: Callable[[], PostQued])
         tracker = Tracker(config.inbox.path, journal, api, clock)
         editor = Editor(config, journal, api, clock, tracker)
         editor.check()
-        Agenda(config.inbox.path, journal, lambda: config.defaults.zone).update(editor.account_name, editor.held)
+        Agenda(config.inbox.path, journal, lambda: config.defaults.zone).update(editor.account_name, editor.held,
+                                                                                editor.waiting_edits())
         return editor.api_trouble

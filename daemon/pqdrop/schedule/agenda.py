@@ -148,14 +148,16 @@ class Agenda:
         self._written: str | None = None
         self.problem: str | None = None  # why SCHEDULE.md is not written now, said once in the log
 
-    def update(self, account_name: Callable[[str, str], str], held: Mapping[int, str] | None = None) -> bool:
+    def update(self, account_name: Callable[[str, str], str], held: Mapping[int, str] | None = None,
+               waiting: Mapping[int, str] | None = None) -> bool:
         """Rewrite SCHEDULE.md when its content would change; True when it did.
 
         An inbox that never had a scheduled post gets no SCHEDULE.md. One the user wrote stays theirs,
         and a disk refusing the write leaves the schedule for the next change or look: neither stops pqdrop.
         """
         records = [record for step in sorted(_SHOWN) for record in self._journal.in_state(step)]
-        entries = entries_of(records, account_name, held, self._journal.paced_instants(), pending_edits(self._journal))
+        pending = {**(waiting or {}), **pending_edits(self._journal)}  # `waiting`: edited sidecars (Editor)
+        entries = entries_of(records, account_name, held, self._journal.paced_instants(), pending)
         text = render(entries, self._zone())
         if text == self._written:
             return False

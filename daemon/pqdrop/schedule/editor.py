@@ -141,6 +141,19 @@ class Editor:
         if self._journal.setting(account_setting(account_id)) != name:
             self._journal.remember(account_setting(account_id), name)
 
+    def waiting_edits(self) -> dict[int, str]:
+        """Journal id -> "an edit of NAME.md" for the scheduled items whose edited sidecar waits for PostQued to
+        answer (SCHEDULE.md shows it beside the post, issue 22); nothing while PostQued answers."""
+        if self.api_trouble is None:
+            return {}
+        waiting: dict[int, str] = {}
+        for record in self._journal.tracking():
+            path = filed_sidecar(self._inbox, record) if record.destination == SCHEDULED_DIR else None
+            if path is not None and record.id not in self.held and content_digest(path) not in (
+                    None, record.sidecar_digest):
+                waiting[record.id] = f"an edit of {path.name}"
+        return waiting
+
     def seconds_until_due(self) -> float | None:
         """How long the loop may sleep before a sidecar or a request wants a look; None with nothing scheduled."""
         if (quiet := self._quiet_until - time.monotonic()) > 0:

@@ -235,7 +235,7 @@ class Workers:
 
     def write_agenda(self) -> bool:
         """SCHEDULE.md as the journal has it now; True when it changed."""
-        return self.agenda.update(self.editor.account_name, self.editor.held)
+        return self.agenda.update(self.editor.account_name, self.editor.held, self.editor.waiting_edits())
 
     def discard_unused_uploads(self) -> int:
         """Delete on PostQued what items given back long ago had uploaded and never came back for.
