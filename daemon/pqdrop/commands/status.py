@@ -200,17 +200,22 @@ def gather(config: Config, now: datetime) -> Overview:
         in_flight=in_flight_rows(unfinished),
         scheduled=scheduled_rows(tracking, accounts, paced, held_by_conflicts(inbox, tracking), pending),
         slots=slots,
-        sent=sent_rows(filed_items(inbox, SENT_DIR)[:RECENT_LINES]),
-        failed=failed_rows(filed_items(inbox, FAILED_DIR)[:RECENT_LINES]),
-        canceled=canceled_rows(filed_items(inbox, CANCELED_DIR)[:RECENT_LINES]),
+        sent=sent_rows(filed_items(inbox, SENT_DIR, RECENT_LINES)),
+        failed=failed_rows(filed_items(inbox, FAILED_DIR, RECENT_LINES)),
+        canceled=canceled_rows(filed_items(inbox, CANCELED_DIR, RECENT_LINES)),
         uploads=load_uploads(config.state.dir / UPLOADS_FILE, time.time()),
     )
 
 
-def filed_items(inbox: Path, folder: str) -> list[Filed]:
-    """The status files in sent/ or failed/, newest first."""
-    found = []
+def filed_items(inbox: Path, folder: str, limit: int | None = None) -> list[Filed]:
+    """The status files in sent/ or failed/, newest first; with `limit`, only that many are read.
+
+    A folder of thousands of filed items is read for its newest few only (the status page asks on every look).
+    """
+    found: list[Filed] = []
     for path in sorted((inbox / folder).glob(f"*{STATUS_SUFFIX}"), key=_mtime, reverse=True):
+        if limit is not None and len(found) >= limit:
+            break
         try:
             status = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
