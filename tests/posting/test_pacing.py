@@ -103,7 +103,8 @@ def test_seven_drafts_to_one_account_five_now_two_when_the_window_frees_none_fai
             [target] = status["targets"]
             when = datetime.fromisoformat(target["dispatchAt"].replace("Z", "+00:00"))
             assert started + WINDOW < when <= clock.now() + WINDOW + MARGIN + timedelta(seconds=2)
-            assert status["note"].startswith("paced: @mybrand has had 5 drafts pending in its TikTok inbox in 24 h")
+            assert status["note"].startswith(
+                "paced: @mybrand (tiktok) has had 5 drafts pending in its TikTok inbox in 24 h")
             assert "until" in status["note"]
         agenda = (inbox / "SCHEDULE.md").read_text()
         for name in waiting:

@@ -90,7 +90,7 @@ def pacing_note(paced: Collection[tuple[str, str, datetime]], config: Config) ->
         kind, key = ("drafts pending in its TikTok inbox", "daily_drafts") if intent == "draft" else (
             "direct posts", "daily_posts")
         parts.append(
-            f"{account} has had {cap} {kind} in 24 h, TikTok's cap ([accounts.\"{account}\"].{key} = {cap}); "
+            f"{account} (tiktok) has had {cap} {kind} in 24 h, TikTok's cap ([accounts.\"{account}\"].{key} = {cap}); "
             f"it waits until {until.isoformat(timespec='minutes').replace('+00:00', 'Z')}"
         )
     return PACED + "; ".join(parts)
