@@ -148,7 +148,7 @@ def test_check_and_status_say_until_when_a_fresh_folder_waits_and_leave_it_untou
 def test_once_waits_for_a_folder_made_a_moment_before_and_posts_it_whole(
     tmp_path: Path, inbox: Path, sandbox: Sandbox
 ) -> None:
-    config = write_config(tmp_path, sandbox.url, inbox={"folder_settle_seconds": 3.0})
+    config = write_config(tmp_path, sandbox.url, inbox={"folder_settle_seconds": 8.0})  # longer than once's start
     env = {**os.environ, "POSTQUED_API_KEY": SANDBOX_KEY, "HOME": str(tmp_path)}
     env.pop("PQDROP_CONFIG", None)
     folder = inbox / "trip"
@@ -164,5 +164,5 @@ def test_once_waits_for_a_folder_made_a_moment_before_and_posts_it_whole(
     [publish] = sandbox.state_summary()["publishes"]
     assert len(publish["contentIds"]) == 2
     status = json.loads((inbox / "sent" / "trip.status.json").read_text())
-    assert datetime.fromisoformat(publish["createdAt"].replace("Z", "+00:00")).timestamp() >= last + 3 - 1
+    assert datetime.fromisoformat(publish["createdAt"].replace("Z", "+00:00")).timestamp() >= last + 8 - 1
     assert status["state"] == "published"
