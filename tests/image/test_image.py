@@ -208,6 +208,8 @@ def test_compose_runs_config_less_as_the_inbox_owner_with_tz_umask_and_the_env_d
     [publish] = sandbox.state()["publishes"]
     [target] = publish["body"]["targets"]
     assert (target["dispatchAt"], target["intent"]) == ("2030-06-02T01:00:00Z", "publish")  # 18:00 PDT
+    # SCHEDULE.md is rewritten at the loop's look after the filing, a moment after the status file.
+    wait((inbox / "SCHEDULE.md").exists, 30, "SCHEDULE.md", name=COMPOSED)
     assert "- **18:00 PDT** · later · @mybrand (tiktok) · scheduled" in (inbox / "SCHEDULE.md").read_text()
     # Filed as the inbox's owner with the default UMASK 002: the share's group may still change it.
     assert (status_file.stat().st_uid, status_file.stat().st_gid) == OWNER
