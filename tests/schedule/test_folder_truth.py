@@ -170,6 +170,8 @@ def test_a_sidecar_edit_made_while_postqued_is_down_shows_in_schedule_md_as_wait
     agenda = (inbox / "SCHEDULE.md").read_text()
     assert "- **18:00 CEST** · later · @mybrand (tiktok) · scheduled; an edit of later.md, waits for PostQued\n" \
         in agenda
+    [row] = json.loads(run("status", "--json", offline=True).stdout)["scheduled"]
+    assert row["state"] == "scheduled; an edit of later.md not applied yet"
     assert run("once").returncode == 0
     agenda = (inbox / "SCHEDULE.md").read_text()
     assert "- **08:00 CEST** · later · @mybrand (tiktok) · scheduled\n" in agenda and "waits" not in agenda

@@ -41,6 +41,7 @@ from pqdrop.names import json_text, shown
 from pqdrop.posting.slots import upcoming
 from pqdrop.schedule.agenda import pending_edits, remembered_names, state_word, with_pending
 from pqdrop.service.systemd import UPLOADS_FILE, Upload, load_uploads
+from pqdrop.sidecar.changes import content_digest
 from pqdrop.sidecar.parse import Sidecar, default_sidecar, parse_sidecar, parse_sidecar_text
 from pqdrop.states import DRAFT_WAITS, TERMINAL_TARGET_STATES, ItemState
 
@@ -198,7 +199,8 @@ def gather(config: Config, now: datetime) -> Overview:
         paused=pause_from_log(log),
         waiting=waiting_rows(plan, log),
         in_flight=in_flight_rows(unfinished),
-        scheduled=scheduled_rows(tracking, accounts, paced, held_by_conflicts(inbox, tracking), pending),
+        scheduled=scheduled_rows(tracking, accounts, paced, held_by_conflicts(inbox, tracking),
+                                 {**unapplied_edits(inbox, tracking), **pending}),
         slots=slots,
         sent=sent_rows(filed_items(inbox, SENT_DIR, RECENT_LINES)),
         failed=failed_rows(filed_items(inbox, FAILED_DIR, RECENT_LINES)),
@@ -242,6 +244,18 @@ def read_log_tail(path: Path, limit: int = LOG_TAIL_BYTES) -> list[dict[str, Any
         if isinstance(record, dict):
             records.append(record)
     return records
+
+
+def unapplied_edits(inbox: Path, records: Iterable[Record]) -> dict[int, str]:
+    """Journal id -> "an edit of NAME.md not applied yet" for scheduled items whose sidecar changed since pqdrop
+    last judged it: an edit the running daemon takes within seconds, or one that waits for PostQued."""
+    edited = {}
+    for record in records:
+        path = filed_sidecar(inbox, record) if record.destination == SCHEDULED_DIR else None
+        if path is not None and record.sidecar_digest is not None and content_digest(path) not in (
+                None, record.sidecar_digest):
+            edited[record.id] = f"an edit of {path.name} not applied yet"
+    return edited
 
 
 def held_by_conflicts(inbox: Path, records: Iterable[Record]) -> dict[int, str]:

@@ -66,6 +66,8 @@ def with_pending(state: str, asked: str | None) -> str:
     "canceling (cancel asked): waits for PostQued" once the edit has begun."""
     if asked is None:
         return state
+    if asked.endswith("not applied yet"):  # `pqdrop status`: whether it waits for PostQued only the daemon knows
+        return f"{state}; {asked}"
     return f"{state}; {asked}, waits for PostQued" if state == "scheduled" else f"{state} ({asked}): waits for PostQued"
 
 
