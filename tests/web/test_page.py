@@ -9,6 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pqdrop.commands.status import (
+    CanceledRow,
     FailedRow,
     InFlightRow,
     Overview,
@@ -140,5 +141,16 @@ def test_the_page_reads_on_a_phone_refreshes_itself_and_says_health_and_pause() 
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
     assert '<meta http-equiv="refresh" content="30">' in html
     assert "unhealthy: the loop has not come round for 75 s" in html
-    assert "Posting paused</strong> since 2026-11-28T17:30:00Z: key refused (UNAUTHORIZED)" in html
+    assert "Posting paused</strong> since 2026-11-28 18:30:00 CET: key refused (UNAUTHORIZED)" in html
     assert "as of 2026-11-28 18:30:00 CET" in html
+
+
+def test_canceled_items_and_in_flight_times_read_in_the_configured_zone() -> None:
+    page = page_of(overview(canceled=[CanceledRow("dropped", "p9", NOW)],
+                            in_flight=[InFlightRow("clip", "uploading", NOW, 0, None)]))
+    assert page.rows["canceled"] == ["dropped"]
+    html = render_page(status_document(overview(canceled=[CanceledRow("dropped", "p9", NOW)],
+                                                in_flight=[InFlightRow("clip", "uploading", NOW, 0, None)])),
+                       [], (), NOW)
+    assert "canceled 2026-11-28 18:30:00 CET · publish p9" in html
+    assert "uploading since 2026-11-28 18:30:00 CET" in html

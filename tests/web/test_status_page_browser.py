@@ -25,7 +25,7 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 EVIL = '<script>document.title="pwned"</script>'.replace("/", "∕")  # a file name holds no slash
 PHONE = (390, 844)  # CSS pixels of a common phone
 SECTIONS = {"waiting": "waiting", "in-flight": "inFlight", "scheduled": "scheduled", "sent": "recentlySent",
-            "failed": "failed"}
+            "failed": "failed", "canceled": "canceled"}
 
 
 @pytest.fixture

@@ -63,6 +63,7 @@ def render_page(
     moment = (now or datetime.now(UTC)).astimezone(zone)
     waiting, in_flight = _list(document, "waiting"), _list(document, "inFlight")
     scheduled, sent, failed = _list(document, "scheduled"), _list(document, "recentlySent"), _list(document, "failed")
+    canceled = _list(document, "canceled")
     counts = [f"{len(waiting)} waiting", f"{len(in_flight)} in flight", f"{len(scheduled)} scheduled"]
     if failed:
         counts.append(f"{len(failed)} failed")
@@ -80,13 +81,14 @@ def render_page(
         "<h1>pqdrop</h1>",
         f'<p class="meta" id="daemon">{running} · {health} · as of {moment:%Y-%m-%d %H:%M:%S %Z}</p>',
         f'<p class="meta">inbox {_text(str(document.get("inbox", "")))}</p>',
-        *_banners(document),
+        *_banners(document, zone),
         _section("waiting", "Waiting", [_row(row["name"], row.get("reason")) for row in waiting]),
-        _section("in-flight", "In flight", [_in_flight(row, uploads) for row in in_flight]),
+        _section("in-flight", "In flight", [_in_flight(row, uploads, zone) for row in in_flight]),
         _scheduled(scheduled, zone),
         _section("sent", "Recently sent", [_sent(row) for row in sent]),
         _section("failed", "Failed", [_row(row["name"], f"{row.get('code', '?')}: {row.get('message', '')}")
                                       for row in failed]),
+        _section("canceled", "Canceled", [_row(row["name"], _canceled(row, zone)) for row in canceled]),
         "</main></body></html>",
     ]
     return "\n".join(parts) + "\n"
@@ -108,12 +110,18 @@ def _text(value: object) -> str:
     return html.escape(shown(str(value)), quote=True)
 
 
-def _banners(document: Mapping[str, Any]) -> list[str]:
+def _when(text: object, zone: ZoneInfo) -> str:
+    """An instant of the document (ISO 8601, UTC) as a person reads it: `2026-11-28 18:30:00 CET`."""
+    moment = _local(text, zone)
+    return f"{moment:%Y-%m-%d %H:%M:%S %Z}" if moment is not None else str(text)
+
+
+def _banners(document: Mapping[str, Any], zone: ZoneInfo) -> list[str]:
     banners = []
     paused = document.get("postingPaused")
     if isinstance(paused, Mapping):
         banners.append(f'<p class="banner" id="paused"><strong>Posting paused</strong> since '
-                       f'{_text(paused.get("since", ""))}: {_text(paused.get("reason", ""))}</p>')
+                       f'{_text(_when(paused.get("since", ""), zone))}: {_text(paused.get("reason", ""))}</p>')
     problem = (document.get("journal") or {}).get("problem")
     if problem:
         banners.append(f'<p class="banner" id="journal"><strong>Journal</strong>: {_text(problem)}</p>')
@@ -131,8 +139,8 @@ def _row(name: object, *details: object, extra: str = "") -> str:
     return f'<li class="row"><span class="name">{_text(name)}</span>{said}{extra}</li>'
 
 
-def _in_flight(row: Mapping[str, Any], uploads: Sequence[Upload]) -> str:
-    detail = f"{row.get('step', '?')} since {row.get('since', '?')}"
+def _in_flight(row: Mapping[str, Any], uploads: Sequence[Upload], zone: ZoneInfo) -> str:
+    detail = f"{row.get('step', '?')} since {_when(row.get('since', '?'), zone)}"
     if row.get("lastError"):
         detail += f"; last error: {row['lastError']}"
     # The document pairs an upload (named by its media file, clip.mp4) with its item (clip) through the claim.
@@ -198,6 +206,11 @@ def _local(text: object, zone: ZoneInfo) -> datetime | None:
         return datetime.fromisoformat(str(text)).astimezone(zone)
     except ValueError:
         return None
+
+
+def _canceled(row: Mapping[str, Any], zone: ZoneInfo) -> str:
+    said = f"canceled {_when(row['canceledAt'], zone)}" if row.get("canceledAt") else "canceled"
+    return f"{said} · publish {row['publishId']}" if row.get("publishId") else said
 
 
 def _sent(row: Mapping[str, Any]) -> str:
