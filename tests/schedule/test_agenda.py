@@ -6,12 +6,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+from markdown_it import MarkdownIt
 from tests.conftest import sidecar
 
 from pqdrop.inbox.items import Rules, plan_items, scan_entries
 from pqdrop.media.mediagen import make_video
 from pqdrop.sandbox import Sandbox
-from pqdrop.schedule.agenda import HOW_TO_EDIT, Entry, is_agenda, read_own, render
+from pqdrop.schedule.agenda import HOW_TO_EDIT, Entry, as_text, is_agenda, read_own, render
 from pqdrop.service.workers import EXIT_OK, Workers, once
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -97,3 +99,25 @@ def test_pqdrops_own_schedule_is_told_from_a_users_file_of_that_name(tmp_path: P
     assert text is None and problem is not None
     assert problem.startswith(f"SCHEDULE.md in {tmp_path} is a file pqdrop did not write")
     assert read_own(tmp_path / "nothing.md") == (None, None)
+
+
+# --- names a stranger chose (issue 21) ---------------------------------------------------------------
+
+HOSTILE = ["[click](http://evil)", "<img src=x onerror=alert(1)>", "![pic](http://evil/a.png)", "**urgent**",
+           "see evil.com", "https://evil.example/login", "| a | b |", "&lt;b&gt;", "# Heading", "`code`",
+           "a\\[not a link](x)", "~~gone~~", "_under_"]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_a_name_with_markdown_or_html_shows_as_text_on_a_phone(name: str) -> None:
+    # GFM as a phone's Markdown viewer reads it, autolinks (linkify) included.
+    html = MarkdownIt("gfm-like").render(render([Entry(None, name, ("@mybrand (tiktok)",))], BERLIN))
+    [line] = [line for line in html.splitlines() if "<strong>now</strong>" in line]
+    assert not any(tag in line for tag in ("<a ", "<img", "<em>", "<code>", "<s>", "<table", "<h1"))
+    escaped = name.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    assert f"<strong>now</strong> · {escaped} · @mybrand (tiktok) · scheduled</li>" in line
+
+
+def test_plain_names_stay_as_they_are_in_the_file() -> None:
+    assert [as_text(name) for name in ("later", "clip-01", "caf\udce9", "@mybrand (tiktok)")] == [
+        "later", "clip-01", "caf\\xe9", "@mybrand (tiktok)"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -234,5 +235,18 @@ def _time_key(target: Mapping[str, object]) -> str:
 
 def _line(when: str, entry: Entry) -> str:
     # As a person reads a name (caf\xe9, a line feed as \n): SCHEDULE.md is UTF-8 text, one line per post.
-    accounts = ", ".join(shown(account) for account in entry.accounts) or "no account"
-    return f"- **{when}** · {shown(entry.name)} · {accounts} · {shown(entry.state)}"
+    accounts = ", ".join(as_text(account) for account in entry.accounts) or "no account"
+    return f"- **{when}** · {as_text(entry.name)} · {accounts} · {as_text(entry.state)}"
+
+
+# What Markdown or HTML would act on in a name (CommonMark 2.4: any ASCII punctuation may be escaped with
+# a backslash): links, images, emphasis, tags, entities, tables; a backslash only before punctuation; and
+# what a phone's viewer links by itself (GFM autolinks, linkify: evil.com, http://x), a dot inside a word
+# and a colon before //.
+_MARKUP = re.compile(r"[`*_\[\]<>&!|~#]|\\(?=[!-/:-@\[-`{-~])|(?<=\w)\.(?=\w)|:(?=//)")
+
+
+def as_text(text: str) -> str:
+    """`text` (a name anyone who writes the inbox chose) as Markdown that shows it as text, never as a link,
+    an image or HTML (issue 21): `[click](http://evil)` and `<img src=x>` are shown as written, not acted on."""
+    return _MARKUP.sub(lambda match: "\\" + match.group(), shown(text))
