@@ -35,6 +35,8 @@ CONFIG_ENV = "PQDROP_CONFIG"
 CREDENTIAL_NAME = "postqued_api_key"
 DEFAULT_BASE_URL = "https://api.postqued.com"
 
+# The inbox's own folders, which pqdrop moves items into (folders/): what [inbox].filing_links may name.
+FILING_FOLDERS: tuple[str, ...] = ("sent", "failed", "scheduled", "canceled", "processing")
 DAY_NAMES: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _SLOT_TIME = re.compile(r"(\d{1,2}):(\d{2})")
@@ -94,6 +96,20 @@ class InboxConfig(_Section):
     ignore: tuple[str, ...] = ()
     # An item still arriving this long is reported as "stuck arriving" (STATUS, pqdrop status); never touched.
     stuck_arriving_hours: float = Field(24.0, gt=0)
+    # Filing folders that may be symlinks, each to the one place named (issue 21): any other link is never
+    # followed, so a stranger's `sent -> /elsewhere` cannot move the user's files out of the synced inbox.
+    filing_links: dict[str, Path] = {}
+
+    @field_validator("filing_links")
+    @classmethod
+    def _filing_folders(cls, value: dict[str, Path]) -> dict[str, Path]:
+        for name, place in value.items():
+            if name not in FILING_FOLDERS:
+                raise ValueError(f"{name!r} is not a filing folder; name one of {', '.join(FILING_FOLDERS)}")
+            if not place.expanduser().is_absolute():
+                raise ValueError(f"{name}: {str(place)!r} is not an absolute path; write where the link leads, "
+                                 'e.g. sent = "/mnt/archive/pqdrop-sent"')
+        return {name: place.expanduser() for name, place in value.items()}
 
 
 class RateLimits(_Section):

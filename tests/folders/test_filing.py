@@ -12,6 +12,7 @@ import pytest
 
 from pqdrop.errors import InboxBlocked
 from pqdrop.folders.filing import (
+    STATUS_LOG_MAX_BYTES,
     append_status_log,
     ensure_folder,
     file_claim,
@@ -116,15 +117,19 @@ def test_a_folder_under_the_schedules_name_is_refused_and_left_empty(tmp_path: P
     assert sorted(p.name for p in tmp_path.iterdir()) == ["SCHEDULE.md"]
 
 
-def test_a_filing_folder_that_is_a_file_or_a_link_to_one_is_refused_a_link_to_a_folder_taken(tmp_path: Path) -> None:
+def test_a_filing_folder_that_is_a_file_or_a_link_is_refused_a_link_the_config_names_taken(tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
     (tmp_path / "notes.txt").write_text("mine")
-    (tmp_path / "sent").symlink_to("real")  # sent/ on another disk: the user's choice
+    (tmp_path / "sent").symlink_to("real")  # sent/ on another disk: the user's choice, said in the config
     (tmp_path / "canceled").symlink_to("notes.txt")
     (tmp_path / "failed").write_text("mine")
-    ensure_folder(tmp_path / "sent")
+    ensure_folder(tmp_path / "sent", {"sent": tmp_path / "real"})
+    with pytest.raises(InboxBlocked, match=r"^sent in .* is a symbolic link \(to real\); pqdrop does not move your "
+                       r"files out of the inbox through a link it was not told of: make sent/ a folder again, or, if "
+                       r"the link is yours, name its place in the config: \[inbox.filing_links\] sent = \".*/real\"$"):
+        ensure_folder(tmp_path / "sent")
     with pytest.raises(InboxBlocked, match=r"^canceled in .* is a symbolic link, not a folder; move it away"):
-        ensure_folder(tmp_path / "canceled")
+        ensure_folder(tmp_path / "canceled", {"canceled": tmp_path / "notes.txt"})  # named, yet a file
     with pytest.raises(InboxBlocked, match=r"^failed in .* is a file, not a folder; move it away"):
         ensure_folder(tmp_path / "failed")
     ensure_folder(tmp_path / "scheduled")
@@ -164,3 +169,38 @@ def test_an_appended_line_after_a_last_line_without_newline_starts_on_its_own_li
     append_status_log(tmp_path, {"item": "c", "state": "sent"})
     lines = (tmp_path / "status.log").read_text().splitlines()
     assert [json.loads(line)["item"] for line in lines] == ["a", "b", "c"]
+
+
+# --- status.log is rotated (issue 21: nothing grows without bound) ----------------------------------
+
+
+def test_status_log_past_one_mib_moves_to_status_log_1_and_the_newest_line_starts_a_new_one(tmp_path: Path) -> None:
+    old = b'{"item": "old", "state": "sent"}\n' * (STATUS_LOG_MAX_BYTES // 33)
+    (tmp_path / "status.log").write_bytes(old)
+    assert append_status_log(tmp_path, {"item": "new", "state": "sent"})
+    [line] = (tmp_path / "status.log").read_text().splitlines()
+    assert json.loads(line)["item"] == "new"
+    assert (tmp_path / "status.log.1").read_bytes() == old  # the older lines, whole
+    assert append_status_log(tmp_path, {"item": "newer", "state": "sent"})
+    assert [json.loads(text)["item"] for text in (tmp_path / "status.log").read_text().splitlines()] == ["new", "newer"]
+
+
+def test_a_sparse_6_gib_status_log_is_rotated_by_its_size_without_a_read(tmp_path: Path) -> None:
+    with (tmp_path / "status.log").open("wb") as stream:
+        stream.truncate(6 * 1024**3)  # a stranger's: 6 GiB as ls shows it, nothing on disk
+    assert append_status_log(tmp_path, {"item": "clip", "state": "sent"})
+    assert os.stat(tmp_path / "status.log.1").st_size == 6 * 1024**3  # moved, never read nor altered
+    assert json.loads((tmp_path / "status.log").read_text())["item"] == "clip"
+
+
+def test_a_folder_named_status_log_1_is_left_alone_and_said_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "status.log.1").mkdir()
+    (tmp_path / "status.log").write_bytes(b"x" * STATUS_LOG_MAX_BYTES + b"\n")
+    with caplog.at_level(logging.WARNING, logger="pqdrop"):
+        assert append_status_log(tmp_path, {"item": "a", "state": "sent"})
+        assert append_status_log(tmp_path, {"item": "b", "state": "sent"})
+    said = [record.getMessage() for record in caplog.records if "status.log.1" in record.getMessage()]
+    assert len(said) == 1 and "it is a folder, so status.log is not rotated and grows" in said[0]
+    assert list((tmp_path / "status.log.1").iterdir()) == []

@@ -16,11 +16,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.conftest import SANDBOX_KEY, make_client, sidecar, wait_until, write_config
+from tests.system.test_service_protocol import without_root_privileges
 
 from pqdrop.config import Config, load_config
 from pqdrop.journal.store import Journal
@@ -319,3 +321,117 @@ def test_a_fifo_planted_as_a_scheduled_sidecar_neither_hangs_the_editor_nor_chan
     assert not thread.is_alive(), f"the editor hung on a FIFO for {time.monotonic() - started:.0f} s"
     assert json.loads((inbox / "scheduled" / "launch.status.json").read_text())["state"] == "scheduled"
     assert [publish["status"] for publish in sandbox.state_summary()["publishes"]] == [before["status"]]
+
+
+# --- filing folders replaced by links ---------------------------------------------------------------
+
+
+@contextmanager
+def linked_workers(tmp_path: Path, sandbox: Sandbox, links: dict[str, str]) -> Iterator[tuple[Config, Workers]]:
+    config = load_config(write_config(tmp_path, sandbox.url, inbox={"filing_links": links}))
+    config.inbox.path.mkdir(exist_ok=True)
+    journal = Journal(config.state.dir)
+    try:
+        with make_client(config) as client, Workers(config, client, journal, stop=threading.Event()) as workers:
+            yield config, workers
+    finally:
+        journal.close()
+
+
+def test_a_sent_folder_replaced_by_a_link_holds_filing_and_moves_nothing_out(
+    service: Workers, inbox: Path, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (inbox / "sent").symlink_to(elsewhere)  # what a stranger with write access to the share does
+    make_video(inbox / "clip.mp4", seconds=1)
+    sidecar(inbox / "clip.md", "", "Clip #fyp")
+    once(service)
+    assert list(elsewhere.iterdir()) == []  # nothing left the inbox
+    [claim] = (inbox / "processing").glob("clip*")  # published, and waiting in processing/ to be filed
+    assert sorted(path.name for path in claim.iterdir() if not path.name.startswith(".")) == ["clip.md", "clip.mp4"]
+    waiting = [json.loads(line) for line in (inbox / "status.log").read_text().splitlines()][-1]
+    assert (waiting["item"], waiting["state"]) == ("clip", "waiting")
+    assert waiting["reason"].startswith(f"sent in {inbox} is a symbolic link (to {elsewhere}); pqdrop does not move")
+    assert waiting["reason"].endswith(f'name its place in the config: [inbox.filing_links] sent = "{elsewhere}"')
+    (inbox / "sent").unlink()  # the owner puts it right: the item is filed inside the inbox
+    once(service)
+    assert sorted(path.name for path in (inbox / "sent").iterdir()) == ["clip.md", "clip.mp4", "clip.status.json"]
+
+
+def test_a_filing_link_the_config_names_is_followed_and_one_leading_elsewhere_is_not(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    archive, other = tmp_path / "archive", tmp_path / "other"
+    archive.mkdir()
+    other.mkdir()
+    with linked_workers(tmp_path, sandbox, {"sent": str(archive)}) as (config, workers):
+        inbox = config.inbox.path
+        (inbox / "sent").symlink_to(archive)  # the owner's own choice: sent/ on a bigger disk
+        make_video(inbox / "first.mp4", width=362, height=640, seconds=1)
+        sidecar(inbox / "first.md", "", "First #fyp")
+        assert once(workers)[0] == EXIT_OK
+        assert sorted(path.name for path in archive.iterdir()) == ["first.md", "first.mp4", "first.status.json"]
+
+        (inbox / "sent").unlink()
+        (inbox / "sent").symlink_to(other)  # a stranger re-points it
+        make_video(inbox / "second.mp4", width=364, height=640, seconds=1)
+        sidecar(inbox / "second.md", "", "Second #fyp")
+        once(workers)
+        assert list(other.iterdir()) == []
+        reason = workers.filing_blocked["second"]
+    assert reason == (f"sent in {inbox} is a symbolic link to {other}, not to {archive} as "
+                      "[inbox.filing_links].sent says; pqdrop moves nothing through it: point the link back, "
+                      "or change the config if the move was yours")
+
+
+def test_a_processing_folder_replaced_by_a_link_claims_nothing(
+    service: Workers, inbox: Path, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    once(service)  # the owner lock is taken with a real processing/
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    os.replace(inbox / "processing", elsewhere / "was-processing")
+    (inbox / "processing").symlink_to(elsewhere)
+    make_video(inbox / "clip.mp4", seconds=1)
+    sidecar(inbox / "clip.md", "", "Clip #fyp")
+    once(service)
+    assert sorted(path.name for path in elsewhere.iterdir()) == ["was-processing"]  # nothing claimed through it
+    assert (inbox / "clip.mp4").exists() and (inbox / "clip.md").exists()
+    assert sandbox.state_summary()["publishes"] == []
+
+
+# --- a folder pqdrop cannot read ------------------------------------------------------------------
+
+
+def test_a_folder_pqdrop_cannot_read_is_said_by_check_once_and_status_never_skipped(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    config_path = write_config(tmp_path, sandbox.url, inbox={"folder_settle_seconds": 0.0})
+    inbox = tmp_path / "inbox"
+    (inbox / "trip").mkdir(parents=True)
+    make_video(inbox / "trip" / "clip.mp4", seconds=1)
+    sidecar(inbox / "trip" / "post.md")
+    (inbox / "trip").chmod(0o000)
+    env = {**os.environ, "POSTQUED_API_KEY": SANDBOX_KEY}
+    env.pop("NOTIFY_SOCKET", None)
+    reason = ("trip/ cannot be read (Permission denied): nothing in it is posted, and it stays where it is until "
+              "pqdrop's user may read it; give that user read access, or move the folder out of the inbox")
+
+    def pqdrop(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*without_root_privileges(), sys.executable, "-m", "pqdrop", *args,
+                               "--config", str(config_path)], env=env, capture_output=True, text=True, timeout=60,
+                              check=False)
+
+    try:
+        checked = pqdrop("check")
+        ran = pqdrop("once")
+        status = pqdrop("status")
+    finally:
+        (inbox / "trip").chmod(0o755)
+    assert checked.returncode == 1 and f"trip: {reason}" in checked.stdout, checked.stdout + checked.stderr
+    assert ran.returncode == EXIT_OK and f"trip: {reason}" in ran.stderr, ran.stderr
+    assert logged(inbox, "trip", "waiting")
+    assert reason in status.stdout, status.stdout
+    assert sorted(path.name for path in (inbox / "trip").iterdir()) == ["clip.mp4", "post.md"]  # left where it was
+    assert sandbox.state_summary()["publishes"] == []

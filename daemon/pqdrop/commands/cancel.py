@@ -120,7 +120,7 @@ def _carry_out(
     inbox, owner = config.inbox.path, owner_id(config.state.dir)
     if owner not in running_owners(inbox):
         try:
-            lock = OwnerLock(inbox, owner, wait_seconds=0.0)
+            lock = OwnerLock(inbox, owner, wait_seconds=0.0, links=config.inbox.filing_links)
         except ServiceUnavailable:
             lock = None  # a daemon started just now holds the lock: it carries the request out
         if lock is not None:  # no daemon: carry it out here, under its lock, so none starts meanwhile
@@ -146,7 +146,7 @@ def _edit_here(config: Config, journal: Journal, client: Callable[[], PostQued])
         return datetime.now(UTC)
 
     with client() as api:
-        tracker = Tracker(config.inbox.path, journal, api, clock)
+        tracker = Tracker(config.inbox.path, journal, api, clock, filing_links=config.inbox.filing_links)
         editor = Editor(config, journal, api, clock, tracker)
         editor.check()
         Agenda(config.inbox.path, journal, lambda: config.defaults.zone).update(editor.account_name, editor.held,

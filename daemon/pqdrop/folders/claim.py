@@ -15,14 +15,14 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
 from pqdrop.errors import ConfigError, PqdropError, ServiceUnavailable
-from pqdrop.folders.filing import FILE_MODE, ensure_folder, move
+from pqdrop.folders.filing import FILE_MODE, NO_LINKS, ensure_folder, move
 from pqdrop.inbox.items import PROCESSING_DIR, Item
 from pqdrop.names import fit_with
 
@@ -170,8 +170,10 @@ class OwnerLock:
     after that means another pqdrop runs with the same state dir.
     """
 
-    def __init__(self, inbox: Path, owner: str, *, wait_seconds: float = LOCK_WAIT_SECONDS) -> None:
-        ensure_folder(processing_dir(inbox))  # a file `processing` is the user's: InboxBlocked says so
+    def __init__(self, inbox: Path, owner: str, *, wait_seconds: float = LOCK_WAIT_SECONDS,
+                 links: Mapping[str, Path] = NO_LINKS) -> None:
+        # A file `processing`, or a link the config does not name ([inbox].filing_links): InboxBlocked says so.
+        ensure_folder(processing_dir(inbox), links)
         self._path = lock_path(inbox, owner)
         deadline = time.monotonic() + wait_seconds
         while True:

@@ -20,10 +20,11 @@ from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
+from types import MappingProxyType
 from typing import Any
 
 from pqdrop.errors import InboxBlocked
-from pqdrop.inbox.items import STATUS_LOG, STATUS_SUFFIX, Item
+from pqdrop.inbox.items import STATUS_LOG, STATUS_LOG_OLDER, STATUS_SUFFIX, Item
 from pqdrop.inbox.synctools import conflict
 from pqdrop.instants import iso_z
 from pqdrop.journal.store import Record
@@ -41,6 +42,7 @@ _TEMPORARY_EXTRA = 2 + 8 + len(TEMPORARY_SUFFIX)
 # Created as any program creates a file: 0666 less the umask (the unit's UMask=0007 lets the syncing
 # user's group read the status files). mkstemp's 0600 would hide them from that user.
 FILE_MODE = 0o666
+NO_LINKS: Mapping[str, Path] = MappingProxyType({})  # no filing folder may be a symlink
 _KINDS = {stat.S_IFLNK: "a symbolic link", stat.S_IFDIR: "a folder", stat.S_IFREG: "a file",
           stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
 
@@ -54,20 +56,46 @@ def kind_of(path: Path) -> str | None:
     return _KINDS.get(stat.S_IFMT(mode), "something other than a file")
 
 
-def ensure_folder(folder: Path) -> None:
-    """Make a filing folder (sent/, failed/, scheduled/, canceled/) unless it is there.
+def ensure_folder(folder: Path, links: Mapping[str, Path] = NO_LINKS) -> None:
+    """Make a filing folder (sent/, failed/, scheduled/, canceled/, processing/) unless it is there.
 
-    A symlink to a folder is taken as the user's choice (sent/ on a bigger disk: moves then copy across).
-    Anything else under its name is the user's: it is left as it is, and InboxBlocked says what to move.
+    A symlink is followed only to the place `links` ([inbox].filing_links) names for it: sent/ on a bigger
+    disk is the user's choice, said in the config; any other link may be a stranger's, leading the user's
+    files out of the synced inbox (issue 21), and InboxBlocked says so. Anything else under its name is
+    the user's: it is left as it is, and InboxBlocked says what to move.
     """
     with suppress(FileExistsError):
         folder.mkdir()
     kind = kind_of(folder)
+    if kind == "a symbolic link":
+        _check_link(folder, links.get(folder.name))
     if not folder.is_dir():
         raise InboxBlocked(
             f"{shown(folder.name)} in {shown(str(folder.parent))} is {kind or 'gone'}, not a folder; move it away: "
             f"pqdrop needs a {shown(folder.name)}/ folder there, and never moves or deletes what you put there"
         )
+
+
+def _check_link(folder: Path, named: Path | None) -> None:
+    """InboxBlocked unless the filing folder `folder`, a symlink, leads to the place the config names for it."""
+    try:
+        leads_to = folder.resolve(strict=True)
+    except (OSError, RuntimeError):
+        leads_to = None
+    if named is not None and leads_to is not None and leads_to == named.resolve():
+        return
+    name, where = shown(folder.name), shown(str(folder.parent))
+    target = shown(os.readlink(folder)) if folder.is_symlink() else "?"
+    if named is None:
+        raise InboxBlocked(
+            f"{name} in {where} is a symbolic link (to {target}); pqdrop does not move your files out of the inbox "
+            f"through a link it was not told of: make {name}/ a folder again, or, if the link is yours, name its "
+            f"place in the config: [inbox.filing_links] {name} = \"{shown(str(leads_to or target))}\""
+        )
+    raise InboxBlocked(
+        f"{name} in {where} is a symbolic link to {target}, not to {shown(str(named))} as [inbox.filing_links].{name} "
+        f"says; pqdrop moves nothing through it: point the link back, or change the config if the move was yours"
+    )
 
 
 def status_name(stem: str) -> str:
@@ -99,6 +127,7 @@ def file_claim(
     status: Mapping[str, Any],
     *,
     remove_source: bool = True,
+    links: Mapping[str, Path] = NO_LINKS,
 ) -> Path:
     """Move a claim folder's files into `folder` under `stem` and write the status file beside them.
 
@@ -106,7 +135,7 @@ def file_claim(
     short after its copy landed is finished, and nothing is overwritten. A file where `folder` goes
     raises InboxBlocked before anything moves.
     """
-    ensure_folder(folder)
+    ensure_folder(folder, links)
     for filename in names:
         origin = source / filename
         if not (origin.exists() or origin.is_symlink()):
@@ -259,6 +288,8 @@ def _temporary_prefix(path: Path) -> str:
 # status.log's trouble already said, by path: said once, not on every line (issue: a symlink's victim).
 _log_troubles: dict[Path, str] = {}
 _log_troubles_lock = threading.Lock()
+_rotate_lock = threading.Lock()
+STATUS_LOG_MAX_BYTES = 1024 * 1024  # status.log's bound; the lines before it are in status.log.1
 _APPEND_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
@@ -268,6 +299,8 @@ def append_status_log(inbox: Path, record: Mapping[str, Any], now: datetime | No
     status.log is a courtesy: a symlink, a folder or anything but a plain file under its name is the
     user's and left alone, and a disk that refuses the line costs the line, never the item. Either is
     said once in the log. A last line a person left without its newline gets one first (JSON Lines).
+    A line that would take it past STATUS_LOG_MAX_BYTES first moves it to status.log.1 (replacing the one
+    before), so the newest lines are always in status.log and the two never hold more than 2 MiB.
     """
     path = inbox / STATUS_LOG
     if record.get("state") == ItemState.SENT and "message" not in record:
@@ -277,6 +310,8 @@ def append_status_log(inbox: Path, record: Mapping[str, Any], now: datetime | No
     if kind not in (None, "a file"):
         _say_log_trouble(path, f"it is {kind}, not a file")  # never opened: a pipe would block, a device act
         return False
+    if kind is not None:
+        _rotate(path, len(line.encode("utf-8")))
     try:
         descriptor = os.open(path, _APPEND_FLAGS, FILE_MODE)
     except OSError as exc:
@@ -298,6 +333,30 @@ def append_status_log(inbox: Path, record: Mapping[str, Any], now: datetime | No
         os.close(descriptor)
     _say_log_trouble(path, None)
     return True
+
+
+def _rotate(path: Path, incoming: int) -> None:
+    """Move status.log to status.log.1 when `incoming` more bytes would take it past STATUS_LOG_MAX_BYTES.
+
+    The size is read with lstat, never the file (a stranger's sparse 6 GiB status.log costs a rename).
+    status.log.1 is pqdrop's: a file or a link there is replaced (rename never follows it); a folder is
+    the user's, and then status.log is not rotated, which is said once.
+    """
+    older = path.with_name(STATUS_LOG_OLDER)
+    with _rotate_lock:
+        try:
+            if os.lstat(path).st_size + incoming <= STATUS_LOG_MAX_BYTES:
+                return
+            if kind_of(older) not in (None, "a file", "a symbolic link"):
+                _say_log_trouble(older, f"it is {kind_of(older)}, so {STATUS_LOG} is not rotated and grows")
+                return
+            os.replace(path, older)
+        except FileNotFoundError:
+            return  # rotated by another writer (a pqdrop command) in between
+        except OSError as exc:
+            _say_log_trouble(older, _why(older, exc))
+            return
+    _say_log_trouble(older, None)
 
 
 def _why(path: Path, exc: OSError) -> str:

@@ -24,6 +24,7 @@ class Entry:
     is_file: bool = True  # a regular file (or a directory or link, told by the flags above); False for a FIFO, a socket
     temporary: bool = False  # a sync tool's or browser's file still being written (synctools.TEMPORARIES)
     ctime: float = 0.0  # the inode's last change: when the file came into this folder (a sync tool keeps mtime)
+    unreadable: str | None = None  # a folder that cannot be listed, and why (issue 21: said, never taken as empty)
 
 
 class Settling:

@@ -7,6 +7,7 @@ pure function of what the scan saw, the time and the rules. `look` is the one wa
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,10 +33,11 @@ SCHEDULED_DIR = "scheduled"  # items whose post waits for its dispatchAt on Post
 CANCELED_DIR = "canceled"
 PROCESSING_DIR = "processing"
 STATUS_LOG = "status.log"
+STATUS_LOG_OLDER = "status.log.1"  # the lines before the newest MiB: status.log is rotated (filing.py)
 SCHEDULE_FILE = "SCHEDULE.md"  # the schedule for a phone; a .md at the top, but never a sidecar
 STATUS_SUFFIX = ".status.json"
 RESERVED_NAMES = frozenset(
-    {SENT_DIR, FAILED_DIR, SCHEDULED_DIR, CANCELED_DIR, PROCESSING_DIR, STATUS_LOG, SCHEDULE_FILE}
+    {SENT_DIR, FAILED_DIR, SCHEDULED_DIR, CANCELED_DIR, PROCESSING_DIR, STATUS_LOG, STATUS_LOG_OLDER, SCHEDULE_FILE}
 )
 
 # A folder item waits while any sync-tool temporary in the inbox changed this recently: sync tools
@@ -95,7 +97,7 @@ class Waiting:
 
     name: str
     reason: str
-    kind: Literal["arriving", "sidecar", "media", "conflict", "held"]
+    kind: Literal["arriving", "sidecar", "media", "conflict", "held", "unreadable"]
     since: float | None = None  # when it began to wait for what it waits for (arriving, conflict)
     stuck: bool = False  # still arriving after [inbox].stuck_arriving_hours: said in STATUS and `pqdrop status`
     until: float | None = None  # a folder holding still: when it goes unless something in it changes again
@@ -141,6 +143,12 @@ class _Group:
     sidecars: list[Entry] = field(default_factory=list)
 
 
+def unreadable_reason(folder: Entry) -> str:
+    """What `check`, `status`, the log and status.log say of a folder in the inbox pqdrop cannot list."""
+    return (f"{folder.rel}/ cannot be read ({folder.unreadable}): nothing in it is posted, and it stays where it is "
+            "until pqdrop's user may read it; give that user read access, or move the folder out of the inbox")
+
+
 def is_conflict(name: str) -> bool:
     """True for conflicted copies made by Dropbox, Syncthing, Nextcloud and the like (synctools.CONFLICTS)."""
     return synctools.conflict(name) is not None
@@ -153,9 +161,16 @@ def scan_entries(root: Path, extra_patterns: Sequence[str] = ()) -> list[Entry]:
     """
     entries: list[Entry] = []
     for top in _list_dir(root, PurePosixPath(), extra_patterns, strict=True):
-        entries.append(top)
+        inside: Iterable[Entry] = ()
         if top.is_dir and not top.is_symlink and top.rel.name not in RESERVED_NAMES:
-            entries.extend(_list_dir(root / top.rel.name, top.rel, extra_patterns))
+            try:
+                inside = _list_dir(root / top.rel.name, top.rel, extra_patterns, strict=True)
+            except FileNotFoundError:
+                pass  # went between the two listings: the next scan tells
+            except OSError as exc:
+                top = dataclasses.replace(top, unreadable=exc.strerror or str(exc))
+        entries.append(top)
+        entries.extend(inside)
     return entries
 
 
@@ -225,6 +240,9 @@ def plan_items(
     for folder in sorted(folders, key=lambda entry: entry.rel):
         if folder.is_symlink:
             context.ready.append(Item(folder.rel.name, (), None, folder.rel, "is a symbolic link"))
+            continue
+        if folder.unreadable is not None:
+            context.waiting.append(Waiting(folder.rel.name, unreadable_reason(folder), "unreadable", now))
             continue
         inside = by_parent.get(folder.rel.parts, [])
         group = _group_of([entry for entry in inside if not (entry.is_dir or entry.temporary or entry.rel in copies)])

@@ -26,8 +26,8 @@ from pqdrop.errors import (
     PqdropError,
     SidecarError,
 )
-from pqdrop.folders.claim import ClaimName, claim_dir, give_back, mark_filing, release, take
-from pqdrop.folders.filing import append_status_log, file_claim, free_stem
+from pqdrop.folders.claim import ClaimName, claim_dir, give_back, mark_filing, processing_dir, release, take
+from pqdrop.folders.filing import append_status_log, ensure_folder, file_claim, free_stem
 from pqdrop.inbox.items import Item, claim_entries
 from pqdrop.journal.edits import EditLog
 from pqdrop.journal.store import Journal, Record
@@ -142,6 +142,8 @@ class Pipeline:
     def claim(self, item: Item) -> Record | None:
         """Journal first, then the rename: a crash in between leaves a record the sweep can settle."""
         claim = str(ClaimName.new(item.name, self._owner))
+        # processing/ replaced by a link would take the item out of the inbox: InboxBlocked, nothing claimed.
+        ensure_folder(processing_dir(self._inbox), self._config.inbox.filing_links)
         record_id = self._journal.begin_claim(item.name, claim, item)
         try:
             taken = take(self._inbox, item, claim)
@@ -345,7 +347,8 @@ class Pipeline:
         status = record.status or {}
         source = claim_dir(self._inbox, record.claim)
         folder = self._inbox / str(record.destination)
-        path = file_claim(source, folder, record.name, str(record.stem), claim_entries(record.item), status)
+        path = file_claim(source, folder, record.name, str(record.stem), claim_entries(record.item), status,
+                          links=self._config.inbox.filing_links)
         release(self._inbox, record.claim)
         result = result_from_status(status)
         # Scheduled or unconfirmed posts stay in the journal for the tracker to follow to the end.

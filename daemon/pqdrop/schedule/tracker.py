@@ -21,6 +21,7 @@ from typing import Any
 
 from pqdrop.errors import AccountBlocked, ApiRejected, InboxBlocked, TransientError
 from pqdrop.folders.filing import (
+    NO_LINKS,
     append_status_log,
     file_claim,
     filed_names,
@@ -85,8 +86,11 @@ class Tracker:
         clock: Callable[[], datetime],
         timing: Timing = Timing(),
         announce: Callable[[Event], None] = lambda event: None,
+        filing_links: Mapping[str, Path] = NO_LINKS,
     ) -> None:
+        """`filing_links` ([inbox].filing_links): the filing folders that may be links, and where to."""
         self._timing = timing
+        self._links = filing_links
         self.announce = announce  # the notifier's ear; the editor tells it of cancels too
         self._inbox = inbox
         self._journal = journal
@@ -257,7 +261,7 @@ class Tracker:
         names = filed_names(claim_entries(record.item), record.name, old_stem)
         folder = str(record.destination)
         file_claim(self._inbox / old_folder, self._inbox / folder, old_stem, str(record.stem), names, status,
-                   remove_source=False)
+                   remove_source=False, links=self._links)
         (self._inbox / old_folder / status_name(old_stem)).unlink(missing_ok=True)
         # An item still waiting for its dispatchAt stays followed; anywhere else its story has ended.
         after = Step.TRACKING if folder == SCHEDULED_DIR else Step.DONE

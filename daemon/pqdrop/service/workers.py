@@ -109,7 +109,8 @@ class Workers:
             config.notify, config.defaults.zone, secrets=secrets, outages=said,
             remember_outages=lambda outages: journal.remember(OUTAGES_SAID, " ".join(sorted(outages))))
         self._outage = Outage()  # how long PostQued has not answered an item's request
-        self.tracker = Tracker(config.inbox.path, journal, client, clock, announce=self.notifier.send)
+        self.tracker = Tracker(config.inbox.path, journal, client, clock, announce=self.notifier.send,
+                               filing_links=config.inbox.filing_links)
         self.editor = Editor(config, journal, client, clock, self.tracker, self.pipeline.prepared)
         self.agenda = Agenda(config.inbox.path, journal, lambda: self.config.defaults.zone)
         self._clock = clock
@@ -268,7 +269,7 @@ class Workers:
                 self._inbox_trouble(inbox_not_a_folder(inbox))
             return False
         try:
-            self._lock = OwnerLock(inbox, self.owner)
+            self._lock = OwnerLock(inbox, self.owner, links=self.config.inbox.filing_links)
         except InboxBlocked as exc:
             self.inbox_error = ConfigError(exc.message)  # a restart cannot mend it; moving the file does
         except OSError as exc:
@@ -334,7 +335,8 @@ class Workers:
         for lone in alone:
             log.warning("%s: %s", shown(lone.item), shown(lone.message))  # no original: renaming it posts it
         self._conflicts_seen = set(plan.conflicts)
-        holds = {(w.name, w.reason) for w in plan.waiting if w.kind == "conflict" or w.stuck}
+        # A conflict, an item stuck arriving, a folder pqdrop cannot read: each said once, where the user looks.
+        holds = {(w.name, w.reason) for w in plan.waiting if w.kind in ("conflict", "unreadable") or w.stuck}
         stuck = {w.name for w in plan.waiting if w.stuck}
         for name, reason in sorted(holds - self._holds_said):
             log.warning("%s: %s", shown(name), shown(reason))
