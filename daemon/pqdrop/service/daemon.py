@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from pqdrop.errors import EXIT_OK, ConfigError, JournalError
+from pqdrop.errors import EXIT_OK, ConfigError, Interrupted, JournalError
 from pqdrop.inbox.items import Plan
 from pqdrop.names import shown
 from pqdrop.postqued.ratelimit import backoff_delay
@@ -97,6 +97,8 @@ class Service:
                 self._turn(plan)
                 pulse.status(self._status(plan), force=True)
                 pause = self._sleep_for(plan)
+            except Interrupted:
+                pause = 1.0  # a stop broke off a request of the loop's own (a follow, an edit): the loop ends
             except JournalError as exc:
                 # The journal's disk failed (full, I/O error): nothing is lost, since every step is
                 # written ahead; the loop keeps its heartbeat and tries again after a while.

@@ -219,6 +219,8 @@ class Workers:
         said once and waits for the next look, never ending the daemon."""
         try:
             result = action()
+        except Interrupted:
+            return otherwise  # a stop broke off the look's request: the record keeps its step for the next look
         except InboxBlocked as exc:
             self._say_writes(exc.message)
             return otherwise
