@@ -435,3 +435,27 @@ def test_a_folder_pqdrop_cannot_read_is_said_by_check_once_and_status_never_skip
     assert reason in status.stdout, status.stdout
     assert sorted(path.name for path in (inbox / "trip").iterdir()) == ["clip.mp4", "post.md"]  # left where it was
     assert sandbox.state_summary()["publishes"] == []
+
+
+def test_status_reads_no_fifo_link_or_sparse_giant_planted_among_the_status_files(
+    tmp_path: Path, sandbox: Sandbox, secret_file: Path
+) -> None:
+    config_path = write_config(tmp_path, sandbox.url)
+    inbox = tmp_path / "inbox"
+    (inbox / "sent").mkdir(parents=True)
+    (inbox / "failed").mkdir()
+    os.mkfifo(inbox / "sent" / "pipe.status.json")  # an open without a writer would wait for ever
+    os.mkfifo(inbox / "status.log")
+    with (inbox / "failed" / "huge.status.json").open("wb") as stream:
+        stream.truncate(SIX_GIB)
+    (inbox / "failed" / "leak.status.json").symlink_to(secret_file)
+    (inbox / "sent" / "real.status.json").write_text(json.dumps({"state": "published", "publishId": "p-1"}))
+    env = {**os.environ, "POSTQUED_API_KEY": SANDBOX_KEY}
+    env.pop("NOTIFY_SOCKET", None)
+    done = subprocess.run([sys.executable, "-m", "pqdrop", "status", "--json", "--config", str(config_path)],
+                          env=env, **capped())
+    assert done.returncode == 0, done.stderr
+    overview = json.loads(done.stdout)
+    assert "real" in done.stdout and SECRET not in done.stdout
+    assert [row["name"] for row in overview["recentlySent"]] == ["real"]
+    assert overview["failed"] == []

@@ -9,6 +9,7 @@ and `render_json` print them.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import time
@@ -20,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pqdrop.config import Config, inbox_not_a_folder
+from pqdrop.descriptors import Refused, opened, read_file
 from pqdrop.errors import ServiceUnavailable, SidecarError
 from pqdrop.folders.claim import running_owners
 from pqdrop.folders.filing import conflicted_copy, filed_sidecar
@@ -48,6 +50,7 @@ from pqdrop.states import DRAFT_WAITS, TERMINAL_TARGET_STATES, ItemState
 RECENT_LINES = 10
 # status.log only grows; the tail holds the story that matters now.
 LOG_TAIL_BYTES = 256 * 1024
+STATUS_FILE_MAX_BYTES = 1024 * 1024  # far above any status file pqdrop writes; a larger one is not pqdrop's
 # The API codes of a key or subscription that cannot post at all; error_from_reply (postqued/replies.py)
 # ends its message with the code in parentheses, and the give-back logs that message as the reason.
 ACCOUNT_REFUSED = re.compile(r"\((UNAUTHORIZED|FORBIDDEN|SUBSCRIPTION_REQUIRED|ACCOUNT_BLOCKED|HTTP_40[13])\)$")
@@ -218,9 +221,9 @@ def filed_items(inbox: Path, folder: str, limit: int | None = None) -> list[File
     for path in sorted((inbox / folder).glob(f"*{STATUS_SUFFIX}"), key=_mtime, reverse=True):
         if limit is not None and len(found) >= limit:
             break
-        try:
-            status = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+        try:  # never through a link, never a FIFO, never a stranger's 6 GB file (issue 21)
+            status = json.loads(read_file(path, STATUS_FILE_MAX_BYTES).decode("utf-8"))
+        except (OSError, Refused, UnicodeDecodeError, json.JSONDecodeError):
             continue
         found.append(Filed(path.name[: -len(STATUS_SUFFIX)], folder, path, status))
     return found
@@ -228,12 +231,11 @@ def filed_items(inbox: Path, folder: str, limit: int | None = None) -> list[File
 
 def read_log_tail(path: Path, limit: int = LOG_TAIL_BYTES) -> list[dict[str, Any]]:
     """The last lines of status.log as records; a line cut short (by a crash, or by the tail) is skipped."""
-    try:
-        with path.open("rb") as stream:
-            size = stream.seek(0, 2)
-            stream.seek(max(0, size - limit))
-            data = stream.read()
-    except OSError:
+    try:  # a link, a FIFO or a device under its name is not pqdrop's status.log: nothing to tell
+        with opened(path) as descriptor:
+            size = os.fstat(descriptor).st_size
+            data = os.pread(descriptor, limit, max(0, size - limit))
+    except (OSError, Refused):
         return []
     records = []
     for line in data.decode("utf-8", "replace").splitlines():
