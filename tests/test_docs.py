@@ -273,3 +273,14 @@ def test_the_how_tos_give_every_install_command_the_service_tests_run() -> None:
 
     text = "\n".join(doc_text(f"docs/how-to/{name}.md") for name in ("system-service", "several-inboxes", "user-unit"))
     assert [command for command in readme_forms() if command not in text] == []
+
+
+def test_every_test_the_threat_model_names_is_a_test_of_the_suite() -> None:
+    """A promise of the threat model names the test that keeps it: a renamed or deleted test fails here."""
+    names = {match[1] for path in (ROOT / "tests").rglob("test_*.py")
+             for match in re.finditer(r"^def (test_\w+)\(", path.read_text(encoding="utf-8"), flags=re.MULTILINE)}
+    named = re.findall(r"\b(test_\w+)(\.py)?(…)?", doc_text("docs/explanation/threat-model.md"))
+    assert len(named) >= 10
+    missing = [name for name, module, cut in named
+               if not module and not (any(test.startswith(name) for test in names) if cut else name in names)]
+    assert missing == []
