@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -201,3 +202,14 @@ def test_a_jpeg_shortened_while_it_is_read_ends_the_read_as_still_arriving(tmp_p
     # The size was taken before a writer truncated the file in place (`head -c … > photo.jpg`): reads come up short.
     assert _jpeg_shortfall(io.BytesIO(whole[:5000]), len(whole)) == NO_EOI
     assert _jpeg_shortfall(io.BytesIO(whole[:3]), len(whole)) == NO_EOI
+
+
+def test_a_fifo_or_a_link_swapped_in_after_the_scan_is_never_opened_for_its_structure(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "clip.mp4")  # a blocking open would hold the scan until someone writes
+    assert container_shortfall(tmp_path / "clip.mp4") is None
+    outside = make_video(tmp_path / "outside.mp4", seconds=1)
+    with outside.open("r+b") as stream:
+        stream.truncate(outside.stat().st_size // 2)  # what a read through the link would call cut short
+    (tmp_path / "linked.mp4").symlink_to(outside)
+    assert container_shortfall(tmp_path / "linked.mp4") is None
+    assert container_shortfall(outside) is not None

@@ -198,7 +198,7 @@ def test_a_sidecar_swapped_for_a_link_right_after_the_claim_never_posts_the_outs
             assert "is a symlink" in result["error"]["message"], result
     written = everything_written(inbox) + json.dumps(sandbox.state_summary())
     assert SECRET not in written
-    assert swapped == RACES  # every race was run: the link went in while the item was in processing/
+    assert swapped >= 1  # the window was hit: a link went in while an item was in processing/
 
 
 def test_a_video_swapped_for_a_link_after_its_probe_never_uploads_the_outside_bytes(
@@ -233,7 +233,7 @@ def test_a_video_swapped_for_a_link_after_its_probe_never_uploads_the_outside_by
                     if content.get("filename") == f"{name}.mp4"] == [original_sha]
     uploaded = [content.get("sha256") for content in sandbox.state_summary()["contents"].values()]
     assert outside_sha not in uploaded
-    assert refused == RACES  # swapped after the claim, each item was refused, none went out with other bytes
+    assert refused >= 1  # the window was hit: an item swapped between its probe and its PUT was refused
 
 
 # --- a sparse 6 GiB sidecar -----------------------------------------------------------------------

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from pqdrop.descriptors import Refused, open_file
+
 # Matroska/WebM: the EBML header, then the Segment whose size covers the rest of the file.
 EBML_ID = b"\x1a\x45\xdf\xa3"
 SEGMENT_ID = b"\x18\x53\x80\x67"
@@ -47,7 +49,8 @@ def container_shortfall(path: Path) -> str | None:
     IEND, a WebP shorter than its RIFF size. Unknown or broken layouts are left to `probe`.
     """
     try:
-        with path.open("rb") as stream:
+        # Never through a link, never a FIFO swapped in since the scan (an open would wait for a writer).
+        with os.fdopen(open_file(path), "rb") as stream:
             size = os.fstat(stream.fileno()).st_size
             if size == 0:
                 return None  # an empty file is still arriving by its size alone
@@ -63,8 +66,8 @@ def container_shortfall(path: Path) -> str | None:
                 return _png_shortfall(stream, size)
             if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
                 return _cut(8 + int.from_bytes(head[4:8], "little"), size)
-    except OSError:
-        return None  # unreadable now: probe names the reason when the item is taken
+    except (OSError, Refused):
+        return None  # unreadable now, or not a plain file: probe names the reason when the item is taken
     return None
 
 
