@@ -139,3 +139,20 @@ def test_once_warns_at_start_of_a_key_file_readable_by_others(tmp_path: Path, sa
     assert done.returncode == EXIT_OK, done.stderr
     assert done.stderr.count(f"make it private: chmod 600 {key_file}") == 1
     assert SANDBOX_KEY not in done.stderr + done.stdout
+
+
+def test_check_says_what_once_says_of_a_caption_holding_the_key_and_never_prints_it(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    config_path = write_config(tmp_path, sandbox.url)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir(exist_ok=True)
+    make_video(inbox / "pasted.mp4", seconds=1)
+    sidecar(inbox / "pasted.md", "", f"my key is {SANDBOX_KEY}")
+    env = {name: value for name, value in os.environ.items() if name != "NOTIFY_SOCKET"}
+    done = subprocess.run([sys.executable, "-m", "pqdrop", "check", "--config", str(config_path)],
+                          env={**env, "POSTQUED_API_KEY": SANDBOX_KEY}, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 1
+    assert "FAIL  pasted: pasted.md: caption holds the API key; pqdrop never posts it: take it out" in done.stdout
+    assert SANDBOX_KEY not in done.stdout + done.stderr

@@ -78,23 +78,6 @@ ALREADY_POSTED = (
 )
 
 
-def refuse_key(name: str, sidecar: Sidecar) -> None:
-    """KeyInText when the sidecar, or a caption or option the post would send, holds the API key (issue 21).
-
-    Checked before anything is uploaded or kept in the journal: a sidecar that is a stranger's copy of
-    the key file, or a caption someone pasted the key into, fails its item with a message that names
-    where, and never the key.
-    """
-    where = sidecar.path.name if sidecar.path is not None else "[defaults].caption"
-    leak = SECRETS.where([{"caption": target.caption, **target.options} for target in sidecar.targets])
-    if leak is not None:
-        field = leak.split(".", 1)[-1]
-        raise KeyInText(f"{where}: {field} holds the API key; pqdrop never posts it: take it out")
-    if sidecar.text is not None and SECRETS.found_in(sidecar.text):
-        raise KeyInText(f"{where}: holds the API key; pqdrop never posts the key nor keeps it: take it out of "
-                        f"{where} (and keep the key file outside the inbox, readable by pqdrop alone)")
-
-
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
@@ -236,7 +219,6 @@ class Pipeline:
             raise SidecarError(f"{sidecar.path.name if sidecar.path else record.name}: cancel: true cancels a post "
                                "waiting in scheduled/; this item is not posted yet: remove the line to post it",
                                code="SIDECAR_VALUE")
-        refuse_key(record.name, sidecar)
         if sidecar.text is not None:  # what any later edit in scheduled/ is judged against: what was read
             EditLog(self._journal).posted_with(record.id, sidecar.text, sidecar.digest, now)
         prints = [fingerprint(info) for info in media]  # the files probed, or MediaError saying they were swapped

@@ -11,13 +11,14 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from pqdrop.config import AccountConfig, DefaultsConfig, ScheduleConfig
-from pqdrop.errors import InboxError, MediaError
+from pqdrop.errors import InboxError, KeyInText, MediaError
 from pqdrop.inbox.items import Item
 from pqdrop.media.probe import MediaInfo, probe
 from pqdrop.names import shown
 from pqdrop.posting.photos import check_conversions
 from pqdrop.posting.preflight import applicable, check_post
 from pqdrop.posting.publish import check_media_set
+from pqdrop.secrecy import SECRETS
 from pqdrop.sidecar.parse import NO_ACCOUNTS, Sidecar, default_sidecar, parse_sidecar
 from pqdrop.sidecar.source import SidecarSource
 
@@ -48,7 +49,25 @@ def prepare_item(
     check_media_set(item.name, media)
     check_post(item.name, media, sidecar)  # TikTok's rules, before any upload (issues 8, 13)
     check_conversions(media)
+    refuse_key(sidecar)  # as once refuses it: before any upload, and in check
     return applicable(sidecar, media), media
+
+
+def refuse_key(sidecar: Sidecar) -> None:
+    """KeyInText when the sidecar, or a caption or option the post would send, holds the API key (issue 21).
+
+    Checked before anything is uploaded or kept in the journal: a sidecar that is a stranger's copy of
+    the key file, or a caption someone pasted the key into, fails its item with a message that names
+    where, and never the key.
+    """
+    where = sidecar.path.name if sidecar.path is not None else "[defaults].caption"
+    leak = SECRETS.where([{"caption": target.caption, **target.options} for target in sidecar.targets])
+    if leak is not None:
+        field = leak.split(".", 1)[-1]
+        raise KeyInText(f"{where}: {field} holds the API key; pqdrop never posts it: take it out")
+    if sidecar.text is not None and SECRETS.found_in(sidecar.text):
+        raise KeyInText(f"{where}: holds the API key; pqdrop never posts the key nor keeps it: take it out of "
+                        f"{where} (and keep the key file outside the inbox, readable by pqdrop alone)")
 
 
 def probe_inside(root: Path, rel: PurePosixPath) -> MediaInfo:
