@@ -302,3 +302,51 @@ def test_a_copy_in_a_folder_whose_original_is_not_there_holds_the_folder_and_say
     assert (waiting.name, waiting.kind) == ("trip", "conflict")
     assert waiting.reason == ("trip/01 (Jo's conflicted copy 2026-11-02).jpg is a Dropbox/Nextcloud conflicted copy of "
                               "01.jpg, which is not there: rename it to 01.jpg, then the item is posted")
+
+
+def test_a_sidecar_that_differs_only_in_letter_case_is_named_with_the_rename_that_pairs_it() -> None:
+    plan = plan_items([entry("Beach.MP4"), entry("beach.md")], NOW, RULES)
+    assert plan.ready == ()
+    assert sorted((w.name, w.kind, w.reason) for w in plan.waiting) == [
+        ("Beach", "sidecar", "waiting for its sidecar Beach.md; beach.md differs from Beach.MP4 only in letter "
+                             "case: rename beach.md to Beach.md to pair them"),
+        ("beach", "media", "beach.md has no media beside it yet; Beach.MP4 differs from it only in letter case: "
+                           "rename beach.md to Beach.md to pair them"),
+    ]
+
+
+@pytest.mark.parametrize(("lookalike", "how"), [
+    ("clip.md.txt", "looks like the sidecar with .txt added"),
+    ("clip.txt", "looks like the sidecar ending in .txt, not .md"),
+    ("clip.markdown", "looks like the sidecar ending in .markdown, not .md"),
+    ("Clip.MD.txt", "looks like the sidecar with .txt added"),
+])
+def test_a_sidecar_with_a_phone_suffix_is_named_with_its_rename(lookalike: str, how: str) -> None:
+    plan = plan_items([entry("clip.mp4"), entry(lookalike)], NOW, RULES)
+    assert plan.ready == ()
+    assert [(w.kind, w.reason) for w in plan.waiting] == [
+        ("sidecar", f"waiting for its sidecar clip.md; {lookalike} {how}; rename it to clip.md")
+    ]
+
+
+def test_a_lookalike_sidecar_holds_the_video_even_when_defaults_are_allowed() -> None:
+    rules = Rules(settle_seconds=5, sidecar_wait_seconds=30, require_sidecar=False)
+    first_seen = {PurePosixPath("clip.mp4"): NOW - 3600}
+    plan = plan_items([entry("clip.mp4"), entry("clip.md.txt")], NOW, rules, first_seen)
+    assert plan.ready == ()
+    assert plan.waiting[0].reason.endswith("clip.md.txt looks like the sidecar with .txt added; rename it to clip.md")
+
+
+def test_an_uppercase_md_suffix_pairs_as_it_is() -> None:
+    plan = plan_items([entry("clip.mp4"), entry("clip.MD")], NOW, RULES)
+    assert [(i.name, i.sidecar) for i in plan.ready] == [("clip", PurePosixPath("clip.MD"))]
+
+
+def test_a_real_inbox_names_the_phone_sidecar_and_leaves_it_as_it_is(tmp_path: Path) -> None:
+    (tmp_path / "clip.mp4").write_bytes(b"video")
+    (tmp_path / "clip.md.txt").write_text("---\ncaption: hi\n---\n")
+    plan = plan_items(scan_entries(tmp_path), time.time() + 60, RULES)
+    assert [w.reason for w in plan.waiting] == [
+        "waiting for its sidecar clip.md; clip.md.txt looks like the sidecar with .txt added; rename it to clip.md"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.md.txt", "clip.mp4"]

@@ -234,6 +234,7 @@ def plan_items(
     # Conflicted copies are never items of their own (issue 12): they only hold the item they compete with.
     copies = set(context.conflicts)
     top_level = [entry for entry in by_parent.get((), []) if not entry.temporary and entry.rel not in copies]
+    context.loose_names = tuple(entry.rel.name for entry in top_level if not entry.is_dir)
     for key, group in sorted(_group_loose_files(top_level).items()):
         context.decide(_loose_item(group), group, (), context.held.get(((), key), []))
     folders = [entry for entry in top_level if entry.is_dir or entry.is_symlink and not entry.rel.suffix]
@@ -296,6 +297,7 @@ class _Context:
     # (folder parts, pairing key of the stem) -> what holds that item; a folder's own holds use any key.
     held: dict[tuple[tuple[str, ...], str], list[_Hold]] = field(default_factory=lambda: defaultdict(list))
     recent_temporary: Entry | None = None  # a sync tool still writing somewhere in the inbox
+    loose_names: tuple[str, ...] = ()  # the inbox's own files, for the near misses of a name
 
     def is_still(self, entry: Entry) -> bool:
         return self.now - self.changed_at(entry) >= self.rules.settle_seconds
@@ -375,13 +377,18 @@ class _Context:
             self.ready.append(item)
         elif not group.media:
             reason = f"{shown(str(group.sidecars[0].rel))} has no media beside it yet"
+            if not in_folder:
+                reason += _media_near_miss(group.sidecars[0].rel.name, self.loose_names)
             self.waiting.append(Waiting(item.name, reason, "media"))
         elif not group.sidecars:
             # Its arrival here, not its mtime (kept from the source by sync tools), nor this process's first look.
             arrived = min(min(self.first_seen.get(entry.rel, entry.ctime), entry.ctime) if entry.ctime
                           else self.first_seen.get(entry.rel, entry.mtime) for entry in group.media)
-            if rules.require_sidecar or now - arrived < rules.sidecar_wait_seconds:
-                reason = f"waiting for its sidecar {shown(expected_sidecar(item))}"
+            # A sidecar written under a near name holds the item even when defaults are allowed: posting the
+            # video without the words its owner wrote for it would be a guess.
+            near = "" if in_folder else _sidecar_near_miss(group.media[0].rel.name, self.loose_names)
+            if near or rules.require_sidecar or now - arrived < rules.sidecar_wait_seconds:
+                reason = f"waiting for its sidecar {shown(expected_sidecar(item))}{near}"
                 self.waiting.append(Waiting(item.name, reason, "sidecar"))
             else:
                 self.ready.append(item)
@@ -436,6 +443,39 @@ class _Context:
         if stuck:
             reason = f"stuck arriving for {_duration(self.now - since)}: {reason.removeprefix('still arriving: ')}"
         return Waiting(name, reason, "arriving", since, stuck)
+
+
+_SIDECAR_LOOKALIKES = (".md.txt", ".txt", ".markdown", ".md.md", ".mdown", ".md.rtf", ".rtf")
+
+
+def _sidecar_near_miss(media: str, names: Sequence[str]) -> str:
+    """Why a file beside `media` that its owner surely meant as its sidecar does not pair, and the rename that
+    pairs it: a name that differs only in letter case, or a phone's `.txt` added after `.md`."""
+    stem = PurePosixPath(media).stem
+    wanted = f"{stem}{SIDECAR_SUFFIX}"
+    folded = pairing_key(stem).casefold()
+    for name in sorted(names):
+        lower = name.lower()
+        if lower.endswith(SIDECAR_SUFFIX) and pairing_key(PurePosixPath(name).stem).casefold() == folded:
+            return (f"; {shown(name)} differs from {shown(media)} only in letter case: rename {shown(name)} "
+                    f"to {shown(wanted)} to pair them")
+        for added in _SIDECAR_LOOKALIKES:
+            if lower.endswith(added) and pairing_key(name[: -len(added)]).casefold() == folded:
+                how = f"with {added[3:]} added" if added.startswith(".md.") else f"ending in {added}, not .md"
+                return (f"; {shown(name)} looks like the sidecar {how}; rename it to {shown(wanted)}")
+    return ""
+
+
+def _media_near_miss(sidecar: str, names: Sequence[str]) -> str:
+    """The media beside a lone sidecar whose name differs from it only in letter case, and the rename."""
+    stem = PurePosixPath(sidecar).stem
+    folded = pairing_key(stem).casefold()
+    for name in sorted(names):
+        path = PurePosixPath(name)
+        if path.suffix.lower() in MEDIA_SUFFIXES and pairing_key(path.stem).casefold() == folded:
+            return (f"; {shown(name)} differs from it only in letter case: rename {shown(sidecar)} to "
+                    f"{shown(path.stem + SIDECAR_SUFFIX)} to pair them")
+    return ""
 
 
 def _stem_key(filename: str) -> str:
