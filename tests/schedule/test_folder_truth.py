@@ -175,3 +175,22 @@ def test_a_sidecar_edit_made_while_postqued_is_down_shows_in_schedule_md_as_wait
     assert run("once").returncode == 0
     agenda = (inbox / "SCHEDULE.md").read_text()
     assert "- **08:00 CEST** · later · @mybrand (tiktok) · scheduled\n" in agenda and "waits" not in agenda
+
+
+# --- a scheduled post whose files were deleted (issue 24) --------------------------------------------
+
+
+def test_reschedule_after_the_files_were_deleted_moves_the_post_in_place_with_its_caption(
+    run: Any, inbox: Path, sandbox: Sandbox
+) -> None:
+    path = scheduled(inbox, run)
+    path.unlink()
+    (inbox / "scheduled" / "later.mp4").unlink()  # `rm scheduled/later.*`, as on a phone
+    moved = run("reschedule", "later", "2030-06-02T09:00")
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert "caption" not in moved.stdout + moved.stderr
+    publishes = sandbox.state_summary()["publishes"]
+    assert [t["dispatchAt"] for p in publishes if p["status"] != "canceled" for t in p["targets"]] == [
+        "2030-06-02T07:00:00Z"]  # moved in place (v2), or once replaced by the same post (v1)
+    assert {t["caption"] for p in publishes for t in p["body"]["targets"]} == {"Launch #fyp"}
+    assert sorted(p.name for p in (inbox / "scheduled").iterdir()) == ["later.status.json"]

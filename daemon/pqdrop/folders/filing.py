@@ -483,6 +483,15 @@ def filed_sidecar(inbox: Path, record: Record) -> Path | None:
     return path if path.is_file() else None
 
 
+def files_gone(inbox: Path, record: Record) -> list[str]:
+    """The filed item's names no longer in its folder (deleted from scheduled/ on a phone, a sync tool's glitch)."""
+    if not (record.destination and record.stem):
+        return []
+    folder = inbox / record.destination
+    names = filed_names([str(path) for path in record.item.paths], record.name, record.stem)
+    return [name for name in names if not os.path.lexists(folder / name)]
+
+
 def conflicted_copy(sidecar: Path) -> str | None:
     """A sync tool's conflicted copy of the sidecar beside it: it holds the edit until one version remains."""
     try:

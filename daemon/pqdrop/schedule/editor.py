@@ -36,6 +36,7 @@ from pqdrop.folders.filing import (
     filed_item,
     filed_names,
     filed_sidecar,
+    files_gone,
     read_plain_text,
     rewrite_text,
     status_name,
@@ -304,6 +305,12 @@ class Editor:
         try:
             if kind == CANCEL:
                 self._apply(record, EditKind.CANCEL, None, request_id=request_id)
+            elif filed_sidecar(self._inbox, record) is None:
+                # No sidecar to read (its files are gone from scheduled/, or it never had one): the post moves in
+                # place as PostQued holds it, its caption and options untouched, never rebuilt from nothing.
+                targets = self._live_moved(record, str(dispatch))
+                published = list((record.publish_body or {}).get("targets", []))
+                self._apply(record, edit_kind(published, targets), targets, request_id=request_id)
             else:
                 sidecar = self._current_sidecar(record)
                 moved = dataclasses.replace(sidecar, targets=tuple(self._at(target, str(dispatch))
@@ -319,6 +326,29 @@ class Editor:
         # The sidecar still says what it said: judged as it is now, it must not move the post back.
         folder = self._inbox / str(record.destination)
         self._log.judged(record.id, content_digest(path, folder) if path else None)
+
+    def missing_files(self, record: Record) -> list[str]:
+        """The item's files no longer in its folder (deleted from scheduled/ on a phone, say): the post still goes
+        out, as a cancel must be asked for; SCHEDULE.md and `pqdrop status` say so (issue 24)."""
+        return files_gone(self._inbox, record)
+
+    def _live_moved(self, record: Record, when: str) -> list[dict[str, Any]]:
+        """The live post's targets with `when` as their time, read as a dispatchAt for the default account is."""
+        config = self._config
+        gone = self.missing_files(record)
+        why = (f"its files are gone from {SCHEDULED_DIR}/ ({', '.join(shown(name) for name in gone)})"
+               if gone else "it has no sidecar")
+        [target, *_] = default_sidecar(config.defaults, accounts=config.accounts, schedule=config.schedule).targets
+        moved = self._at(target, when)
+        if moved.next_slot:
+            raise ItemError(f"{why}, so pqdrop cannot tell which account's next slot `next` means; "
+                                    "give a time such as 2030-06-02T09:00, or `pqdrop cancel "
+                                    f"{record.stem or record.name}`")
+        live = [dict(target) for target in (record.publish_body or {}).get("targets", [])]
+        if not live or not all(isinstance(target.get("caption"), str) for target in live):
+            raise ItemError(f"{why}, and pqdrop holds no copy of the post to move")
+        at = iso_z(moved.dispatch_at) if moved.dispatch_at else None
+        return [{**target, "dispatchAt": at} for target in live]
 
     def _current_sidecar(self, record: Record) -> Sidecar:
         path = filed_sidecar(self._inbox, record)
