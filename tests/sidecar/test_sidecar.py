@@ -799,3 +799,34 @@ def test_a_setting_below_the_closing_fence_is_refused_rather_than_posted_as_capt
 def test_a_caption_with_a_colon_or_a_rule_stays_a_caption_only_known_keys_count(body: str) -> None:
     assert target(body).caption == body
     assert target(front("intent: draft", body)).caption == body
+
+
+@pytest.mark.parametrize(("line", "says"), [
+    ("caption: 'Don't stop #fyp'",
+     "line 2: an apostrophe inside '…' ends the text early; write caption: \"Don't stop #fyp\" "
+     "(or put the caption below the closing ---)"),
+    ('caption: "She said "hi" to me"',
+     "line 2: a \" inside \"…\" ends the text early; write caption: 'She said \"hi\" to me' "
+     "(or put the caption below the closing ---)"),
+    ("caption: Look: this is it",
+     'line 2: a ": " in a value without quotes reads as another key; write caption: "Look: this is it" '
+     "(or put the caption below the closing ---)"),
+    ("account: \"@mybrand\"\ntitle: 'It''s ok, isn't it'",
+     "line 3: an apostrophe inside '…' ends the text early; write title: \"It's ok, isn't it\" (YAML:"),
+])
+def test_a_quoting_mistake_is_named_with_the_line_to_write(line: str, says: str) -> None:
+    error = refused(front(line))
+    assert error.code == "SIDECAR_YAML"
+    assert str(error).startswith(f"clip.md: the frontmatter is not valid YAML: {says}")
+
+
+@pytest.mark.parametrize(("line", "typed"), [
+    ("caption: 'Don't stop #fyp'", "Don't stop #fyp"),
+    ('caption: "She said "hi" to me"', 'She said "hi" to me'),
+    ("caption: Look: this is it", "Look: this is it"),
+])
+def test_the_line_a_quoting_fix_offers_posts_the_caption_as_typed(line: str, typed: str) -> None:
+    message = str(refused(front(f'account: "@mybrand"\n{line}')))
+    offered = message.split("; write ", 1)[1].split(" (or put", 1)[0]
+    sidecar = parse(front(f'account: "@mybrand"\n{offered}'), DEFAULTS, NOW)
+    assert sidecar.targets[0].caption == typed

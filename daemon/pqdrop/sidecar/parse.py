@@ -32,6 +32,7 @@ from pqdrop.sidecar.changes import CANCEL_KEY
 from pqdrop.sidecar.loader import DuplicateKey, TooComplex, load_frontmatter
 from pqdrop.sidecar.problems import Problems, fail
 from pqdrop.sidecar.punctuation import check_fences, check_punctuation
+from pqdrop.sidecar.quoting import quoting_fix
 from pqdrop.sidecar.source import SidecarSource, read_sidecar
 from pqdrop.sidecar.times import dispatch_at as when_to_post
 from pqdrop.suggest import choice_problem, nearest, show
@@ -207,7 +208,7 @@ def _split_frontmatter(text: str, name: str, problems: Problems) -> tuple[dict[s
         problem = f"the frontmatter {exc.problem} (line {exc.line}); a sidecar needs plain `key: value` lines"
         raise SidecarError(f"{name}: {problem}", code="SIDECAR_YAML") from exc
     except yaml.YAMLError as exc:
-        problem = f"the frontmatter is not valid YAML: {_yaml_problem(exc)}"
+        problem = f"the frontmatter is not valid YAML: {_yaml_problem(exc, raw)}"
         raise SidecarError(f"{name}: {problem}", code="SIDECAR_YAML") from exc
     for reading in readings:
         problems.add(fail(name, reading.key, reading.problem, "SIDECAR_TEXT"))
@@ -222,13 +223,20 @@ def _split_frontmatter(text: str, name: str, problems: Problems) -> tuple[dict[s
     return meta, body.strip()
 
 
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """PyYAML's complaint with its file line number, plus a hint for the usual mistakes."""
+def _yaml_problem(exc: yaml.YAMLError, raw: str = "") -> str:
+    """PyYAML's complaint with its file line number, plus a hint for the usual mistakes: the line to write when a
+    line of the frontmatter has one of the usual quoting mistakes (`quoting`)."""
     if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
         return str(exc)
     # The frontmatter text starts on the file's first line, right after the opening ---.
     where = f"line {exc.problem_mark.line + 1}, column {exc.problem_mark.column + 1}"
     problem = exc.problem or exc.context or "cannot be read"
+    lines = raw.split("\n")
+    marks = (exc.problem_mark.line, *((exc.context_mark.line,) if exc.context_mark is not None else ()))
+    for index in sorted(set(marks), reverse=True):
+        fix = quoting_fix(lines[index]) if 0 <= index < len(lines) else None
+        if fix is not None:
+            return f"line {index + 1}: {fix} (YAML: {problem} at {where})"
     hints = [hint for needle, hint in _YAML_HINTS.items() if needle in problem]
     return f"{where}: {problem}" + "".join(f"; {hint}" for hint in hints)
 
