@@ -8,6 +8,7 @@ Real `pqdrop` processes, the sandbox on loopback, real clips made by PyAV.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import socket
 import subprocess
@@ -144,3 +145,19 @@ def test_retry_checks_a_carousel_folder_where_it_lies_in_failed(run: Run, inbox:
     (inbox / "failed" / "trip" / "post.md").write_text("---\naccount: '@mybrand'\n---\nTwo photos\n")
     assert run("retry", "trip").stdout == "trip: back in the inbox\n"
     assert run("once").returncode == 0 and (inbox / "sent" / "trip" / "2.jpg").exists()
+
+
+def test_a_misspelt_account_is_answered_with_the_one_it_nearly_names_in_check_and_in_the_failure(
+    run: Run, inbox: Path, sandbox: Sandbox
+) -> None:
+    drop(inbox, "typo", 'account: "@mybrnad"\n')
+    checked = run("check")
+    assert checked.returncode == 1
+    assert checked.stdout.splitlines() == [
+        "FAIL  typo: typo.md: account: '@mybrnad' is not an account this API key can post to "
+        "(available: @mybrand, @otherbrand, @failing); did you mean @mybrand?",
+        "1 checked, 1 with problems"]
+    assert run("once").returncode == 1
+    status = json.loads((inbox / "failed" / "typo.status.json").read_text())
+    assert status["error"]["message"].endswith("(available: @mybrand, @otherbrand, @failing); did you mean @mybrand?")
+    assert sandbox.state_summary()["publishes"] == []

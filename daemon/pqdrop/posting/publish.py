@@ -18,6 +18,7 @@ from pqdrop.platforms import TABLES
 from pqdrop.platforms.tiktok import Reaction, answer_to, is_tiktok_code
 from pqdrop.sidecar.parse import Target
 from pqdrop.states import DRAFT_WAITS, ItemState, failure_reason, outcome_of
+from pqdrop.suggest import nearest
 
 if TYPE_CHECKING:  # types only: a reader of results (`pqdrop status`) loads neither PyAV nor httpx
     from pqdrop.media.probe import MediaInfo
@@ -98,9 +99,12 @@ def find_account(
         raise ItemError(
             f"{_display(where)}: {key}: {wanted!r} is a {other.platform} account, and this target posts to "
             f"{platform}; its {platform} accounts are: {names}", code="ACCOUNT_PLATFORM")
+    spelled = {fold_account(account.username): account.username for account in known}
+    near = nearest(bare, spelled)
+    guess = f"; did you mean {spelled[near]}?" if near is not None else ""
     raise ItemError(
         f"{_display(where)}: {key}: {wanted!r} is not an account this API key can post to (available: {names})"
-        + ("; set [defaults].account in the config to one of them, or write account: in the sidecar"
+        + guess + ("; set [defaults].account in the config to one of them, or write account: in the sidecar"
            if key.startswith("[defaults]") else ""),
         code="ACCOUNT_UNKNOWN",
     )
