@@ -676,6 +676,35 @@ def test_retry_of_a_name_not_in_failed_exits_1_and_lists_what_is(
     assert len(list((inbox / "failed").glob("*.status.json"))) == 2
 
 
+@pytest.mark.parametrize("named", ["typo.md", "typo.mp4", "failed/typo.md", "typo.status.json"])
+def test_retry_takes_a_file_name_of_the_failed_item_as_the_user_sees_it(
+    config_path: Path, inbox: Path, tmp_path: Path, user_env: dict[str, str], two_failed: dict[str, str],
+    named: str,
+) -> None:
+    result = pqdrop("retry", named, "--force", "--config", str(config_path), env=user_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.splitlines()[-1] == "typo: back in the inbox"
+    assert {name: two_failed[name] for name in ("typo.md", "typo.mp4")} == {
+        name: digest for name, digest in tree_digest(inbox).items() if name in ("typo.md", "typo.mp4")}
+
+
+def test_retry_of_a_sent_item_says_it_is_in_sent_not_only_that_it_is_not_in_failed(
+    config_path: Path, inbox: Path, tmp_path: Path, user_env: dict[str, str]
+) -> None:
+    drop_clip(inbox, "hello", "")
+    drop_clip(inbox, "typo", "dispatchat: 2030-01-01T10:00:00Z\n")
+    assert pqdrop("once", "--config", str(config_path), env=user_env, cwd=tmp_path).returncode == 1
+    assert (inbox / "sent" / "hello.status.json").is_file()
+    for named in ("hello", "hello.md"):
+        result = pqdrop("retry", named, "--config", str(config_path), env=user_env, cwd=tmp_path)
+        assert result.returncode == 1
+        assert result.stdout.strip() == (
+            f"{named}: not in failed/: hello is in sent/ (gone out already), so there is nothing to retry "
+            "(failed items: typo)")
+    assert sorted(p.name for p in (inbox / "sent").iterdir() if p.name.startswith("hello")) == [
+        "hello.md", "hello.mp4", "hello.status.json"]
+
+
 def test_retry_refuses_an_item_whose_name_is_taken_in_the_inbox(
     config_path: Path, inbox: Path, tmp_path: Path, user_env: dict[str, str], two_failed: dict[str, str]
 ) -> None:

@@ -8,15 +8,17 @@ its status file lists) and removes that status file; status.log keeps the story.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
+from contextlib import suppress
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from pqdrop.commands.status import Filed, filed_items
 from pqdrop.config import Config, inbox_not_a_folder
 from pqdrop.folders.filing import append_status_log, move
-from pqdrop.inbox.items import FAILED_DIR
+from pqdrop.inbox.items import CANCELED_DIR, FAILED_DIR, SCHEDULED_DIR, SENT_DIR, STATUS_SUFFIX
 from pqdrop.names import shown
 
 if TYPE_CHECKING:
@@ -34,12 +36,13 @@ def retry_failed(config: Config, names: Sequence[str], *, every: bool, force: bo
     if not names and not every:
         print(shown("name the items to retry, or --all; failed items: " + (", ".join(sorted(failed)) or "none")))
         return 2
-    chosen = sorted(failed) if every else list(names)
+    chosen = sorted(failed) if every else [_item_named(name, failed) for name in names]
     if every and not chosen:
         print(f"nothing to retry: {FAILED_DIR}/ holds no items")
     unknown = [name for name in chosen if name not in failed]
     for name in unknown:
-        print(shown(f"{name}: not in {FAILED_DIR}/ (failed items: {', '.join(sorted(failed)) or 'none'})"))
+        listed = ", ".join(sorted(failed)) or "none"
+        print(shown(f"{name}: not in {FAILED_DIR}/{_found_elsewhere(inbox, name)} (failed items: {listed})"))
     code = 1 if unknown else 0
     known = [failed[name] for name in chosen if name in failed]
     if not known:
@@ -60,6 +63,33 @@ def retry_failed(config: Config, names: Sequence[str], *, every: bool, force: bo
         if (note := api.note()) is not None:
             print(shown(f"pqdrop retry: {note}"), file=sys.stderr)
     return code
+
+
+def _item_named(name: str, failed: dict[str, Filed]) -> str:
+    """The failed item a name stands for: its name, or one of its files as the user sees it in failed/
+    (`tmrw.md`, `failed/tmrw.mp4`)."""
+    if name in failed:
+        return name
+    base = PurePosixPath(name).name
+    for filed in failed.values():
+        if base in (str(file) for file in filed.status.get("files", [])) or base == filed.status_path.name:
+            return filed.name
+    stem = base.rsplit(".", 1)[0]
+    return stem if stem in failed else base
+
+
+def _found_elsewhere(inbox: Path, name: str) -> str:
+    """Where an item that is not in failed/ is instead, said after "not in failed/"; "" when nowhere."""
+    for folder, why in ((SENT_DIR, "gone out already"), (SCHEDULED_DIR, "scheduled, waiting to go out"),
+                        (CANCELED_DIR, "canceled")):
+        for stem in dict.fromkeys((name, name.rsplit(".", 1)[0])):
+            if (inbox / folder / f"{stem}{STATUS_SUFFIX}").is_file():
+                return f": {stem} is in {folder}/ ({why}), so there is nothing to retry"
+    with suppress(OSError):
+        if any(entry.name == name or entry.name.rsplit(".", 1)[0] == name for entry in os.scandir(inbox)
+               if not entry.is_dir()):
+            return f": {name} is still in the inbox, not failed; `pqdrop status` says what it waits for"
+    return ""
 
 
 def still_fails(config: Config, filed: Filed, api: Online) -> str | None:
