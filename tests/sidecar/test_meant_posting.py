@@ -9,8 +9,10 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from tests.conftest import SANDBOX_KEY, make_client, sidecar, write_config
@@ -20,6 +22,7 @@ from pqdrop.journal.store import Journal
 from pqdrop.media.mediagen import make_video
 from pqdrop.sandbox import Sandbox
 from pqdrop.service.workers import EXIT_FAILED, EXIT_OK, Round, Workers, once
+from pqdrop.sidecar.times import example_time
 
 
 @pytest.fixture(params=["v2"])
@@ -154,11 +157,13 @@ def test_a_null_caption_is_refused_in_check_and_once_never_posted_empty(config: 
     assert sent_targets(server) == []
 
 
+BERLIN = ZoneInfo("Europe/Berlin")
 THREE_TYPOS = 'privacyLvel: SELF_ONLY\nintent: pubish\ndispatchAt: "tomorrow"\n'
 THREE_PROBLEMS = [
     "privacyLvel: unknown key; did you mean privacyLevel?",
     'intent: "pubish" is not one of draft, publish; did you mean publish?',
-    'dispatchAt: "tomorrow" is not a date-time; write e.g. 2026-12-01T18:00:00+01:00',
+    # The example is tomorrow at 18:00 in the config's zone (Europe/Berlin), as the run sees the clock.
+    f'dispatchAt: "tomorrow" is not a date-time; write e.g. {example_time("tomorrow", BERLIN, datetime.now(UTC))}',
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -347,7 +348,7 @@ def test_dispatch_at_invalid_date_is_refused_with_an_example() -> None:
     error = refused(front('dispatchAt: "2026-13-01 18:00"'))
     assert error.code == "SIDECAR_VALUE"
     assert str(error) == (
-        'clip.md: dispatchAt: "2026-13-01 18:00" is not a date-time; write e.g. 2026-12-01T18:00:00+01:00'
+        'clip.md: dispatchAt: "2026-13-01 18:00" is not a date-time; write e.g. 2026-01-16T18:00'
     )
 
 
@@ -724,7 +725,8 @@ def test_dashes_and_curly_quotes_in_a_caption_are_just_text() -> None:
 
 
 @pytest.mark.parametrize(("written", "advice"), [
-    ("18:00", "2026-12-01T18:00"), ("9:30", "2026-12-01T09:30"), ("18:00:30", "2026-12-01T18:00:30"),
+    # NOW is 13:00 in Berlin: the next 18:00 is today's, the next 9:30 tomorrow's.
+    ("18:00", "2026-01-15T18:00"), ("9:30", "2026-01-16T09:30"), ("18:00:30", "2026-01-15T18:00:30"),
 ])
 def test_a_bare_time_of_day_as_dispatch_at_asks_for_its_date_not_read_as_a_number(written: str, advice: str) -> None:
     # YAML 1.1 reads 18:00 as 1080 (base 60); the user wrote a time.
@@ -830,3 +832,19 @@ def test_the_line_a_quoting_fix_offers_posts_the_caption_as_typed(line: str, typ
     offered = message.split("; write ", 1)[1].split(" (or put", 1)[0]
     sidecar = parse(front(f'account: "@mybrand"\n{offered}'), DEFAULTS, NOW)
     assert sidecar.targets[0].caption == typed
+
+
+@pytest.mark.parametrize(("written", "example"), [
+    ("tomorrow 18:00", "2026-01-16T18:00"), ("tomorrow", "2026-01-16T18:00"), ("friday at 9.30", "2026-01-16T09:30"),
+])
+def test_a_dispatch_at_in_words_is_answered_with_tomorrow_at_its_time_in_the_users_zone(
+    written: str, example: str
+) -> None:
+    late_evening = datetime(2026, 1, 15, 23, 30, tzinfo=UTC)  # already the 16th in Berlin: tomorrow is the 17th
+    assert str(refused(front(f"dispatchAt: {written}"))) == (
+        f'clip.md: dispatchAt: "{written}" is not a date-time; write e.g. {example}')
+    assert str(refused(front(f"dispatchAt: {written}"), now=late_evening)).endswith(
+        f"write e.g. 2026-01-17T{example[-5:]}")
+    # The example offered is a time pqdrop takes: tomorrow, in the zone of [defaults].timezone.
+    assert target(front(f"dispatchAt: {example}")).dispatch_at == datetime.fromisoformat(example).replace(
+        tzinfo=ZoneInfo("Europe/Berlin")).astimezone(UTC)

@@ -146,12 +146,12 @@ def test_a_sidecar_with_three_typos_gets_all_three_at_once() -> None:
     assert error.problems == (
         Problem("SIDECAR_UNKNOWN_KEY", "privacyLvel: unknown key; did you mean privacyLevel?"),
         Problem("SIDECAR_VALUE", 'intent: "pubish" is not one of draft, publish; did you mean publish?'),
-        Problem("SIDECAR_VALUE", 'dispatchAt: "tomorrow" is not a date-time; write e.g. 2026-12-01T18:00:00+01:00'),
+        Problem("SIDECAR_VALUE", 'dispatchAt: "tomorrow" is not a date-time; write e.g. 2026-01-16T18:00'),
     )
     assert error.message == (
         "clip.md: 3 problems: (1) privacyLvel: unknown key; did you mean privacyLevel? "
         '(2) intent: "pubish" is not one of draft, publish; did you mean publish? '
-        '(3) dispatchAt: "tomorrow" is not a date-time; write e.g. 2026-12-01T18:00:00+01:00')
+        '(3) dispatchAt: "tomorrow" is not a date-time; write e.g. 2026-01-16T18:00')
 
 
 def test_problems_of_every_target_and_of_text_come_together() -> None:

@@ -9,13 +9,13 @@ from zoneinfo import ZoneInfo
 from pqdrop.sidecar.problems import fail
 from pqdrop.suggest import show
 
-DISPATCH_EXAMPLE = "2026-12-01T18:00:00+01:00"
 # A schedule further ahead than this is far likelier a mistyped year than a plan.
 MAX_SCHEDULE_AHEAD = timedelta(days=5 * 366)
 
 # YAML allows "2026-12-01 18:00:00 +01:00" and a lowercase t/z; fromisoformat does not.
 _SPACE_BEFORE_OFFSET = re.compile(r"\s+(?=(?:[zZ]|[+-]\d\d(?::?\d\d)?)$)")
 _TIME_OF_DAY = re.compile(r"\d\d?:\d\d(?::\d\d)?")  # no date: YAML 1.1 would have read 18:00 as 1080
+_SOME_TIME = re.compile(r"(?<!\d)([01]?\d|2[0-3])[:.h]([0-5]\d)(?!\d)")  # "tomorrow 18:00", "at 9.30"
 
 
 def dispatch_at(
@@ -24,7 +24,7 @@ def dispatch_at(
     """When to post, in UTC; None means now, including a time just past within the grace."""
     if value is None:
         return None
-    when = _parse_time(value, zone, name, key).astimezone(UTC)
+    when = _parse_time(value, zone, name, key, now).astimezone(UTC)
     late = now - when
     grace = timedelta(minutes=grace_minutes)
     if late > grace:
@@ -40,18 +40,29 @@ def dispatch_at(
     return when
 
 
-def _parse_time(value: object, zone: ZoneInfo, name: str, key: str = "dispatchAt") -> datetime:
+def example_time(value: object, zone: ZoneInfo, now: datetime) -> str:
+    """A dispatchAt to copy for text that is none: tomorrow in the user's zone, at the time of day the text
+    names ("tomorrow 18:00") or 18:00, in the local form a person writes (2026-12-08T18:00)."""
+    found = _SOME_TIME.search(value) if isinstance(value, str) else None
+    hour, minute = (int(found[1]), int(found[2])) if found else (18, 0)
+    tomorrow = now.astimezone(zone).date() + timedelta(days=1)
+    return f"{tomorrow.isoformat()}T{hour:02d}:{minute:02d}"
+
+
+def _parse_time(value: object, zone: ZoneInfo, name: str, key: str, now: datetime) -> datetime:
     """An aware datetime from ISO 8601 text; text without an offset is wall time in `zone`."""
-    not_a_time = fail(name, key, f"{show(value)} is not a date-time; write e.g. {DISPATCH_EXAMPLE}")
+    not_a_time = fail(name, key, f"{show(value)} is not a date-time; write e.g. {example_time(value, zone, now)}")
     if not isinstance(value, str):
         raise not_a_time
     text = _SPACE_BEFORE_OFFSET.sub("", value.strip())
     text = text[:10] + text[10:].upper()  # the t and z YAML allows in lowercase
     if _is_date_only(text):
-        advice = f"write e.g. {text}T18:00:00 or {DISPATCH_EXAMPLE}"
+        advice = f"write e.g. {text}T18:00"
         raise fail(name, key, f"{show(value)} needs a time of day; {advice}")
     if _TIME_OF_DAY.fullmatch(text):
-        raise fail(name, key, f"{show(value)} needs its date; write e.g. {DISPATCH_EXAMPLE[:11]}{text:0>5}, "
+        local = now.astimezone(zone)
+        day = local.date() if f"{text:0>5}" > local.strftime("%H:%M:%S") else local.date() + timedelta(days=1)
+        raise fail(name, key, f"{show(value)} needs its date; write e.g. {day.isoformat()}T{text:0>5}, "
                                "or dispatchAt: next for the account's next free slot")
     try:
         parsed = datetime.fromisoformat(text)
