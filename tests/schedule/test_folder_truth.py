@@ -21,6 +21,7 @@ from tests.conftest import SANDBOX_KEY, sidecar, write_config
 
 from pqdrop.media.mediagen import make_video
 from pqdrop.sandbox import Sandbox
+from pqdrop.schedule.agenda import as_text
 from pqdrop.sidecar.retime import with_dispatch_at
 from pqdrop.states import DRAFT_WAITS
 
@@ -168,7 +169,7 @@ def test_a_sidecar_edit_made_while_postqued_is_down_shows_in_schedule_md_as_wait
     path.write_text(SIDECAR.replace("2030-06-01T18:00:00", "2030-06-03T08:00:00"), encoding="utf-8")
     run("once", offline=True)
     agenda = (inbox / "SCHEDULE.md").read_text()
-    assert "- **18:00 CEST** · later · @mybrand (tiktok) · scheduled; an edit of later.md, waits for PostQued\n" \
+    assert "- **18:00 CEST** · later · @mybrand (tiktok) · scheduled; an edit of later\\.md, waits for PostQued\n" \
         in agenda
     [row] = json.loads(run("status", "--json", offline=True).stdout)["scheduled"]
     assert row["state"] == "scheduled; an edit of later.md not applied yet"
@@ -193,4 +194,49 @@ def test_reschedule_after_the_files_were_deleted_moves_the_post_in_place_with_it
     assert [t["dispatchAt"] for p in publishes if p["status"] != "canceled" for t in p["targets"]] == [
         "2030-06-02T07:00:00Z"]  # moved in place (v2), or once replaced by the same post (v1)
     assert {t["caption"] for p in publishes for t in p["body"]["targets"]} == {"Launch #fyp"}
+    assert sorted(p.name for p in (inbox / "scheduled").iterdir()) == ["later.status.json"]
+
+
+def test_a_refused_edit_of_a_scheduled_sidecar_is_said_in_schedule_md_status_status_log_and_history(
+    run: Any, inbox: Path, sandbox: Sandbox
+) -> None:
+    path = scheduled(inbox, run)
+    path.write_text(SIDECAR.replace("dispatchAt: 2030-06-01T18:00:00", "dispatchat: 2030-06-10T10:00"),
+                    encoding="utf-8")  # a typo on a phone
+    assert run("once").returncode == 0
+    assert run("once").returncode == 0  # a second look at the same content says nothing new
+    words = ("your edit of later.md was not applied: later.md: dispatchat: unknown key; did you mean dispatchAt?; "
+             "the post stays at 2030-06-01 18:00 CEST")
+    agenda = (inbox / "SCHEDULE.md").read_text(encoding="utf-8")
+    assert "- **18:00 CEST** · later · @mybrand (tiktok) · scheduled; " + as_text(words) + "\n" in agenda
+    [row] = json.loads(run("status", "--json").stdout)["scheduled"]
+    assert row["state"] == f"scheduled; {words}"
+    assert words in run("status").stdout
+    lines = [json.loads(line) for line in (inbox / "status.log").read_text(encoding="utf-8").splitlines()]
+    assert [line["message"] for line in lines if line.get("edit") == "not applied"] == [words]
+    assert words in run("status", "--history").stdout
+    assert [p["status"] for p in sandbox.state_summary()["publishes"]] == ["pending"]  # the post stands
+
+    path.write_text(SIDECAR, encoding="utf-8")  # written back: nothing is refused any more
+    assert run("once").returncode == 0
+    assert "not applied" not in (inbox / "SCHEDULE.md").read_text(encoding="utf-8")
+    assert "not applied" not in run("status").stdout
+
+
+def test_deleting_a_scheduled_posts_files_cancels_nothing_and_says_how_to_cancel(
+    run: Any, inbox: Path, sandbox: Sandbox
+) -> None:
+    path = scheduled(inbox, run)
+    path.unlink()
+    (inbox / "scheduled" / "later.mp4").unlink()
+    done = run("once")
+    assert done.returncode == 0
+    words = "its files are gone from scheduled/; it still posts at 2030-06-01 18:00 CEST — to cancel: `pqdrop cancel later`"
+    assert done.stderr.count(words) == 1
+    agenda = (inbox / "SCHEDULE.md").read_text(encoding="utf-8")
+    assert "- **18:00 CEST** · later · @mybrand (tiktok) · scheduled; " + as_text(words) + "\n" in agenda
+    [row] = json.loads(run("status", "--json").stdout)["scheduled"]
+    assert row["state"] == f"scheduled; {words}"
+    assert words in run("status").stdout
+    assert [p["status"] for p in sandbox.state_summary()["publishes"]] == ["pending"]  # nothing canceled
     assert sorted(p.name for p in (inbox / "scheduled").iterdir()) == ["later.status.json"]

@@ -56,7 +56,9 @@ def happened(record: Mapping[str, Any], zone: ZoneInfo) -> str:
         ItemState.PUBLISHED: f"published{publish}",
         ItemState.CANCELED: f"canceled{publish}",
     }
-    if state == ItemState.WAITING:
+    if record.get("edit") == "not applied":  # an edit of a scheduled post that did not apply: the post stands
+        text = str(record.get("message") or f"an edit was not applied: {record.get('reason') or 'no reason given'}")
+    elif state == ItemState.WAITING:
         text = f"waits: {record.get('reason') or 'no reason given'}"
     elif state == ItemState.FAILED:
         text = f"failed: {(error or {}).get('message') or record.get('reason') or 'no reason given'}"

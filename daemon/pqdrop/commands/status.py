@@ -41,7 +41,14 @@ from pqdrop.journal.edits import EditLog
 from pqdrop.journal.store import Journal, Record
 from pqdrop.names import json_text, shown
 from pqdrop.posting.slots import upcoming
-from pqdrop.schedule.agenda import pending_edits, remembered_names, state_word, with_pending
+from pqdrop.schedule.agenda import (
+    pending_edits,
+    remembered_names,
+    schedule_notes,
+    state_word,
+    with_note,
+    with_pending,
+)
 from pqdrop.service.systemd import UPLOADS_FILE, Upload, load_uploads
 from pqdrop.sidecar.changes import content_digest
 from pqdrop.sidecar.parse import Sidecar, default_sidecar, parse_sidecar, parse_sidecar_text
@@ -203,7 +210,8 @@ def gather(config: Config, now: datetime) -> Overview:
         waiting=waiting_rows(plan, log),
         in_flight=in_flight_rows(unfinished),
         scheduled=scheduled_rows(tracking, accounts, paced, held_by_conflicts(inbox, tracking),
-                                 {**unapplied_edits(inbox, tracking), **pending}),
+                                 {**unapplied_edits(inbox, tracking), **pending},
+                                 schedule_notes(inbox, tracking, config.defaults.zone)),
         slots=slots,
         sent=sent_rows(filed_items(inbox, SENT_DIR, RECENT_LINES)),
         failed=failed_rows(filed_items(inbox, FAILED_DIR, RECENT_LINES)),
@@ -349,7 +357,7 @@ def in_flight_rows(records: Iterable[Record]) -> list[InFlightRow]:
 def scheduled_rows(
     records: Iterable[Record], names: Mapping[int, Mapping[str, str]],
     paced: Mapping[int, Collection[datetime]] | None = None, held: Mapping[int, str] | None = None,
-    pending: Mapping[int, str] | None = None,
+    pending: Mapping[int, str] | None = None, notes: Mapping[int, str] | None = None,
 ) -> list[ScheduledRow]:
     """Items the tracker still follows, soonest first; accounts by name where the sidecar tells.
 
@@ -366,7 +374,7 @@ def scheduled_rows(
         moments = tuple(sorted({parse_instant(str(t["dispatchAt"])) for t in waiting}))
         copy, when = (held or {}).get(record.id), (paced or {}).get(record.id, ())
         state = f"held by a conflict ({copy})" if copy else state_word(record, moments, when)
-        state = with_pending(state, (pending or {}).get(record.id))
+        state = with_note(with_pending(state, (pending or {}).get(record.id)), (notes or {}).get(record.id))
         rows.append(ScheduledRow(record.stem or record.name, accounts, moments, record.publish_id, state))
     far = datetime.max.replace(tzinfo=UTC)
     return sorted(rows, key=lambda row: (row.dispatch_at[0] if row.dispatch_at else far, row.name))

@@ -19,7 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pqdrop.errors import InboxBlocked
-from pqdrop.folders.filing import kind_of, write_text_atomically
+from pqdrop.folders.filing import files_gone, kind_of, write_text_atomically
 from pqdrop.inbox.items import SCHEDULE_FILE, SCHEDULED_DIR
 from pqdrop.instants import parse_instant
 from pqdrop.journal.edits import EditLog
@@ -72,6 +72,49 @@ def with_pending(state: str, asked: str | None) -> str:
     return f"{state}; {asked}, waits for PostQued" if state == "scheduled" else f"{state} ({asked}): waits for PostQued"
 
 
+def stays_at(record: Record, zone: ZoneInfo) -> str:
+    """When the post goes out as PostQued holds it, in `zone`: "2030-06-01 18:00 CEST", or "now"."""
+    targets = [target for target in (record.status or {}).get("targets", []) if isinstance(target, Mapping)]
+    moments = sorted({parse_instant(str(target["dispatchAt"])) for target in targets
+                      if target.get("dispatchAt") and target.get("status") in ("scheduled", "queued", "processing")})
+    return ", ".join(f"{moment.astimezone(zone):%Y-%m-%d %H:%M %Z}" for moment in moments) or "now"
+
+
+def refused_words(sidecar: str, reason: str, at: str) -> str:
+    """What every place the user looks says of an edit of a scheduled sidecar that did not apply (issue 24)."""
+    return f"your edit of {sidecar} was not applied: {reason}; the post stays at {at}"
+
+
+def gone_words(name: str, at: str) -> str:
+    """What SCHEDULE.md, `pqdrop status` and the log say of a scheduled post whose files were deleted (issue 24):
+    it still goes out, as a cancel must be asked for (a sync glitch deletes files too)."""
+    return f"its files are gone from {SCHEDULED_DIR}/; it still posts at {at} — to cancel: `pqdrop cancel {name}`"
+
+
+def schedule_notes(inbox: Path, records: Iterable[Record], zone: ZoneInfo) -> dict[int, str]:
+    """Journal id -> what the folder does not show by itself of a scheduled post: an edit of its sidecar that was
+    not applied, and its files deleted from scheduled/ (the post still goes out)."""
+    notes: dict[int, str] = {}
+    for record in records:
+        if record.destination != SCHEDULED_DIR:
+            continue
+        said = []
+        edit = (record.status or {}).get("edit")
+        if isinstance(edit, Mapping) and edit.get("applied") is False and edit.get("sidecar"):
+            reason = str(edit.get("reason") or "no reason given").removeprefix("edit not applied: ")
+            said.append(refused_words(str(edit["sidecar"]), reason,
+                                      stays_at(record, zone)))
+        if files_gone(inbox, record):
+            said.append(gone_words(str(record.stem or record.name), stays_at(record, zone)))
+        if said:
+            notes[record.id] = "; ".join(said)
+    return notes
+
+
+def with_note(state: str, note: str | None) -> str:
+    return f"{state}; {note}" if note else state
+
+
 @dataclass(frozen=True)
 class Entry:
     """One line of the schedule: when (None: going out now), which item, to which accounts, and its state."""
@@ -85,6 +128,7 @@ class Entry:
 def entries_of(
     records: Iterable[Record], account_name: Callable[[str, str], str], held: Mapping[int, str] | None = None,
     paced: Mapping[int, Collection[datetime]] | None = None, pending: Mapping[int, str] | None = None,
+    notes: Mapping[int, str] | None = None,
 ) -> list[Entry]:
     """The schedule's lines from the journal's scheduled items: one per item and distinct dispatch time.
 
@@ -107,7 +151,7 @@ def entries_of(
             at = parse_instant(str(moment)) if moment else None
             state = f"held by a conflict ({conflict})" if conflict else state_word(
                 record, (at,) if at else (), (paced or {}).get(record.id, ()))
-            state = with_pending(state, (pending or {}).get(record.id))
+            state = with_note(with_pending(state, (pending or {}).get(record.id)), (notes or {}).get(record.id))
             entries.append(Entry(at, str(record.stem or record.name), accounts, state))
     return entries
 
@@ -160,8 +204,10 @@ class Agenda:
         """
         records = [record for step in sorted(_SHOWN) for record in self._journal.in_state(step)]
         pending = {**(waiting or {}), **pending_edits(self._journal)}  # `waiting`: edited sidecars (Editor)
-        entries = entries_of(records, account_name, held, self._journal.paced_instants(), pending)
-        text = render(entries, self._zone())
+        zone = self._zone()
+        notes = schedule_notes(self._path.parent, records, zone)
+        entries = entries_of(records, account_name, held, self._journal.paced_instants(), pending, notes)
+        text = render(entries, zone)
         if text == self._written:
             return False
         current, problem = read_own(self._path)

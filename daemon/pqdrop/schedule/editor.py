@@ -62,7 +62,7 @@ from pqdrop.posting.slots import reserve_slots
 from pqdrop.postqued.client import PostQued
 from pqdrop.postqued.types import Account, PublishState
 from pqdrop.postqued.v1 import NOT_IN_V1
-from pqdrop.schedule.agenda import account_setting
+from pqdrop.schedule.agenda import account_setting, gone_words, refused_words, stays_at
 from pqdrop.schedule.notify import result_event
 from pqdrop.schedule.tracker import Tracker
 from pqdrop.secrecy import SECRETS
@@ -119,6 +119,7 @@ class Editor:
         self._edited: dict[int, tuple[str, datetime]] = {}  # item -> the sidecar an edit under way stands for
         self._seen: dict[int, tuple[tuple[int, int] | None, float]] = {}  # item -> (sidecar stat, unchanged since)
         self.held: dict[int, str] = {}  # item -> the conflicted copy holding its edit
+        self._gone_said: set[int] = set()  # items whose deleted files the log has told of
         self._names: dict[str, str] = {}  # accountId -> "@username (platform)", as the sidecars resolved them
 
     def reconfigure(self, config: Config) -> None:
@@ -200,6 +201,13 @@ class Editor:
 
     def _look(self, record: Record) -> None:
         """Judge the sidecar once its content changed and then held still for settle_seconds."""
+        gone = files_gone(self._inbox, record)
+        if gone and record.id not in self._gone_said:
+            self._gone_said.add(record.id)
+            log.warning("%s: %s", record.name, gone_words(str(record.stem or record.name),
+                                                         stays_at(record, self._config.defaults.zone)))
+        elif not gone:
+            self._gone_said.discard(record.id)
         path = filed_sidecar(self._inbox, record)
         if path is None:
             return
@@ -238,7 +246,7 @@ class Editor:
             return
         self.held.pop(record.id, None)
         if source is None:
-            self._note(record, f"edit not applied: {refusal.message if refusal else path.name}")
+            self._refused(record, path.name, refusal.message if refusal else path.name)
             self._log.judged(record.id, digest)
             return
         self._judge(record, path, source)
@@ -259,7 +267,7 @@ class Editor:
                 self._edited[record.id] = (text, as_of)
                 self._apply(record, edit_kind(published, targets), targets, repost=repost)
         except (ItemError, ApiRejected) as exc:
-            self._note(record, f"edit not applied: {exc.message}")
+            self._refused(record, path.name, exc.message)
         self._log.judged(record.id, source.digest)
 
     def _edited_targets(
@@ -618,13 +626,21 @@ class Editor:
     def _refuse(self, record: Record, edit: Edit, reason: str) -> None:
         """Nothing changed: back to following the post as it was, and the status file says why."""
         reason = shown(reason)  # names in it as a person reads them: `caf\xe9.md`, a line feed as `\n`
-        status = {**(record.status or {}), "edit": {"applied": False, "kind": str(edit.kind), "reason": reason,
-                                                    "at": iso_z(self._clock())}}
+        change: dict[str, Any] = {"applied": False, "kind": str(edit.kind), "reason": reason,
+                                  "at": iso_z(self._clock())}
+        path = filed_sidecar(self._inbox, record) if edit.request_id is None else None
+        if path is not None:  # an edit of the sidecar, not a command's: SCHEDULE.md and status say it beside the post
+            change["sidecar"] = shown(path.name)
+        status = {**(record.status or {}), "edit": change}
         self._log.end_edit(record.id, status)
         self._write_status(record, status)
-        log.warning("%s: edit not applied: %s", record.name, reason)
-        append_status_log(self._inbox, {"item": record.name, "state": str(ItemState.SCHEDULED),
-                                        "edit": "not applied", "reason": reason}, self._clock())
+        line = {"item": record.name, "state": str(ItemState.SCHEDULED), "edit": "not applied", "reason": reason}
+        if path is not None:
+            line["message"] = refused_words(shown(path.name), reason, stays_at(record, self._config.defaults.zone))
+            log.warning("%s: %s", record.name, line["message"])
+        else:
+            log.warning("%s: edit not applied: %s", record.name, reason)
+        append_status_log(self._inbox, line, self._clock())
         self._done_request(edit, f"not applied: {reason}")
 
     def _lost(self, record: Record, edit: Edit, reason: str) -> None:
@@ -635,6 +651,20 @@ class Editor:
         self._log.end_edit(record.id, status)
         self._tracker.refile(self._journal.get(record.id), status, "failed")
         self._done_request(edit, f"failed: {message}")
+
+    def _refused(self, record: Record, sidecar: str, reason: str) -> None:
+        """An edit of the sidecar that does not apply: the status file, the log and status.log say it once for this
+        content of the sidecar (the next look judges the same content no more), SCHEDULE.md and status beside the
+        post for as long as it stands (issue 24)."""
+        reason, now = shown(reason), self._clock()
+        status = {**(record.status or {}), "edit": {"applied": False, "reason": f"edit not applied: {reason}",
+                                                    "sidecar": shown(sidecar), "at": iso_z(now)}}
+        self._journal.record_refiled(record.id, record.state, str(record.destination), str(record.stem), status)
+        self._write_status(record, status)
+        words = refused_words(shown(sidecar), reason, stays_at(record, self._config.defaults.zone))
+        log.warning("%s: %s", record.name, words)
+        append_status_log(self._inbox, {"item": record.name, "state": str(ItemState.SCHEDULED),
+                                        "edit": "not applied", "reason": reason, "message": words}, now)
 
     def _note(self, record: Record, reason: str) -> None:
         """Say in the status file why an edit waits or did not apply; the item stays as it was."""
