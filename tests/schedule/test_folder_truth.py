@@ -231,7 +231,8 @@ def test_deleting_a_scheduled_posts_files_cancels_nothing_and_says_how_to_cancel
     (inbox / "scheduled" / "later.mp4").unlink()
     done = run("once")
     assert done.returncode == 0
-    words = "its files are gone from scheduled/; it still posts at 2030-06-01 18:00 CEST — to cancel: `pqdrop cancel later`"
+    words = ("its files are gone from scheduled/; it still posts at 2030-06-01 18:00 CEST — to cancel: "
+             "`pqdrop cancel later`")
     assert done.stderr.count(words) == 1
     agenda = (inbox / "SCHEDULE.md").read_text(encoding="utf-8")
     assert "- **18:00 CEST** · later · @mybrand (tiktok) · scheduled; " + as_text(words) + "\n" in agenda
