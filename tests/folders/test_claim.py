@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from pqdrop.errors import ServiceUnavailable
+from pqdrop.errors import InboxBlocked, ServiceUnavailable
 from pqdrop.folders.claim import (
     LOCK_WAIT_SECONDS,
     ClaimName,
@@ -380,3 +380,45 @@ def test_give_back_never_moves_the_filing_mark_into_the_inbox(inbox: Path, loose
     assert give_back(inbox, CLAIM) == []
     assert listing(inbox) == ["clip.md", "clip.mp4", "processing"]
     assert not claim_dir(inbox, CLAIM).exists()
+
+
+def test_a_claim_folder_swapped_for_a_link_brings_nothing_from_where_it_leads_into_the_inbox(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "notes.mp4").write_bytes(b"v")
+    (inbox / "notes.md").write_text("---\n---\nmine\n")
+    item = Item("notes", (PurePosixPath("notes.mp4"),), PurePosixPath("notes.md"))
+    claim = str(ClaimName.new("notes", "owner1"))
+    assert take(inbox, item, claim)
+    private = tmp_path / "home" / "notes"  # a folder outside the inbox, with files of the item's names
+    private.mkdir(parents=True)
+    (private / "notes.md").write_text("my diary")
+    (private / "id_ed25519").write_text("a key")
+    os.rename(claim_dir(inbox, claim), tmp_path / "moved-away")
+    claim_dir(inbox, claim).symlink_to(private)  # what a stranger with write access to processing/ can do
+    with pytest.raises(InboxBlocked, match=r"is a symbolic link \(to .*home/notes\), not the folder pqdrop made"):
+        give_back(inbox, claim)
+    with pytest.raises(InboxBlocked, match="pqdrop moves and writes nothing through it"):
+        mark_filing(inbox, claim)
+    assert sorted(path.name for path in private.iterdir()) == ["id_ed25519", "notes.md"]
+    assert sorted(path.name for path in inbox.iterdir()) == ["processing"]
+
+
+def test_the_sweep_returns_nothing_through_a_link_named_like_an_orphaned_claim(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    (inbox / "processing").mkdir(parents=True)
+    private = tmp_path / "home" / ".ssh"
+    private.mkdir(parents=True)
+    (private / "id_ed25519").write_text("a key")
+    owner = owner_id(tmp_path / "state")
+    planted = f"{ClaimName.new('keys', owner)}"
+    (inbox / "processing" / planted).symlink_to(private)  # named as this pqdrop's own orphaned claim
+    journal = Journal(tmp_path / "state")
+    try:
+        notes = sweep(inbox, journal, owner)
+    finally:
+        journal.close()
+    assert notes == [f"processing/{planted} is a symbolic link, not a claim pqdrop made; nothing is moved through "
+                     "it: delete it"]
+    assert sorted(path.name for path in private.iterdir()) == ["id_ed25519"]
+    assert sorted(path.name for path in inbox.iterdir()) == ["processing"]

@@ -459,3 +459,48 @@ def test_status_reads_no_fifo_link_or_sparse_giant_planted_among_the_status_file
     assert "real" in done.stdout and SECRET not in done.stdout
     assert [row["name"] for row in overview["recentlySent"]] == ["real"]
     assert overview["failed"] == []
+
+
+def test_a_claim_folder_swapped_for_a_link_never_posts_reads_or_brings_in_what_it_leads_to(
+    racing: tuple[Config, Workers], sandbox: Sandbox, tmp_path: Path
+) -> None:
+    config, workers = racing
+    inbox = config.inbox.path
+    stolen = tmp_path / "stolen"
+    stolen.mkdir()
+    swapped = 0
+    for number in range(RACES):
+        name = f"swap{number}"
+        private = tmp_path / f"private{number}"  # outside the inbox: files named as the item's
+        private.mkdir()
+        make_video(private / f"{name}.mp4", width=400, height=640, seconds=1)
+        (private / f"{name}.md").write_text(f"---\n---\n{SECRET}\n")
+        before = {path.name: path.read_bytes() for path in private.iterdir()}
+        make_video(inbox / f"{name}.mp4", width=362 + 2 * number, height=640, seconds=1)
+        sidecar(inbox / f"{name}.md", "", f"Swap {number} #fyp")
+        done = threading.Event()
+
+        def swap(name: str = name, private: Path = private, done: threading.Event = done) -> None:
+            while not done.is_set():
+                for claim in (inbox / "processing").glob(f"{name}~*"):
+                    if claim.is_dir() and not claim.is_symlink() and (claim / f"{name}.md").exists():
+                        try:
+                            os.rename(claim, stolen / claim.name)
+                            claim.symlink_to(private)
+                        except OSError:
+                            continue
+                        done.set()
+                        return
+
+        thread = threading.Thread(target=swap, daemon=True)
+        thread.start()
+        once(workers)
+        swapped += done.is_set()
+        done.set()
+        thread.join(timeout=10)
+        assert {path.name: path.read_bytes() for path in private.iterdir()} == before  # nothing moved out of it
+    written = everything_written(inbox) + json.dumps(sandbox.state_summary())
+    assert SECRET not in written
+    inside = [path for path in inbox.rglob("*") if path.is_file() and not path.is_symlink()]
+    assert not any(SECRET.encode() in path.read_bytes() for path in inside)  # nothing of it came into the inbox
+    assert swapped >= 1

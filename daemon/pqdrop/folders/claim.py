@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from pqdrop.errors import ConfigError, PqdropError, ServiceUnavailable
+from pqdrop.errors import ConfigError, InboxBlocked, PqdropError, ServiceUnavailable
 from pqdrop.folders.filing import FILE_MODE, NO_LINKS, ensure_folder, move
 from pqdrop.inbox.items import PROCESSING_DIR, Item
-from pqdrop.names import fit_with
+from pqdrop.names import fit_with, shown
 
 SEPARATOR = "~"
 OWNER_FILE = "owner"
@@ -90,6 +90,22 @@ def claim_dir(inbox: Path, claim: str) -> Path:
     return processing_dir(inbox) / claim
 
 
+def own_claim_dir(inbox: Path, claim: str) -> Path:
+    """The claim folder pqdrop made, refused (InboxBlocked) when it is a symlink now (issue 21).
+
+    Moving or writing through a link there would bring files from wherever it leads into the synced
+    inbox (filing, a give-back), or write pqdrop's own marks there.
+    """
+    folder = claim_dir(inbox, claim)
+    if folder.is_symlink():
+        raise InboxBlocked(
+            f"{shown(str(folder.relative_to(inbox)))} is a symbolic link (to {shown(os.readlink(folder))}), not the "
+            "folder pqdrop made for the item; pqdrop moves and writes nothing through it: delete the link (the "
+            "item's own files were moved away with the folder it replaced)"
+        )
+    return folder
+
+
 def take(inbox: Path, item: Item, claim: str) -> bool:
     """Rename the item's files into its claim folder; False when another process was first."""
     target = claim_dir(inbox, claim)
@@ -126,7 +142,7 @@ def give_back(inbox: Path, claim: str) -> list[str]:
     post with the wrong sidecar, while its other half failed for lack of one. Running it again
     after a crash moves the rest.
     """
-    folder = claim_dir(inbox, claim)
+    folder = own_claim_dir(inbox, claim)
     entries = sorted(entry for entry in folder.iterdir() if entry.name != FILING_MARK) if folder.is_dir() else []
     taken = [entry.name for entry in entries if (inbox / entry.name).exists() or (inbox / entry.name).is_symlink()]
     if taken:
@@ -139,7 +155,7 @@ def give_back(inbox: Path, claim: str) -> list[str]:
 
 def mark_filing(inbox: Path, claim: str) -> None:
     """Say in the claim folder that its owner begins to file it; written before the journal says so."""
-    folder = claim_dir(inbox, claim)
+    folder = own_claim_dir(inbox, claim)
     os.close(os.open(folder / FILING_MARK, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE))
     descriptor = os.open(folder, os.O_RDONLY)
     try:

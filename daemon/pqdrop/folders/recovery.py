@@ -41,6 +41,11 @@ def sweep(inbox: Path, journal: Journal, owner: str) -> list[str]:
     known = journal.claims()
     for claimed in sorted(folder.iterdir()) if folder.is_dir() else []:
         name = ClaimName.parse(claimed.name)
+        if name is not None and claimed.is_symlink():
+            # Not a claim pqdrop made: returning "its files" would bring whatever it leads to into the inbox.
+            notes.append(f"processing/{claimed.name} is a symbolic link, not a claim pqdrop made; nothing is "
+                         "moved through it: delete it")
+            continue
         if name is None or not claimed.is_dir() or claimed.name in known:
             continue
         if name.owner == owner:

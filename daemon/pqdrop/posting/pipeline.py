@@ -26,7 +26,16 @@ from pqdrop.errors import (
     PqdropError,
     SidecarError,
 )
-from pqdrop.folders.claim import ClaimName, claim_dir, give_back, mark_filing, processing_dir, release, take
+from pqdrop.folders.claim import (
+    ClaimName,
+    claim_dir,
+    give_back,
+    mark_filing,
+    own_claim_dir,
+    processing_dir,
+    release,
+    take,
+)
 from pqdrop.folders.filing import append_status_log, ensure_folder, file_claim, free_stem
 from pqdrop.inbox.items import Item, claim_entries
 from pqdrop.journal.edits import EditLog
@@ -214,7 +223,8 @@ class Pipeline:
             self._journal.set_state(record.id, Step.UPLOADING)
             self._log(record.name, ItemState.UPLOADING)
         now = self._clock()
-        sidecar, media, accounts = self.prepared(root, item, record.name, now)
+        # Below processing/ nothing is followed: a claim folder swapped for a link is refused, never read through.
+        sidecar, media, accounts = self.prepared(root, item, record.name, now, trusted=processing_dir(self._inbox))
         if sidecar.cancel:
             raise SidecarError(f"{sidecar.path.name if sidecar.path else record.name}: cancel: true cancels a post "
                                "waiting in scheduled/; this item is not posted yet: remove the line to post it",
@@ -327,7 +337,7 @@ class Pipeline:
     def _finish(self, record: Record) -> Result:
         """Move the files and write the status file; repeatable until it has fully happened."""
         status = record.status or {}
-        source = claim_dir(self._inbox, record.claim)
+        source = own_claim_dir(self._inbox, record.claim)  # never moved from through a link: InboxBlocked
         folder = self._inbox / str(record.destination)
         path = file_claim(source, folder, record.name, str(record.stem), claim_entries(record.item), status,
                           links=self._config.inbox.filing_links)
@@ -354,7 +364,8 @@ class Pipeline:
                             record.name, path, content_id, exc.message)
 
     def prepared(
-        self, root: Path, item: Item, name: str, now: datetime, source: SidecarSource | None = None
+        self, root: Path, item: Item, name: str, now: datetime, source: SidecarSource | None = None, *,
+        trusted: Path | None = None,
     ) -> tuple[Sidecar, tuple[MediaInfo, ...], dict[str, Account]]:
         """Everything a post is checked against before any upload, as of `now`: the sidecar, TikTok's rules,
         the media, the accounts and their creator info; an edit in scheduled/ passes the same (editor.py).
@@ -362,7 +373,7 @@ class Pipeline:
         Raises ItemError (or ApiRejected for an account the key cannot reach) naming the file and the rule.
         """
         sidecar, media = prepare_item(root, item, self._config.defaults, now, accounts=self._config.accounts,
-                                      schedule=self._config.schedule, source=source)
+                                      schedule=self._config.schedule, source=source, trusted=trusted)
         return sidecar, media, self.online.check(sidecar, media, name)
 
     # --- helpers -------------------------------------------------------------------------------

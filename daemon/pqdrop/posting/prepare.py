@@ -32,20 +32,22 @@ def prepare_item(
     accounts: Mapping[str, AccountConfig] = NO_ACCOUNTS,
     schedule: ScheduleConfig | None = None,
     source: SidecarSource | None = None,
+    trusted: Path | None = None,
 ) -> tuple[Sidecar, tuple[MediaInfo, ...]]:
     """Read and check an item's sidecar and media (relative to `root`) without talking to the API.
 
-    Every file is opened below `root` without following a link; `source` is the sidecar as already
-    read (an edit in scheduled/ is read once, then judged).
+    Every file is opened below `trusted` (default `root`; the pipeline's is processing/, so its claim folder
+    swapped for a link is refused too) without following a link; `source` is the sidecar as already read
+    (an edit in scheduled/ is read once, then judged).
     """
     if item.problem:
         raise InboxError(f"{item.name}: {item.problem}")
     if item.sidecar:
-        sidecar = parse_sidecar(root / item.sidecar, defaults, now, accounts=accounts, schedule=schedule, root=root,
-                                source=source)
+        sidecar = parse_sidecar(root / item.sidecar, defaults, now, accounts=accounts, schedule=schedule,
+                                root=trusted or root, source=source)
     else:
         sidecar = default_sidecar(defaults, accounts=accounts, schedule=schedule)
-    media = tuple(probe_inside(root, rel) for rel in item.media)
+    media = tuple(probe_inside(root, rel, trusted) for rel in item.media)
     check_media_set(item.name, media)
     check_post(item.name, media, sidecar)  # TikTok's rules, before any upload (issues 8, 13)
     check_conversions(media)
@@ -70,11 +72,12 @@ def refuse_key(sidecar: Sidecar) -> None:
                         f"{where} (and keep the key file outside the inbox, readable by pqdrop alone)")
 
 
-def probe_inside(root: Path, rel: PurePosixPath) -> MediaInfo:
-    """Probe a media file opened below `root` without following a link: nothing outside the inbox is read."""
+def probe_inside(root: Path, rel: PurePosixPath, trusted: Path | None = None) -> MediaInfo:
+    """Probe a media file opened below `trusted` (default `root`) without following a link: nothing outside the
+    inbox is read."""
     path = root / rel
     try:
-        return probe(path, root)
+        return probe(path, trusted or root)
     except MediaError as exc:
         # Name the file as the user dropped it, not by its place in processing/.
         raise MediaError(exc.message.replace(str(path), str(rel)), code=exc.code) from exc

@@ -196,7 +196,11 @@ class Workers:
         if not self._hold_lock(quiet=True):  # `once` ends with the reason, `run` says it at its first look
             return []  # done by the first look that gets the lock (the inbox mounted late, or writable again)
         self._recovered = True
-        notes = sweep(self.config.inbox.path, self.journal, self.owner)
+        try:
+            notes = sweep(self.config.inbox.path, self.journal, self.owner)
+        except InboxBlocked as exc:  # a claim folder a stranger swapped for a link: said, nothing moved
+            notes = [exc.message]
+            log.warning("%s", shown(exc.message))
         notes += self._guarded(self.tracker.recover, [])
         self._guarded(self.editor.recover, None)
         self.discard_unused_uploads()
