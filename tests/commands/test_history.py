@@ -99,3 +99,20 @@ def test_status_history_tells_what_a_run_did(
     assert capsys.readouterr().out.strip().endswith(
         "has no history of nope yet; the name is the item's, as `pqdrop status` shows it (clip for clip.mp4 with "
         "clip.md)")
+
+
+@pytest.mark.parametrize(("edit", "says"), [
+    ({"from": ["2026-12-08T21:30:00Z"], "to": ["2026-12-08T21:30:00Z"], "changed": ["caption"]},
+     "replaced (caption changed); it still goes 2026-12-08 22:30 CET (publish p9)"),
+    ({"from": [None], "to": [None], "changed": ["caption", "privacyLevel"]},
+     "replaced (caption, privacyLevel changed); it goes now (publish p9)"),
+    ({"from": ["2026-12-08T21:30:00Z"], "to": [None], "changed": ["caption"]},
+     "replaced (caption changed): it goes now, no longer 2026-12-08 22:30 CET (publish p9)"),
+    ({"from": ["2026-12-08T21:30:00Z"], "to": ["2026-12-09T21:30:00Z"]},
+     "replaced from 2026-12-08 22:30 CET to 2026-12-09 22:30 CET (publish p9)"),
+])
+def test_a_replaced_post_says_what_changed_and_a_time_that_stayed_is_not_a_move(
+    edit: dict[str, object], says: str
+) -> None:
+    record = {"time": "2026-12-07T12:00:00+00:00", "item": "eve", "state": "replaced", "publishId": "p9", **edit}
+    assert story([record], BERLIN)[1] == f"  13:00:00 CET  eve  {says}"

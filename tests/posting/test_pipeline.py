@@ -203,6 +203,16 @@ def test_one_bad_item_does_not_block_the_others(service: Workers, inbox: Path) -
     assert {r.name: str(r.state) for r in round_.results} == {"a-bad": "failed", "b-good": "published"}
 
 
+def test_an_item_failing_on_its_sidecar_is_never_logged_as_uploading(
+    service: Workers, inbox: Path, sandbox: Sandbox
+) -> None:
+    make_video(inbox / "typo2.mp4", width=360, height=640, seconds=1)
+    sidecar(inbox / "typo2.md", "privacyLvel: SELF_ONLY\nintent: pubish\n")
+    assert once(service)[0] == EXIT_FAILED
+    assert log_states(inbox, "typo2") == ["failed"]
+    assert sandbox.state_summary()["contents"] == {}
+
+
 def once_with_key(
     config: Config, journal: Journal, inbox: Path, sandbox: Sandbox, key_status: str
 ) -> tuple[int, Round]:
@@ -221,7 +231,7 @@ def test_a_refused_key_leaves_every_item_in_the_inbox_and_exits_3(
     assert code == EXIT_BLOCKED
     assert round_.blocked is not None and "UNAUTHORIZED" in round_.blocked
     assert sorted(p.name for p in inbox.iterdir()) == ["clip.md", "clip.mp4", "status.log"]
-    assert log_states(inbox, "clip") == ["uploading", "waiting"]
+    assert log_states(inbox, "clip") == ["waiting"]  # refused before a byte went: never said uploading
 
 
 def test_subscription_required_exits_3_and_moves_nothing(

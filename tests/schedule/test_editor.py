@@ -13,10 +13,12 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from tests.conftest import Running, make_client, sidecar, wait_until, write_config
 
+from pqdrop.commands.history import story
 from pqdrop.commands.status import gather
 from pqdrop.config import Config, load_config
 from pqdrop.journal.store import Journal
@@ -138,6 +140,12 @@ def test_a_caption_edit_replaces_the_post_so_exactly_one_lives(
     assert len(sandbox.state_summary()["publishes"]) == 2
     document = status(inbox, "scheduled")
     assert (document["publishId"], document["edit"]["kind"]) == (alive["publishId"], "replaced")
+    # status.log says what changed, and --history that the time stayed (not "from 18:00 to 18:00").
+    last = log_lines(inbox)[-1]
+    assert (last["state"], last["changed"], last["from"], last["to"]) == (
+        "replaced", ["caption"], ["2030-06-01T16:00:00Z"], ["2030-06-01T16:00:00Z"])
+    assert story([last], ZoneInfo("Europe/Berlin"))[1].endswith(
+        f"later  replaced (caption changed); it still goes 2030-06-01 18:00 CEST (publish {alive['publishId']})")
 
 
 def test_saving_the_sidecar_unchanged_changes_nothing(service: Workers, inbox: Path, sandbox: Sandbox) -> None:

@@ -68,8 +68,7 @@ def happened(record: Mapping[str, Any], zone: ZoneInfo) -> str:
         moments = sorted({str(t["dispatchAt"]) for t in targets if t.get("dispatchAt")})
         text = f"scheduled for {', '.join(_local(moment, zone) for moment in moments) or '?'}{publish}"
     elif state in ("rescheduled", "replaced"):
-        before, after = (_moments(record.get(key), zone) for key in ("from", "to"))
-        text = f"{state} from {before} to {after}{publish}"
+        text = _edited(state, record, zone) + publish
     else:
         text = words.get(state, f"{state}{publish}")
     if state == "canceled" and isinstance(record.get("targets"), str):
@@ -101,6 +100,18 @@ def _is(record: Mapping[str, Any], name: str) -> bool:
     """The item `name` names: as the log writes it ("clip"), or by one of its files ("clip.mp4")."""
     item = str(record.get("item", ""))
     return name in (item, shown(item)) or PurePosixPath(name).stem == item
+
+
+def _edited(state: str, record: Mapping[str, Any], zone: ZoneInfo) -> str:
+    """An edit in words: what changed and the time it goes; "from X to X" only when the time moved."""
+    before, after = (_moments(record.get(key), zone) for key in ("from", "to"))
+    changed = record.get("changed")
+    what = f" ({', '.join(map(str, changed))} changed)" if isinstance(changed, list) and changed else ""
+    if before == after:  # the time stayed: what changed is the news
+        return f"{state}{what}; it goes now" if after == "now" else f"{state}{what}; it still goes {after}"
+    if after == "now":
+        return f"{state}{what}: it goes now, no longer {before}"
+    return f"{state}{what} from {before} to {after}"
 
 
 def _moments(values: object, zone: ZoneInfo) -> str:

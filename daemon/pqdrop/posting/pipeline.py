@@ -221,7 +221,6 @@ class Pipeline:
         root = claim_dir(self._inbox, record.claim)
         if record.state is Step.CLAIMED:
             self._journal.set_state(record.id, Step.UPLOADING)
-            self._log(record.name, ItemState.UPLOADING)
         now = self._clock()
         # Below processing/ nothing is followed: a claim folder swapped for a link is refused, never read through.
         sidecar, media, accounts = self.prepared(root, item, record.name, now, trusted=processing_dir(self._inbox))
@@ -238,10 +237,14 @@ class Pipeline:
         self._refuse_repeat(record, prints, sorted(account.id for account in accounts.values()), sidecar.repost)
         done = self._journal.uploads(record.id)
         uploaded = []
+        logged = False
         for rel, info, print_ in zip(item.media, media, prints, strict=False):
             if str(rel) not in done:
                 content_id = self._journal.adopt_upload(record.id, str(rel), print_)
                 if content_id is None:
+                    if not logged:  # status.log says uploading when a byte is about to go, not while checking
+                        self._log(record.name, ItemState.UPLOADING)
+                        logged = True
                     content_id = self._upload(info)
                     self._journal.record_upload(record.id, str(rel), content_id, print_)
                 done[str(rel)] = (content_id, print_)
@@ -288,7 +291,8 @@ class Pipeline:
         if repost or earlier is None:
             return
         if earlier.destination not in ("sent", "scheduled"):
-            raise Postponed(f"{record.name}: the same post is in flight as {earlier.name}; waiting for it")
+            raise Postponed(f"{record.name}: the same media as {earlier.name} is being posted to the same account(s); "
+                            f"waiting for it (then this one is a repeat: repost: true in its sidecar posts it again)")
         raise ItemError(
             f"{record.name}: the same media went to the same account(s) as {earlier.name} on "
             f"{earlier.updated_at[:10]} (publish {earlier.publish_id}); set `repost: true` in the sidecar "

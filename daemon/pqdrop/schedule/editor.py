@@ -94,6 +94,28 @@ UNTOUCHABLE = "the post can no longer be changed: target {target} is already {st
 GONE = frozenset({404, 410})  # PostQued no longer knows the publish: deleted in its dashboard (reference A6)
 
 
+def what_changed(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> list[str]:
+    """What an edit changed besides the time, in the words of the sidecar: "caption", "media", "account",
+    an option's name; what `status --history` says of a replaced post whose time stayed."""
+    old, new = old or {}, new or {}
+    changed: list[str] = []
+    if old.get("contentIds") != new.get("contentIds"):
+        changed.append("media")
+    before, after = old.get("targets") or [], new.get("targets") or []
+    if len(before) != len(after):
+        changed.append("targets")
+    for was, now in zip(before, after, strict=False):
+        if not isinstance(was, Mapping) or not isinstance(now, Mapping):
+            continue
+        for key, word in (("accountId", "account"), ("platform", "platform"), ("intent", "intent"),
+                          ("caption", "caption")):
+            if was.get(key) != now.get(key):
+                changed.append(word)
+        options, new_options = was.get("options") or {}, now.get("options") or {}
+        changed.extend(sorted(key for key in {*options, *new_options} if options.get(key) != new_options.get(key)))
+    return list(dict.fromkeys(changed))
+
+
 class NotApplicable(Exception):
     """An edit that cannot apply any more; nothing was changed."""
 
@@ -556,12 +578,16 @@ class Editor:
         self._log.end_edit(record.id, status, (state.publish_id, str(edit.idempotency_key), edit.publish_body))
         self._write_status(record, status)
         self._tracker.forget(record.id)
+        changed = what_changed(record.publish_body, edit.publish_body)
         append_status_log(self._inbox, {"item": record.name, "state": str(edit.kind), "publishId": state.publish_id,
-                                        "from": before, "to": after}, now)
+                                        "from": before, "to": after, **({"changed": changed} if changed else {})}, now)
         zone = self._config.defaults.zone
         moments = ", ".join(f"{parse_instant(str(t)).astimezone(zone):%Y-%m-%d %H:%M %Z}" if t else "now"
                             for t in dict.fromkeys(after)) or "now"
-        log.info("%s: %s to %s (publish %s)", record.name, str(edit.kind), moments, state.publish_id)
+        what = f" ({', '.join(changed)} changed)" if changed else ""
+        goes = "; it goes now" if moments == "now" else (
+            f" to {moments}" if edit.kind == EditKind.RESCHEDULE else f"; it goes at {moments}")
+        log.info("%s: %s%s%s (publish %s)", record.name, str(edit.kind), what, goes, state.publish_id)
         self._done_request(edit, f"{edit.kind}: {', '.join(str(t) if t else 'now' for t in after) or 'now'}")
 
     def _show_time(self, record: Record, after: Sequence[Any]) -> str:
