@@ -200,6 +200,7 @@ def gather(config: Config, now: datetime) -> Overview:
     # As the sidecar names them, else as PostQued last told (remembered in the journal), never a bare id if known.
     accounts = {record.id: {**remembered, **account_names(record, inbox, config, bases.get(record.id))}
                 for record in tracking}
+    held = held_by_conflicts(inbox, tracking)
     return Overview(
         inbox=inbox,
         now=now,
@@ -209,8 +210,9 @@ def gather(config: Config, now: datetime) -> Overview:
         paused=pause_from_log(log),
         waiting=waiting_rows(plan, log),
         in_flight=in_flight_rows(unfinished),
-        scheduled=scheduled_rows(tracking, accounts, paced, held_by_conflicts(inbox, tracking),
-                                 {**unapplied_edits(inbox, tracking), **pending},
+        scheduled=scheduled_rows(tracking, accounts, paced, held,
+                                 {**{id_: edit for id_, edit in unapplied_edits(inbox, tracking).items()
+                                     if id_ not in held}, **pending},  # a held edit says why it waits
                                  schedule_notes(inbox, tracking, config.defaults.zone)),
         slots=slots,
         sent=sent_rows(filed_items(inbox, SENT_DIR, RECENT_LINES)),
