@@ -241,3 +241,23 @@ def test_deleting_a_scheduled_posts_files_cancels_nothing_and_says_how_to_cancel
     assert words in run("status").stdout
     assert [p["status"] for p in sandbox.state_summary()["publishes"]] == ["pending"]  # nothing canceled
     assert sorted(p.name for p in (inbox / "scheduled").iterdir()) == ["later.status.json"]
+
+
+def test_files_dropped_into_scheduled_are_said_once_as_not_a_scheduled_post_and_never_touched(
+    run: Any, inbox: Path, sandbox: Sandbox
+) -> None:
+    scheduled(inbox, run)
+    make_video(inbox / "scheduled" / "wrong.mp4", seconds=1)
+    sidecar(inbox / "scheduled" / "wrong.md")
+    before = {p.name: p.read_bytes() for p in (inbox / "scheduled").iterdir() if p.name.startswith("wrong")}
+    words = ["scheduled/wrong.md is not a scheduled post; drop new posts into the inbox itself",
+             "scheduled/wrong.mp4 is not a scheduled post; drop new posts into the inbox itself"]
+    assert json.loads(run("status", "--json").stdout)["notScheduledPosts"] == words
+    shown = run("status").stdout
+    assert "not scheduled posts (2)\n" in shown and all(said in shown for said in words)
+    looked = run("once")
+    assert looked.returncode == 0 and [looked.stderr.count(said) for said in words] == [1, 1]
+    agenda = (inbox / "SCHEDULE.md").read_text(encoding="utf-8")
+    assert agenda.endswith("## Not scheduled posts\n\n" + "".join(f"- {as_text(said)}\n" for said in words))
+    assert {p.name: p.read_bytes() for p in (inbox / "scheduled").iterdir() if p.name.startswith("wrong")} == before
+    assert len(sandbox.state_summary()["publishes"]) == 1  # nothing of wrong.* was posted

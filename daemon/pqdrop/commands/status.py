@@ -42,6 +42,7 @@ from pqdrop.journal.store import Journal, Record
 from pqdrop.names import json_text, shown
 from pqdrop.posting.slots import upcoming
 from pqdrop.schedule.agenda import (
+    not_posts,
     pending_edits,
     remembered_names,
     schedule_notes,
@@ -166,6 +167,7 @@ class Overview:
     failed: Sequence[FailedRow] = ()
     canceled: Sequence[CanceledRow] = ()
     uploads: Sequence[Upload] = ()  # in flight now, as the running daemon last wrote them (UPLOADS_FILE)
+    strays: Sequence[str] = ()  # what lies in scheduled/ and is no scheduled post, said as such
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -219,6 +221,7 @@ def gather(config: Config, now: datetime) -> Overview:
         failed=failed_rows(filed_items(inbox, FAILED_DIR, RECENT_LINES)),
         canceled=canceled_rows(filed_items(inbox, CANCELED_DIR, RECENT_LINES)),
         uploads=load_uploads(config.state.dir / UPLOADS_FILE, time.time()),
+        strays=not_posts(inbox, [*tracking, *unfinished]),
     )
 
 
@@ -438,6 +441,8 @@ def render_text(view: Overview) -> str:
         ("canceled", [(row.name, f"canceled {_moment(row.at, view)}" if row.at else "canceled", row.publish_id or "")
                       for row in view.canceled]),
     ]
+    if view.strays:  # only when there are: a section most inboxes never need
+        sections.insert(3, ("not scheduled posts", [(stray,) for stray in view.strays]))
     for title, rows in sections:
         lines += ["", f"{title} ({len(rows)})", *_aligned(rows)]
     return "\n".join(shown(line) for line in lines)  # each line shown: a name's line feed never starts a row
@@ -482,6 +487,7 @@ def status_document(view: Overview) -> dict[str, Any]:
              "state": row.state, "publishId": row.publish_id}
             for row in view.scheduled
         ],
+        "notScheduledPosts": list(view.strays),
         "upcomingSlots": [
             {"at": _iso_auto(row.at), "atLocal": row.at.astimezone(view.zone).isoformat(), "account": row.account,
              "name": row.name}

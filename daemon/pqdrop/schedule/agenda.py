@@ -19,8 +19,17 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pqdrop.errors import InboxBlocked
-from pqdrop.folders.filing import files_gone, kind_of, write_text_atomically
+from pqdrop.folders.filing import (
+    COPY_SUFFIX,
+    TEMPORARY_SUFFIX,
+    filed_names,
+    files_gone,
+    kind_of,
+    status_name,
+    write_text_atomically,
+)
 from pqdrop.inbox.items import SCHEDULE_FILE, SCHEDULED_DIR
+from pqdrop.inbox.synctools import conflict, is_clutter, temporary
 from pqdrop.instants import parse_instant
 from pqdrop.journal.edits import EditLog
 from pqdrop.journal.store import Journal, Record
@@ -111,6 +120,27 @@ def schedule_notes(inbox: Path, records: Iterable[Record], zone: ZoneInfo) -> di
     return notes
 
 
+def not_posts(inbox: Path, records: Iterable[Record]) -> list[str]:
+    """What lies in scheduled/ and is no scheduled item's (files dropped there as if it were the inbox), each said
+    as "scheduled/NAME is not a scheduled post; drop new posts into the inbox itself" (issue 24). Never touched:
+    pqdrop only says it. Hidden files, a sync tool's temporary files and conflicted copies are not counted."""
+    folder = inbox / SCHEDULED_DIR
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    known: set[str] = set()
+    for record in records:
+        if record.destination == SCHEDULED_DIR and record.stem:
+            known.update(filed_names([str(path) for path in record.item.paths], record.name, record.stem))
+            known.add(status_name(record.stem))
+    siblings = frozenset(names)
+    return [f"{SCHEDULED_DIR}/{shown(name)} is not a scheduled post; drop new posts into the inbox itself"
+            for name in names if name not in known and not name.startswith(".") and not is_clutter(name)
+            and not name.endswith((TEMPORARY_SUFFIX, COPY_SUFFIX))  # a move across disks under way
+            and temporary(name) is None and conflict(name, siblings) is None]
+
+
 def with_note(state: str, note: str | None) -> str:
     return f"{state}; {note}" if note else state
 
@@ -167,11 +197,13 @@ def state_word(record: Record, moments: Iterable[datetime], paced: Collection[da
     return state
 
 
-def render(entries: Sequence[Entry], zone: ZoneInfo) -> str:
-    """The Markdown: a heading per local day, a line per post with its local time and zone abbreviation."""
+def render(entries: Sequence[Entry], zone: ZoneInfo, strays: Sequence[str] = ()) -> str:
+    """The Markdown: a heading per local day, a line per post with its local time and zone abbreviation; at its
+    foot, what lies in scheduled/ and is not a scheduled post (`strays`)."""
     lines = [HEADING, "", f"{LEAD}{zone.key}.", "", HOW_TO_EDIT, ""]
+    foot = ["## Not scheduled posts", "", *(f"- {as_text(stray)}" for stray in strays), ""] if strays else []
     if not entries:
-        return "\n".join([*lines, "Nothing is scheduled.", ""])
+        return "\n".join([*lines, "Nothing is scheduled.", "", *foot])
     now = [entry for entry in entries if entry.at is None]
     timed = sorted((entry for entry in entries if entry.at is not None),
                    key=lambda entry: (entry.at.timestamp() if entry.at else 0.0, entry.name))
@@ -182,7 +214,7 @@ def render(entries: Sequence[Entry], zone: ZoneInfo) -> str:
         lines += [f"## {day:%A} {day.day} {day:%B %Y}", ""]
         lines += [_line(f"{moment:%H:%M %Z}", entry) for moment, entry in group]
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join([*lines, *foot])
 
 
 class Agenda:
@@ -194,6 +226,8 @@ class Agenda:
         self._zone = zone
         self._written: str | None = None
         self.problem: str | None = None  # why SCHEDULE.md is not written now, said once in the log
+        self._seen_strays: set[str] = set()  # files in scheduled/ no scheduled post's, at the last look
+        self._said_strays: set[str] = set()  # of those, the ones the log told of
 
     def update(self, account_name: Callable[[str, str], str], held: Mapping[int, str] | None = None,
                waiting: Mapping[int, str] | None = None) -> bool:
@@ -207,7 +241,7 @@ class Agenda:
         zone = self._zone()
         notes = schedule_notes(self._path.parent, records, zone)
         entries = entries_of(records, account_name, held, self._journal.paced_instants(), pending, notes)
-        text = render(entries, zone)
+        text = render(entries, zone, self._strays(records))
         if text == self._written:
             return False
         current, problem = read_own(self._path)
@@ -231,6 +265,17 @@ class Agenda:
         self._written = text
         self._say(None)
         return True
+
+    def _strays(self, records: Iterable[Record]) -> list[str]:
+        """Files in scheduled/ that are no scheduled post, seen at two looks in a row (not an item being filed there
+        between the two), each said once in the log for as long as it lies there."""
+        seen = not_posts(self._path.parent, records)
+        strays = [stray for stray in seen if stray in self._seen_strays]
+        for stray in strays:
+            if stray not in self._said_strays:
+                log.warning("%s", stray)
+        self._seen_strays, self._said_strays = set(seen), set(strays)
+        return strays
 
     def _say(self, problem: str | None) -> None:
         if problem is not None and problem != self.problem:
