@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +21,7 @@ from pqdrop.config import DefaultsConfig
 from pqdrop.errors import SidecarError
 from pqdrop.names import NAME_MAX, byte_length, fit, for_api, from_column, json_text, natural_key, shown, to_column
 from pqdrop.sidecar.changes import asks_cancel, written_times
+from pqdrop.sidecar.loader import SidecarLoader, TooComplex
 from pqdrop.sidecar.parse import TOP_LEVEL_KEYS, Sidecar, parse_sidecar
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -101,3 +103,12 @@ def test_any_file_name_is_shown_on_one_line_told_as_utf8_and_stored_losslessly(r
     assert os.fsencode(fit(name, 10_000)) == raw
     natural_key(name)
     json_text({"name": name}).encode("utf-8")
+
+
+def test_a_megabyte_of_keys_is_refused_where_the_limit_is_reached_not_after_reading_it_all() -> None:
+    """100,000 keys (1.4 MB of YAML): the composer stops at the 10,000th value, in the first tenth of the file."""
+    text = "\n".join(f"k{number}: v{number}" for number in range(100_000))
+    with pytest.raises(TooComplex) as refused:
+        yaml.load(text, Loader=SidecarLoader)  # the sidecar's own loader, a SafeLoader
+    assert "holds more than 10,000 values" in str(refused.value)
+    assert refused.value.line == 5_000  # each line holds a key and its value; the mapping itself is one more

@@ -39,14 +39,21 @@ class SidecarLoader(yaml.SafeLoader):
     """PyYAML's safe loader, stricter where its silent choices could post at the wrong time."""
 
     _depth = 0
+    _composed = 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        """A node, refused past MAX_DEPTH levels (PyYAML's composer recurses, so [[[[... would overflow)."""
+        """A node, refused past MAX_DEPTH levels (PyYAML's composer recurses, so [[[[... would overflow), and
+        the document refused at its MAX_VALUES-th node while it is still read, so a stranger's megabyte of
+        keys costs a tenth of a second, not the seconds a whole parse takes."""
         self._depth += 1
+        self._composed += 1
         try:
             if self._depth > MAX_DEPTH:
                 line = self.peek_event().start_mark.line + 1  # type: ignore[no-untyped-call]
                 raise TooComplex(f"nested deeper than {MAX_DEPTH} levels", line)
+            if self._composed > MAX_VALUES:
+                line = self.peek_event().start_mark.line + 1  # type: ignore[no-untyped-call]
+                raise TooComplex(f"holds more than {MAX_VALUES:,} values", line)
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
