@@ -190,6 +190,8 @@ def test_reschedule_after_the_files_were_deleted_moves_the_post_in_place_with_it
     moved = run("reschedule", "later", "2030-06-02T09:00")
     assert moved.returncode == 0, moved.stdout + moved.stderr
     assert "caption" not in moved.stdout + moved.stderr
+    assert moved.stdout == ("later: rescheduled: 2030-06-02T09:00:00+02:00 (Europe/Berlin); its files are gone from "
+                            "scheduled/, so it was moved as PostQued holds it\n")
     publishes = sandbox.state_summary()["publishes"]
     assert [t["dispatchAt"] for p in publishes if p["status"] != "canceled" for t in p["targets"]] == [
         "2030-06-02T07:00:00Z"]  # moved in place (v2), or once replaced by the same post (v1)

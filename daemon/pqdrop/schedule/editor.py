@@ -588,7 +588,9 @@ class Editor:
         goes = "; it goes now" if moments == "now" else (
             f" to {moments}" if edit.kind == EditKind.RESCHEDULE else f"; it goes at {moments}")
         log.info("%s: %s%s%s (publish %s)", record.name, str(edit.kind), what, goes, state.publish_id)
-        self._done_request(edit, f"{edit.kind}: {', '.join(str(t) if t else 'now' for t in after) or 'now'}")
+        gone = (f"; its files are gone from {SCHEDULED_DIR}/, so it was moved as PostQued holds it"
+                if edit.request_id is not None and files_gone(self._inbox, record) else "")
+        self._done_request(edit, f"{edit.kind}: {', '.join(str(t) if t else 'now' for t in after) or 'now'}{gone}")
 
     def _show_time(self, record: Record, after: Sequence[Any]) -> str:
         """After `pqdrop reschedule`: the scheduled sidecar's dispatchAt lines say the post's new time, so the folder
