@@ -263,3 +263,15 @@ def test_files_dropped_into_scheduled_are_said_once_as_not_a_scheduled_post_and_
     assert agenda.endswith("## Not scheduled posts\n\n" + "".join(f"- {as_text(said)}\n" for said in words))
     assert {p.name: p.read_bytes() for p in (inbox / "scheduled").iterdir() if p.name.startswith("wrong")} == before
     assert len(sandbox.state_summary()["publishes"]) == 1  # nothing of wrong.* was posted
+
+
+def test_an_edit_to_a_privacy_level_tiktok_does_not_know_is_said_beside_the_post(
+    run: Any, inbox: Path, sandbox: Sandbox
+) -> None:
+    path = scheduled(inbox, run)
+    path.write_text(SIDECAR.replace("---\nLaunch", "privacyLevel: Public\n---\nLaunch"), encoding="utf-8")
+    assert run("once").returncode == 0
+    [row] = json.loads(run("status", "--json").stdout)["scheduled"]
+    assert row["state"].startswith("scheduled; your edit of later.md was not applied: ")
+    assert "privacyLevel" in row["state"] and row["state"].endswith("; the post stays at 2030-06-01 18:00 CEST")
+    assert "your edit of later\\.md was not applied: " in (inbox / "SCHEDULE.md").read_text(encoding="utf-8")
