@@ -5,6 +5,7 @@ write them, v1 saying a non-TikTok target needs v2."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -168,7 +169,7 @@ THREE_PROBLEMS = [
 
 
 def test_a_three_typo_sidecar_gets_all_three_in_one_check_one_status_file_and_one_log_line(
-    config: Config, server: Sandbox
+    config: Config, server: Sandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
     drop(config, "clip", THREE_TYPOS, "Hello #fyp")
     said = check(config)
@@ -188,6 +189,8 @@ def test_a_three_typo_sidecar_gets_all_three_in_one_check_one_status_file_and_on
     ]
     log = [json.loads(line) for line in (config.inbox.path / "status.log").read_text().splitlines()]
     assert [line["problems"] for line in log if line["state"] == "failed"] == [status["problems"]]
+    [said_in_log] = [record.getMessage() for record in caplog.records if record.levelno == logging.ERROR]
+    assert said_in_log == f"clip: failed: {status['error']['message']}"
     assert server.state_summary()["contents"] == {}
 
 

@@ -158,7 +158,7 @@ def test_problems_of_every_target_and_of_text_come_together() -> None:
     error = refused(
         "caption: Hi #fyp\ntargets:\n  - platform: reddit\n    options:\n      titel: Hello\n"
         "  - platform: youtub\n  - platform: tiktok\n    repost: true\n    disableDuet: maybe")
-    assert [problem.message.split(":")[0] for problem in error.problems] == [
+    assert [problem.message.split(":")[0] for problem in error.problems] == [  # in the file's order
         "caption", "targets[1].options.titel", "targets[1].options.subreddit", "targets[2].platform",
         "targets[3].repost", "targets[3].disableDuet"]
     assert error.problems[1].message == "targets[1].options.titel: unknown key; did you mean title?"
@@ -227,7 +227,7 @@ def test_a_sidecar_whose_name_holds_a_colon_still_gets_every_problem() -> None:
     text = "---\ncaption: Hi #fyp\nintent: pubish\nprivacyLvel: SELF_ONLY\n---\n"
     with pytest.raises(SidecarError) as info:
         parse_sidecar_text(text, Path("inbox/a: b (1) c.md"), DEFAULTS, NOW)
-    assert [problem.message.split(":")[0] for problem in info.value.problems] == ["caption", "privacyLvel", "intent"]
+    assert [problem.message.split(":")[0] for problem in info.value.problems] == ["caption", "intent", "privacyLvel"]
     assert info.value.message.startswith("a: b (1) c.md: 3 problems: (1) caption: YAML reads ")
 
 
@@ -236,3 +236,10 @@ def test_a_quoted_caption_over_several_lines_is_refused_too_since_yaml_folds_the
         error = refused(f"caption: {quote}Line one\n  line two{quote}")
         assert error.message.startswith("clip.md: caption: runs over lines 2-3, and YAML would join them into one line")
     assert only('caption: "Line one\\nline two"').caption == "Line one\nline two"  # a break written as \n is kept
+
+
+def test_problems_are_told_in_the_order_of_the_files_lines() -> None:
+    error = refused("intent: pubish\ncaption: Hi #fyp\ntargets:\n  - platform: pinterest\n    altTxt: x\n"
+                    "  - platform: youtub\nprivacyLvel: SELF_ONLY", "")
+    assert [problem.message.split(":")[0] for problem in error.problems] == [
+        "intent", "caption", "targets[1].altTxt", "targets[1].options.boardId", "targets[2].platform", "privacyLvel"]

@@ -138,8 +138,9 @@ _NULL_WORDS = ("~", "null", "Null", "NULL")
 _BLOCK_HEADER = re.compile(r"[|>][0-9+-]*")
 
 
-def load_frontmatter(raw: str, text_keys: Collection[str]) -> tuple[Any, list[Reading]]:
-    """The frontmatter's value, with every value of a key in `text_keys` kept as typed or named in a Reading.
+def load_frontmatter(raw: str, text_keys: Collection[str]) -> tuple[Any, list[Reading], dict[str, int]]:
+    """The frontmatter's value, with every value of a key in `text_keys` kept as typed or named in a Reading,
+    and the line of every key ("targets[2].title": 7), so problems can be told in the file's order.
 
     A number, a date or a boolean in a text key is kept as its characters (`title: 1984` is "1984",
     `caption: 3.10` is "3.10"); what YAML would change beyond that — a ` #` that starts a comment,
@@ -149,10 +150,10 @@ def load_frontmatter(raw: str, text_keys: Collection[str]) -> tuple[Any, list[Re
     try:
         node = loader.get_single_node()
         if node is None:
-            return None, []
-        readings: list[Reading] = []
-        _TextWalk(raw.split("\n"), frozenset(text_keys), readings).node(node, "", text=False, column=0)
-        return loader.construct_document(node), readings
+            return None, [], {}
+        walk = _TextWalk(raw.split("\n"), frozenset(text_keys))
+        walk.node(node, "", text=False, column=0)
+        return loader.construct_document(node), walk.readings, walk.key_lines
     finally:
         loader.dispose()
 
@@ -160,18 +161,22 @@ def load_frontmatter(raw: str, text_keys: Collection[str]) -> tuple[Any, list[Re
 class _TextWalk:
     """Walks the composed frontmatter, marking each text value's plain scalars as text and naming what YAML drops."""
 
-    def __init__(self, lines: list[str], text_keys: frozenset[str], readings: list[Reading]) -> None:
-        self.lines, self.text_keys, self.readings = lines, text_keys, readings
+    def __init__(self, lines: list[str], text_keys: frozenset[str]) -> None:
+        self.lines, self.text_keys = lines, text_keys
+        self.readings: list[Reading] = []
+        self.key_lines: dict[str, int] = {}
 
     def node(self, node: yaml.Node, key: str, *, text: bool, column: int) -> None:
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 name = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
                 inner = name in self.text_keys or (text and name == "text")  # firstComment: {text: ...}
-                self.node(value_node, f"{key}.{name}" if key else name, text=inner,
-                          column=key_node.start_mark.column)
+                path = f"{key}.{name}" if key else name
+                self.key_lines.setdefault(path, key_node.start_mark.line + 1)
+                self.node(value_node, path, text=inner, column=key_node.start_mark.column)
         elif isinstance(node, yaml.SequenceNode):
             for number, item in enumerate(node.value, start=1):
+                self.key_lines.setdefault(f"{key}[{number}]", item.start_mark.line + 1)
                 self.node(item, f"{key}[{number}]", text=text, column=column)
         elif text and isinstance(node, yaml.ScalarNode):
             self.scalar(node, key, column)

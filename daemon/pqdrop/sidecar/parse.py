@@ -200,7 +200,7 @@ def _split_frontmatter(text: str, name: str, problems: Problems) -> tuple[dict[s
             code="SIDECAR_YAML",
         ) from None
     try:
-        meta, readings = load_frontmatter(raw, TEXT_KEYS)
+        meta, readings, problems.key_lines = load_frontmatter(raw, TEXT_KEYS)
     except DuplicateKey as exc:
         problem = f"given twice (again on line {exc.line}); keep one"
         raise fail(name, exc.key, problem, "SIDECAR_DUPLICATE_KEY") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -16,6 +17,7 @@ class Problems:
     def __init__(self, name: str) -> None:
         self.name = name
         self.errors: list[SidecarError] = []
+        self.key_lines: dict[str, int] = {}  # where each key stands in the file, to tell problems in its order
 
     def add(self, error: SidecarError) -> None:
         # A shared key is named once, not per target; a text YAML misread is named for what YAML did, not again
@@ -38,8 +40,24 @@ class Problems:
             return fallback
 
     def check(self) -> None:
+        """Raise every problem noted, in the order of the file's lines (a key left out: where its parent stands)."""
         if self.errors:
-            raise SidecarError.of(self.name, self.errors)
+            raise SidecarError.of(self.name, sorted(self.errors, key=lambda error: self._line(self._key(error))))
+
+    def _line(self, key: str) -> tuple[int, int]:
+        """The line a key stands on; a key left out sorts after the last line of its parent."""
+        if key in self.key_lines:
+            return self.key_lines[key], 0
+        while key:
+            parent = re.sub(r"(\.[^.\[]*|\[\d+\])$", "", key)  # targets[2].options.boardId -> targets[2].options
+            if parent == key:  # "[defaults]": no parent in the file
+                break
+            key = parent
+            inside = [line for name, line in self.key_lines.items() if name == key or name.startswith((f"{key}.",
+                                                                                                       f"{key}["))]
+            if inside:
+                return max(inside), 1
+        return 1 << 30, 0  # [defaults].account and the like: after what the file holds
 
 
 def fail(name: str, key: str, problem: str, code: str = "SIDECAR_VALUE") -> SidecarError:
