@@ -30,7 +30,7 @@ def user_unit(box: Box, sandbox: HostSandbox) -> Iterator[Box]:
     for command in USER_INSTALL:
         box.run(f"{path}; {command.format(wheel=box.wheel)}", **as_alice)
     config = f"{HOME}/.config/pqdrop/config.toml"
-    box.run(f"mkdir {HOME}/PostQued", **as_alice)
+    box.run(f"test -d {HOME}/PostQued", **as_alice)  # pqdrop init made the inbox it names
     box.write(config, configured(box.out(f"cat {config}"), inbox=f"{HOME}/PostQued",
                                  state=f"{HOME}/.local/state/pqdrop", base_url=sandbox.url), user=USER)
     box.run(USER_KEY, input=SANDBOX_KEY + "\n", **as_alice)
