@@ -241,7 +241,8 @@ class Agenda:
         zone = self._zone()
         notes = schedule_notes(self._path.parent, records, zone)
         entries = entries_of(records, account_name, held, self._journal.paced_instants(), pending, notes)
-        text = render(entries, zone, self._strays(records))
+        filing = self._journal.in_state(Step.FILING)  # its files may be in scheduled/ before the journal says filed
+        text = render(entries, zone, self._strays([*records, *filing]))
         if text == self._written:
             return False
         current, problem = read_own(self._path)
