@@ -62,8 +62,7 @@ def serve(config: Config, signals: Signals, body: Callable[[Workers], int], *, d
     """
     from pqdrop.config import inbox_not_a_folder
     from pqdrop.journal.store import Journal
-    from pqdrop.service.daemon import STOP_GRACE_SECONDS
-    from pqdrop.service.systemd import UPLOADS_FILE, Pulse
+    from pqdrop.service.systemd import STOP_GRACE_SECONDS, UPLOADS_FILE, Pulse
     from pqdrop.service.workers import Workers
 
     if not daemon and not config.inbox.path.is_dir():

@@ -24,7 +24,7 @@ from pqdrop.errors import EXIT_OK, ConfigError, Interrupted, JournalError
 from pqdrop.inbox.items import Plan
 from pqdrop.names import shown
 from pqdrop.postqued.ratelimit import backoff_delay
-from pqdrop.service.systemd import notify
+from pqdrop.service.systemd import STOP_GRACE_SECONDS, notify
 
 if TYPE_CHECKING:
     from pqdrop.config import Config
@@ -37,7 +37,6 @@ BLOCKED_RETRY_SECONDS = (60.0, 900.0)  # first and longest pause while the accou
 # inotify says nothing when the watched folder itself is renamed away or its share unmounted;
 # a cheap look this often notices (the only wake-up an idle events-mode daemon has besides rescans).
 WATCH_CHECK_SECONDS = 5.0
-STOP_GRACE_SECONDS = 8.0  # how long workers get to checkpoint after a stop (systemd's TimeoutStopSec is 15 s)
 JOURNAL_RETRY_SECONDS = 5.0  # after the journal's disk failed: long enough not to spin, short to catch up
 POSTPONED_RETRY_SECONDS = 2.0
 FILING_RETRY_SECONDS = 5.0  # an item kept from filing by a user's file (`sent` a file) looks again this often

@@ -24,6 +24,8 @@ from typing import TextIO
 
 from pqdrop.names import shown
 
+STOP_GRACE_SECONDS = 8.0  # how long workers get to checkpoint after a stop (systemd's TimeoutStopSec is 15 s)
+
 
 def notify(message: str, environ: Mapping[str, str] | None = None) -> bool:
     """Send e.g. "READY=1" or "STATUS=…"; True when a datagram went out."""

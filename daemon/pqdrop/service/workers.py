@@ -59,8 +59,7 @@ from pqdrop.schedule.notify import (
     stuck_request_event,
 )
 from pqdrop.schedule.tracker import Tracker
-from pqdrop.service.daemon import STOP_GRACE_SECONDS
-from pqdrop.service.systemd import Pulse
+from pqdrop.service.systemd import STOP_GRACE_SECONDS, Pulse
 from pqdrop.states import DRAFT_WAITS, ItemState, Step
 
 log = logging.getLogger("pqdrop")
