@@ -97,6 +97,7 @@ def test_pqdrop_reschedule_rewrites_the_scheduled_sidecars_dispatch_at_and_the_n
     assert "- **09:00 CEST** · later · @mybrand (tiktok) · scheduled\n" in (inbox / "SCHEDULE.md").read_text()
 
 
+@pytest.mark.slow
 def test_a_reschedule_while_postqued_is_down_shows_as_waiting_with_usernames_and_applies_later(
     run: Any, inbox: Path, sandbox: Sandbox
 ) -> None:
@@ -162,6 +163,7 @@ def test_a_draft_says_it_waits_in_the_creators_tiktok_inbox_for_a_tap(run: Any, 
     assert f"idea: sent (publish {document['publishId']}): {DRAFT_WAITS}" in done.stderr
 
 
+@pytest.mark.slow
 def test_a_sidecar_edit_made_while_postqued_is_down_shows_in_schedule_md_as_waiting_then_applies(
     run: Any, inbox: Path, sandbox: Sandbox
 ) -> None:
@@ -199,6 +201,7 @@ def test_reschedule_after_the_files_were_deleted_moves_the_post_in_place_with_it
     assert sorted(p.name for p in (inbox / "scheduled").iterdir()) == ["later.status.json"]
 
 
+@pytest.mark.slow
 def test_a_refused_edit_of_a_scheduled_sidecar_is_said_in_schedule_md_status_status_log_and_history(
     run: Any, inbox: Path, sandbox: Sandbox
 ) -> None:
