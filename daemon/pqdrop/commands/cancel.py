@@ -18,7 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from pqdrop.commands.status import STATUS_FILE_MAX_BYTES
 from pqdrop.config import Config, inbox_not_a_folder
+from pqdrop.descriptors import Refused, read_file
 from pqdrop.errors import EXIT_BLOCKED, ServiceUnavailable
 from pqdrop.folders.claim import OwnerLock, owner_id, running_owners
 from pqdrop.inbox.items import CANCELED_DIR, FAILED_DIR, SCHEDULED_DIR, SENT_DIR, STATUS_SUFFIX
@@ -83,8 +85,8 @@ def where_else(inbox: Path, name: str, kind: str) -> str | None:
     verb = "cancel" if kind == CANCEL else "move"
     for folder in (SENT_DIR, CANCELED_DIR, FAILED_DIR):
         try:
-            status = json.loads((inbox / folder / f"{wanted}{STATUS_SUFFIX}").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            status = json.loads(read_file(inbox / folder / f"{wanted}{STATUS_SUFFIX}", STATUS_FILE_MAX_BYTES))
+        except (OSError, ValueError, Refused):  # a link, a FIFO or a giant planted there is not pqdrop's
             continue
         state = str(status.get("state", "?")) if isinstance(status, dict) else "?"
         if folder == SENT_DIR:

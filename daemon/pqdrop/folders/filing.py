@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Any
 
+from pqdrop.descriptors import Refused, opened, read_limited
 from pqdrop.errors import InboxBlocked
 from pqdrop.inbox.items import STATUS_LOG, STATUS_LOG_OLDER, STATUS_SUFFIX, Item
 from pqdrop.inbox.synctools import conflict
@@ -209,17 +210,10 @@ def read_plain_text(path: Path, limit: int = SIDECAR_REWRITE_LIMIT) -> tuple[str
     """A plain file's UTF-8 text and its stat, read through one descriptor that follows no link; None when it is
     not a plain file, is larger than `limit`, cannot be read or is not UTF-8."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
+        with opened(path) as descriptor:
+            return read_limited(descriptor, limit).decode("utf-8"), os.fstat(descriptor)
+    except (OSError, Refused, UnicodeDecodeError):
         return None
-    with os.fdopen(descriptor, "rb") as stream:
-        found = os.fstat(stream.fileno())
-        if not stat.S_ISREG(found.st_mode) or found.st_size > limit:
-            return None
-        try:
-            return stream.read(limit + 1).decode("utf-8"), found
-        except (OSError, UnicodeDecodeError):
-            return None
 
 
 def rewrite_text(path: Path, expected: str, text: str) -> bool:
